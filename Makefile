@@ -1,0 +1,80 @@
+# PumpkinLB - POSIX build (Linux, Cygwin). `make run`, `make test`.
+# The Windows cross build has its own targets further down once it exists.
+
+CC      ?= cc
+BUILD   ?= build
+PKGS    := inih cunit
+WERROR  ?= 0
+SANITIZE ?= 0
+
+CFLAGS_BASE := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+               -Wall -Wextra -Wshadow -Wstrict-prototypes -O2 -g \
+               -Iinclude -Iplatform/posix
+ifeq ($(WERROR),1)
+CFLAGS_BASE += -Werror
+endif
+ifeq ($(SANITIZE),1)
+CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
+LDFLAGS     += -fsanitize=address,undefined
+endif
+INIH_CFLAGS  = $(shell pkg-config --cflags inih 2>/dev/null)
+INIH_LIBS    = $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
+CUNIT_LIBS   = $(shell pkg-config --libs cunit 2>/dev/null || echo -lcunit)
+
+CORE_SRCS  := $(filter-out src/main.c,$(wildcard src/*.c))
+POSIX_SRCS := $(wildcard platform/posix/*.c)
+UNIT_SRCS  := $(wildcard tests/unit/*.c)
+
+CORE_OBJS  := $(CORE_SRCS:%.c=$(BUILD)/%.o)
+POSIX_OBJS := $(POSIX_SRCS:%.c=$(BUILD)/%.o)
+UNIT_OBJS  := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
+
+BIN  := $(BUILD)/pumpkinlb
+UNIT := $(BUILD)/unit-tests
+
+.PHONY: all deps run test unit integration clean check-config
+
+all: deps $(BIN)
+
+# Installs the Debian packages the build needs when run as root; otherwise
+# prints the command.
+DEB_PKGS := gcc make pkg-config libinih-dev libcunit1-dev python3
+deps:
+	@if ! pkg-config --exists $(PKGS) 2>/dev/null || \
+	    ! command -v python3 >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing build dependencies: $(DEB_PKGS)"; \
+	    apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+	      install -y -qq --no-install-recommends $(DEB_PKGS) >/dev/null; \
+	  else \
+	    echo "Missing build dependencies. Install them with:"; \
+	    echo "  sudo apt-get install $(DEB_PKGS)"; exit 1; \
+	  fi; \
+	fi
+
+$(BUILD)/%.o: %.c $(wildcard include/*.h platform/posix/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(INIH_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BIN): $(BUILD)/src/main.o $(CORE_OBJS) $(POSIX_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(INIH_LIBS)
+
+$(UNIT): $(UNIT_OBJS) $(CORE_OBJS) $(POSIX_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(INIH_LIBS) $(CUNIT_LIBS)
+
+run: all
+	$(BIN) pumpkinlb.cfg
+
+unit: deps $(UNIT)
+	$(UNIT)
+
+integration: all
+	python3 tests/integration/run.py $(BIN)
+
+test: deps $(BIN) $(UNIT)
+	$(UNIT)
+	python3 tests/integration/run.py $(BIN)
+
+clean:
+	rm -rf $(BUILD)

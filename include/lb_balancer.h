@@ -1,0 +1,47 @@
+/* lb_balancer.h - backend selection: the round-robin cursor (shared by the
+ * worker processes of one listener) and the retry choice. */
+#ifndef LB_BALANCER_H
+#define LB_BALANCER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The cursor lives in memory shared by every worker of the listener, so
+ * the order stays exact whichever process accepts. */
+typedef struct lb_rr_s {
+    atomic_ulong next;
+} lb_rr_t;
+
+size_t lb_rr_pick(lb_rr_t *rr, size_t nbackends);
+
+/* Which backends one client has tried: a bitmap, inline for up to 64. */
+typedef struct lb_tried_s {
+    uint64_t inline_bits;
+    uint64_t *bits; /* NULL while n <= 64 */
+    size_t n;
+} lb_tried_t;
+
+int lb_tried_init(lb_tried_t *t, size_t n);
+void lb_tried_free(lb_tried_t *t);
+void lb_tried_mark(lb_tried_t *t, size_t i);
+int lb_tried_has(const lb_tried_t *t, size_t i);
+size_t lb_tried_count(const lb_tried_t *t);
+
+/* A small PRNG per worker (xorshift64*): the retry choice needs spread,
+ * not secrecy, and tests need to seed it. */
+typedef struct lb_rng_s {
+    uint64_t state;
+} lb_rng_t;
+
+void lb_rng_seed(lb_rng_t *r, uint64_t seed);
+uint64_t lb_rng_next(lb_rng_t *r);
+
+/* Next backend for a client whose connect failed, after `attempts`
+ * attempts: a random one among those not tried yet; with one backend, that
+ * backend again. Returns -1 once `max_retries` retries were used or every
+ * backend was tried. */
+long lb_pick_retry(const lb_tried_t *t, int attempts, int max_retries,
+                   lb_rng_t *rng);
+
+#endif

@@ -1,0 +1,75 @@
+/* lb_config.h - the configuration as the core uses it, and the loader that
+ * reads PumpkinLB's INI file (with inih) into it. */
+#ifndef LB_CONFIG_H
+#define LB_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lb_platform.h"
+
+/* Exit statuses, documented in README and --help. */
+#define LB_EXIT_OK 0
+#define LB_EXIT_FAILURE 1 /* runtime failure */
+#define LB_EXIT_USAGE 2   /* bad command line */
+#define LB_EXIT_CONFIG 3  /* config file unreadable or invalid */
+#define LB_EXIT_BIND 4    /* a listener could not be bound */
+
+#define LB_DEFAULT_BUFFER_SIZE 4096
+#define LB_DEFAULT_CONNECT_TIMEOUT 5.0
+#define LB_DEFAULT_GRACEFUL_TIMEOUT 6.0
+#define LB_MAX_BUFFER_SIZE (64u * 1024 * 1024)
+#define LB_MAX_PROCESSES 64
+#define LB_MAX_BACKENDS 1024
+
+typedef struct lb_backend_cfg_s {
+    char *host;      /* as written, without brackets */
+    uint16_t port;
+    int resolved;    /* addr is valid: a literal, or pre-resolved */
+    lb_addr_t addr;
+    char *label;     /* "host:port" as written, for logs */
+} lb_backend_cfg_t;
+
+typedef struct lb_listener_cfg_s {
+    char *name;      /* [listener:NAME], or the mapping key */
+    int line;        /* where it was defined */
+    lb_addr_t listen;
+    char *listen_label; /* e.g. "0.0.0.0:80" */
+    lb_backend_cfg_t *backends;
+    size_t nbackends;
+} lb_listener_cfg_t;
+
+typedef struct lb_config_s {
+    char *path;
+    int pre_resolve;           /* pre_resolve_workers, default 1 */
+    size_t buffer_size;        /* default 4096 */
+    double connect_timeout;    /* seconds, default 5; 0 = none */
+    double graceful_timeout;   /* seconds, default 6 */
+    int max_retries;           /* -1 = default: every backend once */
+    unsigned processes;        /* workers per listener, default 1 */
+    char *log_file;            /* NULL = stdout/stderr */
+    lb_listener_cfg_t *listeners;
+    size_t nlisteners;
+} lb_config_t;
+
+/* Warnings (unknown key or section) are passed to warn(); they do not fail
+ * the load. */
+typedef void (*lb_config_warn_fn)(void *ctx, const char *msg);
+
+/* Loads and validates PATH. On failure returns LB_EXIT_CONFIG and sets
+ * *err to a malloc'd "FILE:LINE: message" (free it). */
+int lb_config_load(const char *path, lb_config_t *cfg,
+                   lb_config_warn_fn warn, void *warn_ctx, char **err);
+/* Same, from a string (tests); name stands for the file in messages. */
+int lb_config_load_string(const char *name, const char *text, size_t len,
+                          lb_config_t *cfg, lb_config_warn_fn warn,
+                          void *warn_ctx, char **err);
+void lb_config_free(lb_config_t *cfg);
+
+/* Effective retry bound for a listener with n backends. */
+int lb_config_retries(const lb_config_t *cfg, size_t nbackends);
+
+/* The text of --help-config. */
+extern const char lb_config_help[];
+
+#endif

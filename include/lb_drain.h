@@ -1,0 +1,30 @@
+/* lb_drain.h - the graceful-shutdown policy, apart from any clock or
+ * socket so it can be tested with a fake clock. */
+#ifndef LB_DRAIN_H
+#define LB_DRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    LB_DRAIN_RUNNING = 0, /* serving */
+    LB_DRAIN_DRAINING,    /* listeners closed, waiting for connections */
+    LB_DRAIN_CUTTING,     /* closing what is left; exit when it is gone */
+    LB_DRAIN_DONE         /* nothing left: the worker may exit */
+} lb_drain_state_t;
+
+typedef struct lb_drain_s {
+    lb_drain_state_t state;
+    uint64_t deadline; /* ms, loop time */
+} lb_drain_t;
+
+/* A stop was requested (count = how many so far). The first starts a drain
+ * of up to timeout_ms; a second cuts at once. Returns the new state. */
+lb_drain_state_t lb_drain_request(lb_drain_t *d, int count, uint64_t now,
+                                  uint64_t timeout_ms, size_t active);
+/* Re-evaluates after a connection closed or a timer fired. */
+lb_drain_state_t lb_drain_update(lb_drain_t *d, uint64_t now, size_t active);
+/* Milliseconds until the deadline (0 if past); only while draining. */
+uint64_t lb_drain_remaining(const lb_drain_t *d, uint64_t now);
+
+#endif

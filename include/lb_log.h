@@ -1,0 +1,21 @@
+/* lb_log.h - log lines in the original's format:
+ * "[ Tue Nov 24 21:40:59 2026 ] message". */
+#ifndef LB_LOG_H
+#define LB_LOG_H
+
+#include <stdio.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define LB_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define LB_PRINTF(a, b)
+#endif
+
+/* Messages go to stdout, errors to stderr, both to the log file if set. */
+void lb_log_set_file(FILE *f);
+void lb_log(const char *fmt, ...) LB_PRINTF(1, 2);
+void lb_log_error(const char *fmt, ...) LB_PRINTF(1, 2);
+/* Formats the stamp "[ Tue Nov 24 21:40:59 2026 ] " into buf. */
+void lb_log_stamp(char *buf, size_t size);
+
+#endif

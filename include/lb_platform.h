@@ -1,0 +1,199 @@
+/* lb_platform.h - the one seam between the portable core (src/) and the
+ * operating system (platform/posix, platform/win32).
+ *
+ * Completion style, after libuv: every operation is started by a call and
+ * ends in exactly one callback, never from inside the call that started it.
+ * POSIX emulates it over poll(); Windows implements it with IOCP.
+ *
+ * Rules the core relies on:
+ *  - One outstanding read and one outstanding write per stream.
+ *  - A read takes a buffer from the loop's allocator only when data is ready,
+ *    so an idle stream holds no buffer.
+ *  - A write completes only when every byte was sent (or on error).
+ *  - After lb_stream_close() no callback of that stream runs except its
+ *    close callback; when that runs, the platform holds no buffer it was
+ *    given and the stream is freed.
+ *  - Functions return 0 or a negative LB_E* code.
+ */
+#ifndef LB_PLATFORM_H
+#define LB_PLATFORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Error codes: one table, translated from errno / WSA codes in one place
+ * per platform. */
+#define LB_ERRNO_MAP(X)                                         \
+    X(EOF, -4095, "end of stream")                              \
+    X(ECANCELED, -4094, "operation canceled")                   \
+    X(ECONNREFUSED, -4093, "connection refused")                \
+    X(ETIMEDOUT, -4092, "timed out")                            \
+    X(ECONNRESET, -4091, "connection reset by peer")            \
+    X(EADDRINUSE, -4090, "address already in use")              \
+    X(EACCES, -4089, "permission denied")                       \
+    X(ENOMEM, -4088, "out of memory")                           \
+    X(EMFILE, -4087, "too many open files")                     \
+    X(EHOSTUNREACH, -4086, "host unreachable")                  \
+    X(ENETUNREACH, -4085, "network unreachable")                \
+    X(EPIPE, -4084, "broken pipe")                              \
+    X(EADDRNOTAVAIL, -4083, "address not available")            \
+    X(ENOENT, -4082, "no such file or directory")               \
+    X(EAI_NONAME, -4081, "name does not resolve")               \
+    X(EAI_AGAIN, -4080, "temporary name resolution failure")    \
+    X(EINVAL, -4079, "invalid argument")                        \
+    X(EAGAIN, -4078, "resource temporarily unavailable")        \
+    X(EIO, -4077, "input/output error")
+
+enum {
+#define LB_ERR_ENUM(name, val, msg) LB_##name = (val),
+    LB_ERRNO_MAP(LB_ERR_ENUM)
+#undef LB_ERR_ENUM
+    LB_EOTHER = -4000 /* platform code with no LB_ mapping */
+};
+
+/* Human-readable text for any code this interface returns. */
+const char *lb_strerror(int err);
+
+/* An IPv4 or IPv6 socket address, stored by value. */
+typedef struct lb_addr_s {
+    union {
+        unsigned char bytes[28]; /* sizeof(struct sockaddr_in6) */
+        uint64_t align;
+    } u;
+    uint32_t len;
+} lb_addr_t;
+
+#define LB_ADDRSTRLEN 64 /* "[ffff:...:ffff]:65535" fits */
+
+/* Parses a numeric IPv4 ("1.2.3.4") or IPv6 ("::1", without brackets)
+ * host. Returns 0 or LB_EINVAL. */
+int lb_addr_from_numeric(const char *host, uint16_t port, lb_addr_t *out);
+/* Wildcard address: IPv4 0.0.0.0 or IPv6 ::. */
+void lb_addr_any(int ipv6, uint16_t port, lb_addr_t *out);
+/* Resolves a name, blocking (start-up only). IPv4 first, as the original's
+ * gethostbyname(), then IPv6. */
+int lb_addr_resolve(const char *host, uint16_t port, lb_addr_t *out);
+/* "1.2.3.4:80" or "[::1]:80"; always NUL-terminated. */
+void lb_addr_format(const lb_addr_t *addr, char *buf, size_t size);
+uint16_t lb_addr_port(const lb_addr_t *addr);
+int lb_addr_equal(const lb_addr_t *a, const lb_addr_t *b);
+
+typedef struct lb_loop_s lb_loop_t;
+typedef struct lb_stream_s lb_stream_t;
+typedef struct lb_listener_s lb_listener_t;
+typedef struct lb_resolve_s lb_resolve_t;
+typedef struct lb_timer_s lb_timer_t;
+
+typedef void (*lb_timer_cb)(lb_timer_t *timer);
+/* status < 0: accepting failed (LB_EMFILE: out of descriptors); the
+ * platform pauses the listener briefly by itself, s is NULL. */
+typedef void (*lb_accept_cb)(lb_listener_t *l, lb_stream_t *s, int status,
+                             void *data);
+typedef void (*lb_connect_cb)(lb_stream_t *s, int status);
+/* nread > 0: buf holds nread bytes and now belongs to the core.
+ * nread < 0: LB_EOF or an error; no buffer. */
+typedef void (*lb_read_cb)(lb_stream_t *s, long nread, char *buf);
+typedef void (*lb_write_cb)(lb_stream_t *s, int status);
+typedef void (*lb_close_cb)(lb_stream_t *s);
+typedef void (*lb_stop_cb)(lb_loop_t *loop, int count, void *data);
+typedef void (*lb_resolve_cb)(lb_resolve_t *req, int status,
+                              const lb_addr_t *addr, void *data);
+
+/* Buffers come from the core; the platform takes one when a read has data
+ * and hands it back through the read callback (or put() if the data turned
+ * out not to be there after all). */
+typedef struct lb_allocator_s {
+    char *(*get)(void *ctx);
+    void (*put)(void *ctx, char *buf);
+    void *ctx;
+    size_t size;
+} lb_allocator_t;
+
+/* Timers are embedded in core structures; fields are the platform's. */
+struct lb_timer_s {
+    lb_loop_t *loop;
+    lb_timer_cb cb;
+    void *data;
+    uint64_t due;     /* loop time in ms */
+    size_t heap_index; /* (size_t)-1 when not armed */
+};
+
+/* ---- loop ---- */
+int lb_loop_new(lb_loop_t **out, const lb_allocator_t *alloc);
+/* Runs until lb_loop_stop(); returns 0 or an error. */
+int lb_loop_run(lb_loop_t *loop);
+void lb_loop_stop(lb_loop_t *loop);
+void lb_loop_free(lb_loop_t *loop);
+/* Monotonic milliseconds, cached per loop iteration. */
+uint64_t lb_loop_now(lb_loop_t *loop);
+/* cb runs (in the loop) each time a stop is requested: SIGTERM/SIGINT, the
+ * parent going away, Ctrl+C, SERVICE_CONTROL_STOP; count is 1, 2, ... */
+void lb_loop_on_stop(lb_loop_t *loop, lb_stop_cb cb, void *data);
+
+void lb_timer_init(lb_loop_t *loop, lb_timer_t *t, lb_timer_cb cb,
+                   void *data);
+void lb_timer_start(lb_timer_t *t, uint64_t ms);
+void lb_timer_stop(lb_timer_t *t);
+int lb_timer_active(const lb_timer_t *t);
+
+/* ---- listeners: bound before the loop (and before fork) ---- */
+int lb_listener_bind(const lb_addr_t *addr, int backlog, lb_listener_t **out);
+int lb_listener_start(lb_loop_t *loop, lb_listener_t *l, lb_accept_cb cb,
+                      void *data);
+/* Stops accepting and closes the socket at once. */
+void lb_listener_close(lb_listener_t *l);
+
+/* ---- streams ---- */
+int lb_stream_connect(lb_loop_t *loop, const lb_addr_t *addr,
+                      lb_connect_cb cb, void *data, lb_stream_t **out);
+int lb_stream_read(lb_stream_t *s, lb_read_cb cb);
+int lb_stream_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb);
+/* Half-close: sends FIN after what was written; reading goes on. */
+int lb_stream_shutdown(lb_stream_t *s);
+#define LB_CLOSE_NORMAL 0
+#define LB_CLOSE_RESET 1 /* abortive: the peer sees a reset */
+void lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb);
+void *lb_stream_data(const lb_stream_t *s);
+void lb_stream_set_data(lb_stream_t *s, void *data);
+int lb_stream_peer(const lb_stream_t *s, lb_addr_t *out);
+
+/* ---- name resolution without blocking the loop ---- */
+int lb_resolve_start(lb_loop_t *loop, const char *host, uint16_t port,
+                     lb_resolve_cb cb, void *data, lb_resolve_t **out);
+/* The callback will not run; safe until the callback has run. */
+void lb_resolve_cancel(lb_resolve_t *req);
+
+/* ---- processes ---- */
+/* Memory visible to every worker process (MAP_SHARED before fork on POSIX;
+ * plain memory where there is one process). Zero-filled. */
+void *lb_shared_alloc(size_t size);
+
+/* A worker creates a loop, serves the listed listeners until a stop has
+ * drained, and returns its exit status. */
+typedef int (*lb_worker_fn)(const size_t *listener_index, size_t n,
+                            void *ctx);
+typedef struct lb_run_spec_s {
+    lb_listener_t **listeners;
+    size_t nlisteners;
+    unsigned processes;  /* workers per listener (POSIX) */
+    double stop_timeout; /* seconds a worker may drain after a stop */
+    lb_worker_fn worker;
+    void *ctx;
+    /* Supervisor messages (worker died, restarting, stopping). */
+    void (*log)(int is_error, const char *msg);
+} lb_run_spec_t;
+/* Runs workers until they all stop; returns the exit status. POSIX: forks
+ * one process per listener and slot, restarts one that dies, forwards a
+ * stop. Windows: one process, every listener in one loop. */
+int lb_run_workers(const lb_run_spec_t *spec);
+
+/* ---- odds and ends ---- */
+/* Local time for log stamps; 0 on success. */
+int lb_localtime(time_t t, struct tm *out);
+/* Raises the descriptor limit as far as allowed; returns the limit. */
+long lb_raise_fd_limit(void);
+/* Process id for log lines. */
+long lb_getpid(void);
+
+#endif

@@ -1,0 +1,56 @@
+/* lb_server.h - one worker's state (its loop, buffers, listeners and
+ * connections) and the session API the worker drives. Core-internal. */
+#ifndef LB_SERVER_H
+#define LB_SERVER_H
+
+#include "lb_balancer.h"
+#include "lb_bufpool.h"
+#include "lb_config.h"
+#include "lb_drain.h"
+#include "lb_platform.h"
+
+typedef struct lb_session_s lb_session_t;
+
+/* What every worker process shares: one cursor per listener. */
+typedef struct lb_shared_s {
+    lb_rr_t rr[1]; /* nlisteners entries */
+} lb_shared_t;
+
+/* A listener as served by this worker. */
+typedef struct lb_lctx_s {
+    const lb_listener_cfg_t *cfg;
+    lb_listener_t *listener; /* NULL once closed */
+    lb_rr_t *rr;
+    int max_retries;
+    struct lb_server_s *srv;
+    uint64_t last_accept_error_log;
+} lb_lctx_t;
+
+typedef struct lb_server_s {
+    const lb_config_t *cfg;
+    lb_loop_t *loop;
+    lb_bufpool_t pool;
+    lb_lctx_t *lctx;
+    size_t nlctx;
+    lb_session_t *sessions; /* every live session, for the drain */
+    size_t active;
+    lb_drain_t drain;
+    lb_timer_t drain_timer;
+    lb_rng_t rng;
+} lb_server_t;
+
+/* Runs one worker serving listeners idx[0..n) until a stop has drained;
+ * returns the exit status. */
+int lb_server_run(const lb_config_t *cfg, lb_listener_t **listeners,
+                  lb_shared_t *shared, const size_t *idx, size_t n);
+
+/* Takes over an accepted client connection. */
+void lb_session_start(lb_lctx_t *lc, lb_stream_t *client);
+/* Ends a session now; reset = the peers see a reset. */
+void lb_session_abort(lb_session_t *sess, int reset);
+/* The next session in srv->sessions (iteration while aborting). */
+lb_session_t *lb_session_next(const lb_session_t *sess);
+/* Called by session.c when a session is gone. */
+void lb_server_session_ended(lb_server_t *srv);
+
+#endif

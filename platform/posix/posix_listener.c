@@ -1,0 +1,148 @@
+/* posix_listener.c - listening sockets: bound in the parent before fork,
+ * accepted from in batches inside each worker's loop. */
+#include "posix_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define ACCEPT_BATCH 64
+#define EMFILE_PAUSE_MS 100 /* out of descriptors: let connections finish */
+#define LOST_ONE (-1)       /* one accepted socket could not be set up */
+
+static int
+set_opt(int fd, int level, int name, int value)
+{
+    return setsockopt(fd, level, name, &value, sizeof(value));
+}
+
+static int
+open_listener(const lb_addr_t *addr, int backlog)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)addr->u.bytes;
+    int fd = lb__posix_socket(sa->sa_family);
+    int err;
+
+    if (fd < 0)
+        return fd;
+    /* Restarting must not wait for TIME_WAIT (the original does the same). */
+    if (set_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1) != 0)
+        goto fail;
+    /* [::]:80 means IPv6 only, as in nginx, so 0.0.0.0:80 can coexist. */
+    if (sa->sa_family == AF_INET6 &&
+        set_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) != 0)
+        goto fail;
+    if (bind(fd, sa, (socklen_t)addr->len) != 0 || listen(fd, backlog) != 0)
+        goto fail;
+    return fd;
+fail:
+    err = lb__posix_error(errno);
+    close(fd);
+    return err;
+}
+
+int
+lb_listener_bind(const lb_addr_t *addr, int backlog, lb_listener_t **out)
+{
+    lb_listener_t *l = calloc(1, sizeof(*l));
+    int fd;
+
+    if (l == NULL)
+        return LB_ENOMEM;
+    fd = open_listener(addr, backlog);
+    if (fd < 0) {
+        free(l);
+        return fd;
+    }
+    l->io.fd = fd;
+    l->io.index = -1;
+    *out = l;
+    return 0;
+}
+
+static void
+resume(lb_timer_t *t)
+{
+    lb_listener_t *l = t->data;
+
+    (void)lb__io_start(l->loop, &l->io, POLLIN);
+}
+
+static void
+pause_accepting(lb_listener_t *l)
+{
+    lb__io_stop(l->loop, &l->io, POLLIN);
+    lb_timer_start(&l->pause, EMFILE_PAUSE_MS);
+}
+
+static int
+accept_one(lb_listener_t *l)
+{
+    int fd;
+
+    do
+        fd = accept(l->io.fd, NULL, NULL);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return lb__posix_error(errno);
+    if (lb__posix_nonblock(fd) != 0) {
+        close(fd);
+        return LOST_ONE;
+    }
+    return fd;
+}
+
+static void
+on_accept(lb_loop_t *loop, lb__io_t *io, short revents)
+{
+    lb_listener_t *l = (lb_listener_t *)io;
+    (void)revents;
+
+    for (int i = 0; i < ACCEPT_BATCH && l->io.fd >= 0; i++) {
+        int fd = accept_one(l);
+        lb_stream_t *s;
+
+        if (fd == LB_EAGAIN)
+            return;
+        if (fd == LB_EMFILE || fd == LB_ENOMEM) {
+            pause_accepting(l);
+            l->cb(l, NULL, fd, l->data);
+            return;
+        }
+        if (fd < 0)
+            continue; /* aborted by the client before we got to it */
+        s = lb__stream_new(loop, fd);
+        if (s == NULL) {
+            close(fd);
+            pause_accepting(l);
+            l->cb(l, NULL, LB_ENOMEM, l->data);
+            return;
+        }
+        l->cb(l, s, 0, l->data);
+    }
+}
+
+int
+lb_listener_start(lb_loop_t *loop, lb_listener_t *l, lb_accept_cb cb,
+                  void *data)
+{
+    l->loop = loop;
+    l->cb = cb;
+    l->data = data;
+    l->io.cb = on_accept;
+    lb_timer_init(loop, &l->pause, resume, l);
+    lb__loop_note_fd(loop, l->io.fd);
+    return lb__io_start(loop, &l->io, POLLIN);
+}
+
+void
+lb_listener_close(lb_listener_t *l)
+{
+    if (l->loop) {
+        lb_timer_stop(&l->pause);
+        lb__io_remove(l->loop, &l->io);
+    }
+    if (l->io.fd >= 0)
+        close(l->io.fd);
+    free(l);
+}

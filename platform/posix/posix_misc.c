@@ -1,0 +1,56 @@
+/* posix_misc.c - small process-wide services: shared memory for the worker
+ * processes, local time, the descriptor limit, the pid. */
+#include "posix_internal.h"
+
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#ifndef MAP_ANONYMOUS
+#define MAP_ANONYMOUS MAP_ANON
+#endif
+
+void *
+lb_shared_alloc(size_t size)
+{
+    /* Made before fork, so every worker sees the same page. */
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+    return p == MAP_FAILED ? NULL : p;
+}
+
+int
+lb_localtime(time_t t, struct tm *out)
+{
+    return localtime_r(&t, out) ? 0 : LB_EINVAL;
+}
+
+long
+lb_raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return -1;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max;
+        /* An "unlimited" hard limit cannot be the soft one everywhere. */
+        if (want == RLIM_INFINITY || want > 1048576)
+            want = 1048576;
+        if (want > rl.rlim_cur) {
+            rlim_t old = rl.rlim_cur;
+            rl.rlim_cur = want;
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+                rl.rlim_cur = old;
+        }
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? 1048576 : (long)rl.rlim_cur;
+}
+
+long
+lb_getpid(void)
+{
+    return (long)getpid();
+}

@@ -1,0 +1,266 @@
+/* posix_process.c - the supervisor: forks one worker process per listener
+ * and slot, restarts a worker that dies (with back-off), turns SIGTERM and
+ * SIGINT into a drain of every worker, and waits for them. */
+#include "posix_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 10000
+#define STABLE_MS 10000   /* a worker that lived this long was healthy */
+#define KILL_MARGIN_MS 3000 /* beyond the drain before SIGKILL */
+#define EXIT_WORKER_FAILED 1 /* LB_EXIT_FAILURE of lb_config.h */
+
+typedef struct slot_s {
+    pid_t pid;              /* 0 when not running */
+    size_t listener;
+    uint64_t started;
+    uint64_t restart_at;
+    unsigned backoff;
+} slot_t;
+
+typedef struct super_s {
+    const lb_run_spec_t *spec;
+    slot_t *slots;
+    size_t nslots;
+    int sig_fd;
+    int life[2];            /* lifeline: workers see EOF if we vanish */
+    int stopping;
+    uint64_t kill_at;
+    int status;
+} super_t;
+
+static void
+say(const super_t *sv, int is_error, const char *fmt, long a, long b)
+{
+    char msg[160];
+
+    snprintf(msg, sizeof(msg), fmt, a, b);
+    if (sv->spec->log)
+        sv->spec->log(is_error, msg);
+}
+
+static void
+child_main(super_t *sv, slot_t *slot)
+{
+    const lb_run_spec_t *spec = sv->spec;
+    int status;
+
+    lb__posix_is_worker = 1;
+    lb__posix_signals_reset();
+    signal(SIGCHLD, SIG_DFL);
+    signal(SIGHUP, SIG_IGN);
+    close(sv->life[1]);
+    lb__posix_lifeline_fd = sv->life[0];
+    for (size_t i = 0; i < spec->nlisteners; i++)
+        if (i != slot->listener)
+            lb_listener_close(spec->listeners[i]);
+    status = spec->worker(&slot->listener, 1, spec->ctx);
+    fflush(NULL);
+    _exit(status);
+}
+
+static void
+spawn(super_t *sv, slot_t *slot)
+{
+    pid_t pid;
+
+    fflush(NULL); /* or the child would print the parent's buffer again */
+    pid = fork();
+    if (pid == 0)
+        child_main(sv, slot);
+    slot->started = lb__posix_clock_ms();
+    if (pid < 0) {
+        say(sv, 1, "cannot start a worker process (errno %ld); retrying "
+            "in %ld ms", errno, BACKOFF_MAX_MS);
+        slot->restart_at = slot->started + BACKOFF_MAX_MS;
+        return;
+    }
+    slot->pid = pid;
+    slot->restart_at = 0;
+}
+
+static void
+schedule_restart(super_t *sv, slot_t *slot, int wstatus)
+{
+    uint64_t now = lb__posix_clock_ms();
+
+    if (now - slot->started >= STABLE_MS)
+        slot->backoff = BACKOFF_MIN_MS;
+    else if (slot->backoff < BACKOFF_MAX_MS)
+        slot->backoff = slot->backoff ? slot->backoff * 2 : BACKOFF_MIN_MS;
+    if (slot->backoff > BACKOFF_MAX_MS)
+        slot->backoff = BACKOFF_MAX_MS;
+    slot->restart_at = now + slot->backoff;
+    if (WIFSIGNALED(wstatus))
+        say(sv, 1, "worker process %ld was killed by signal %ld; "
+            "restarting it", (long)slot->pid, WTERMSIG(wstatus));
+    else
+        say(sv, 1, "worker process %ld exited with status %ld; "
+            "restarting it", (long)slot->pid, WEXITSTATUS(wstatus));
+}
+
+static void
+reap(super_t *sv)
+{
+    int wstatus;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
+        for (size_t i = 0; i < sv->nslots; i++) {
+            slot_t *slot = &sv->slots[i];
+            if (slot->pid != pid)
+                continue;
+            if (!sv->stopping)
+                schedule_restart(sv, slot, wstatus);
+            else if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0)
+                sv->status = EXIT_WORKER_FAILED;
+            slot->pid = 0;
+        }
+    }
+}
+
+static void
+signal_workers(super_t *sv, int signo)
+{
+    for (size_t i = 0; i < sv->nslots; i++)
+        if (sv->slots[i].pid > 0 && kill(sv->slots[i].pid, signo) != 0 &&
+            errno != ESRCH)
+            say(sv, 1, "cannot signal worker %ld (errno %ld)",
+                (long)sv->slots[i].pid, errno);
+}
+
+static void
+begin_stop(super_t *sv)
+{
+    sv->stopping++;
+    if (sv->stopping == 1) {
+        /* Our copies of the listening sockets must go too, or the kernel
+         * would keep accepting connections nobody serves. */
+        for (size_t i = 0; i < sv->spec->nlisteners; i++)
+            lb_listener_close(sv->spec->listeners[i]);
+        sv->kill_at = lb__posix_clock_ms() + KILL_MARGIN_MS +
+                      (uint64_t)(sv->spec->stop_timeout * 1000.0);
+    }
+    signal_workers(sv, SIGTERM);
+}
+
+static int
+running(const super_t *sv)
+{
+    for (size_t i = 0; i < sv->nslots; i++)
+        if (sv->slots[i].pid > 0)
+            return 1;
+    return 0;
+}
+
+static int
+next_timeout(const super_t *sv)
+{
+    uint64_t now = lb__posix_clock_ms(), when = UINT64_MAX;
+
+    if (sv->stopping)
+        when = sv->kill_at;
+    else
+        for (size_t i = 0; i < sv->nslots; i++)
+            if (sv->slots[i].pid == 0 && sv->slots[i].restart_at < when)
+                when = sv->slots[i].restart_at;
+    if (when == UINT64_MAX)
+        return -1;
+    return when <= now ? 0 : (int)(when - now > 60000 ? 60000 : when - now);
+}
+
+static void
+on_timeout(super_t *sv)
+{
+    uint64_t now = lb__posix_clock_ms();
+
+    if (sv->stopping) {
+        if (now >= sv->kill_at && running(sv)) {
+            say(sv, 1, "workers did not stop in time; killing them", 0, 0);
+            signal_workers(sv, SIGKILL);
+            sv->kill_at = now + KILL_MARGIN_MS;
+        }
+        return;
+    }
+    for (size_t i = 0; i < sv->nslots; i++)
+        if (sv->slots[i].pid == 0 && sv->slots[i].restart_at <= now)
+            spawn(sv, &sv->slots[i]);
+}
+
+static void
+on_signals(super_t *sv)
+{
+    unsigned char buf[64];
+    ssize_t n;
+
+    while ((n = read(sv->sig_fd, buf, sizeof(buf))) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] == SIGCHLD)
+                reap(sv);
+            else if (buf[i] == SIGHUP)
+                say(sv, 0, "SIGHUP ignored: reloading is not supported yet",
+                    0, 0);
+            else
+                begin_stop(sv);
+        }
+    }
+}
+
+static int
+setup(super_t *sv, const lb_run_spec_t *spec)
+{
+    sv->spec = spec;
+    sv->nslots = spec->nlisteners * (spec->processes ? spec->processes : 1);
+    sv->slots = calloc(sv->nslots, sizeof(*sv->slots));
+    if (sv->slots == NULL)
+        return LB_ENOMEM;
+    for (size_t i = 0; i < sv->nslots; i++)
+        sv->slots[i].listener = i % spec->nlisteners;
+    if (pipe(sv->life) != 0)
+        return lb__posix_error(errno);
+    if (fcntl(sv->life[0], F_SETFD, FD_CLOEXEC) != 0 ||
+        fcntl(sv->life[1], F_SETFD, FD_CLOEXEC) != 0)
+        return lb__posix_error(errno);
+    if (lb__posix_signals_init(&sv->sig_fd) != 0 ||
+        lb__posix_signals_watch(SIGCHLD) != 0 ||
+        lb__posix_signals_watch(SIGHUP) != 0)
+        return lb__posix_error(errno);
+    return 0;
+}
+
+int
+lb_run_workers(const lb_run_spec_t *spec)
+{
+    super_t sv = {0};
+    int rc = setup(&sv, spec);
+
+    if (rc != 0) {
+        say(&sv, 1, "cannot start the supervisor (%ld)", rc, 0);
+        free(sv.slots);
+        return EXIT_WORKER_FAILED;
+    }
+    for (size_t i = 0; i < sv.nslots; i++)
+        spawn(&sv, &sv.slots[i]);
+    while (!sv.stopping || running(&sv)) {
+        struct pollfd pfd = {sv.sig_fd, POLLIN, 0};
+        int n = poll(&pfd, 1, next_timeout(&sv));
+        if (n < 0 && errno != EINTR) {
+            say(&sv, 1, "poll failed (errno %ld)", errno, 0);
+            begin_stop(&sv);
+        }
+        if (n > 0)
+            on_signals(&sv);
+        on_timeout(&sv);
+    }
+    close(sv.life[0]);
+    close(sv.life[1]);
+    free(sv.slots);
+    return sv.status;
+}

@@ -1,0 +1,287 @@
+/* posix_stream.c - connected TCP streams: connect, read into a buffer taken
+ * only when data is there, write-all, half-close, close or reset. */
+#include "posix_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef MSG_NOSIGNAL
+#define SEND_FLAGS MSG_NOSIGNAL
+#else
+#define SEND_FLAGS 0 /* SIGPIPE is ignored anyway */
+#endif
+
+int
+lb__posix_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return lb__posix_error(errno);
+    return 0;
+}
+
+/* A non-blocking, close-on-exec TCP socket. */
+int
+lb__posix_socket(int family)
+{
+    int fd = socket(family, SOCK_STREAM, 0);
+
+    if (fd < 0)
+        return lb__posix_error(errno);
+    if (lb__posix_nonblock(fd) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+        int err = lb__posix_error(errno);
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
+static void on_io(lb_loop_t *loop, lb__io_t *io, short revents);
+
+lb_stream_t *
+lb__stream_new(lb_loop_t *loop, int fd)
+{
+    lb_stream_t *s = calloc(1, sizeof(*s));
+    int one = 1;
+
+    if (s == NULL)
+        return NULL;
+    s->loop = loop;
+    s->io.fd = fd;
+    s->io.index = -1;
+    s->io.cb = on_io;
+    /* Relayed bytes are latency-bound; Nagle would only delay them. A
+     * failure here costs speed, not correctness. */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    lb__loop_note_fd(loop, fd);
+    return s;
+}
+
+int
+lb_stream_connect(lb_loop_t *loop, const lb_addr_t *addr, lb_connect_cb cb,
+                  void *data, lb_stream_t **out)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)addr->u.bytes;
+    int fd = lb__posix_socket(sa->sa_family);
+    lb_stream_t *s;
+
+    if (fd < 0)
+        return fd;
+    s = lb__stream_new(loop, fd);
+    if (s == NULL) {
+        close(fd);
+        return LB_ENOMEM;
+    }
+    s->data = data;
+    s->connect_cb = cb;
+    *out = s;
+    if (connect(fd, sa, (socklen_t)addr->len) == 0) {
+        s->connect_status = 0;
+        lb__stream_queue(s, LB__DONE_CONNECT);
+    } else if (errno == EINPROGRESS || errno == EINTR) {
+        if (lb__io_start(loop, &s->io, POLLOUT) != 0) {
+            s->connect_status = LB_ENOMEM;
+            lb__stream_queue(s, LB__DONE_CONNECT);
+        }
+    } else {
+        s->connect_status = lb__posix_error(errno);
+        lb__stream_queue(s, LB__DONE_CONNECT);
+    }
+    return 0;
+}
+
+static void
+finish_connect(lb_stream_t *s)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    lb_connect_cb cb = s->connect_cb;
+
+    lb__io_stop(s->loop, &s->io, POLLOUT);
+    s->connect_cb = NULL;
+    if (getsockopt(s->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    cb(s, err ? lb__posix_error(err) : 0);
+}
+
+/* One recv() into a fresh buffer. Returns 1 if the read finished (result
+ * in read_result/read_buf), 0 if there was nothing to read. */
+static int
+try_read(lb_stream_t *s)
+{
+    lb_allocator_t *a = &s->loop->alloc;
+    char *buf = a->get(a->ctx);
+    ssize_t n;
+
+    if (buf == NULL) {
+        s->read_result = LB_ENOMEM;
+        return 1;
+    }
+    do
+        n = recv(s->io.fd, buf, a->size, 0);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        s->read_result = n;
+        s->read_buf = buf;
+        s->read_hint = (size_t)n == a->size;
+        return 1;
+    }
+    a->put(a->ctx, buf);
+    s->read_hint = 0;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0;
+    s->read_result = n == 0 ? LB_EOF : lb__posix_error(errno);
+    return 1;
+}
+
+int
+lb_stream_read(lb_stream_t *s, lb_read_cb cb)
+{
+    s->read_cb = cb;
+    /* After a full buffer more data is likely waiting: skip a poll round. */
+    if (s->read_hint && try_read(s)) {
+        lb__stream_queue(s, LB__DONE_READ);
+        return 0;
+    }
+    return lb__io_start(s->loop, &s->io, POLLIN);
+}
+
+static void
+finish_read(lb_stream_t *s)
+{
+    lb_read_cb cb = s->read_cb;
+    char *buf;
+
+    if (!try_read(s))
+        return;
+    lb__io_stop(s->loop, &s->io, POLLIN);
+    buf = s->read_buf;
+    s->read_buf = NULL;
+    cb(s, s->read_result, buf);
+}
+
+/* Sends what it can; returns 1 when the write is over (all sent, or an
+ * error in write_status), 0 when the socket is full. */
+static int
+try_write(lb_stream_t *s)
+{
+    while (s->woff < s->wlen) {
+        ssize_t n = send(s->io.fd, s->wbuf + s->woff, s->wlen - s->woff,
+                         SEND_FLAGS);
+        if (n > 0) {
+            s->woff += (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return 0;
+        } else {
+            s->write_status = lb__posix_error(n < 0 ? errno : EIO);
+            return 1;
+        }
+    }
+    s->write_status = 0;
+    return 1;
+}
+
+int
+lb_stream_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb)
+{
+    s->wbuf = buf;
+    s->wlen = len;
+    s->woff = 0;
+    s->write_cb = cb;
+    if (try_write(s)) {
+        lb__stream_queue(s, LB__DONE_WRITE);
+        return 0;
+    }
+    return lb__io_start(s->loop, &s->io, POLLOUT);
+}
+
+static void
+finish_write(lb_stream_t *s)
+{
+    if (!try_write(s))
+        return;
+    lb__io_stop(s->loop, &s->io, POLLOUT);
+    s->wbuf = NULL;
+    s->write_cb(s, s->write_status);
+}
+
+static void
+on_io(lb_loop_t *loop, lb__io_t *io, short revents)
+{
+    lb_stream_t *s = (lb_stream_t *)io; /* io is the first member */
+    short err = revents & (POLLERR | POLLHUP | POLLNVAL);
+    (void)loop;
+
+    if (s->connect_cb && (revents & (POLLOUT | err))) {
+        finish_connect(s);
+        return;
+    }
+    if ((io->events & POLLOUT) && (revents & (POLLOUT | err)))
+        finish_write(s);
+    if (!s->closing && (io->events & POLLIN) && (revents & (POLLIN | err)))
+        finish_read(s);
+}
+
+int
+lb_stream_shutdown(lb_stream_t *s)
+{
+    if (shutdown(s->io.fd, SHUT_WR) != 0)
+        return lb__posix_error(errno);
+    return 0;
+}
+
+void
+lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
+{
+    if (s->closing)
+        return;
+    s->closing = 1;
+    s->close_cb = cb;
+    if (how == LB_CLOSE_RESET) {
+        /* Linger 0 makes close() send RST: how a reset is passed on. */
+        struct linger lg = {1, 0};
+        (void)setsockopt(s->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    lb__io_remove(s->loop, &s->io);
+    close(s->io.fd);
+    s->io.fd = -1;
+    if (s->read_buf) { /* a finished read the core never saw */
+        s->loop->alloc.put(s->loop->alloc.ctx, s->read_buf);
+        s->read_buf = NULL;
+    }
+    lb__stream_queue(s, LB__DONE_CLOSE);
+}
+
+void *
+lb_stream_data(const lb_stream_t *s)
+{
+    return s->data;
+}
+
+void
+lb_stream_set_data(lb_stream_t *s, void *data)
+{
+    s->data = data;
+}
+
+int
+lb_stream_peer(const lb_stream_t *s, lb_addr_t *out)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (getpeername(s->io.fd, (struct sockaddr *)&ss, &len) != 0)
+        return lb__posix_error(errno);
+    if (len > sizeof(out->u.bytes))
+        return LB_EINVAL;
+    memset(out, 0, sizeof(*out));
+    memcpy(out->u.bytes, &ss, len);
+    out->len = len;
+    return 0;
+}

@@ -1,0 +1,159 @@
+/* server.c - a worker: its loop, its listeners, accepting, and the drain
+ * when a stop is requested. */
+#include <stdlib.h>
+
+#include "lb_log.h"
+#include "lb_server.h"
+
+#define ACCEPT_ERROR_LOG_MS 1000 /* at most one "out of descriptors" a second */
+#define MAX_FREE_BUFFERS 1024    /* kept for reuse; the rest go back to malloc */
+
+static void
+close_listeners(lb_server_t *srv)
+{
+    for (size_t i = 0; i < srv->nlctx; i++) {
+        if (srv->lctx[i].listener) {
+            lb_listener_close(srv->lctx[i].listener);
+            srv->lctx[i].listener = NULL;
+        }
+    }
+}
+
+static void
+cut_all(lb_server_t *srv)
+{
+    lb_session_t *s = srv->sessions;
+
+    if (srv->active)
+        lb_log_error("Closing %lu remaining connection(s)",
+                     (unsigned long)srv->active);
+    /* Aborting never frees at once (close callbacks do), so the list is
+     * safe to walk. A reset tells each client its transfer was cut. */
+    while (s) {
+        lb_session_t *next = lb_session_next(s);
+        lb_session_abort(s, 1);
+        s = next;
+    }
+}
+
+static void
+apply(lb_server_t *srv, lb_drain_state_t st)
+{
+    lb_timer_stop(&srv->drain_timer);
+    if (st == LB_DRAIN_DRAINING) {
+        lb_timer_start(&srv->drain_timer,
+                       lb_drain_remaining(&srv->drain, lb_loop_now(srv->loop)));
+    } else if (st == LB_DRAIN_CUTTING) {
+        cut_all(srv);
+    } else if (st == LB_DRAIN_DONE) {
+        lb_loop_stop(srv->loop);
+    }
+}
+
+static void
+on_drain_timer(lb_timer_t *t)
+{
+    lb_server_t *srv = t->data;
+
+    apply(srv, lb_drain_update(&srv->drain, lb_loop_now(srv->loop),
+                               srv->active));
+}
+
+void
+lb_server_session_ended(lb_server_t *srv)
+{
+    srv->active--;
+    if (srv->drain.state != LB_DRAIN_RUNNING &&
+        lb_drain_update(&srv->drain, lb_loop_now(srv->loop), srv->active) ==
+            LB_DRAIN_DONE)
+        apply(srv, LB_DRAIN_DONE);
+}
+
+static void
+on_stop(lb_loop_t *loop, int count, void *data)
+{
+    lb_server_t *srv = data;
+    uint64_t ms = (uint64_t)(srv->cfg->graceful_timeout * 1000.0 + 0.5);
+    lb_drain_state_t st;
+
+    close_listeners(srv);
+    st = lb_drain_request(&srv->drain, count, lb_loop_now(loop), ms,
+                          srv->active);
+    if (st == LB_DRAIN_DRAINING)
+        lb_log("Worker %ld: listener closed, waiting up to %.1f s for %lu "
+               "active connection(s)", lb_getpid(),
+               srv->cfg->graceful_timeout, (unsigned long)srv->active);
+    apply(srv, st);
+}
+
+static void
+on_accept(lb_listener_t *l, lb_stream_t *s, int status, void *data)
+{
+    lb_lctx_t *lc = data;
+    uint64_t now = lb_loop_now(lc->srv->loop);
+    (void)l;
+
+    if (status < 0) {
+        if (now - lc->last_accept_error_log >= ACCEPT_ERROR_LOG_MS) {
+            lc->last_accept_error_log = now;
+            lb_log_error("Cannot accept on %s: %s; pausing accepts briefly",
+                         lc->cfg->listen_label, lb_strerror(status));
+        }
+        return;
+    }
+    lb_session_start(lc, s);
+}
+
+static int
+setup(lb_server_t *srv, lb_listener_t **listeners, lb_shared_t *shared,
+      const size_t *idx, size_t n)
+{
+    lb_allocator_t alloc;
+    int rc;
+
+    lb_bufpool_init(&srv->pool, srv->cfg->buffer_size, MAX_FREE_BUFFERS);
+    alloc = lb_bufpool_allocator(&srv->pool);
+    rc = lb_loop_new(&srv->loop, &alloc);
+    if (rc != 0)
+        return rc;
+    lb_loop_on_stop(srv->loop, on_stop, srv);
+    lb_timer_init(srv->loop, &srv->drain_timer, on_drain_timer, srv);
+    lb_rng_seed(&srv->rng, (uint64_t)lb_getpid() * 0x9E3779B97F4A7C15ull ^
+                               lb_loop_now(srv->loop));
+    srv->lctx = calloc(n, sizeof(*srv->lctx));
+    if (srv->lctx == NULL)
+        return LB_ENOMEM;
+    srv->nlctx = n;
+    for (size_t i = 0; i < n; i++) {
+        lb_lctx_t *lc = &srv->lctx[i];
+        lc->cfg = &srv->cfg->listeners[idx[i]];
+        lc->listener = listeners[idx[i]];
+        lc->rr = &shared->rr[idx[i]];
+        lc->srv = srv;
+        lc->max_retries = lb_config_retries(srv->cfg, lc->cfg->nbackends);
+        rc = lb_listener_start(srv->loop, lc->listener, on_accept, lc);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int
+lb_server_run(const lb_config_t *cfg, lb_listener_t **listeners,
+              lb_shared_t *shared, const size_t *idx, size_t n)
+{
+    lb_server_t srv = {0};
+    int rc;
+
+    srv.cfg = cfg;
+    rc = setup(&srv, listeners, shared, idx, n);
+    if (rc == 0)
+        rc = lb_loop_run(srv.loop);
+    if (rc != 0)
+        lb_log_error("Worker %ld failed: %s", lb_getpid(), lb_strerror(rc));
+    close_listeners(&srv);
+    lb_loop_free(srv.loop);
+    lb_bufpool_free(&srv.pool);
+    free(srv.lctx);
+    return rc == 0 ? LB_EXIT_OK : LB_EXIT_FAILURE;
+}

@@ -1,0 +1,10 @@
+/* unit.h - the suites tests/unit/main.c registers. */
+#ifndef LB_UNIT_H
+#define LB_UNIT_H
+
+void lb_test_config_register(void);
+void lb_test_balancer_register(void);
+void lb_test_drain_register(void);
+void lb_test_timers_register(void);
+
+#endif
