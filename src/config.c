@@ -1,0 +1,289 @@
+/* config.c - the config loader's entry points: reads the file, has
+ * config_ini.c parse it, then applies defaults, checks the whole config and
+ * resolves backends; messages, freeing, the retry bound. */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_internal.h"
+
+/* ---- messages ---- */
+
+static char *
+vformat(const char *fmt, va_list ap)
+{
+    va_list again;
+    char *s;
+    int n;
+
+    va_copy(again, ap);
+    n = vsnprintf(NULL, 0, fmt, again);
+    va_end(again);
+    if (n < 0)
+        return NULL;
+    s = malloc((size_t)n + 1);
+    if (s != NULL)
+        vsnprintf(s, (size_t)n + 1, fmt, ap);
+    return s;
+}
+
+/* "FILE:LINE: message", or "FILE: message" for the whole config. */
+static char *
+located(const char *file, int line, const char *fmt, va_list ap)
+{
+    char *msg = vformat(fmt, ap);
+    char *s;
+    size_t n;
+
+    if (msg == NULL)
+        return NULL;
+    n = strlen(file) + strlen(msg) + 32;
+    s = malloc(n);
+    if (s != NULL) {
+        if (line > 0)
+            snprintf(s, n, "%s:%d: %s", file, line, msg);
+        else
+            snprintf(s, n, "%s: %s", file, msg);
+    }
+    free(msg);
+    return s;
+}
+
+void
+lb__cfg_fail(lb_cfg_parser_t *p, int line, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (p->failed)
+        return; /* the first error is the one worth reading */
+    p->failed = 1;
+    va_start(ap, fmt);
+    p->err = located(p->file, line, fmt, ap);
+    va_end(ap);
+}
+
+void
+lb__cfg_warn(lb_cfg_parser_t *p, int line, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+
+    if (p->warn == NULL)
+        return;
+    va_start(ap, fmt);
+    msg = located(p->file, line, fmt, ap);
+    va_end(ap);
+    if (msg != NULL)
+        p->warn(p->warn_ctx, msg);
+    free(msg);
+}
+
+char *
+lb__cfg_dupn(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+
+    if (d != NULL) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+char *
+lb__cfg_dup(const char *s)
+{
+    return lb__cfg_dupn(s, strlen(s));
+}
+
+/* ---- whole config ---- */
+
+/* Runs after parsing: pre_resolve_workers may come after [mappings]. */
+static void
+resolve_backends(lb_cfg_parser_t *p)
+{
+    size_t i, j;
+
+    for (i = 0; i < p->cfg->nlisteners && !p->failed; i++) {
+        lb_listener_cfg_t *l = &p->cfg->listeners[i];
+
+        for (j = 0; j < l->nbackends && !p->failed; j++) {
+            lb_backend_cfg_t *b = &l->backends[j];
+            int rc;
+
+            if (b->resolved)
+                continue;
+            rc = lb_addr_resolve(b->host, b->port, &b->addr);
+            if (rc == 0)
+                b->resolved = 1;
+            else
+                lb__cfg_fail(p, p->pending[i].backend_lines[j],
+                             "cannot resolve backend host '%s': %s",
+                             b->host, lb_strerror(rc));
+        }
+    }
+}
+
+static void
+finish(lb_cfg_parser_t *p)
+{
+    if (!p->failed && p->cfg->nlisteners == 0)
+        lb__cfg_fail(p, 0,
+                     "no listeners: add a [mappings] entry such as "
+                     "8080=127.0.0.1:80 or a [listener:NAME] section");
+    if (p->failed)
+        return;
+    lb__cfg_options_defaults(p->cfg);
+    if (p->cfg->pre_resolve)
+        resolve_backends(p);
+}
+
+static void
+free_pending(lb_cfg_parser_t *p)
+{
+    size_t i;
+
+    for (i = 0; i < p->cfg->nlisteners; i++)
+        free(p->pending[i].backend_lines);
+    free(p->pending);
+    p->pending = NULL;
+}
+
+int
+lb_config_load_string(const char *name, const char *text, size_t len,
+                      lb_config_t *cfg, lb_config_warn_fn warn,
+                      void *warn_ctx, char **err)
+{
+    lb_cfg_parser_t p;
+
+    memset(cfg, 0, sizeof(*cfg));
+    memset(&p, 0, sizeof(p));
+    lb__cfg_options_unset(cfg);
+    p.file = name;
+    p.text = text;
+    p.len = len;
+    p.cfg = cfg;
+    p.warn = warn;
+    p.warn_ctx = warn_ctx;
+    *err = NULL;
+    cfg->path = lb__cfg_dup(name);
+    if (cfg->path == NULL)
+        lb__cfg_fail(&p, 0, "out of memory");
+    if (!p.failed)
+        lb__cfg_parse(&p);
+    finish(&p);
+    free_pending(&p);
+    if (!p.failed)
+        return LB_EXIT_OK;
+    lb_config_free(cfg);
+    *err = p.err; /* NULL only when even the message could not be made */
+    return LB_EXIT_CONFIG;
+}
+
+static char *
+file_error(const char *path, const char *what, const char *reason)
+{
+    size_t n = strlen(path) + strlen(what) + strlen(reason) + 8;
+    char *s = malloc(n);
+
+    if (s != NULL)
+        snprintf(s, n, "%s: %s: %s", path, what, reason);
+    return s;
+}
+
+/* The whole file, or NULL with *err set. */
+static char *
+read_file(const char *path, size_t *len, char **err)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL, *grown;
+    size_t cap = 0, n = 0;
+
+    if (f == NULL) {
+        *err = file_error(path, "cannot open", strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        if (n == cap) {
+            grown = cap < SIZE_MAX / 2 ? realloc(buf, cap ? cap * 2 : 8192)
+                                       : NULL;
+            if (grown == NULL)
+                break;
+            buf = grown;
+            cap = cap ? cap * 2 : 8192;
+        }
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap)
+            break;
+    }
+    if (n < cap && !ferror(f)) {
+        fclose(f);
+        *len = n;
+        return buf;
+    }
+    *err = file_error(path, "cannot read",
+                      n == cap ? "out of memory" : strerror(errno));
+    fclose(f);
+    free(buf);
+    return NULL;
+}
+
+int
+lb_config_load(const char *path, lb_config_t *cfg, lb_config_warn_fn warn,
+               void *warn_ctx, char **err)
+{
+    size_t len = 0;
+    char *text;
+    int rc;
+
+    memset(cfg, 0, sizeof(*cfg));
+    *err = NULL;
+    text = read_file(path, &len, err);
+    if (text == NULL)
+        return LB_EXIT_CONFIG;
+    rc = lb_config_load_string(path, text, len, cfg, warn, warn_ctx, err);
+    free(text);
+    return rc;
+}
+
+void
+lb_config_free(lb_config_t *cfg)
+{
+    size_t i, j;
+
+    for (i = 0; i < cfg->nlisteners; i++) {
+        lb_listener_cfg_t *l = &cfg->listeners[i];
+
+        for (j = 0; j < l->nbackends; j++) {
+            free(l->backends[j].host);
+            free(l->backends[j].label);
+        }
+        free(l->backends);
+        free(l->name);
+        free(l->listen_label);
+    }
+    free(cfg->listeners);
+    free(cfg->path);
+    free(cfg->log_file);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+int
+lb_config_retries(const lb_config_t *cfg, size_t nbackends)
+{
+    int others;
+
+    if (nbackends == 0)
+        return 0;
+    others = nbackends - 1 > (size_t)INT_MAX ? INT_MAX
+                                             : (int)(nbackends - 1);
+    if (cfg->max_retries < 0)
+        return nbackends >= 2 ? others : 1;
+    if (nbackends == 1)
+        return cfg->max_retries;
+    return cfg->max_retries < others ? cfg->max_retries : others;
+}

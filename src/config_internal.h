@@ -1,0 +1,98 @@
+/* config_internal.h - state shared by the parts of the config loader:
+ * config.c (entry points, final checks), config_ini.c (lines, sections,
+ * keys) and config_parse.c (values). */
+#ifndef LB_CONFIG_INTERNAL_H
+#define LB_CONFIG_INTERNAL_H
+
+#include <stddef.h>
+
+#include "lb_config.h"
+#include "lb_log.h" /* LB_PRINTF */
+
+/* inih copies section and key names into 50-byte buffers and cuts longer
+ * ones without a word; we refuse them before that can happen. */
+#define LB_CFG_MAX_NAME 48
+
+/* Options keep their "unset" values until one pass applies defaults. */
+#define LB_CFG_UNSET_INT (-1)
+#define LB_CFG_UNSET_DOUBLE (-1.0)
+
+#define LB_CFG_NOPTIONS 7
+
+typedef enum {
+    LB_CFG_SEC_NONE,     /* before the first [section] */
+    LB_CFG_SEC_OPTIONS,
+    LB_CFG_SEC_MAPPINGS,
+    LB_CFG_SEC_LISTENER,
+    LB_CFG_SEC_UNKNOWN   /* warned about once; its keys are ignored */
+} lb_cfg_section_t;
+
+/* What an indented continuation line adds to. */
+typedef enum {
+    LB_CFG_TARGET_NONE,
+    LB_CFG_TARGET_BACKENDS, /* a backend list: more backends */
+    LB_CFG_TARGET_SINGLE,   /* a one-value key: a continuation is a mistake */
+    LB_CFG_TARGET_IGNORE    /* an unknown key: ignored with it */
+} lb_cfg_target_t;
+
+/* Per listener, what only the loader needs: where things were written. */
+typedef struct lb_cfg_pending_s {
+    int *backend_lines; /* line of each backend, for resolve errors */
+    size_t backend_cap;
+    int from_section;   /* [listener:NAME] rather than a [mappings] entry */
+    int listen_line;    /* 0 until the listen address is known */
+    int backends_line;  /* 0 until a backends key was seen */
+} lb_cfg_pending_t;
+
+typedef struct lb_cfg_parser_s {
+    const char *file; /* the name used in messages */
+    const char *text;
+    size_t len;
+    size_t pos;
+    int lineno;
+    int continuation; /* the current line continues the previous value */
+    int have_key;     /* mirrors inih's prev_name: continuation possible */
+    int failed;
+    char *err;
+    lb_config_t *cfg;
+    lb_config_warn_fn warn;
+    void *warn_ctx;
+
+    lb_cfg_section_t section;
+    int section_line;
+    size_t listener; /* index of the current [listener:NAME] */
+
+    lb_cfg_target_t target;
+    size_t target_listener;
+    int target_line;
+    const char *target_key; /* static name of a one-value key */
+
+    lb_cfg_pending_t *pending; /* parallel to cfg->listeners */
+    size_t listener_cap;
+    int option_line[LB_CFG_NOPTIONS]; /* where each option was set */
+} lb_cfg_parser_t;
+
+/* config.c */
+void lb__cfg_fail(lb_cfg_parser_t *p, int line, const char *fmt, ...)
+    LB_PRINTF(3, 4);
+void lb__cfg_warn(lb_cfg_parser_t *p, int line, const char *fmt, ...)
+    LB_PRINTF(3, 4);
+char *lb__cfg_dupn(const char *s, size_t n);
+char *lb__cfg_dup(const char *s);
+
+/* config_ini.c: runs inih over p->text, filling p->cfg. */
+void lb__cfg_parse(lb_cfg_parser_t *p);
+
+/* config_parse.c */
+int lb__cfg_casecmp(const char *a, const char *b);
+void lb__cfg_options_unset(lb_config_t *cfg);
+void lb__cfg_options_defaults(lb_config_t *cfg);
+/* A key of [options]; 0 or -1 after lb__cfg_fail(). */
+int lb__cfg_option(lb_cfg_parser_t *p, const char *name, const char *value);
+/* "PORT", "HOST:PORT", "*:PORT" or "[IPV6]:PORT" into *out. */
+int lb__cfg_parse_listen(lb_cfg_parser_t *p, const char *text,
+                         lb_addr_t *out);
+/* Appends the comma-separated backends of list to listener li. */
+int lb__cfg_add_backends(lb_cfg_parser_t *p, size_t li, const char *list);
+
+#endif

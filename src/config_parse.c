@@ -1,0 +1,571 @@
+/* config_parse.c - the values of a config: the table of [options] with
+ * their parsers, defaults, listen addresses and backend lists. Parsing is
+ * by hand and ASCII-only so that no locale changes how a config reads. */
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_internal.h"
+
+#define LB_CFG_MAX_SECONDS 1000000UL /* about 11 days */
+
+typedef int (*lb_cfg_option_fn)(lb_cfg_parser_t *p, const char *name,
+                                const char *value, void *field);
+
+typedef struct lb_cfg_option_s {
+    const char *name;
+    size_t offset;
+    lb_cfg_option_fn parse;
+} lb_cfg_option_t;
+
+enum { LB_NUM_OK = 0, LB_NUM_SYNTAX = -1, LB_NUM_RANGE = -2 };
+
+static int
+is_space(int c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' ||
+           c == '\f';
+}
+
+static int
+is_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int
+to_lower(int c)
+{
+    return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+int
+lb__cfg_casecmp(const char *a, const char *b)
+{
+    while (*a && to_lower((unsigned char)*a) == to_lower((unsigned char)*b)) {
+        a++;
+        b++;
+    }
+    return to_lower((unsigned char)*a) - to_lower((unsigned char)*b);
+}
+
+/* A non-empty run of decimal digits no greater than max: no sign, no
+ * spaces, no trailing junk. */
+static int
+parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+    unsigned long v = 0;
+    int range = 0;
+
+    if (*s == '\0')
+        return LB_NUM_SYNTAX;
+    for (; *s; s++) {
+        unsigned long d;
+
+        if (!is_digit((unsigned char)*s))
+            return LB_NUM_SYNTAX;
+        d = (unsigned long)(*s - '0');
+        /* Keep scanning after an overflow: "99999999999x" is junk. */
+        if (range || v > max / 10 || (v == max / 10 && d > max % 10))
+            range = 1;
+        else
+            v = v * 10 + d;
+    }
+    if (range)
+        return LB_NUM_RANGE;
+    *out = v;
+    return LB_NUM_OK;
+}
+
+/* Seconds as "5", "0.5", "5." or ".5". */
+static int
+parse_seconds(const char *s, double *out)
+{
+    const char *dot = strchr(s, '.');
+    unsigned long whole = 0;
+    double frac = 0.0, scale = 1.0;
+    char *ip;
+    int rc = LB_NUM_OK;
+
+    ip = lb__cfg_dupn(s, dot ? (size_t)(dot - s) : strlen(s));
+    if (ip == NULL)
+        return LB_NUM_SYNTAX;
+    if (*ip != '\0')
+        rc = parse_uint(ip, LB_CFG_MAX_SECONDS, &whole);
+    free(ip);
+    if (rc != LB_NUM_OK)
+        return rc;
+    if (dot != NULL) {
+        if (dot == s && dot[1] == '\0')
+            return LB_NUM_SYNTAX;
+        for (s = dot + 1; *s; s++) {
+            if (!is_digit((unsigned char)*s))
+                return LB_NUM_SYNTAX;
+            scale /= 10.0;
+            frac += (*s - '0') * scale;
+        }
+    } else if (*s == '\0') {
+        return LB_NUM_SYNTAX;
+    }
+    *out = (double)whole + frac;
+    return *out > (double)LB_CFG_MAX_SECONDS ? LB_NUM_RANGE : LB_NUM_OK;
+}
+
+static int
+opt_bool(lb_cfg_parser_t *p, const char *name, const char *value,
+         void *field)
+{
+    static const char *const words[] = {"0", "false", "no",  "off",
+                                        "1", "true",  "yes", "on"};
+    size_t i;
+
+    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (lb__cfg_casecmp(value, words[i]) == 0) {
+            *(int *)field = i >= 4;
+            return 0;
+        }
+    }
+    lb__cfg_fail(p, p->lineno,
+                 "%s must be 0, 1, true, false, yes, no, on or off, "
+                 "got '%s'", name, value);
+    return -1;
+}
+
+static int
+opt_buffer_size(lb_cfg_parser_t *p, const char *name, const char *value,
+                void *field)
+{
+    unsigned long v = 0;
+    int rc = parse_uint(value, LB_MAX_BUFFER_SIZE, &v);
+
+    if (rc == LB_NUM_OK && v > 0) {
+        *(size_t *)field = (size_t)v;
+        return 0;
+    }
+    if (rc == LB_NUM_RANGE)
+        lb__cfg_fail(p, p->lineno, "%s must be at most %lu bytes, got '%s'",
+                     name, (unsigned long)LB_MAX_BUFFER_SIZE, value);
+    else
+        lb__cfg_fail(p, p->lineno,
+                     "%s must be a whole number of bytes greater than 0, "
+                     "got '%s'", name, value);
+    return -1;
+}
+
+static int
+opt_seconds(lb_cfg_parser_t *p, const char *name, const char *value,
+            void *field)
+{
+    int rc = parse_seconds(value, (double *)field);
+
+    if (rc == LB_NUM_OK)
+        return 0;
+    if (rc == LB_NUM_RANGE)
+        lb__cfg_fail(p, p->lineno, "%s must be at most %lu seconds, got '%s'",
+                     name, LB_CFG_MAX_SECONDS, value);
+    else
+        lb__cfg_fail(p, p->lineno,
+                     "%s must be a number of seconds, 0 or more "
+                     "(e.g. 5 or 0.5), got '%s'", name, value);
+    return -1;
+}
+
+static int
+opt_retries(lb_cfg_parser_t *p, const char *name, const char *value,
+            void *field)
+{
+    unsigned long v = 0;
+
+    if (parse_uint(value, INT_MAX, &v) == LB_NUM_OK) {
+        *(int *)field = (int)v;
+        return 0;
+    }
+    lb__cfg_fail(p, p->lineno,
+                 "%s must be a whole number, 0 or more, got '%s'", name,
+                 value);
+    return -1;
+}
+
+static int
+opt_processes(lb_cfg_parser_t *p, const char *name, const char *value,
+              void *field)
+{
+    unsigned long v = 0;
+
+    if (parse_uint(value, LB_MAX_PROCESSES, &v) == LB_NUM_OK && v > 0) {
+        *(unsigned *)field = (unsigned)v;
+        return 0;
+    }
+    lb__cfg_fail(p, p->lineno,
+                 "%s must be a whole number from 1 to %d, got '%s'", name,
+                 LB_MAX_PROCESSES, value);
+    return -1;
+}
+
+static int
+opt_path(lb_cfg_parser_t *p, const char *name, const char *value,
+         void *field)
+{
+    char **out = field;
+
+    if (*value == '\0') {
+        lb__cfg_fail(p, p->lineno, "%s must not be empty", name);
+        return -1;
+    }
+    *out = lb__cfg_dup(value);
+    if (*out == NULL) {
+        lb__cfg_fail(p, p->lineno, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
+    {"pre_resolve_workers", offsetof(lb_config_t, pre_resolve), opt_bool},
+    {"buffer_size", offsetof(lb_config_t, buffer_size), opt_buffer_size},
+    {"connect_timeout", offsetof(lb_config_t, connect_timeout), opt_seconds},
+    {"graceful_shutdown_timeout", offsetof(lb_config_t, graceful_timeout),
+     opt_seconds},
+    {"max_retries", offsetof(lb_config_t, max_retries), opt_retries},
+    {"processes", offsetof(lb_config_t, processes), opt_processes},
+    {"log_file", offsetof(lb_config_t, log_file), opt_path},
+};
+
+void
+lb__cfg_options_unset(lb_config_t *cfg)
+{
+    cfg->pre_resolve = LB_CFG_UNSET_INT;
+    cfg->buffer_size = 0;
+    cfg->connect_timeout = LB_CFG_UNSET_DOUBLE;
+    cfg->graceful_timeout = LB_CFG_UNSET_DOUBLE;
+    cfg->max_retries = LB_CFG_UNSET_INT; /* also the default: -1 */
+    cfg->processes = 0;
+    cfg->log_file = NULL;
+}
+
+void
+lb__cfg_options_defaults(lb_config_t *cfg)
+{
+    if (cfg->pre_resolve == LB_CFG_UNSET_INT)
+        cfg->pre_resolve = 1;
+    if (cfg->buffer_size == 0)
+        cfg->buffer_size = LB_DEFAULT_BUFFER_SIZE;
+    if (cfg->connect_timeout < 0)
+        cfg->connect_timeout = LB_DEFAULT_CONNECT_TIMEOUT;
+    if (cfg->graceful_timeout < 0)
+        cfg->graceful_timeout = LB_DEFAULT_GRACEFUL_TIMEOUT;
+    if (cfg->processes == 0)
+        cfg->processes = 1;
+}
+
+int
+lb__cfg_option(lb_cfg_parser_t *p, const char *name, const char *value)
+{
+    const lb_cfg_option_t *opt;
+    size_t i;
+
+    for (i = 0; i < LB_CFG_NOPTIONS; i++) {
+        if (lb__cfg_casecmp(name, lb_cfg_options[i].name) == 0)
+            break;
+    }
+    if (i == LB_CFG_NOPTIONS) {
+        lb__cfg_warn(p, p->lineno, "unknown key '%s' in [options] ignored",
+                     name);
+        p->target = LB_CFG_TARGET_IGNORE;
+        return 0;
+    }
+    opt = &lb_cfg_options[i];
+    if (p->option_line[i] != 0) {
+        lb__cfg_fail(p, p->lineno, "duplicate key '%s' (first set on line %d)",
+                     opt->name, p->option_line[i]);
+        return -1;
+    }
+    p->option_line[i] = p->lineno;
+    p->target = LB_CFG_TARGET_SINGLE;
+    p->target_key = opt->name;
+    return opt->parse(p, opt->name, value, (char *)p->cfg + opt->offset);
+}
+
+/* "1".."65535", nothing else. */
+static int
+parse_port(const char *s, uint16_t *out)
+{
+    unsigned long v = 0;
+
+    if (parse_uint(s, 65535, &v) != LB_NUM_OK || v == 0)
+        return -1;
+    *out = (uint16_t)v;
+    return 0;
+}
+
+/* The host of a listen address: '*', an IP literal or a name. */
+static int
+listen_host(lb_cfg_parser_t *p, const char *text, const char *host,
+            uint16_t port, lb_addr_t *out)
+{
+    int rc;
+
+    if (*host == '\0') {
+        lb__cfg_fail(p, p->lineno,
+                     "listen address '%s' has no host before ':'", text);
+        return -1;
+    }
+    if (strcmp(host, "*") == 0) {
+        lb_addr_any(0, port, out);
+        return 0;
+    }
+    rc = lb_addr_resolve(host, port, out);
+    if (rc != 0) {
+        lb__cfg_fail(p, p->lineno, "cannot resolve listen address '%s': %s",
+                     host, lb_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* "[v6]:port": the brackets are required so the port stays apart. */
+static int
+listen_v6(lb_cfg_parser_t *p, const char *text, lb_addr_t *out)
+{
+    const char *close = strchr(text, ']');
+    char *host;
+    uint16_t port = 0;
+    int rc;
+
+    if (close == NULL || close[1] != ':') {
+        lb__cfg_fail(p, p->lineno,
+                     "listen address '%s' must look like [addr]:port", text);
+        return -1;
+    }
+    if (parse_port(close + 2, &port) != 0) {
+        lb__cfg_fail(p, p->lineno,
+                     "listen port must be a whole number from 1 to 65535, "
+                     "got '%s'", close + 2);
+        return -1;
+    }
+    host = lb__cfg_dupn(text + 1, (size_t)(close - text - 1));
+    if (host == NULL) {
+        lb__cfg_fail(p, p->lineno, "out of memory");
+        return -1;
+    }
+    rc = strchr(host, ':') ? lb_addr_from_numeric(host, port, out) : -1;
+    if (rc != 0)
+        lb__cfg_fail(p, p->lineno,
+                     "listen address '%s': '%s' is not an IPv6 address",
+                     text, host);
+    free(host);
+    return rc != 0 ? -1 : 0;
+}
+
+int
+lb__cfg_parse_listen(lb_cfg_parser_t *p, const char *text, lb_addr_t *out)
+{
+    const char *colon = strchr(text, ':');
+    const char *portstr = colon ? colon + 1 : text;
+    uint16_t port = 0;
+    char *host;
+    int rc;
+
+    if (text[0] == '[')
+        return listen_v6(p, text, out);
+    if (colon != NULL && strchr(colon + 1, ':') != NULL) {
+        lb__cfg_fail(p, p->lineno,
+                     "listen address '%s' has more than one ':'; write an "
+                     "IPv6 address as [addr]:port in a [listener:NAME] "
+                     "section", text);
+        return -1;
+    }
+    if (parse_port(portstr, &port) != 0) {
+        lb__cfg_fail(p, p->lineno,
+                     "listen port must be a whole number from 1 to 65535, "
+                     "got '%s'", portstr);
+        return -1;
+    }
+    if (colon == NULL) {
+        /* A bare port means every IPv4 interface, as the original. */
+        lb_addr_any(0, port, out);
+        return 0;
+    }
+    host = lb__cfg_dupn(text, (size_t)(colon - text));
+    if (host == NULL) {
+        lb__cfg_fail(p, p->lineno, "out of memory");
+        return -1;
+    }
+    rc = listen_host(p, text, host, port, out);
+    free(host);
+    return rc;
+}
+
+/* Splits one backend item into host (without brackets) and port text. */
+static int
+split_backend(lb_cfg_parser_t *p, const char *item, const char **host,
+              size_t *hostlen, const char **port)
+{
+    const char *colon;
+
+    if (item[0] == '[') {
+        const char *close = strchr(item, ']');
+
+        if (close == NULL || close[1] != ':') {
+            lb__cfg_fail(p, p->lineno,
+                         "backend '%s' must look like [addr]:port", item);
+            return -1;
+        }
+        *host = item + 1;
+        *hostlen = (size_t)(close - item - 1);
+        *port = close + 2;
+        return 0;
+    }
+    colon = strrchr(item, ':');
+    if (colon == NULL) {
+        lb__cfg_fail(p, p->lineno,
+                     "backend '%s' has no port; write host:port", item);
+        return -1;
+    }
+    if (strchr(item, ':') != colon) {
+        lb__cfg_fail(p, p->lineno,
+                     "backend '%s' has more than one ':'; write an IPv6 "
+                     "address as [addr]:port", item);
+        return -1;
+    }
+    *host = item;
+    *hostlen = (size_t)(colon - item);
+    *port = colon + 1;
+    return 0;
+}
+
+static int
+check_backend_text(lb_cfg_parser_t *p, const char *item)
+{
+    const char *s;
+
+    for (s = item; *s; s++) {
+        if (is_space((unsigned char)*s)) {
+            lb__cfg_fail(p, p->lineno,
+                         "backend '%s' contains a space; separate backends "
+                         "with ','", item);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Fills b from one item; names stay unresolved until the final pass. */
+static int
+parse_backend(lb_cfg_parser_t *p, const char *item, lb_backend_cfg_t *b)
+{
+    const char *host, *port;
+    size_t hostlen = 0;
+
+    if (check_backend_text(p, item) != 0 ||
+        split_backend(p, item, &host, &hostlen, &port) != 0)
+        return -1;
+    if (hostlen == 0) {
+        lb__cfg_fail(p, p->lineno, "backend '%s' has no host before ':'",
+                     item);
+        return -1;
+    }
+    if (parse_port(port, &b->port) != 0) {
+        lb__cfg_fail(p, p->lineno,
+                     "backend '%s': port must be a whole number from 1 to "
+                     "65535, got '%s'", item, port);
+        return -1;
+    }
+    b->host = lb__cfg_dupn(host, hostlen);
+    b->label = lb__cfg_dup(item);
+    if (b->host == NULL || b->label == NULL) {
+        lb__cfg_fail(p, p->lineno, "out of memory");
+        return -1;
+    }
+    b->resolved = lb_addr_from_numeric(b->host, b->port, &b->addr) == 0;
+    if (item[0] == '[' && !(b->resolved && strchr(b->host, ':'))) {
+        lb__cfg_fail(p, p->lineno,
+                     "backend '%s': '%s' is not an IPv6 address", item,
+                     b->host);
+        return -1;
+    }
+    return 0;
+}
+
+/* Room for one more backend in listener li. */
+static int
+grow_backends(lb_cfg_parser_t *p, size_t li)
+{
+    lb_listener_cfg_t *l = &p->cfg->listeners[li];
+    lb_cfg_pending_t *pend = &p->pending[li];
+    size_t cap = pend->backend_cap ? pend->backend_cap * 2 : 4;
+    lb_backend_cfg_t *b;
+    int *lines;
+
+    if (l->nbackends < pend->backend_cap)
+        return 0;
+    if (l->nbackends >= LB_MAX_BACKENDS) {
+        lb__cfg_fail(p, p->lineno, "listener '%s' has more than %d backends",
+                     l->name, LB_MAX_BACKENDS);
+        return -1;
+    }
+    b = realloc(l->backends, cap * sizeof(*b));
+    if (b != NULL)
+        l->backends = b;
+    lines = b ? realloc(pend->backend_lines, cap * sizeof(*lines)) : NULL;
+    if (lines == NULL) {
+        lb__cfg_fail(p, p->lineno, "out of memory");
+        return -1;
+    }
+    pend->backend_lines = lines;
+    memset(b + pend->backend_cap, 0,
+           (cap - pend->backend_cap) * sizeof(*b));
+    pend->backend_cap = cap;
+    return 0;
+}
+
+static int
+add_backend(lb_cfg_parser_t *p, size_t li, const char *item)
+{
+    lb_listener_cfg_t *l;
+
+    if (grow_backends(p, li) != 0)
+        return -1;
+    l = &p->cfg->listeners[li];
+    /* Counted before parsing so lb_config_free() sees a half-filled one. */
+    p->pending[li].backend_lines[l->nbackends] = p->lineno;
+    return parse_backend(p, item, &l->backends[l->nbackends++]);
+}
+
+/* Trims item in place; returns its start. */
+static char *
+trim(char *s)
+{
+    char *end = s + strlen(s);
+
+    while (is_space((unsigned char)*s))
+        s++;
+    while (end > s && is_space((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+int
+lb__cfg_add_backends(lb_cfg_parser_t *p, size_t li, const char *list)
+{
+    char *copy = lb__cfg_dup(list);
+    char *item, *next;
+    int rc = 0;
+
+    if (copy == NULL) {
+        lb__cfg_fail(p, p->lineno, "out of memory");
+        return -1;
+    }
+    for (item = copy; item != NULL && rc == 0; item = next) {
+        next = strchr(item, ',');
+        if (next != NULL)
+            *next++ = '\0';
+        item = trim(item);
+        /* "a:1,,b:2" and a trailing ',' before a continuation line. */
+        if (*item != '\0')
+            rc = add_backend(p, li, item);
+    }
+    free(copy);
+    return rc;
+}
