@@ -185,17 +185,22 @@ on_signal_pipe(lb_loop_t *loop, lb__io_t *io, short revents)
             lb__loop_request_stop(loop);
 }
 
+/* The parent's control pipe: a byte is a stop request, EOF means the
+ * parent is gone, which is a stop request too unless one is under way. */
 static void
 on_lifeline(lb_loop_t *loop, lb__io_t *io, short revents)
 {
-    char c;
-    ssize_t n = read(io->fd, &c, 1);
+    char buf[16];
+    ssize_t n = read(io->fd, buf, sizeof(buf));
     (void)revents;
 
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-        /* The parent is gone: drain as if it had asked us to stop. */
+    if (n > 0) {
+        for (ssize_t i = 0; i < n; i++)
+            lb__loop_request_stop(loop);
+    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
         lb__io_remove(loop, io);
-        lb__loop_request_stop(loop);
+        if (loop->stop_count == 0)
+            lb__loop_request_stop(loop);
     }
 }
 

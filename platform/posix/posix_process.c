@@ -1,6 +1,6 @@
 /* posix_process.c - the supervisor: forks one worker process per listener
  * and slot, restarts a worker that dies (with back-off), turns SIGTERM and
- * SIGINT into a drain of every worker, and waits for them. */
+ * SIGINT into stop requests to every worker, and waits for them. */
 #include "posix_internal.h"
 
 #include <errno.h>
@@ -19,6 +19,7 @@
 
 typedef struct slot_s {
     pid_t pid;              /* 0 when not running */
+    int ctl;                /* write end of the worker's control pipe */
     size_t listener;
     uint64_t started;
     uint64_t restart_at;
@@ -30,7 +31,6 @@ typedef struct super_s {
     slot_t *slots;
     size_t nslots;
     int sig_fd;
-    int life[2];            /* lifeline: workers see EOF if we vanish */
     int stopping;
     uint64_t kill_at;
     int status;
@@ -46,8 +46,12 @@ say(const super_t *sv, int is_error, const char *fmt, long a, long b)
         sv->spec->log(is_error, msg);
 }
 
+/* Each worker reads stop requests from its own pipe: one byte per request,
+ * EOF when the parent is gone. Signals are not used for this because a
+ * terminal or a service manager signals the whole process group, and a
+ * worker must not count that as a second request. */
 static void
-child_main(super_t *sv, slot_t *slot)
+child_main(super_t *sv, slot_t *slot, int ctl_read)
 {
     const lb_run_spec_t *spec = sv->spec;
     int status;
@@ -56,8 +60,12 @@ child_main(super_t *sv, slot_t *slot)
     lb__posix_signals_reset();
     signal(SIGCHLD, SIG_DFL);
     signal(SIGHUP, SIG_IGN);
-    close(sv->life[1]);
-    lb__posix_lifeline_fd = sv->life[0];
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    for (size_t i = 0; i < sv->nslots; i++)
+        if (sv->slots[i].ctl >= 0)
+            close(sv->slots[i].ctl); /* or siblings would hide our death */
+    lb__posix_lifeline_fd = ctl_read;
     for (size_t i = 0; i < spec->nlisteners; i++)
         if (i != slot->listener)
             lb_listener_close(spec->listeners[i]);
@@ -66,15 +74,36 @@ child_main(super_t *sv, slot_t *slot)
     _exit(status);
 }
 
+static int
+control_pipe(int fds[2])
+{
+    if (pipe(fds) != 0)
+        return -1;
+    if (fcntl(fds[0], F_SETFD, FD_CLOEXEC) != 0 ||
+        fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0 ||
+        lb__posix_nonblock(fds[1]) != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    return 0;
+}
+
 static void
 spawn(super_t *sv, slot_t *slot)
 {
-    pid_t pid;
+    int ctl[2];
+    pid_t pid = -1;
 
     fflush(NULL); /* or the child would print the parent's buffer again */
-    pid = fork();
-    if (pid == 0)
-        child_main(sv, slot);
+    if (control_pipe(ctl) == 0) {
+        pid = fork();
+        if (pid == 0)
+            child_main(sv, slot, ctl[0]);
+        close(ctl[0]);
+        if (pid < 0)
+            close(ctl[1]);
+    }
     slot->started = lb__posix_clock_ms();
     if (pid < 0) {
         say(sv, 1, "cannot start a worker process (errno %ld); retrying "
@@ -82,6 +111,7 @@ spawn(super_t *sv, slot_t *slot)
         slot->restart_at = slot->started + BACKOFF_MAX_MS;
         return;
     }
+    slot->ctl = ctl[1];
     slot->pid = pid;
     slot->restart_at = 0;
 }
@@ -122,7 +152,20 @@ reap(super_t *sv)
             else if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0)
                 sv->status = EXIT_WORKER_FAILED;
             slot->pid = 0;
+            close(slot->ctl);
+            slot->ctl = -1;
         }
+    }
+}
+
+static void
+request_stop(super_t *sv)
+{
+    for (size_t i = 0; i < sv->nslots; i++) {
+        slot_t *slot = &sv->slots[i];
+        if (slot->pid > 0 && write(slot->ctl, "S", 1) != 1)
+            say(sv, 1, "cannot ask worker %ld to stop (errno %ld)",
+                (long)slot->pid, errno);
     }
 }
 
@@ -140,7 +183,10 @@ static void
 begin_stop(super_t *sv)
 {
     sv->stopping++;
+    if (sv->stopping > 1)
+        say(sv, 1, "Caught another signal, stopping at once", 0, 0);
     if (sv->stopping == 1) {
+        say(sv, 1, "Caught signal, shutting down listeners...", 0, 0);
         /* Our copies of the listening sockets must go too, or the kernel
          * would keep accepting connections nobody serves. */
         for (size_t i = 0; i < sv->spec->nlisteners; i++)
@@ -148,7 +194,7 @@ begin_stop(super_t *sv)
         sv->kill_at = lb__posix_clock_ms() + KILL_MARGIN_MS +
                       (uint64_t)(sv->spec->stop_timeout * 1000.0);
     }
-    signal_workers(sv, SIGTERM);
+    request_stop(sv);
 }
 
 static int
@@ -221,13 +267,10 @@ setup(super_t *sv, const lb_run_spec_t *spec)
     sv->slots = calloc(sv->nslots, sizeof(*sv->slots));
     if (sv->slots == NULL)
         return LB_ENOMEM;
-    for (size_t i = 0; i < sv->nslots; i++)
+    for (size_t i = 0; i < sv->nslots; i++) {
         sv->slots[i].listener = i % spec->nlisteners;
-    if (pipe(sv->life) != 0)
-        return lb__posix_error(errno);
-    if (fcntl(sv->life[0], F_SETFD, FD_CLOEXEC) != 0 ||
-        fcntl(sv->life[1], F_SETFD, FD_CLOEXEC) != 0)
-        return lb__posix_error(errno);
+        sv->slots[i].ctl = -1;
+    }
     if (lb__posix_signals_init(&sv->sig_fd) != 0 ||
         lb__posix_signals_watch(SIGCHLD) != 0 ||
         lb__posix_signals_watch(SIGHUP) != 0)
@@ -259,8 +302,6 @@ lb_run_workers(const lb_run_spec_t *spec)
             on_signals(&sv);
         on_timeout(&sv);
     }
-    close(sv.life[0]);
-    close(sv.life[1]);
     free(sv.slots);
     return sv.status;
 }

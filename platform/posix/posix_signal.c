@@ -60,8 +60,9 @@ lb__posix_signals_reset(void)
 }
 
 /* Installs the handlers (once per process) and returns the pipe's read
- * end. Workers ignore SIGINT: a terminal's Ctrl+C reaches the whole
- * process group and the parent forwards one stop to each worker. */
+ * end. Workers ignore SIGTERM and SIGINT: a terminal's Ctrl+C or a service
+ * manager reaches the whole process group, and the parent forwards exactly
+ * one stop request per signal to each worker over its control pipe. */
 int
 lb__posix_signals_init(int *read_fd)
 {
@@ -70,7 +71,8 @@ lb__posix_signals_init(int *read_fd)
     if (pipe_fds[0] < 0) {
         rc = make_pipe();
         if (rc == 0)
-            rc = set_handler(SIGTERM, on_signal);
+            rc = set_handler(SIGTERM, lb__posix_is_worker ? SIG_IGN
+                                                          : on_signal);
         if (rc == 0)
             rc = set_handler(SIGINT, lb__posix_is_worker ? SIG_IGN
                                                          : on_signal);
