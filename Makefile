@@ -9,7 +9,7 @@ SANITIZE ?= 0
 
 CFLAGS_BASE := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
                -Wall -Wextra -Wshadow -Wstrict-prototypes -O2 -g \
-               -Iinclude -Iplatform/posix
+               -Iinclude -Iplatform/posix -Iplatform/common
 ifeq ($(WERROR),1)
 CFLAGS_BASE += -Werror
 endif
@@ -22,7 +22,7 @@ INIH_LIBS    = $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
 CUNIT_LIBS   = $(shell pkg-config --libs cunit 2>/dev/null || echo -lcunit)
 
 CORE_SRCS  := $(filter-out src/main.c,$(wildcard src/*.c))
-POSIX_SRCS := $(wildcard platform/posix/*.c)
+POSIX_SRCS := $(wildcard platform/posix/*.c platform/common/*.c)
 UNIT_SRCS  := $(wildcard tests/unit/*.c)
 
 CORE_OBJS  := $(CORE_SRCS:%.c=$(BUILD)/%.o)
@@ -53,7 +53,7 @@ deps:
 	  fi; \
 	fi
 
-$(BUILD)/%.o: %.c $(wildcard include/*.h platform/posix/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/*.h platform/posix/*.h platform/common/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(INIH_CFLAGS) $(CFLAGS) -c $< -o $@
 
@@ -78,3 +78,55 @@ test: deps $(BIN) $(UNIT)
 
 clean:
 	rm -rf $(BUILD)
+
+# ---- Windows: cross-built with mingw-w64, tested under Wine ----
+WIN_CC    ?= x86_64-w64-mingw32-gcc
+WIN_BUILD ?= build-win
+WIN_DEPS  := $(WIN_BUILD)/deps
+WIN_CFLAGS := -std=c11 -D_WIN32_WINNT=0x0600 -DWIN32_LEAN_AND_MEAN \
+              -D__USE_MINGW_ANSI_STDIO=1 \
+              -Wall -Wextra -Wshadow -Wstrict-prototypes -O2 -g \
+              -Iinclude -Iplatform/win32 -Iplatform/common -I$(WIN_DEPS)/include
+ifeq ($(WERROR),1)
+WIN_CFLAGS += -Werror
+endif
+WIN_LIBS  := -L$(WIN_DEPS)/lib -linih -lws2_32 -lmswsock -static-libgcc
+WIN_SRCS  := $(CORE_SRCS) $(wildcard platform/win32/*.c platform/common/*.c)
+WIN_OBJS  := $(WIN_SRCS:%.c=$(WIN_BUILD)/%.o)
+WIN_UNIT_OBJS := $(UNIT_SRCS:%.c=$(WIN_BUILD)/%.o)
+WIN_BIN   := $(WIN_BUILD)/pumpkinlb.exe
+WIN_UNIT  := $(WIN_BUILD)/unit-tests.exe
+WIN_DEB_PKGS := gcc-mingw-w64-x86-64 mingw-w64-tools wine wine64 msitools \
+                wixl dpkg-dev
+
+.PHONY: windows windows-deps test-windows
+
+windows-deps:
+	@if ! command -v $(WIN_CC) >/dev/null 2>&1 || ! command -v wine >/dev/null 2>&1 || \
+	    ! command -v dpkg-source >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Windows build dependencies: $(WIN_DEB_PKGS)"; \
+	    apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+	      install -y -qq --no-install-recommends $(WIN_DEB_PKGS) >/dev/null; \
+	  else \
+	    echo "Missing Windows build tools. Install them with:"; \
+	    echo "  sudo apt-get install $(WIN_DEB_PKGS)"; exit 1; \
+	  fi; \
+	fi
+	@sh platform/win32/deps.sh $(WIN_DEPS)
+
+windows: windows-deps $(WIN_BIN) $(WIN_UNIT)
+
+$(WIN_BUILD)/%.o: %.c $(wildcard include/*.h platform/win32/*.h platform/common/*.h)
+	@mkdir -p $(dir $@)
+	$(WIN_CC) $(WIN_CFLAGS) -c $< -o $@
+
+$(WIN_BIN): $(WIN_BUILD)/src/main.o $(WIN_OBJS)
+	$(WIN_CC) -o $@ $^ $(WIN_LIBS)
+
+$(WIN_UNIT): $(WIN_UNIT_OBJS) $(WIN_OBJS)
+	$(WIN_CC) -o $@ $^ -L$(WIN_DEPS)/lib -lcunit $(WIN_LIBS)
+
+test-windows: windows
+	sh tests/wine/run.sh $(WIN_BUILD)

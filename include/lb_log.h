@@ -5,7 +5,10 @@
 
 #include <stdio.h>
 
-#if defined(__GNUC__) || defined(__clang__)
+#if defined(__MINGW32__)
+/* mingw builds with __USE_MINGW_ANSI_STDIO, a C99 printf (%zu works). */
+#define LB_PRINTF(a, b) __attribute__((format(gnu_printf, a, b)))
+#elif defined(__GNUC__) || defined(__clang__)
 #define LB_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define LB_PRINTF(a, b)

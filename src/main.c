@@ -238,8 +238,12 @@ main(int argc, char **argv)
     rc = open_log_file(&cfg);
     if (rc == 0) {
         long fds = lb_raise_fd_limit();
-        lb_log("PumpkinLB %s starting (pid %ld, up to %ld open files)",
-               LB_VERSION, lb_getpid(), fds);
+        if (fds > 0)
+            lb_log("PumpkinLB %s starting (pid %ld, up to %ld open files)",
+                   LB_VERSION, lb_getpid(), fds);
+        else
+            lb_log("PumpkinLB %s starting (pid %ld)", LB_VERSION,
+                   lb_getpid());
         rc = serve(&cfg);
     }
     lb_config_free(&cfg);

@@ -1,5 +1,5 @@
-/* posix_error.c - errno and getaddrinfo codes to LB_E* codes, in one place,
- * and the text for each. */
+/* posix_error.c - errno and getaddrinfo codes to LB_E* codes, in one
+ * place. */
 #include "posix_internal.h"
 
 #include <errno.h>
@@ -36,7 +36,7 @@ lb__posix_error(int err)
 }
 
 int
-lb__posix_gai_error(int rc)
+lb__gai_error(int rc)
 {
     switch (rc) {
     case EAI_AGAIN: return LB_EAI_AGAIN;

@@ -98,7 +98,7 @@ lb_stream_t *lb__stream_new(lb_loop_t *loop, int fd);
 
 /* posix_error.c */
 int lb__posix_error(int err);
-int lb__posix_gai_error(int rc);
+int lb__gai_error(int rc);
 
 /* posix_signal.c */
 int lb__posix_signals_init(int *read_fd);

@@ -1,6 +1,6 @@
-/* posix_addr.c - socket addresses: numeric parsing, blocking resolution for
- * start-up, formatting. */
-#include "posix_internal.h"
+/* common_addr.c - socket addresses: numeric parsing, blocking resolution,
+ * formatting. Plain BSD socket calls, shared by POSIX and Windows. */
+#include "common_sockets.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -56,8 +56,9 @@ resolve_family(const char *host, uint16_t port, int family, lb_addr_t *out)
     snprintf(portstr, sizeof(portstr), "%u", (unsigned)port);
     rc = getaddrinfo(host, portstr, &hints, &res);
     if (rc != 0)
-        return lb__posix_gai_error(rc);
-    rc = res ? store(out, res->ai_addr, res->ai_addrlen) : LB_EAI_NONAME;
+        return lb__gai_error(rc);
+    rc = res ? store(out, res->ai_addr, (size_t)res->ai_addrlen)
+             : LB_EAI_NONAME;
     freeaddrinfo(res);
     return rc;
 }

@@ -1,0 +1,112 @@
+/* win32_internal.h - what the Windows platform files share: the IOCP loop,
+ * overlapped operations, streams and listeners. */
+#ifndef LB_WIN32_INTERNAL_H
+#define LB_WIN32_INTERNAL_H
+
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <mswsock.h>
+#include <windows.h>
+
+#include "lb_platform.h"
+#include "lb_timers.h"
+
+/* Completion keys that are not sockets. */
+#define LB__KEY_IO 0
+#define LB__KEY_STOP 1
+#define LB__KEY_RESOLVE 2
+
+enum { LB__OP_READ, LB__OP_WRITE, LB__OP_CONNECT, LB__OP_ACCEPT };
+
+/* One overlapped operation; the OVERLAPPED is first so a completion maps
+ * back to its operation (libuv's container_of, without the macro). */
+typedef struct lb__op_s {
+    OVERLAPPED ov;
+    int kind;
+    void *owner; /* lb_stream_t or lb__accept_t */
+} lb__op_t;
+
+enum {
+    LB__DONE_CONNECT = 1,
+    LB__DONE_READ = 2,
+    LB__DONE_WRITE = 4,
+    LB__DONE_CLOSE = 8
+};
+
+struct lb_stream_s {
+    SOCKET sock;
+    lb_loop_t *loop;
+    void *data;
+    int closing;
+    unsigned pending;    /* overlapped operations in flight */
+    lb__op_t read_op, write_op, connect_op;
+    lb_connect_cb connect_cb;
+    lb_read_cb read_cb;
+    lb_write_cb write_cb;
+    char *wbuf;
+    size_t wlen, woff;
+    lb_close_cb close_cb;
+    /* completions delivered from the loop, never from the starting call */
+    unsigned done;
+    int queued;
+    lb_stream_t *next_pending;
+    int connect_status, write_status;
+    long read_result;
+    char *read_buf;
+};
+
+typedef struct lb__accept_s {
+    lb__op_t op;
+    lb_listener_t *listener;
+    SOCKET sock;
+    char addrs[2 * (sizeof(struct sockaddr_in6) + 16)];
+} lb__accept_t;
+
+#define LB__ACCEPTS_POSTED 32
+
+struct lb_listener_s {
+    SOCKET sock;
+    int family;
+    lb_loop_t *loop;
+    lb_accept_cb cb;
+    void *data;
+    int closing;
+    unsigned pending;
+    lb__accept_t accepts[LB__ACCEPTS_POSTED];
+    lb_timer_t retry; /* re-posting accepts after running out of sockets */
+};
+
+struct lb_loop_s {
+    HANDLE iocp;
+    lb_timer_heap_t timers;
+    uint64_t now;
+    int stopped;
+    lb_allocator_t alloc;
+    lb_stream_t *pending_head, *pending_tail;
+    lb_stop_cb stop_cb;
+    void *stop_data;
+    int stop_count;
+};
+
+/* win32_loop.c */
+void lb__stream_queue(lb_stream_t *s, unsigned what);
+void lb__stream_op_done(lb_stream_t *s, lb__op_t *op, int status,
+                        DWORD bytes);
+void lb__listener_op_done(lb__accept_t *a, int status);
+void lb__resolve_done(void *req);
+uint64_t lb__win_clock_ms(void);
+extern HANDLE lb__win_stop_port;
+
+/* win32_stream.c */
+lb_stream_t *lb__stream_new(lb_loop_t *loop, SOCKET sock);
+SOCKET lb__win_socket(int family);
+
+/* win32_error.c */
+int lb__win_error(int err);
+
+/* win32_winsock.c */
+int lb__winsock_init(void);
+extern LPFN_ACCEPTEX lb__AcceptEx;
+extern LPFN_CONNECTEX lb__ConnectEx;
+
+#endif

@@ -1,0 +1,234 @@
+/* win32_loop.c - the I/O completion port loop: completions mapped back to
+ * their operations, deferred completions, timers, stop requests from the
+ * console (Ctrl+C, Ctrl+Break, closing the window) or the service. */
+#include "win32_internal.h"
+
+#include <stdlib.h>
+
+#define BATCH 64
+
+HANDLE lb__win_stop_port;
+static HANDLE loop_done_event;
+
+uint64_t
+lb__win_clock_ms(void)
+{
+    return (uint64_t)GetTickCount64();
+}
+
+lb_timer_heap_t *
+lb__loop_timers(lb_loop_t *loop)
+{
+    return &loop->timers;
+}
+
+uint64_t
+lb_loop_now(lb_loop_t *loop)
+{
+    return loop->now;
+}
+
+void
+lb__stream_queue(lb_stream_t *s, unsigned what)
+{
+    lb_loop_t *loop = s->loop;
+
+    s->done |= what;
+    if (s->queued)
+        return;
+    s->queued = 1;
+    s->next_pending = NULL;
+    if (loop->pending_tail)
+        loop->pending_tail->next_pending = s;
+    else
+        loop->pending_head = s;
+    loop->pending_tail = s;
+}
+
+static void
+run_done(lb_stream_t *s)
+{
+    unsigned done = s->done;
+
+    s->done = 0;
+    if (done & LB__DONE_CLOSE) {
+        if (s->close_cb)
+            s->close_cb(s);
+        free(s);
+        return;
+    }
+    if ((done & LB__DONE_CONNECT) && !s->closing)
+        s->connect_cb(s, s->connect_status);
+    if ((done & LB__DONE_WRITE) && !s->closing) {
+        s->wbuf = NULL;
+        s->write_cb(s, s->write_status);
+    }
+    if ((done & LB__DONE_READ) && !s->closing) {
+        char *buf = s->read_buf;
+        s->read_buf = NULL;
+        s->read_cb(s, s->read_result, buf);
+    }
+}
+
+/* Completions queued by these callbacks wait for the next round. */
+static void
+run_pending(lb_loop_t *loop)
+{
+    lb_stream_t *s = loop->pending_head, *end = loop->pending_tail;
+
+    loop->pending_head = loop->pending_tail = NULL;
+    while (s) {
+        lb_stream_t *next = s->next_pending;
+        int last = s == end;
+        s->queued = 0;
+        run_done(s);
+        if (last)
+            break;
+        s = next;
+    }
+}
+
+static void
+request_stop(lb_loop_t *loop)
+{
+    loop->stop_count++;
+    if (loop->stop_cb)
+        loop->stop_cb(loop, loop->stop_count, loop->stop_data);
+    else
+        loop->stopped = 1;
+}
+
+/* Runs on a thread of its own that Windows creates: only wake the loop.
+ * For a closing console window Windows ends the process when this
+ * returns, so wait (bounded) for the drain first. */
+static BOOL WINAPI
+on_console(DWORD type)
+{
+    PostQueuedCompletionStatus(lb__win_stop_port, 0, LB__KEY_STOP, NULL);
+    if (type == CTRL_CLOSE_EVENT || type == CTRL_LOGOFF_EVENT ||
+        type == CTRL_SHUTDOWN_EVENT)
+        WaitForSingleObject(loop_done_event, 20000);
+    return TRUE;
+}
+
+int
+lb_loop_new(lb_loop_t **out, const lb_allocator_t *alloc)
+{
+    lb_loop_t *loop;
+    int rc = lb__winsock_init();
+
+    if (rc != 0)
+        return rc;
+    loop = calloc(1, sizeof(*loop));
+    if (loop == NULL)
+        return LB_ENOMEM;
+    loop->alloc = *alloc;
+    loop->now = lb__win_clock_ms();
+    /* One thread dequeues: the core is single-threaded by design. */
+    loop->iocp = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
+    if (loop->iocp == NULL) {
+        free(loop);
+        return lb__win_error((int)GetLastError());
+    }
+    lb__win_stop_port = loop->iocp;
+    if (loop_done_event == NULL)
+        loop_done_event = CreateEventW(NULL, TRUE, FALSE, NULL);
+    SetConsoleCtrlHandler(on_console, TRUE);
+    *out = loop;
+    return 0;
+}
+
+void
+lb_loop_on_stop(lb_loop_t *loop, lb_stop_cb cb, void *data)
+{
+    loop->stop_cb = cb;
+    loop->stop_data = data;
+}
+
+static DWORD
+wait_ms(lb_loop_t *loop)
+{
+    long t;
+
+    if (loop->pending_head)
+        return 0;
+    t = lb_timer_heap_next(&loop->timers, loop->now);
+    return t < 0 ? INFINITE : (DWORD)t;
+}
+
+static int
+op_status(const lb__op_t *op, SOCKET sock, DWORD *bytes)
+{
+    DWORD flags = 0;
+
+    if (op->ov.Internal == 0) /* STATUS_SUCCESS */
+        return 0;
+    if (sock == INVALID_SOCKET)
+        return LB_ECANCELED;
+    if (WSAGetOverlappedResult(sock, (LPWSAOVERLAPPED)&op->ov, bytes, FALSE,
+                               &flags))
+        return 0;
+    return lb__win_error(WSAGetLastError());
+}
+
+static void
+dispatch(lb_loop_t *loop, OVERLAPPED_ENTRY *e)
+{
+    lb__op_t *op = (lb__op_t *)e->lpOverlapped;
+    DWORD bytes = e->dwNumberOfBytesTransferred;
+
+    if (e->lpCompletionKey == LB__KEY_STOP) {
+        request_stop(loop);
+    } else if (e->lpCompletionKey == LB__KEY_RESOLVE) {
+        lb__resolve_done(e->lpOverlapped);
+    } else if (op->kind == LB__OP_ACCEPT) {
+        lb__accept_t *a = op->owner;
+        lb__listener_op_done(a, op_status(op, a->listener->sock, &bytes));
+    } else {
+        lb_stream_t *s = op->owner;
+        int status = op_status(op, s->sock, &bytes);
+        lb__stream_op_done(s, op, status, bytes);
+    }
+}
+
+int
+lb_loop_run(lb_loop_t *loop)
+{
+    OVERLAPPED_ENTRY entries[BATCH];
+
+    ResetEvent(loop_done_event);
+    while (!loop->stopped) {
+        ULONG n = 0;
+        BOOL ok = GetQueuedCompletionStatusEx(loop->iocp, entries, BATCH, &n,
+                                              wait_ms(loop), FALSE);
+        DWORD err = ok ? 0 : GetLastError();
+
+        loop->now = lb__win_clock_ms();
+        if (!ok && err != WAIT_TIMEOUT)
+            return lb__win_error((int)err);
+        for (ULONG i = 0; ok && i < n; i++)
+            dispatch(loop, &entries[i]);
+        lb_timer_heap_run(&loop->timers, loop->now);
+        run_pending(loop);
+    }
+    SetEvent(loop_done_event);
+    return 0;
+}
+
+void
+lb_loop_stop(lb_loop_t *loop)
+{
+    loop->stopped = 1;
+}
+
+void
+lb_loop_free(lb_loop_t *loop)
+{
+    if (loop == NULL)
+        return;
+    if (lb__win_stop_port == loop->iocp)
+        lb__win_stop_port = NULL;
+    CloseHandle(loop->iocp);
+    lb_timer_heap_free(&loop->timers);
+    free(loop);
+}

@@ -1,0 +1,113 @@
+/* win32_misc.c - process-wide services on Windows: one process serves every
+ * listener in one loop, so "shared" memory is plain memory; local time,
+ * the pid, name resolution on the system thread pool. */
+#include "win32_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void *
+lb_shared_alloc(size_t size)
+{
+    return calloc(1, size);
+}
+
+int
+lb_localtime(time_t t, struct tm *out)
+{
+    return localtime_s(out, &t) == 0 ? 0 : LB_EINVAL;
+}
+
+long
+lb_raise_fd_limit(void)
+{
+    return 0; /* Windows has no per-process socket limit to raise */
+}
+
+long
+lb_getpid(void)
+{
+    return (long)GetCurrentProcessId();
+}
+
+int
+lb_run_workers(const lb_run_spec_t *spec)
+{
+    size_t *idx = calloc(spec->nlisteners, sizeof(*idx));
+    int status;
+
+    if (idx == NULL)
+        return 1;
+    for (size_t i = 0; i < spec->nlisteners; i++)
+        idx[i] = i;
+    /* One loop thread for every listener: see README, "Windows". */
+    status = spec->worker(idx, spec->nlisteners, spec->ctx);
+    free(idx); /* the worker closed the listeners it served */
+    return status;
+}
+
+/* ---- resolution on the thread pool; the answer comes back through the
+ * completion port, so the callback runs on the loop thread. ---- */
+
+struct lb_resolve_s {
+    HANDLE port;
+    lb_resolve_cb cb; /* NULL once canceled */
+    void *data;
+    uint16_t port_no;
+    int status;
+    lb_addr_t addr;
+    char host[256];
+};
+
+static DWORD WINAPI
+resolve_work(void *arg)
+{
+    lb_resolve_t *req = arg;
+
+    req->status = lb_addr_resolve(req->host, req->port_no, &req->addr);
+    PostQueuedCompletionStatus(req->port, 0, LB__KEY_RESOLVE,
+                               (OVERLAPPED *)req);
+    return 0;
+}
+
+int
+lb_resolve_start(lb_loop_t *loop, const char *host, uint16_t port,
+                 lb_resolve_cb cb, void *data, lb_resolve_t **out)
+{
+    size_t len = strlen(host);
+    lb_resolve_t *req;
+
+    if (len >= sizeof(req->host))
+        return LB_EINVAL;
+    req = calloc(1, sizeof(*req));
+    if (req == NULL)
+        return LB_ENOMEM;
+    memcpy(req->host, host, len + 1);
+    req->port = loop->iocp;
+    req->port_no = port;
+    req->cb = cb;
+    req->data = data;
+    if (!QueueUserWorkItem(resolve_work, req, WT_EXECUTEDEFAULT)) {
+        free(req);
+        return lb__win_error((int)GetLastError());
+    }
+    *out = req;
+    return 0;
+}
+
+void
+lb_resolve_cancel(lb_resolve_t *req)
+{
+    req->cb = NULL;
+}
+
+void
+lb__resolve_done(void *p)
+{
+    lb_resolve_t *req = p;
+
+    if (req->cb)
+        req->cb(req, req->status, req->status == 0 ? &req->addr : NULL,
+                req->data);
+    free(req);
+}

@@ -1,0 +1,299 @@
+/* win32_stream.c - connected TCP streams on IOCP: ConnectEx, a zero-byte
+ * WSARecv that waits for data without holding a buffer, WSASend until all
+ * is sent, half-close, close or reset. */
+#include "win32_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static char zero_buf[1]; /* a zero-length WSABUF still wants a pointer */
+
+SOCKET
+lb__win_socket(int family)
+{
+    SOCKET s = WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                          WSA_FLAG_OVERLAPPED);
+    u_long nonblock = 1;
+
+    if (s == INVALID_SOCKET)
+        return s;
+    /* recv() after the zero-byte read must never block the loop. */
+    if (ioctlsocket(s, FIONBIO, &nonblock) != 0) {
+        closesocket(s);
+        return INVALID_SOCKET;
+    }
+    SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
+    return s;
+}
+
+lb_stream_t *
+lb__stream_new(lb_loop_t *loop, SOCKET sock)
+{
+    lb_stream_t *s = calloc(1, sizeof(*s));
+    BOOL one = TRUE;
+
+    if (s == NULL)
+        return NULL;
+    if (CreateIoCompletionPort((HANDLE)sock, loop->iocp, LB__KEY_IO, 0) ==
+        NULL) {
+        free(s);
+        return NULL;
+    }
+    s->sock = sock;
+    s->loop = loop;
+    s->read_op.kind = LB__OP_READ;
+    s->write_op.kind = LB__OP_WRITE;
+    s->connect_op.kind = LB__OP_CONNECT;
+    s->read_op.owner = s->write_op.owner = s->connect_op.owner = s;
+    /* Relayed bytes are latency-bound; a failure costs speed only. */
+    (void)setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, (const char *)&one,
+                     sizeof(one));
+    return s;
+}
+
+static int
+bind_any(SOCKET sock, int family)
+{
+    lb_addr_t any;
+
+    lb_addr_any(family == AF_INET6, 0, &any);
+    if (bind(sock, (const struct sockaddr *)any.u.bytes, (int)any.len) != 0)
+        return lb__win_error(WSAGetLastError());
+    return 0;
+}
+
+int
+lb_stream_connect(lb_loop_t *loop, const lb_addr_t *addr, lb_connect_cb cb,
+                  void *data, lb_stream_t **out)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)addr->u.bytes;
+    SOCKET sock = lb__win_socket(sa->sa_family);
+    lb_stream_t *s;
+    int rc;
+
+    if (sock == INVALID_SOCKET)
+        return lb__win_error(WSAGetLastError());
+    rc = bind_any(sock, sa->sa_family); /* ConnectEx wants a bound socket */
+    if (rc != 0 || (s = lb__stream_new(loop, sock)) == NULL) {
+        closesocket(sock);
+        return rc ? rc : LB_ENOMEM;
+    }
+    s->data = data;
+    s->connect_cb = cb;
+    *out = s;
+    memset(&s->connect_op.ov, 0, sizeof(s->connect_op.ov));
+    if (lb__ConnectEx(sock, sa, (int)addr->len, NULL, 0, NULL,
+                      &s->connect_op.ov) ||
+        WSAGetLastError() == ERROR_IO_PENDING) {
+        s->pending++;
+        return 0;
+    }
+    s->connect_status = lb__win_error(WSAGetLastError());
+    lb__stream_queue(s, LB__DONE_CONNECT);
+    return 0;
+}
+
+static void
+post_zero_read(lb_stream_t *s)
+{
+    WSABUF wb = {0, zero_buf};
+    DWORD flags = 0;
+
+    memset(&s->read_op.ov, 0, sizeof(s->read_op.ov));
+    if (WSARecv(s->sock, &wb, 1, NULL, &flags, &s->read_op.ov, NULL) == 0 ||
+        WSAGetLastError() == WSA_IO_PENDING) {
+        s->pending++;
+        return;
+    }
+    s->read_result = lb__win_error(WSAGetLastError());
+    lb__stream_queue(s, LB__DONE_READ);
+}
+
+int
+lb_stream_read(lb_stream_t *s, lb_read_cb cb)
+{
+    s->read_cb = cb;
+    post_zero_read(s);
+    return 0;
+}
+
+/* The zero-byte read said data (or the end) is there: now take a buffer.
+ * Returns 0 when there turned out to be nothing, so the caller waits
+ * again. */
+static int
+take_data(lb_stream_t *s)
+{
+    lb_allocator_t *a = &s->loop->alloc;
+    char *buf = a->get(a->ctx);
+    int n;
+
+    if (buf == NULL) {
+        s->read_result = LB_ENOMEM;
+        return 1;
+    }
+    n = recv(s->sock, buf, (int)(a->size > INT_MAX ? INT_MAX : a->size), 0);
+    if (n > 0) {
+        s->read_result = n;
+        s->read_buf = buf;
+        return 1;
+    }
+    a->put(a->ctx, buf);
+    if (n < 0 && WSAGetLastError() == WSAEWOULDBLOCK)
+        return 0;
+    s->read_result = n == 0 ? LB_EOF : lb__win_error(WSAGetLastError());
+    return 1;
+}
+
+static int
+post_send(lb_stream_t *s)
+{
+    WSABUF wb;
+    size_t left = s->wlen - s->woff;
+
+    wb.len = (ULONG)(left > 0x7fffffff ? 0x7fffffff : left);
+    wb.buf = s->wbuf + s->woff;
+    memset(&s->write_op.ov, 0, sizeof(s->write_op.ov));
+    if (WSASend(s->sock, &wb, 1, NULL, 0, &s->write_op.ov, NULL) == 0 ||
+        WSAGetLastError() == WSA_IO_PENDING) {
+        s->pending++;
+        return 0;
+    }
+    return lb__win_error(WSAGetLastError());
+}
+
+int
+lb_stream_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb)
+{
+    int rc;
+
+    s->wbuf = buf;
+    s->wlen = len;
+    s->woff = 0;
+    s->write_cb = cb;
+    rc = post_send(s);
+    if (rc != 0) {
+        s->write_status = rc;
+        lb__stream_queue(s, LB__DONE_WRITE);
+    }
+    return 0;
+}
+
+static void
+maybe_closed(lb_stream_t *s)
+{
+    if (s->closing && s->pending == 0)
+        lb__stream_queue(s, LB__DONE_CLOSE);
+}
+
+static void
+connect_done(lb_stream_t *s, int status)
+{
+    if (status == 0 &&
+        setsockopt(s->sock, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL,
+                   0) != 0)
+        status = lb__win_error(WSAGetLastError());
+    s->connect_cb(s, status);
+}
+
+static void
+read_done(lb_stream_t *s, int status)
+{
+    char *buf;
+
+    if (status == 0 && !take_data(s)) {
+        post_zero_read(s); /* woken without data: wait again */
+        return;
+    }
+    if (status != 0)
+        s->read_result = status;
+    buf = s->read_buf;
+    s->read_buf = NULL;
+    s->read_cb(s, s->read_result, buf);
+}
+
+static void
+write_done(lb_stream_t *s, int status, DWORD bytes)
+{
+    if (status == 0) {
+        s->woff += bytes;
+        if (s->woff < s->wlen && (status = post_send(s)) == 0)
+            return;
+    }
+    s->wbuf = NULL;
+    s->write_cb(s, status);
+}
+
+void
+lb__stream_op_done(lb_stream_t *s, lb__op_t *op, int status, DWORD bytes)
+{
+    s->pending--;
+    if (s->closing) {
+        maybe_closed(s); /* ERROR_OPERATION_ABORTED after close: normal */
+        return;
+    }
+    if (op->kind == LB__OP_CONNECT)
+        connect_done(s, status);
+    else if (op->kind == LB__OP_READ)
+        read_done(s, status);
+    else
+        write_done(s, status, bytes);
+}
+
+int
+lb_stream_shutdown(lb_stream_t *s)
+{
+    if (shutdown(s->sock, SD_SEND) != 0)
+        return lb__win_error(WSAGetLastError());
+    return 0;
+}
+
+void
+lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
+{
+    if (s->closing)
+        return;
+    s->closing = 1;
+    s->close_cb = cb;
+    if (how == LB_CLOSE_RESET) {
+        struct linger lg = {1, 0};
+        (void)setsockopt(s->sock, SOL_SOCKET, SO_LINGER, (const char *)&lg,
+                         sizeof(lg));
+    }
+    /* Pending operations complete with ERROR_OPERATION_ABORTED; the stream
+     * is freed only after the last one. */
+    closesocket(s->sock);
+    s->sock = INVALID_SOCKET;
+    if (s->read_buf) {
+        s->loop->alloc.put(s->loop->alloc.ctx, s->read_buf);
+        s->read_buf = NULL;
+    }
+    maybe_closed(s);
+}
+
+void *
+lb_stream_data(const lb_stream_t *s)
+{
+    return s->data;
+}
+
+void
+lb_stream_set_data(lb_stream_t *s, void *data)
+{
+    s->data = data;
+}
+
+int
+lb_stream_peer(const lb_stream_t *s, lb_addr_t *out)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+
+    if (getpeername(s->sock, (struct sockaddr *)&ss, &len) != 0)
+        return lb__win_error(WSAGetLastError());
+    if (len < 0 || (size_t)len > sizeof(out->u.bytes))
+        return LB_EINVAL;
+    memset(out, 0, sizeof(*out));
+    memcpy(out->u.bytes, &ss, (size_t)len);
+    out->len = (uint32_t)len;
+    return 0;
+}

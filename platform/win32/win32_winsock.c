@@ -1,0 +1,42 @@
+/* win32_winsock.c - Winsock start-up and the extension functions (AcceptEx,
+ * ConnectEx) that are only reachable through WSAIoctl. */
+#include "win32_internal.h"
+
+LPFN_ACCEPTEX lb__AcceptEx;
+LPFN_CONNECTEX lb__ConnectEx;
+
+static int
+extension(SOCKET s, GUID guid, void *fn, size_t size)
+{
+    DWORD bytes = 0;
+
+    if (WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof(guid),
+                 fn, (DWORD)size, &bytes, NULL, NULL) != 0)
+        return lb__win_error(WSAGetLastError());
+    return 0;
+}
+
+int
+lb__winsock_init(void)
+{
+    static int done;
+    WSADATA wsa;
+    SOCKET s;
+    GUID accept_guid = WSAID_ACCEPTEX, connect_guid = WSAID_CONNECTEX;
+    int rc;
+
+    if (done)
+        return 0;
+    if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0)
+        return LB_EOTHER;
+    s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    if (s == INVALID_SOCKET)
+        return lb__win_error(WSAGetLastError());
+    rc = extension(s, accept_guid, &lb__AcceptEx, sizeof(lb__AcceptEx));
+    if (rc == 0)
+        rc = extension(s, connect_guid, &lb__ConnectEx,
+                       sizeof(lb__ConnectEx));
+    closesocket(s);
+    done = rc == 0;
+    return rc;
+}
