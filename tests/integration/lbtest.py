@@ -1,0 +1,853 @@
+"""Helpers for PumpkinLB's black-box integration tests.
+
+Everything here talks to the balancer from the outside: it writes a config
+file, starts the binary, speaks TCP to it on 127.0.0.1 and reads its logs.
+Python 3 standard library only.
+
+Rules the helpers enforce for every scenario:
+  * only 127.0.0.1 traffic; ports are picked at run time;
+  * every wait is bounded (deadline loops, socket timeouts);
+  * every process started is stopped by its PID (SIGTERM, then SIGKILL)
+    when the Scope that started it closes, also when the test fails.
+"""
+
+import hashlib
+import os
+import random
+import re
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+
+BINARY = os.environ.get("LBTEST_BINARY", "")
+
+LOG_STAMP = r"\[ \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} \] "
+LOG_LINE_RE = re.compile(r"^" + LOG_STAMP)
+
+# Every balancer started in this process, so the runner can print log tails
+# when a scenario fails.
+STARTED = []
+
+
+# --------------------------------------------------------------------------
+# assertions
+
+class TestFailure(AssertionError):
+    """A failed check; str() carries both operands."""
+
+
+def _short(value, limit=600):
+    text = repr(value)
+    if len(text) > limit:
+        text = text[:limit] + "... (%d chars)" % len(text)
+    return text
+
+
+def fail(what, **details):
+    """Fails the scenario with a message and named details."""
+    lines = [what]
+    for key, value in details.items():
+        lines.append("    %s: %s" % (key, _short(value)))
+    raise TestFailure("\n".join(lines))
+
+
+def eq(actual, expected, what):
+    """Asserts actual == expected, showing both operands on failure."""
+    if actual != expected:
+        fail(what, expected=expected, actual=actual)
+
+
+def true(cond, what, **details):
+    """Asserts cond is true; details are printed on failure."""
+    if not cond:
+        fail(what, **details)
+
+
+def between(value, lo, hi, what):
+    """Asserts lo <= value <= hi."""
+    if not (lo <= value <= hi):
+        fail(what, expected="between %r and %r" % (lo, hi), actual=value)
+
+
+def contains(text, needle, what):
+    """Asserts needle (str) occurs in text."""
+    if needle not in text:
+        fail(what, expected_substring=needle, actual_text=text)
+
+
+def matches(text, pattern, what, flags=re.M):
+    """Asserts the regex pattern is found in text; returns the match."""
+    m = re.search(pattern, text, flags)
+    if not m:
+        fail(what, expected_pattern=pattern, actual_text=text)
+    return m
+
+
+# --------------------------------------------------------------------------
+# small utilities
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago (bind 0, close)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def free_ports(n):
+    """n distinct free ports."""
+    ports = set()
+    deadline = time.monotonic() + 10
+    while len(ports) < n and time.monotonic() < deadline:
+        ports.add(free_port())
+    true(len(ports) == n, "could not find %d free ports" % n)
+    return sorted(ports)
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def pattern_bytes(n, seed):
+    """n deterministic pseudo-random bytes."""
+    return random.Random(seed).randbytes(n)
+
+
+def wait_until(cond, timeout, interval=0.02):
+    """Polls cond() until true or timeout; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def listening_ports():
+    """Set of (hexaddr, port) in LISTEN state from /proc/net/tcp."""
+    found = set()
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if len(fields) > 3 and fields[3] == "0A":
+                        addr, port = fields[1].split(":")
+                        found.add((addr, int(port, 16)))
+        except OSError:
+            pass
+    return found
+
+
+def is_listening(port, host="127.0.0.1"):
+    """True if something listens on host:port (or the wildcard) right now."""
+    want = {"0100007F", "00000000"} if host == "127.0.0.1" else {"00000000"}
+    for addr, p in listening_ports():
+        if p == port and (addr in want or set(addr) == {"0"}):
+            return True
+    return False
+
+
+def raise_nofile(minimum):
+    """Raises the soft RLIMIT_NOFILE to at least minimum, or fails."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= minimum:
+        return soft
+    target = minimum * 2
+    if hard != resource.RLIM_INFINITY:
+        target = min(target, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError) as e:
+        fail("cannot raise RLIMIT_NOFILE to %d: %s" % (minimum, e),
+             soft=soft, hard=hard)
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    true(soft >= minimum,
+         "RLIMIT_NOFILE soft limit cannot reach %d (hard limit %r); raise "
+         "the hard limit (ulimit -Hn) to run this scenario" % (minimum, hard),
+         soft=soft)
+    return soft
+
+
+# --------------------------------------------------------------------------
+# process bookkeeping (by PID only)
+
+def _proc_stat(pid):
+    """(state, ppid, starttime) of pid, or None if gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+    except OSError:
+        return None
+    rest = data[data.rindex(")") + 2:].split()
+    return rest[0], int(rest[1]), int(rest[19])
+
+
+def alive(pid, starttime=None):
+    """True if pid runs (not a zombie) and, if given, started at starttime."""
+    st = _proc_stat(pid)
+    if st is None or st[0] in ("Z", "X"):
+        return False
+    return starttime is None or st[2] == starttime
+
+
+def children_of(pid):
+    """[(child_pid, starttime)] of live children of pid."""
+    kids = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return kids
+    for name in names:
+        if not name.isdigit():
+            continue
+        st = _proc_stat(int(name))
+        if st and st[1] == pid and st[0] not in ("Z", "X"):
+            kids.append((int(name), st[2]))
+    return kids
+
+
+def register_pid(pid):
+    """Records pid for the runner, which kills leftovers after a hard kill."""
+    path = os.environ.get("LBTEST_PIDFILE")
+    st = _proc_stat(pid)
+    if path and st:
+        with open(path, "a") as f:
+            f.write("%d %d\n" % (pid, st[2]))
+
+
+def kill_pid(pid, starttime, grace=5.0):
+    """SIGTERM pid (if it is still the same process), then SIGKILL."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        if not alive(pid, starttime):
+            return
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            return
+        wait_until(lambda: not alive(pid, starttime), wait)
+
+
+# --------------------------------------------------------------------------
+# the balancer
+
+def mapping_config(listen_port, backend_ports, options=None, extra=""):
+    """Config text: optional [options], one [mappings] line on 127.0.0.1."""
+    lines = []
+    if options:
+        lines.append("[options]")
+        for key, value in options.items():
+            lines.append("%s = %s" % (key, value))
+        lines.append("")
+    lines.append("[mappings]")
+    lines.append("127.0.0.1:%d=%s" % (listen_port, ",".join(
+        "127.0.0.1:%d" % p for p in backend_ports)))
+    return "\n".join(lines) + "\n" + extra
+
+
+class Balancer:
+    """One pumpkinlb process started from a config text.
+
+    stdout and stderr go to files (never pipes, so the balancer cannot block
+    on a full pipe); log() reads both back.
+    """
+
+    def __init__(self, workdir, config_text, name="lb"):
+        self.workdir = workdir
+        self.name = name
+        self.cfg_path = os.path.join(workdir, name + ".cfg")
+        mode = "wb" if isinstance(config_text, bytes) else "w"
+        with open(self.cfg_path, mode) as f:
+            f.write(config_text)
+        self.out_path = os.path.join(workdir, name + ".stdout")
+        self.err_path = os.path.join(workdir, name + ".stderr")
+        self.proc = None
+        self.starttime = None
+        self.workers = {}
+        self.exit_time = None
+        self.lingering = []
+
+    def start(self, wait_ports=()):
+        """Starts the balancer; waits until every port in wait_ports listens."""
+        true(BINARY and os.access(BINARY, os.X_OK),
+             "balancer binary not found or not executable", path=BINARY)
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [BINARY, self.cfg_path], stdin=subprocess.DEVNULL,
+                stdout=out, stderr=err, cwd=self.workdir,
+                start_new_session=True)
+        STARTED.append(self)
+        st = _proc_stat(self.proc.pid)
+        self.starttime = st[2] if st else None
+        register_pid(self.proc.pid)
+        for port in wait_ports:
+            self.wait_listening(port)
+        self._note_workers()
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def _note_workers(self):
+        if self.proc and self.proc.poll() is None:
+            for pid, start in children_of(self.proc.pid):
+                self.workers[pid] = start
+
+    def wait_listening(self, port, timeout=10.0):
+        """Waits (bounded) until port listens; fails if the balancer exits."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if is_listening(port):
+                return
+            if self.proc.poll() is not None:
+                fail("balancer exited (status %r) before listening on "
+                     "127.0.0.1:%d" % (self.proc.returncode, port))
+            time.sleep(0.02)
+        fail("balancer not listening on 127.0.0.1:%d after %.0fs"
+             % (port, timeout))
+
+    def signal(self, sig):
+        """Sends sig to the balancer's parent process only."""
+        self._note_workers()
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+
+    def wait_exit(self, timeout):
+        """Waits for the parent to exit; returns its status or None."""
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        if self.exit_time is None:
+            self.exit_time = time.monotonic()
+        return rc
+
+    def exit_watcher(self):
+        """Starts a thread that records the exit time precisely."""
+        def run():
+            try:
+                self.proc.wait(timeout=120)
+                self.exit_time = time.monotonic()
+            except subprocess.TimeoutExpired:
+                pass
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return t
+
+    def stop(self, grace=15.0):
+        """SIGTERM, wait up to grace, SIGKILL; then reap workers by PID."""
+        if self.proc is None:
+            return
+        self._note_workers()
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGTERM)
+            except OSError:
+                pass
+            if self.wait_exit(grace) is None:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.wait_exit(10)
+        # Workers should go with the parent; record and kill any that stay.
+        for pid, start in list(self.workers.items()):
+            if not wait_until(lambda: not alive(pid, start), 3.0):
+                pass
+            if alive(pid, start):
+                self.lingering.append(pid)
+                kill_pid(pid, start, grace=1.0)
+
+    def workers_left(self, timeout=3.0):
+        """Worker PIDs still alive timeout seconds after the parent exit."""
+        self._note_workers()
+        wait_until(lambda: not any(alive(p, s)
+                                   for p, s in self.workers.items()), timeout)
+        return [p for p, s in self.workers.items() if alive(p, s)]
+
+    def log(self):
+        """stdout + stderr of the balancer (and its log_file if any)."""
+        parts = []
+        for path in (self.out_path, self.err_path):
+            try:
+                with open(path, "rb") as f:
+                    parts.append(f.read().decode("utf-8", "replace"))
+            except OSError:
+                pass
+        return "".join(p if p.endswith("\n") or not p else p + "\n"
+                       for p in parts)
+
+    def stdout(self):
+        with open(self.out_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stderr(self):
+        with open(self.err_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def wait_log(self, pattern, timeout=5.0, count=1, flags=re.M | re.I):
+        """Waits until pattern occurs count times in the log; returns them."""
+        rx = re.compile(pattern, flags)
+        found = wait_until(lambda: len(rx.findall(self.log())) >= count,
+                           timeout, 0.05)
+        return rx.findall(self.log()) if found else rx.findall(self.log())
+
+    def tail(self, n=25):
+        lines = self.log().splitlines()
+        return "\n".join(lines[-n:])
+
+
+def run_binary(args, timeout=15.0, cwd=None):
+    """Runs the balancer to completion (bounded); returns (rc, out, err)."""
+    true(BINARY and os.access(BINARY, os.X_OK),
+         "balancer binary not found or not executable", path=BINARY)
+    proc = subprocess.Popen([BINARY] + list(args), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=cwd, start_new_session=True)
+    register_pid(proc.pid)
+    st = _proc_stat(proc.pid)
+    start = st[2] if st else None
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kids = children_of(proc.pid)
+        kill_pid(proc.pid, start, grace=2.0)
+        for pid, kstart in kids:
+            kill_pid(pid, kstart, grace=1.0)
+        out, err = proc.communicate(timeout=10)
+        fail("%s did not exit within %.0fs" % (" ".join(args), timeout),
+             stdout=out, stderr=err)
+    return (proc.returncode, out.decode("utf-8", "replace"),
+            err.decode("utf-8", "replace"))
+
+
+# --------------------------------------------------------------------------
+# backends: threaded servers inside the test process
+
+class Backend:
+    """A TCP server on 127.0.0.1 calling handler(conn, backend) per
+    connection in its own thread. Counts accepted connections."""
+
+    def __init__(self, handler, port=0, name=None):
+        self.handler = handler
+        self.name = name
+        self.lock = threading.Lock()
+        self.accepted = 0
+        self.served = 0       # handlers call note_served()
+        self.received = []    # handlers may append what they got
+        self.errors = []
+        self.events = []      # (monotonic time, text)
+        self.conns = []
+        self.threads = []
+        self.stopping = False
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(512)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self.thread.start()
+
+    def _accept_loop(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            conn.settimeout(30)
+            with self.lock:
+                self.accepted += 1
+                self.conns.append(conn)
+                self.events.append((time.monotonic(), "accept"))
+            t = threading.Thread(target=self._serve, args=(conn,),
+                                 daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _serve(self, conn):
+        try:
+            self.handler(conn, self)
+        except Exception as e:  # recorded, checked by tests that care
+            with self.lock:
+                self.errors.append(repr(e))
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def note_served(self, data=None):
+        with self.lock:
+            self.served += 1
+            if data is not None:
+                self.received.append(data)
+
+    def note(self, text):
+        with self.lock:
+            self.events.append((time.monotonic(), text))
+
+    def close(self):
+        self.stopping = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        with self.lock:
+            conns = list(self.conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.thread.join(2)
+        deadline = time.monotonic() + 3
+        for t in self.threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+
+def recv_line(conn, limit=65536):
+    """Reads up to and including b'\\n' (or EOF); bounded by conn timeout."""
+    data = b""
+    while not data.endswith(b"\n") and len(data) < limit:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def drain(conn):
+    """Reads until EOF (or reset); returns the bytes."""
+    parts = []
+    while True:
+        try:
+            chunk = conn.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def line_reply(tag):
+    """Handler: read one line, reply tag + line, wait for EOF."""
+    def handler(conn, backend):
+        line = recv_line(conn)
+        if not line:
+            return
+        backend.note_served(line)
+        conn.sendall(tag.encode() + b" " + line)
+        drain(conn)
+    return handler
+
+
+def echo(conn, backend):
+    """Handler: echo until EOF, pass the half-close on, close."""
+    total = 0
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            break
+        total += len(data)
+        conn.sendall(data)
+    backend.note_served(total)
+    conn.shutdown(socket.SHUT_WR)
+
+
+def send_after_eof(payload):
+    """Handler: read to EOF, then send payload and close."""
+    def handler(conn, backend):
+        got = drain(conn)
+        backend.note("eof")
+        backend.note_served(got)
+        conn.sendall(payload)
+        backend.note("sent")
+    return handler
+
+
+def reply_and_close(reply):
+    """Handler: send reply at once and close without reading."""
+    def handler(conn, backend):
+        conn.sendall(reply)
+        backend.note_served()
+    return handler
+
+
+def slow_sender(chunks, interval):
+    """Handler: send each chunk, sleeping interval between them, close."""
+    def handler(conn, backend):
+        for i, chunk in enumerate(chunks):
+            if i:
+                time.sleep(interval)
+            conn.sendall(chunk)
+        backend.note_served()
+    return handler
+
+
+def idle(conn, backend):
+    """Handler: send nothing; wait for the peer to close (bounded)."""
+    conn.settimeout(60)
+    got = drain(conn)
+    backend.note("closed")
+    backend.note_served(got)
+
+
+def reset_after_line(conn, backend):
+    """Handler: read one line, then close abortively (RST)."""
+    line = recv_line(conn)
+    backend.note_served(line)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                    struct.pack("ii", 1, 0))
+
+
+class SelectorEcho:
+    """A single-threaded non-blocking echo server for many connections.
+    Tracks accepted connections and the peak number open at once."""
+
+    def __init__(self):
+        self.sel = selectors.DefaultSelector()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4096)
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+        self.sel.register(self.sock, selectors.EVENT_READ, None)
+        self.accepted = 0
+        self.open = 0
+        self.peak = 0
+        self.errors = []
+        self.stopping = False
+        self.pending = {}
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while not self.stopping:
+            for key, mask in self.sel.select(0.1):
+                if key.data is None:
+                    self._accept()
+                else:
+                    self._service(key.fileobj, mask)
+
+    def _accept(self):
+        for _ in range(256):
+            try:
+                conn, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                self.errors.append(repr(e))
+                return
+            conn.setblocking(False)
+            self.accepted += 1
+            self.open += 1
+            self.peak = max(self.peak, self.open)
+            self.pending[conn] = b""
+            self.sel.register(conn, selectors.EVENT_READ, "c")
+
+    def _drop(self, conn):
+        self.sel.unregister(conn)
+        self.pending.pop(conn, None)
+        conn.close()
+        self.open -= 1
+
+    def _service(self, conn, mask):
+        if mask & selectors.EVENT_READ:
+            try:
+                data = conn.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                data = None
+            except OSError:
+                self._drop(conn)
+                return
+            if data == b"":
+                self._drop(conn)
+                return
+            if data:
+                self.pending[conn] += data
+        buf = self.pending.get(conn, b"")
+        if buf:
+            try:
+                n = conn.send(buf)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError:
+                self._drop(conn)
+                return
+            self.pending[conn] = buf[n:]
+        want = selectors.EVENT_READ
+        if self.pending[conn]:
+            want |= selectors.EVENT_WRITE
+        self.sel.modify(conn, want, "c")
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(3)
+        for conn in list(self.pending):
+            try:
+                conn.close()
+            except OSError:
+                pass
+        self.sock.close()
+        self.sel.close()
+
+
+# --------------------------------------------------------------------------
+# clients
+
+def connect(port, timeout=10.0):
+    """A blocking client socket to 127.0.0.1:port with a timeout."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.settimeout(timeout)
+    return s
+
+
+def request_line(port, line, timeout=10.0):
+    """Connects, sends line, reads one reply line, closes; returns it."""
+    with connect(port, timeout) as s:
+        s.sendall(line)
+        return recv_line(s)
+
+
+def recv_hash(sock, deadline):
+    """Reads to EOF before deadline; returns (nbytes, sha256hex, how).
+
+    how is 'eof', 'reset' or 'timeout'."""
+    h = hashlib.sha256()
+    n = 0
+    how = "eof"
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            how = "timeout"
+            break
+        sock.settimeout(min(left, 30))
+        try:
+            chunk = sock.recv(262144)
+        except socket.timeout:
+            how = "timeout"
+            break
+        except ConnectionResetError:
+            how = "reset"
+            break
+        if not chunk:
+            break
+        h.update(chunk)
+        n += len(chunk)
+    return n, h.hexdigest(), how
+
+
+def send_in_thread(sock, data, shut_wr=True):
+    """Sends data (then SHUT_WR) from a thread; returns (thread, result)."""
+    result = {"error": None, "sent": 0}
+
+    def run():
+        view = memoryview(data)
+        try:
+            step = 1 << 20
+            for off in range(0, len(view), step):
+                sock.sendall(view[off:off + step])
+                result["sent"] = off + len(view[off:off + step])
+            if shut_wr:
+                sock.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            result["error"] = repr(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, result
+
+
+def probe_refused(port, wait=2.0):
+    """Tries a new connection; returns None if it was refused (refused at
+    connect, or reset/EOF without data), else a description of what
+    happened instead."""
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=wait)
+    except ConnectionRefusedError:
+        return None
+    except ConnectionResetError:
+        return None
+    except socket.timeout:
+        return "connect timed out after %.1fs" % wait
+    with s:
+        s.settimeout(wait)
+        try:
+            data = s.recv(4096)
+        except (ConnectionResetError, BrokenPipeError):
+            return None
+        except socket.timeout:
+            return ("connection accepted and neither refused nor closed "
+                    "within %.1fs" % wait)
+        if data:
+            return "connection accepted and served data %r" % data[:40]
+        return None
+
+
+# --------------------------------------------------------------------------
+# scope: owns everything a scenario starts
+
+class Scope:
+    """Context manager owning a temp dir, backends and balancers; closes
+    them all (balancers by PID: SIGTERM then SIGKILL) on exit."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="lbtest-")
+        self.balancers = []
+        self.closers = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        errors = []
+        for b in reversed(self.balancers):
+            try:
+                b.stop()
+            except Exception as e:
+                errors.append(repr(e))
+        for c in reversed(self.closers):
+            try:
+                c()
+            except Exception as e:
+                errors.append(repr(e))
+        if not os.environ.get("LBTEST_KEEP") and exc[0] is None:
+            import shutil
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return False
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def backend(self, handler, port=0):
+        b = Backend(handler, port)
+        self.closers.append(b.close)
+        return b
+
+    def selector_echo(self):
+        b = SelectorEcho()
+        self.closers.append(b.close)
+        return b
+
+    def balancer(self, config_text, wait_ports=(), name=None, start=True):
+        b = Balancer(self.dir, config_text,
+                     name or "lb%d" % len(self.balancers))
+        self.balancers.append(b)
+        if start:
+            b.start(wait_ports)
+        return b
+
+    def on_close(self, fn):
+        self.closers.append(fn)

@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""Runner for PumpkinLB's black-box integration tests.
+
+    python3 tests/integration/run.py BINARY [-j N] [NAME_FILTER...]
+
+Discovers functions named test_* in tests/integration/test_*.py and runs
+each in its own subprocess with a timeout (default 60 s; a test overrides
+it with a `timeout` attribute). A test with `exclusive = True` runs alone;
+others run up to N at a time (default 2, at most 2). A filter keeps tests
+whose name contains it. Prints `PASS name (1.2s)` or `FAIL name: reason`
+plus details, and ends with `integration: N passed, N failed`. Exit
+status 0 only if nothing failed.
+"""
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_TIMEOUT = 60.0
+MAX_JOBS = 2
+
+
+def load_module(path):
+    name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def discover(filters):
+    """[(name, path, timeout, exclusive)] in file and definition order."""
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
+    tests = []
+    for fname in sorted(os.listdir(HERE)):
+        if not (fname.startswith("test_") and fname.endswith(".py")):
+            continue
+        path = os.path.join(HERE, fname)
+        mod = load_module(path)
+        for name, fn in vars(mod).items():
+            if not (name.startswith("test_") and callable(fn)):
+                continue
+            if getattr(fn, "__module__", None) != mod.__name__:
+                continue
+            if filters and not any(f in name for f in filters):
+                continue
+            tests.append((name, path,
+                          float(getattr(fn, "timeout", DEFAULT_TIMEOUT)),
+                          bool(getattr(fn, "exclusive", False))))
+    return tests
+
+
+# ---------------------------------------------------------------- child side
+
+class TestTimeout(Exception):
+    pass
+
+
+def _on_term(signum, frame):
+    raise TestTimeout("runner stopped the test (timeout)")
+
+
+def child_main(binary, path, name):
+    """Runs one test in this process; exit 0 on pass, 1 on failure."""
+    signal.signal(signal.SIGTERM, _on_term)
+    sys.path.insert(0, HERE)
+    import lbtest
+    lbtest.BINARY = binary
+    try:
+        mod = load_module(path)
+        getattr(mod, name)()
+    except BaseException as e:
+        if isinstance(e, lbtest.TestFailure):
+            reason = str(e)
+        else:
+            reason = "%s: %s" % (type(e).__name__, e)
+        tb = traceback.extract_tb(e.__traceback__)
+        where = [f for f in tb if os.path.dirname(os.path.abspath(
+            f.filename)) == HERE and not f.filename.endswith("run.py")]
+        print("REASON " + reason.replace("\n", "\n  "))
+        if where:
+            print("  at " + ", ".join("%s:%d" % (os.path.basename(f.filename),
+                                                  f.lineno)
+                                       for f in where[-3:]))
+        if not isinstance(e, (lbtest.TestFailure, TestTimeout)):
+            print("  traceback:\n" + "".join(
+                "    " + l for l in traceback.format_exception(
+                    type(e), e, e.__traceback__)[-6:]))
+        for b in lbtest.STARTED:
+            print("  --- balancer %s (pid %s, files kept in %s) log tail ---"
+                  % (b.name, b.proc.pid if b.proc else "?", b.workdir))
+            for line in b.tail(25).splitlines():
+                print("  | " + line)
+        sys.stdout.flush()
+        os._exit(1)
+    sys.stdout.flush()
+    os._exit(0)
+
+
+# --------------------------------------------------------------- runner side
+
+def _stat(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+    except OSError:
+        return None
+    rest = data[data.rindex(")") + 2:].split()
+    return rest[0], int(rest[1]), int(rest[19])
+
+
+def _alive(pid, start):
+    st = _stat(pid)
+    return st is not None and st[0] not in ("Z", "X") and st[2] == start
+
+
+def _kill(pid, start):
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not _alive(pid, start):
+            return
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            return
+        deadline = time.monotonic() + 3
+        while _alive(pid, start) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def reap_leftovers(pidfile):
+    """Kills, by PID, any balancer a killed test left behind (and its
+    workers). Returns the PIDs it had to kill."""
+    killed = []
+    try:
+        with open(pidfile) as f:
+            entries = [tuple(map(int, l.split())) for l in f if l.strip()]
+    except OSError:
+        return killed
+    for pid, start in entries:
+        if not _alive(pid, start):
+            continue
+        kids = []
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                st = _stat(int(name))
+                if st and st[1] == pid:
+                    kids.append((int(name), st[2]))
+        _kill(pid, start)
+        killed.append(pid)
+        for kpid, kstart in kids:
+            _kill(kpid, kstart)
+    return killed
+
+
+class Job:
+    def __init__(self, binary, test, tmpdir):
+        self.name, self.path, self.timeout, self.exclusive = test
+        self.out_path = os.path.join(tmpdir, self.name + ".out")
+        self.pidfile = os.path.join(tmpdir, self.name + ".pids")
+        env = dict(os.environ, LBTEST_PIDFILE=self.pidfile,
+                   LBTEST_BINARY=binary, PYTHONDONTWRITEBYTECODE="1")
+        self.out = open(self.out_path, "wb")
+        self.start = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--child", binary,
+             self.path, self.name], stdout=self.out,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True)
+        self.timed_out = False
+        self.term_sent = None
+
+    def poll(self):
+        """Returns True when finished; enforces the timeout."""
+        if self.proc.poll() is not None:
+            return True
+        now = time.monotonic()
+        if self.term_sent is None and now - self.start > self.timeout:
+            self.timed_out = True
+            self.term_sent = now
+            os.kill(self.proc.pid, signal.SIGTERM)
+        elif self.term_sent is not None and now - self.term_sent > 20:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+            return True
+        return False
+
+    def result(self):
+        self.out.close()
+        elapsed = time.monotonic() - self.start
+        leftovers = reap_leftovers(self.pidfile)
+        with open(self.out_path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        rc = self.proc.returncode
+        if rc == 0 and not self.timed_out and not leftovers:
+            return True, "PASS %s (%.1fs)" % (self.name, elapsed)
+        reason, details = "exit status %r" % rc, text.rstrip()
+        if "REASON " in text:
+            head, _, rest = text.partition("REASON ")
+            first, _, more = rest.partition("\n")
+            reason = first
+            details = (head + more).rstrip()
+        if self.timed_out:
+            reason = "timed out after %.0fs; %s" % (self.timeout, reason)
+        if leftovers:
+            details += "\n  (runner killed leftover balancer pids %s)" % (
+                leftovers,)
+        msg = "FAIL %s: %s" % (self.name, reason)
+        if details:
+            msg += "\n" + "\n".join("    " + l for l in details.splitlines())
+        return False, msg
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[1] == "--child":
+        child_main(*argv[2:5])
+        return 1
+    args = argv[1:]
+    jobs = MAX_JOBS
+    if "-j" in args:
+        i = args.index("-j")
+        jobs = max(1, min(MAX_JOBS, int(args[i + 1])))
+        del args[i:i + 2]
+    if not args or args[0] in ("-h", "--help"):
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    binary = os.path.abspath(args[0])
+    tests = discover(args[1:])
+    tmpdir = tempfile.mkdtemp(prefix="lbrun-")
+    passed = failed = 0
+    pending = list(tests)
+    running = []
+    suite_start = time.monotonic()
+    try:
+        while pending or running:
+            while pending:
+                nxt = pending[0]
+                if nxt[3] and running:
+                    break
+                if running and (running[0].exclusive
+                                or len(running) >= jobs):
+                    break
+                running.append(Job(binary, pending.pop(0), tmpdir))
+            for job in list(running):
+                if job.poll():
+                    running.remove(job)
+                    ok, msg = job.result()
+                    print(msg, flush=True)
+                    passed += ok
+                    failed += not ok
+            time.sleep(0.05)
+    finally:
+        for job in running:
+            try:
+                os.kill(job.proc.pid, signal.SIGTERM)
+                job.proc.wait(20)
+            except (OSError, subprocess.TimeoutExpired):
+                os.kill(job.proc.pid, signal.SIGKILL)
+            reap_leftovers(job.pidfile)
+    import shutil
+    shutil.rmtree(tmpdir, ignore_errors=True)
+    if not tests:
+        print("no tests matched", file=sys.stderr)
+    print("(suite took %.1fs)" % (time.monotonic() - suite_start))
+    print("integration: %d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 and tests else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

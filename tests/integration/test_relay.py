@@ -1,0 +1,275 @@
+"""Relay: exact bytes in bulk, half-close, short replies, resets, tiny
+buffers, many concurrent connections."""
+
+import selectors
+import socket
+import time
+
+import lbtest
+from lbtest import eq, true
+
+MiB = 1 << 20
+
+
+def _echo_through(port, size, seed, deadline_s):
+    """Sends size bytes through an echo backend while reading the echo in
+    parallel; returns (sent hash, (nbytes, hash, how), sender result)."""
+    data = lbtest.pattern_bytes(size, seed)
+    want = lbtest.sha256(data)
+    c = lbtest.connect(port, timeout=30)
+    try:
+        t, res = lbtest.send_in_thread(c, data)
+        got = lbtest.recv_hash(c, time.monotonic() + deadline_s)
+        t.join(10)
+    finally:
+        c.close()
+    return want, got, res
+
+
+def _check_echo(want, got, res, size, what):
+    eq(res["error"], None, "%s: sender error" % what)
+    eq(got[0], size, "%s: bytes echoed back" % what)
+    eq(got[1], want, "%s: sha256 of echoed bytes" % what)
+    eq(got[2], "eof", "%s: stream ended with" % what)
+
+
+def test_echo_64mib():
+    """64 MiB through the balancer to an echo backend and back: the
+    sha256 of what came back equals what was sent, then a clean EOF
+    (the backend's half-close passed on)."""
+    with lbtest.Scope() as s:
+        b = s.backend(lbtest.echo)
+        port = lbtest.free_port()
+        s.balancer(lbtest.mapping_config(port, [b.port]), wait_ports=[port])
+        size = 64 * MiB
+        want, got, res = _echo_through(port, size, 64, 80)
+        _check_echo(want, got, res, size, "64 MiB echo")
+        eq(b.errors, [], "backend errors")
+
+
+test_echo_64mib.timeout = 120
+test_echo_64mib.exclusive = True
+
+
+def test_echo_buffer_size_1():
+    """buffer_size=1 still relays 1 MiB exactly both ways."""
+    with lbtest.Scope() as s:
+        b = s.backend(lbtest.echo)
+        port = lbtest.free_port()
+        s.balancer(lbtest.mapping_config(port, [b.port],
+                                         options={"buffer_size": 1}),
+                   wait_ports=[port])
+        want, got, res = _echo_through(port, MiB, 1, 100)
+        _check_echo(want, got, res, MiB, "1 MiB echo with buffer_size=1")
+
+
+test_echo_buffer_size_1.timeout = 120
+test_echo_buffer_size_1.exclusive = True
+
+
+def test_client_half_close():
+    """Client sends a request then shutdown(SHUT_WR); the backend sees EOF
+    while it can still send, then sends 8 MiB and closes: the client gets
+    all 8 MiB (sha256) and then EOF."""
+    with lbtest.Scope() as s:
+        payload = lbtest.pattern_bytes(8 * MiB, 8)
+        b = s.backend(lbtest.send_after_eof(payload))
+        port = lbtest.free_port()
+        s.balancer(lbtest.mapping_config(port, [b.port]), wait_ports=[port])
+        request = b"GET /big please\n" * 100
+        with lbtest.connect(port, timeout=30) as c:
+            c.sendall(request)
+            c.shutdown(socket.SHUT_WR)
+            n, h, how = lbtest.recv_hash(c, time.monotonic() + 40)
+        eq(b.received, [request], "request bytes seen by the backend")
+        eq(n, len(payload), "bytes received after half-close")
+        eq(h, lbtest.sha256(payload), "sha256 received after half-close")
+        eq(how, "eof", "stream ended with")
+        eq(b.errors, [], "backend errors")
+
+
+def test_short_reply_then_close():
+    """A backend that sends b'hello\\n' and closes at once without reading:
+    the client still receives the reply, then EOF (20 times)."""
+    with lbtest.Scope() as s:
+        b = s.backend(lbtest.reply_and_close(b"hello\n"))
+        port = lbtest.free_port()
+        s.balancer(lbtest.mapping_config(port, [b.port]), wait_ports=[port])
+        for i in range(20):
+            with lbtest.connect(port, timeout=10) as c:
+                try:
+                    got = lbtest.drain(c)
+                except socket.timeout:
+                    lbtest.fail("attempt %d: no EOF within 10s" % i)
+            eq(got, b"hello\n", "attempt %d: bytes the client received" % i)
+        eq(b.accepted, 20, "connections the backend accepted")
+
+
+def test_backend_reset_passed_on():
+    """A backend that resets the connection after reading a request: the
+    client sees a reset, not a clean EOF."""
+    with lbtest.Scope() as s:
+        b = s.backend(lbtest.reset_after_line)
+        port = lbtest.free_port()
+        s.balancer(lbtest.mapping_config(port, [b.port]), wait_ports=[port])
+        with lbtest.connect(port, timeout=10) as c:
+            c.sendall(b"please reset\n")
+            try:
+                data = c.recv(4096)
+                how = "eof" if not data else "data %r" % data
+            except ConnectionResetError:
+                how = "reset"
+            except socket.timeout:
+                how = "timeout"
+        eq(b.received, [b"please reset\n"], "request seen by the backend")
+        eq(how, "reset", "what the client saw after the backend's reset")
+
+
+def _greet_then_read(conn, backend):
+    """Handler: send a greeting, half-close, then read to EOF."""
+    conn.sendall(b"greeting\n")
+    conn.shutdown(socket.SHUT_WR)
+    got = lbtest.drain(conn)
+    backend.note_served(got)
+
+
+def test_backend_half_close():
+    """The backend sends a greeting and shuts down its sending side: the
+    client gets the greeting and EOF, yet can still send 1 MiB, all of
+    which reaches the backend (sha256)."""
+    with lbtest.Scope() as s:
+        b = s.backend(_greet_then_read)
+        port = lbtest.free_port()
+        s.balancer(lbtest.mapping_config(port, [b.port]), wait_ports=[port])
+        data = lbtest.pattern_bytes(MiB, 3)
+        with lbtest.connect(port, timeout=20) as c:
+            eq(lbtest.drain(c), b"greeting\n", "client got greeting + EOF")
+            c.sendall(data)
+            c.shutdown(socket.SHUT_WR)
+            true(lbtest.wait_until(lambda: b.served == 1, 20),
+                 "backend read the client's data to EOF")
+            rest = lbtest.drain(c)
+        eq(rest, b"", "nothing more for the client")
+        eq(len(b.received[0]), len(data), "bytes the backend received")
+        eq(lbtest.sha256(b.received[0]), lbtest.sha256(data),
+           "sha256 of what the backend received")
+
+
+def test_no_retry_after_relay():
+    """Backends [resetter, counter]: the first client's bytes reach the
+    resetter, which then resets; the client sees the reset and the request
+    is not retried on the counter (it saw no connection), while the next
+    client goes to the counter by round robin."""
+    with lbtest.Scope() as s:
+        r = s.backend(lbtest.reset_after_line)
+        k = s.backend(lbtest.line_reply("K"))
+        port = lbtest.free_port()
+        s.balancer(lbtest.mapping_config(port, [r.port, k.port]),
+                   wait_ports=[port])
+        with lbtest.connect(port, timeout=10) as c:
+            c.sendall(b"first\n")
+            try:
+                how = "eof" if not c.recv(4096) else "data"
+            except ConnectionResetError:
+                how = "reset"
+            except socket.timeout:
+                how = "timeout"
+        eq(r.received, [b"first\n"], "bytes the resetting backend got")
+        eq(how, "reset", "first client saw")
+        eq(lbtest.request_line(port, b"second\n"), b"K second\n",
+           "second client's reply")
+        eq(k.accepted, 1, "connections the counting backend accepted")
+        eq(k.received, [b"second\n"], "requests the counting backend got")
+
+
+def _many_clients(port, n, deadline):
+    """Opens n clients, paced so at most 200 wait for their echo; each
+    sends a unique payload and reads it back. All n stay open; then each
+    sends a second payload at once. Returns (socks, errors)."""
+    sel = selectors.DefaultSelector()
+    socks, state, errors = [], {}, []
+    opened = done = 0
+    phase = 1
+
+    def payload(i, ph):
+        return b"conn-%05d-phase-%d-%s\n" % (i, ph, b"x" * (i % 50))
+
+    def start(i, ph):
+        state[i] = [payload(i, ph), 0, b""]  # expected, sent, received
+        sel.register(socks[i], selectors.EVENT_READ | selectors.EVENT_WRITE,
+                     i)
+
+    while time.monotonic() < deadline:
+        while phase == 1 and opened < n and opened - done < 200:
+            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            c.setblocking(False)
+            c.connect_ex(("127.0.0.1", port))
+            socks.append(c)
+            start(opened, 1)
+            opened += 1
+        if phase == 1 and done == n:
+            phase, done = 2, 0
+            for i in range(n):
+                start(i, 2)
+        if phase == 2 and done == n:
+            break
+        for key, mask in sel.select(0.2):
+            i = key.data
+            exp, sent, got = state[i]
+            c = socks[i]
+            try:
+                if mask & selectors.EVENT_WRITE and sent < len(exp):
+                    sent += c.send(exp[sent:])
+                if mask & selectors.EVENT_READ:
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        raise ConnectionError("EOF")
+                    got += chunk
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError as e:
+                errors.append((i, phase, repr(e)))
+                sel.unregister(c)
+                done += 1
+                continue
+            state[i] = [exp, sent, got]
+            if len(got) >= len(exp):
+                if got != exp:
+                    errors.append((i, phase, "got %r want %r" % (got, exp)))
+                state[i] = None
+                done += 1
+                sel.unregister(c)
+            elif sent >= len(exp):
+                sel.modify(c, selectors.EVENT_READ, i)
+    sel.close()
+    pending = sum(1 for v in state.values() if v is not None)
+    return socks, errors, phase, done, pending
+
+
+def test_2000_concurrent_echo():
+    """2,000 client connections open at the same time, each echoing a
+    unique payload twice (once while opening, once with all open): every
+    byte comes back to the right client, and the backend sees 2,000
+    simultaneous connections."""
+    lbtest.raise_nofile(4500)
+    n = 2000
+    with lbtest.Scope() as s:
+        b = s.selector_echo()
+        port = lbtest.free_port()
+        s.balancer(lbtest.mapping_config(port, [b.port]), wait_ports=[port])
+        deadline = time.monotonic() + 60
+        socks, errors, phase, done, pending = _many_clients(port, n,
+                                                            deadline)
+        try:
+            eq(errors[:5], [], "client errors (first 5 of %d)" % len(errors))
+            eq((phase, done), (2, n), "(phase, clients finished) at the end")
+            eq(b.accepted, n, "connections accepted by the backend")
+            eq(b.peak, n, "backend connections open at the same time")
+        finally:
+            for c in socks:
+                c.close()
+        eq(b.errors, [], "backend errors")
+
+
+test_2000_concurrent_echo.timeout = 120
+test_2000_concurrent_echo.exclusive = True
