@@ -90,7 +90,7 @@ WIN_CFLAGS := -std=c11 -D_WIN32_WINNT=0x0600 -DWIN32_LEAN_AND_MEAN \
 ifeq ($(WERROR),1)
 WIN_CFLAGS += -Werror
 endif
-WIN_LIBS  := -L$(WIN_DEPS)/lib -linih -lws2_32 -lmswsock -static-libgcc
+WIN_LIBS  := -L$(WIN_DEPS)/lib -linih -lws2_32 -lmswsock -ladvapi32 -static-libgcc
 WIN_SRCS  := $(CORE_SRCS) $(wildcard platform/win32/*.c platform/common/*.c)
 WIN_OBJS  := $(WIN_SRCS:%.c=$(WIN_BUILD)/%.o)
 WIN_UNIT_OBJS := $(UNIT_SRCS:%.c=$(WIN_BUILD)/%.o)
@@ -122,7 +122,13 @@ $(WIN_BUILD)/%.o: %.c $(wildcard include/*.h platform/win32/*.h platform/common/
 	@mkdir -p $(dir $@)
 	$(WIN_CC) $(WIN_CFLAGS) -c $< -o $@
 
-$(WIN_BIN): $(WIN_BUILD)/src/main.o $(WIN_OBJS)
+# The Event Log's message table: one message, "%1", so events read as sent.
+$(WIN_BUILD)/messages.o: platform/win32/messages.mc
+	@mkdir -p $(WIN_BUILD)/mc
+	x86_64-w64-mingw32-windmc -h $(WIN_BUILD)/mc -r $(WIN_BUILD)/mc $<
+	x86_64-w64-mingw32-windres -I$(WIN_BUILD)/mc $(WIN_BUILD)/mc/messages.rc -o $@
+
+$(WIN_BIN): $(WIN_BUILD)/src/main.o $(WIN_OBJS) $(WIN_BUILD)/messages.o
 	$(WIN_CC) -o $@ $^ $(WIN_LIBS)
 
 $(WIN_UNIT): $(WIN_UNIT_OBJS) $(WIN_OBJS)

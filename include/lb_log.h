@@ -16,8 +16,16 @@
 
 /* Messages go to stdout, errors to stderr, both to the log file if set. */
 void lb_log_set_file(FILE *f);
+/* Sends what would go to stdout and stderr to f instead: a Windows service
+ * has no console. */
+void lb_log_redirect(FILE *f);
 void lb_log(const char *fmt, ...) LB_PRINTF(1, 2);
 void lb_log_error(const char *fmt, ...) LB_PRINTF(1, 2);
+/* A start-up failure: the bare message on stderr (e.g. "FILE:LINE: ..."),
+ * in the log file with a stamp, and in the system log. */
+void lb_log_fatal(const char *fmt, ...) LB_PRINTF(1, 2);
+/* A notable event (start, stop): logged, and in the system log too. */
+void lb_log_event(int is_error, const char *fmt, ...) LB_PRINTF(2, 3);
 /* Formats the stamp "[ Tue Nov 24 21:40:59 2026 ] " into buf. */
 void lb_log_stamp(char *buf, size_t size);
 

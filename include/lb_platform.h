@@ -188,6 +188,20 @@ typedef struct lb_run_spec_s {
  * stop. Windows: one process, every listener in one loop. */
 int lb_run_workers(const lb_run_spec_t *spec);
 
+/* ---- platform command lines and system logs ---- */
+/* The core's whole run for one config file: load, bind, serve until
+ * stopped; returns the exit status. */
+typedef int (*lb_run_fn)(const char *config_path);
+/* Command lines only one platform has (Windows: --service CFG,
+ * --install-service [CFG], --uninstall-service). Returns an exit status,
+ * or -1 when argv is none of them. */
+int lb_platform_main(int argc, char **argv, lb_run_fn run);
+/* Usage lines for those commands ("" where there are none). */
+const char *lb_platform_usage(void);
+/* A notable event (start, stop, configuration or fatal error) for the
+ * system's log: the Windows Event Log when running as a service. */
+void lb_platform_event(int is_error, const char *msg);
+
 /* ---- odds and ends ---- */
 /* Local time for log stamps; 0 on success. */
 int lb_localtime(time_t t, struct tm *out);

@@ -9,11 +9,18 @@
 #include "lb_platform.h"
 
 static FILE *log_file;
+static FILE *console; /* replaces stdout and stderr when set */
 
 void
 lb_log_set_file(FILE *f)
 {
     log_file = f;
+}
+
+void
+lb_log_redirect(FILE *f)
+{
+    console = f;
 }
 
 void
@@ -44,11 +51,15 @@ emit(FILE *out, const char *line, size_t len)
     fflush(out);
 }
 
+/* Formats "STAMP message\n" and writes it to out (without the stamp
+ * unless `stamped`, for start-up errors such as "FILE:LINE: ...") and to
+ * the log file; hands the bare message to the system log if `event`. */
 static void
-vlog(FILE *out, const char *fmt, va_list ap)
+vlog_to(FILE *out, int stamped, int event, int is_error, const char *fmt,
+        va_list ap)
 {
     char stamp[64], small[512], *line = small;
-    size_t slen;
+    size_t slen, len;
     va_list ap2;
     int n;
 
@@ -59,19 +70,31 @@ vlog(FILE *out, const char *fmt, va_list ap)
     va_end(ap2);
     if (n < 0)
         return;
-    if (slen + (size_t)n + 2 > sizeof(small)) {
-        line = malloc(slen + (size_t)n + 2);
-        if (line == NULL)
-            return;
-    }
+    len = slen + (size_t)n + 1;
+    if (len + 1 > sizeof(small) && (line = malloc(len + 1)) == NULL)
+        return;
     memcpy(line, stamp, slen);
     vsnprintf(line + slen, (size_t)n + 1, fmt, ap);
-    line[slen + (size_t)n] = '\n';
-    emit(out, line, slen + (size_t)n + 1);
+    line[len - 1] = '\n';
+    if (console)
+        emit(console, line, len);
+    else if (stamped)
+        emit(out, line, len);
+    else
+        emit(out, line + slen, len - slen);
     if (log_file)
-        emit(log_file, line, slen + (size_t)n + 1);
+        emit(log_file, line, len);
+    line[len - 1] = '\0';
+    if (event)
+        lb_platform_event(is_error, line + slen);
     if (line != small)
         free(line);
+}
+
+static void
+vlog(FILE *out, const char *fmt, va_list ap)
+{
+    vlog_to(out, 1, 0, out == stderr, fmt, ap);
 }
 
 void
@@ -91,5 +114,25 @@ lb_log_error(const char *fmt, ...)
 
     va_start(ap, fmt);
     vlog(stderr, fmt, ap);
+    va_end(ap);
+}
+
+void
+lb_log_fatal(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vlog_to(stderr, 0, 1, 1, fmt, ap);
+    va_end(ap);
+}
+
+void
+lb_log_event(int is_error, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vlog_to(is_error ? stderr : stdout, 1, 1, is_error, fmt, ap);
     va_end(ap);
 }

@@ -42,8 +42,9 @@ usage(FILE *out, const char *prog)
         "\n"
         "    0 success, 1 runtime failure, 2 usage error,\n"
         "    3 configuration error, 4 cannot listen on an address\n"
+        "%s"
         "\n"
-        "PumpkinLB %s\n", prog, LB_VERSION);
+        "PumpkinLB %s\n", prog, lb_platform_usage(), LB_VERSION);
 }
 
 static void
@@ -94,7 +95,7 @@ static void
 warn_config(void *ctx, const char *msg)
 {
     (void)ctx;
-    fprintf(stderr, "warning: %s\n", msg);
+    lb_log_error("warning: %s", msg);
 }
 
 static void
@@ -115,8 +116,8 @@ open_log_file(const lb_config_t *cfg)
         return 0;
     f = fopen(cfg->log_file, "a");
     if (f == NULL) {
-        fprintf(stderr, "%s: cannot open log_file '%s': %s\n", cfg->path,
-                cfg->log_file, strerror(errno));
+        lb_log_fatal("%s: cannot open log_file '%s': %s", cfg->path,
+                     cfg->log_file, strerror(errno));
         return LB_EXIT_CONFIG;
     }
     lb_log_set_file(f);
@@ -150,8 +151,8 @@ bind_all(const lb_config_t *cfg, lb_listener_t **out)
         const lb_listener_cfg_t *l = &cfg->listeners[i];
         int rc = lb_listener_bind(&l->listen, LISTEN_BACKLOG, &out[i]);
         if (rc != 0) {
-            fprintf(stderr, "%s:%d: cannot listen on %s: %s\n", cfg->path,
-                    l->line, l->listen_label, lb_strerror(rc));
+            lb_log_fatal("%s:%d: cannot listen on %s: %s", cfg->path,
+                         l->line, l->listen_label, lb_strerror(rc));
             while (i-- > 0)
                 lb_listener_close(out[i]);
             return LB_EXIT_BIND;
@@ -208,44 +209,70 @@ serve(const lb_config_t *cfg)
     spec.ctx = &ctx;
     spec.log = log_supervisor;
     rc = lb_run_workers(&spec);
-    lb_log("Shutdown complete, exiting with status %d", rc);
+    lb_log_event(rc != 0, "Shutdown complete, exiting with status %d", rc);
     free(listeners);
     return rc;
+}
+
+/* One run for one config file; also the Windows service's entry. */
+static int
+run_config(const char *path)
+{
+    lb_config_t cfg;
+    char *err = NULL;
+    long fds;
+    int rc = lb_config_load(path, &cfg, warn_config, NULL, &err);
+
+    if (rc != 0) {
+        lb_log_fatal("%s", err ? err : "invalid configuration");
+        free(err);
+        return LB_EXIT_CONFIG;
+    }
+    rc = open_log_file(&cfg);
+    if (rc == 0) {
+        fds = lb_raise_fd_limit();
+        if (fds > 0)
+            lb_log_event(0, "PumpkinLB %s starting (pid %ld, config %s, up "
+                         "to %ld open files)", LB_VERSION, lb_getpid(), path,
+                         fds);
+        else
+            lb_log_event(0, "PumpkinLB %s starting (pid %ld, config %s)",
+                         LB_VERSION, lb_getpid(), path);
+        rc = serve(&cfg);
+    }
+    lb_config_free(&cfg);
+    return rc;
+}
+
+static int
+check_config(const char *path)
+{
+    lb_config_t cfg;
+    char *err = NULL;
+
+    if (lb_config_load(path, &cfg, warn_config, NULL, &err) != 0) {
+        fprintf(stderr, "%s\n", err ? err : "invalid configuration");
+        free(err);
+        return LB_EXIT_CONFIG;
+    }
+    printf("%s: configuration ok (%lu listener(s))\n", path,
+           (unsigned long)cfg.nlisteners);
+    lb_config_free(&cfg);
+    return LB_EXIT_OK;
 }
 
 int
 main(int argc, char **argv)
 {
     args_t args = {NULL, 0};
-    lb_config_t cfg;
-    char *err = NULL;
-    int rc = parse_args(argc, argv, &args);
+    int rc = lb_platform_main(argc, argv, run_config);
 
     if (rc >= 0)
         return rc;
-    rc = lb_config_load(args.config, &cfg, warn_config, NULL, &err);
-    if (rc != 0) {
-        fprintf(stderr, "%s\n", err ? err : "invalid configuration");
-        free(err);
-        return LB_EXIT_CONFIG;
-    }
-    if (args.test_only) {
-        printf("%s: configuration ok (%lu listener(s))\n", args.config,
-               (unsigned long)cfg.nlisteners);
-        lb_config_free(&cfg);
-        return LB_EXIT_OK;
-    }
-    rc = open_log_file(&cfg);
-    if (rc == 0) {
-        long fds = lb_raise_fd_limit();
-        if (fds > 0)
-            lb_log("PumpkinLB %s starting (pid %ld, up to %ld open files)",
-                   LB_VERSION, lb_getpid(), fds);
-        else
-            lb_log("PumpkinLB %s starting (pid %ld)", LB_VERSION,
-                   lb_getpid());
-        rc = serve(&cfg);
-    }
-    lb_config_free(&cfg);
-    return rc;
+    rc = parse_args(argc, argv, &args);
+    if (rc >= 0)
+        return rc;
+    if (args.test_only)
+        return check_config(args.config);
+    return run_config(args.config);
 }

@@ -2,6 +2,7 @@
  * their operations, deferred completions, timers, stop requests from the
  * console (Ctrl+C, Ctrl+Break, closing the window) or the service. */
 #include "win32_internal.h"
+#include "win32_service.h"
 
 #include <stdlib.h>
 
@@ -135,6 +136,7 @@ lb_loop_new(lb_loop_t **out, const lb_allocator_t *alloc)
         loop_done_event = CreateEventW(NULL, TRUE, FALSE, NULL);
     SetConsoleCtrlHandler(on_console, TRUE);
     *out = loop;
+    lb__win_service_loop_ready();
     return 0;
 }
 

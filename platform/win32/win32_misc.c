@@ -2,6 +2,7 @@
  * listener in one loop, so "shared" memory is plain memory; local time,
  * the pid, name resolution on the system thread pool. */
 #include "win32_internal.h"
+#include "win32_service.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@ lb_run_workers(const lb_run_spec_t *spec)
         return 1;
     for (size_t i = 0; i < spec->nlisteners; i++)
         idx[i] = i;
+    lb__win_service_running(spec->stop_timeout);
     /* One loop thread for every listener: see README, "Windows". */
     status = spec->worker(idx, spec->nlisteners, spec->ctx);
     free(idx); /* the worker closed the listeners it served */

@@ -1,0 +1,25 @@
+/* posix_main.c - POSIX has no command lines of its own beyond the core's,
+ * and its system log is the service manager's capture of stdout/stderr. */
+#include "posix_internal.h"
+
+int
+lb_platform_main(int argc, char **argv, lb_run_fn run)
+{
+    (void)argc;
+    (void)argv;
+    (void)run;
+    return -1;
+}
+
+const char *
+lb_platform_usage(void)
+{
+    return "";
+}
+
+void
+lb_platform_event(int is_error, const char *msg)
+{
+    (void)is_error;
+    (void)msg;
+}

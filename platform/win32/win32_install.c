@@ -1,0 +1,218 @@
+/* win32_install.c - --install-service and --uninstall-service: the
+ * service's registration with the SCM (LocalService, automatic start,
+ * restart on failure) and the Event Log source. */
+#include "win32_internal.h"
+#include "win32_service.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <wchar.h>
+
+#define EVENTLOG_KEY \
+    L"SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\PumpkinLB"
+#define UNINSTALL_WAIT_MS 30000
+
+wchar_t *
+lb__win_data_path(const wchar_t *name)
+{
+    wchar_t base[MAX_PATH];
+    DWORD n = GetEnvironmentVariableW(L"ProgramData", base, MAX_PATH);
+    size_t len;
+    wchar_t *path;
+
+    if (n == 0 || n >= MAX_PATH)
+        wcscpy(base, L"C:\\ProgramData");
+    len = wcslen(base) + wcslen(name) + 16;
+    path = malloc(len * sizeof(*path));
+    if (path == NULL)
+        return NULL;
+    swprintf(path, len, L"%ls\\PumpkinLB", base);
+    if (!CreateDirectoryW(path, NULL) &&
+        GetLastError() != ERROR_ALREADY_EXISTS) {
+        free(path);
+        return NULL;
+    }
+    swprintf(path, len, L"%ls\\PumpkinLB\\%ls", base, name);
+    return path;
+}
+
+static void
+say_error(const char *what, DWORD err)
+{
+    if (err == ERROR_ACCESS_DENIED)
+        fprintf(stderr, "pumpkinlb: %s: access denied; run this from an "
+                "elevated (Administrator) command prompt\n", what);
+    else
+        fprintf(stderr, "pumpkinlb: %s failed (Windows error %lu)\n", what,
+                (unsigned long)err);
+}
+
+/* The absolute config path as a wide string; the default when NULL. */
+static wchar_t *
+config_path(const char *config)
+{
+    wchar_t rel[MAX_PATH], *abs;
+    DWORD n;
+
+    if (config == NULL)
+        return lb__win_data_path(L"pumpkinlb.cfg");
+    if (MultiByteToWideChar(CP_ACP, 0, config, -1, rel, MAX_PATH) <= 0)
+        return NULL;
+    n = GetFullPathNameW(rel, 0, NULL, NULL);
+    abs = n ? malloc(n * sizeof(*abs)) : NULL;
+    if (abs && GetFullPathNameW(rel, n, abs, NULL) == 0) {
+        free(abs);
+        return NULL;
+    }
+    return abs;
+}
+
+static void
+configure(SC_HANDLE svc)
+{
+    SC_ACTION actions[3] = {{SC_ACTION_RESTART, 5000},
+                            {SC_ACTION_RESTART, 5000},
+                            {SC_ACTION_RESTART, 30000}};
+    SERVICE_FAILURE_ACTIONSW fa = {86400, NULL, NULL, 3, actions};
+    static WCHAR text[] = L"Balances TCP connections over backend servers "
+                          L"(config under %ProgramData%\\PumpkinLB).";
+    SERVICE_DESCRIPTIONW desc = {text};
+
+    if (!ChangeServiceConfig2W(svc, SERVICE_CONFIG_DESCRIPTION, &desc) ||
+        !ChangeServiceConfig2W(svc, SERVICE_CONFIG_FAILURE_ACTIONS, &fa))
+        fprintf(stderr, "pumpkinlb: warning: could not set the service's "
+                "description or restart-on-failure (error %lu)\n",
+                (unsigned long)GetLastError());
+}
+
+static void
+register_event_source(const wchar_t *exe)
+{
+    HKEY key;
+    DWORD types = EVENTLOG_ERROR_TYPE | EVENTLOG_WARNING_TYPE |
+                  EVENTLOG_INFORMATION_TYPE;
+
+    if (RegCreateKeyExW(HKEY_LOCAL_MACHINE, EVENTLOG_KEY, 0, NULL, 0,
+                        KEY_SET_VALUE, NULL, &key, NULL) != ERROR_SUCCESS) {
+        fprintf(stderr, "pumpkinlb: warning: could not register the Event "
+                "Log source\n");
+        return;
+    }
+    RegSetValueExW(key, L"EventMessageFile", 0, REG_EXPAND_SZ,
+                   (const BYTE *)exe, (DWORD)((wcslen(exe) + 1) * 2));
+    RegSetValueExW(key, L"TypesSupported", 0, REG_DWORD,
+                   (const BYTE *)&types, sizeof(types));
+    RegCloseKey(key);
+}
+
+static int
+create(SC_HANDLE scm, const wchar_t *exe, const wchar_t *cfg)
+{
+    size_t len = wcslen(exe) + wcslen(cfg) + 32;
+    wchar_t *cmd = malloc(len * sizeof(*cmd));
+    SC_HANDLE svc;
+
+    if (cmd == NULL)
+        return 1;
+    swprintf(cmd, len, L"\"%ls\" --service \"%ls\"", exe, cfg);
+    svc = CreateServiceW(scm, LB__SERVICE_NAME, LB__SERVICE_DISPLAY,
+                         SERVICE_ALL_ACCESS, SERVICE_WIN32_OWN_PROCESS,
+                         SERVICE_AUTO_START, SERVICE_ERROR_NORMAL, cmd, NULL,
+                         NULL, NULL, LB__SERVICE_ACCOUNT, L"");
+    free(cmd);
+    if (svc == NULL) {
+        DWORD err = GetLastError();
+        if (err == ERROR_SERVICE_EXISTS)
+            fprintf(stderr, "pumpkinlb: service PumpkinLB already exists; "
+                    "remove it first with --uninstall-service\n");
+        else
+            say_error("creating the service", err);
+        return 1;
+    }
+    configure(svc);
+    CloseServiceHandle(svc);
+    return 0;
+}
+
+int
+lb__win_install(const char *config)
+{
+    wchar_t exe[MAX_PATH], *cfg = config_path(config);
+    SC_HANDLE scm;
+    int rc = 1;
+
+    if (cfg == NULL || GetModuleFileNameW(NULL, exe, MAX_PATH) == 0) {
+        fprintf(stderr, "pumpkinlb: cannot work out the program's or the "
+                "config file's full path\n");
+        free(cfg);
+        return 1;
+    }
+    if (GetFileAttributesW(cfg) == INVALID_FILE_ATTRIBUTES)
+        fwprintf(stderr, L"pumpkinlb: warning: %ls does not exist yet; the "
+                 L"service will not start without it\n", cfg);
+    scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CREATE_SERVICE);
+    if (scm == NULL) {
+        say_error("opening the Service Control Manager", GetLastError());
+    } else {
+        rc = create(scm, exe, cfg);
+        CloseServiceHandle(scm);
+    }
+    if (rc == 0) {
+        register_event_source(exe);
+        fwprintf(stdout, L"Service PumpkinLB installed (automatic start, "
+                 L"NT AUTHORITY\\LocalService, config %ls).\nStart it now "
+                 L"with: sc start PumpkinLB\n", cfg);
+    }
+    free(cfg);
+    return rc;
+}
+
+static void
+stop_and_wait(SC_HANDLE svc)
+{
+    SERVICE_STATUS st;
+    ULONGLONG until = GetTickCount64() + UNINSTALL_WAIT_MS;
+
+    if (!ControlService(svc, SERVICE_CONTROL_STOP, &st))
+        return; /* not running */
+    printf("Stopping PumpkinLB (active connections may finish)...\n");
+    while (QueryServiceStatus(svc, &st) &&
+           st.dwCurrentState != SERVICE_STOPPED && GetTickCount64() < until)
+        Sleep(250);
+}
+
+int
+lb__win_uninstall(void)
+{
+    SC_HANDLE scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CONNECT), svc;
+
+    if (scm == NULL) {
+        say_error("opening the Service Control Manager", GetLastError());
+        return 1;
+    }
+    svc = OpenServiceW(scm, LB__SERVICE_NAME,
+                       SERVICE_STOP | SERVICE_QUERY_STATUS | DELETE);
+    if (svc == NULL) {
+        DWORD err = GetLastError();
+        CloseServiceHandle(scm);
+        if (err == ERROR_SERVICE_DOES_NOT_EXIST) {
+            fprintf(stderr, "pumpkinlb: service PumpkinLB is not "
+                    "installed\n");
+            return 1;
+        }
+        say_error("opening service PumpkinLB", err);
+        return 1;
+    }
+    stop_and_wait(svc);
+    if (!DeleteService(svc)) {
+        say_error("deleting service PumpkinLB", GetLastError());
+        CloseServiceHandle(svc);
+        CloseServiceHandle(scm);
+        return 1;
+    }
+    CloseServiceHandle(svc);
+    CloseServiceHandle(scm);
+    RegDeleteKeyW(HKEY_LOCAL_MACHINE, EVENTLOG_KEY);
+    printf("Service PumpkinLB removed.\n");
+    return 0;
+}

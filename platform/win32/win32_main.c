@@ -1,0 +1,43 @@
+/* win32_main.c - the command lines only Windows has: --service (the SCM's
+ * entry), --install-service [CFG], --uninstall-service. */
+#include "win32_internal.h"
+#include "win32_service.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int
+lb_platform_main(int argc, char **argv, lb_run_fn run)
+{
+    if (argc < 2)
+        return -1;
+    if (strcmp(argv[1], "--service") == 0 && argc == 3)
+        return lb__win_service_start(argv[2], run);
+    if (strcmp(argv[1], "--install-service") == 0 && argc <= 3)
+        return lb__win_install(argc == 3 ? argv[2] : NULL);
+    if (strcmp(argv[1], "--uninstall-service") == 0 && argc == 2)
+        return lb__win_uninstall();
+    if (strcmp(argv[1], "--service") == 0 ||
+        strcmp(argv[1], "--install-service") == 0 ||
+        strcmp(argv[1], "--uninstall-service") == 0) {
+        fprintf(stderr, "pumpkinlb: usage: --service CFG | "
+                "--install-service [CFG] | --uninstall-service\n");
+        return 2;
+    }
+    return -1;
+}
+
+const char *
+lb_platform_usage(void)
+{
+    return "\n"
+           "  Windows service:\n"
+           "\n"
+           "    --install-service [CFG]  Register service PumpkinLB "
+           "(automatic start,\n"
+           "                             LocalService; default CFG "
+           "%ProgramData%\\PumpkinLB\\pumpkinlb.cfg)\n"
+           "    --uninstall-service      Stop and remove the service\n"
+           "    --service CFG            The entry the Service Control "
+           "Manager starts\n";
+}
