@@ -90,7 +90,7 @@ WIN_CFLAGS := -std=c11 -D_WIN32_WINNT=0x0600 -DWIN32_LEAN_AND_MEAN \
 ifeq ($(WERROR),1)
 WIN_CFLAGS += -Werror
 endif
-WIN_LIBS  := -L$(WIN_DEPS)/lib -linih -lws2_32 -lmswsock -ladvapi32 -static-libgcc
+WIN_LIBS  := -L$(WIN_DEPS)/lib -linih -lws2_32 -lmswsock -ladvapi32 -lshell32 -static-libgcc
 WIN_SRCS  := $(CORE_SRCS) $(wildcard platform/win32/*.c platform/common/*.c)
 WIN_OBJS  := $(WIN_SRCS:%.c=$(WIN_BUILD)/%.o)
 WIN_UNIT_OBJS := $(UNIT_SRCS:%.c=$(WIN_BUILD)/%.o)
@@ -99,7 +99,10 @@ WIN_UNIT  := $(WIN_BUILD)/unit-tests.exe
 WIN_DEB_PKGS := gcc-mingw-w64-x86-64 mingw-w64-tools wine wine64 msitools \
                 wixl dpkg-dev
 
-.PHONY: windows windows-deps test-windows
+VERSION   := $(shell sed -n 's/.*LB_VERSION "\(.*\)"/\1/p' include/lb_version.h)
+WIN_MSI   := $(WIN_BUILD)/PumpkinLB-$(VERSION)-x64.msi
+
+.PHONY: windows windows-deps test-windows msi
 
 windows-deps:
 	@if ! command -v $(WIN_CC) >/dev/null 2>&1 || ! command -v wine >/dev/null 2>&1 || \
@@ -136,3 +139,17 @@ $(WIN_UNIT): $(WIN_UNIT_OBJS) $(WIN_OBJS)
 
 test-windows: windows
 	sh tests/wine/run.sh $(WIN_BUILD)
+
+# The MSI, with wixl (msitools); any wixl warning fails the build.
+msi: windows $(WIN_MSI)
+
+$(WIN_MSI): installer/pumpkinlb.wxs installer/pumpkinlb-windows.cfg $(WIN_BIN) README.md LICENSE
+	wixl -a x64 -D SourceDir=$(WIN_BUILD) -D DocDir=. -D Version=$(VERSION) \
+	  -o $@ installer/pumpkinlb.wxs 2>$(WIN_BUILD)/wixl.log; \
+	  rc=$$?; cat $(WIN_BUILD)/wixl.log >&2; \
+	  if [ $$rc -ne 0 ] || grep -q WARNING $(WIN_BUILD)/wixl.log; then \
+	    rm -f $@; echo "wixl failed or warned" >&2; exit 1; fi
+
+# For tests/wine/check_build_files.py: the Windows sources make compiles.
+print-win-srcs:
+	@echo $(sort $(WIN_SRCS) src/main.c)

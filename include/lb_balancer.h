@@ -3,14 +3,15 @@
 #ifndef LB_BALANCER_H
 #define LB_BALANCER_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "lb_platform.h"
 
 /* The cursor lives in memory shared by every worker of the listener, so
  * the order stays exact whichever process accepts. */
 typedef struct lb_rr_s {
-    atomic_ulong next;
+    lb_counter_t next;
 } lb_rr_t;
 
 size_t lb_rr_pick(lb_rr_t *rr, size_t nbackends);

@@ -165,6 +165,13 @@ int lb_resolve_start(lb_loop_t *loop, const char *host, uint16_t port,
 void lb_resolve_cancel(lb_resolve_t *req);
 
 /* ---- processes ---- */
+/* A counter every worker process can bump; lives in lb_shared_alloc()
+ * memory. Returns the value before the increment. */
+typedef struct lb_counter_s {
+    volatile unsigned long value;
+} lb_counter_t;
+unsigned long lb_counter_next(lb_counter_t *c);
+
 /* Memory visible to every worker process (MAP_SHARED before fork on POSIX;
  * plain memory where there is one process). Zero-filled. */
 void *lb_shared_alloc(size_t size);

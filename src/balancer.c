@@ -7,8 +7,7 @@
 size_t
 lb_rr_pick(lb_rr_t *rr, size_t nbackends)
 {
-    unsigned long n = atomic_fetch_add_explicit(&rr->next, 1,
-                                                memory_order_relaxed);
+    unsigned long n = lb_counter_next(&rr->next);
 
     return (size_t)(n % nbackends);
 }

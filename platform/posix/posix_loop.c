@@ -154,10 +154,10 @@ run_done(lb_stream_t *s)
 }
 
 /* Runs the completions queued before this call; ones queued by these
- * callbacks wait for the next round so a busy stream cannot starve the
+ * callbacks wait for the next pass, so a busy stream cannot starve the
  * others. */
 static void
-run_pending(lb_loop_t *loop)
+run_pending_once(lb_loop_t *loop)
 {
     lb_stream_t *s = loop->pending_head, *end = loop->pending_tail;
 
@@ -171,6 +171,19 @@ run_pending(lb_loop_t *loop)
             break;
         s = next;
     }
+}
+
+/* A relay chunk completes without touching poll() when its socket had
+ * room and more data was waiting; a few passes per round save a poll()
+ * per chunk on a busy stream, and the bound keeps timers and new events
+ * from waiting long. */
+#define PENDING_PASSES 16
+
+static void
+run_pending(lb_loop_t *loop)
+{
+    for (int i = 0; i < PENDING_PASSES && loop->pending_head; i++)
+        run_pending_once(loop);
 }
 
 static void

@@ -4,6 +4,8 @@
 #include "win32_internal.h"
 #include "win32_service.h"
 
+#include <shlobj.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <wchar.h>
@@ -16,11 +18,12 @@ wchar_t *
 lb__win_data_path(const wchar_t *name)
 {
     wchar_t base[MAX_PATH];
-    DWORD n = GetEnvironmentVariableW(L"ProgramData", base, MAX_PATH);
     size_t len;
     wchar_t *path;
 
-    if (n == 0 || n >= MAX_PATH)
+    /* The known folder, not %ProgramData%: a service's environment is not
+     * a user's, and Wine's differs. */
+    if (SHGetFolderPathW(NULL, CSIDL_COMMON_APPDATA, NULL, 0, base) != S_OK)
         wcscpy(base, L"C:\\ProgramData");
     len = wcslen(base) + wcslen(name) + 16;
     path = malloc(len * sizeof(*path));

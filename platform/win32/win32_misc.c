@@ -13,6 +13,14 @@ lb_shared_alloc(size_t size)
     return calloc(1, size);
 }
 
+unsigned long
+lb_counter_next(lb_counter_t *c)
+{
+    /* unsigned long and LONG are both 32 bits on Windows. */
+    return (unsigned long)InterlockedIncrement((volatile LONG *)&c->value) -
+           1u;
+}
+
 int
 lb_localtime(time_t t, struct tm *out)
 {

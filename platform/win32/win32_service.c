@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <wchar.h>
 
 #define START_WAIT_HINT_MS 10000
 #define STOP_MARGIN_MS 5000 /* beyond the drain timeout */
@@ -122,6 +123,23 @@ service_main(DWORD argc, LPWSTR *argv)
         report(SERVICE_STOPPED, ERROR_SERVICE_SPECIFIC_ERROR, (DWORD)rc, 0);
 }
 
+/* The MSI ships CFG.default and never owns CFG, so that upgrades and
+ * uninstalling leave the admin's edits alone; the first start makes CFG. */
+static void
+create_config_from_default(const char *config)
+{
+    wchar_t cfg[MAX_PATH], def[MAX_PATH + 8];
+
+    if (MultiByteToWideChar(CP_ACP, 0, config, -1, cfg, MAX_PATH) <= 0 ||
+        GetFileAttributesW(cfg) != INVALID_FILE_ATTRIBUTES)
+        return;
+    swprintf(def, MAX_PATH + 8, L"%ls.default", cfg);
+    if (GetFileAttributesW(def) == INVALID_FILE_ATTRIBUTES)
+        return;
+    if (CopyFileW(def, cfg, TRUE))
+        fprintf(stderr, "created %s from its .default\n", config);
+}
+
 int
 lb__win_service_start(const char *config, lb_run_fn run)
 {
@@ -134,6 +152,7 @@ lb__win_service_start(const char *config, lb_run_fn run)
     service_config = config;
     lb__win_service_log_open();
     lb__win_eventlog_open();
+    create_config_from_default(config);
     if (!StartServiceCtrlDispatcherW(table)) {
         DWORD err = GetLastError();
         fprintf(stderr, "--service is for the Service Control Manager "
