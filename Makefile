@@ -137,7 +137,16 @@ $(WIN_BIN): $(WIN_BUILD)/src/main.o $(WIN_OBJS) $(WIN_BUILD)/messages.o
 $(WIN_UNIT): $(WIN_UNIT_OBJS) $(WIN_OBJS)
 	$(WIN_CC) -o $@ $^ -L$(WIN_DEPS)/lib -lcunit $(WIN_LIBS)
 
-test-windows: windows
+# A newer version of the same MSI, for the upgrade scenario.
+VERSION_NEXT := $(shell echo $(VERSION) | awk -F. '{print $$1"."$$2"."$$3+1}')
+WIN_MSI_NEXT := $(WIN_BUILD)/upgrade-test/PumpkinLB-$(VERSION_NEXT)-x64.msi
+
+$(WIN_MSI_NEXT): $(WIN_MSI)
+	@mkdir -p $(dir $@)
+	wixl -a x64 -D SourceDir=$(WIN_BUILD) -D DocDir=. -D Version=$(VERSION_NEXT) \
+	  -o $@ installer/pumpkinlb.wxs
+
+test-windows: windows $(WIN_MSI) $(WIN_MSI_NEXT)
 	sh tests/wine/run.sh $(WIN_BUILD)
 
 # The MSI, with wixl (msitools); any wixl warning fails the build.

@@ -205,6 +205,8 @@ typedef int (*lb_run_fn)(const char *config_path);
 int lb_platform_main(int argc, char **argv, lb_run_fn run);
 /* Usage lines for those commands ("" where there are none). */
 const char *lb_platform_usage(void);
+/* Usage lines on how a graceful stop is asked for on this platform. */
+const char *lb_platform_stop_usage(void);
 /* A notable event (start, stop, configuration or fatal error) for the
  * system's log: the Windows Event Log when running as a service. */
 void lb_platform_event(int is_error, const char *msg);

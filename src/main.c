@@ -31,12 +31,7 @@ usage(FILE *out, const char *prog)
         "    --version         Show version information\n"
         "    -t CONFIG         Check the config file and exit\n"
         "\n"
-        "  Signals:\n"
-        "\n"
-        "    SIGTERM, SIGINT   Graceful shutdown: stop accepting, let active\n"
-        "                      connections finish (graceful_shutdown_timeout,\n"
-        "                      default 6 s), then close the rest. A second\n"
-        "                      signal stops at once.\n"
+        "%s"
         "\n"
         "  Exit status:\n"
         "\n"
@@ -44,7 +39,8 @@ usage(FILE *out, const char *prog)
         "    3 configuration error, 4 cannot listen on an address\n"
         "%s"
         "\n"
-        "PumpkinLB %s\n", prog, lb_platform_usage(), LB_VERSION);
+        "PumpkinLB %s\n", prog, lb_platform_stop_usage(), lb_platform_usage(),
+        LB_VERSION);
 }
 
 static void

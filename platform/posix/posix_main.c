@@ -17,6 +17,17 @@ lb_platform_usage(void)
     return "";
 }
 
+const char *
+lb_platform_stop_usage(void)
+{
+    return "  Signals:\n"
+           "\n"
+           "    SIGTERM, SIGINT   Graceful shutdown: stop accepting, let active\n"
+           "                      connections finish (graceful_shutdown_timeout,\n"
+           "                      default 6 s), then close the rest. A second\n"
+           "                      signal stops at once.\n";
+}
+
 void
 lb_platform_event(int is_error, const char *msg)
 {

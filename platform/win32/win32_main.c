@@ -41,3 +41,15 @@ lb_platform_usage(void)
            "    --service CFG            The entry the Service Control "
            "Manager starts\n";
 }
+
+const char *
+lb_platform_stop_usage(void)
+{
+    return "  Stopping:\n"
+           "\n"
+           "    Ctrl+C, Ctrl+Break, closing the console, or a service stop:\n"
+           "                      graceful shutdown: stop accepting, let active\n"
+           "                      connections finish (graceful_shutdown_timeout,\n"
+           "                      default 6 s), then close the rest. A second\n"
+           "                      Ctrl+C stops at once.\n";
+}

@@ -7,8 +7,19 @@ Python 3 standard library only.
 Rules the helpers enforce for every scenario:
   * only 127.0.0.1 traffic; ports are picked at run time;
   * every wait is bounded (deadline loops, socket timeouts);
-  * every process started is stopped by its PID (SIGTERM, then SIGKILL)
-    when the Scope that started it closes, also when the test fails.
+  * every process started is stopped by its PID (SIGTERM, then SIGKILL;
+    under Wine: Ctrl+C, a second Ctrl+C, then SIGKILL) when the Scope that
+    started it closes, also when the test fails.
+
+Wine mode (LBTEST_WINE=1, set by `run.py --wine`): BINARY is the Windows
+build (pumpkinlb.exe) and is started as `wine BINARY ARGS...`.  The PID
+tracked is the wine process, which is the Windows process itself; SIGINT to
+it is Ctrl+C (CTRL_C_EVENT, the graceful stop), SIGTERM kills it without
+running any handler, exit statuses pass through.  Output lines end in CRLF:
+log(), stdout(), stderr() and run_binary() turn CRLF into LF.  Scenarios use
+GRACEFUL for "the platform's graceful stop signal", WINE / pick() to scale
+load, and @posix_only(reason) for mechanisms Windows does not have
+(@windows_only(reason) for the converse).
 """
 
 import hashlib
@@ -25,6 +36,66 @@ import threading
 import time
 
 BINARY = os.environ.get("LBTEST_BINARY", "")
+
+# Wine mode: the Windows build run through wine (see the module docstring).
+WINE = os.environ.get("LBTEST_WINE", "") not in ("", "0")
+PLATFORM = "Windows (Wine)" if WINE else "POSIX"
+
+# The graceful stop: SIGTERM on POSIX; Ctrl+C under Wine, where SIGINT to
+# the wine process is delivered as CTRL_C_EVENT (SIGTERM kills wine at once).
+GRACEFUL = signal.SIGINT if WINE else signal.SIGTERM
+
+
+def pick(posix, wine):
+    """posix, or wine in Wine mode: for load that is scaled down (or time
+    bounds widened) only because Wine is slow."""
+    return wine if WINE else posix
+
+
+def posix_only(reason):
+    """Marks a scenario that tests a POSIX-only mechanism; in Wine mode the
+    runner lists it as not applicable on Windows, with reason."""
+    def mark(fn):
+        fn.posix_only = reason
+        return fn
+    return mark
+
+
+def windows_only(reason):
+    """Marks a scenario that tests a Windows-only mechanism (services, MSI);
+    without Wine mode the runner lists it as not applicable on POSIX."""
+    def mark(fn):
+        fn.windows_only = reason
+        return fn
+    return mark
+
+
+def command(args):
+    """argv that starts the balancer with args (through wine in Wine mode)."""
+    if WINE:
+        return ["wine", BINARY] + list(args)
+    return [BINARY] + list(args)
+
+
+def check_binary():
+    """Fails unless the binary (and wine in Wine mode) can be run."""
+    if WINE:
+        import shutil
+        true(BINARY and os.path.isfile(BINARY),
+             "Windows balancer binary not found", path=BINARY)
+        true(shutil.which("wine"), "wine not found in PATH")
+    else:
+        true(BINARY and os.access(BINARY, os.X_OK),
+             "balancer binary not found or not executable", path=BINARY)
+
+
+def text_of(data):
+    """Decodes balancer output; under Wine CRLF line ends become LF."""
+    text = data.decode("utf-8", "replace")
+    if WINE:
+        text = text.replace("\r\n", "\n")
+    return text
+
 
 LOG_STAMP = r"\[ \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} \] "
 LOG_LINE_RE = re.compile(r"^" + LOG_STAMP)
@@ -225,9 +296,19 @@ def register_pid(pid):
             f.write("%d %d\n" % (pid, st[2]))
 
 
+def _stop_sequence(grace):
+    """[(signal, seconds to wait)] that stops a balancer by PID: SIGTERM,
+    then SIGKILL; under Wine Ctrl+C, a second Ctrl+C (stop at once), then
+    SIGKILL (SIGTERM would kill wine too, but without any handler)."""
+    if WINE:
+        return [(signal.SIGINT, grace), (signal.SIGINT, 3.0),
+                (signal.SIGKILL, 5.0)]
+    return [(signal.SIGTERM, grace), (signal.SIGKILL, 5.0)]
+
+
 def kill_pid(pid, starttime, grace=5.0):
-    """SIGTERM pid (if it is still the same process), then SIGKILL."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+    """Stops pid (if it is still the same process) by _stop_sequence."""
+    for sig, wait in _stop_sequence(grace):
         if not alive(pid, starttime):
             return
         try:
@@ -278,11 +359,10 @@ class Balancer:
 
     def start(self, wait_ports=()):
         """Starts the balancer; waits until every port in wait_ports listens."""
-        true(BINARY and os.access(BINARY, os.X_OK),
-             "balancer binary not found or not executable", path=BINARY)
+        check_binary()
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [BINARY, self.cfg_path], stdin=subprocess.DEVNULL,
+                command([self.cfg_path]), stdin=subprocess.DEVNULL,
                 stdout=out, stderr=err, cwd=self.workdir,
                 start_new_session=True)
         STARTED.append(self)
@@ -345,18 +425,19 @@ class Balancer:
         return t
 
     def stop(self, grace=15.0):
-        """SIGTERM, wait up to grace, SIGKILL; then reap workers by PID."""
+        """SIGTERM (Ctrl+C under Wine), wait up to grace, then the rest of
+        _stop_sequence; then reap workers by PID."""
         if self.proc is None:
             return
         self._note_workers()
-        if self.proc.poll() is None:
+        for sig, wait in _stop_sequence(grace):
+            if self.proc.poll() is not None:
+                break
             try:
-                os.kill(self.proc.pid, signal.SIGTERM)
+                os.kill(self.proc.pid, sig)
             except OSError:
-                pass
-            if self.wait_exit(grace) is None:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.wait_exit(10)
+                break
+            self.wait_exit(wait if sig != signal.SIGKILL else 10)
         # Workers should go with the parent; record and kill any that stay.
         for pid, start in list(self.workers.items()):
             if not wait_until(lambda: not alive(pid, start), 3.0):
@@ -378,7 +459,7 @@ class Balancer:
         for path in (self.out_path, self.err_path):
             try:
                 with open(path, "rb") as f:
-                    parts.append(f.read().decode("utf-8", "replace"))
+                    parts.append(text_of(f.read()))
             except OSError:
                 pass
         return "".join(p if p.endswith("\n") or not p else p + "\n"
@@ -386,11 +467,11 @@ class Balancer:
 
     def stdout(self):
         with open(self.out_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
+            return text_of(f.read())
 
     def stderr(self):
         with open(self.err_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
+            return text_of(f.read())
 
     def wait_log(self, pattern, timeout=5.0, count=1, flags=re.M | re.I):
         """Waits until pattern occurs count times in the log; returns them."""
@@ -405,10 +486,10 @@ class Balancer:
 
 
 def run_binary(args, timeout=15.0, cwd=None):
-    """Runs the balancer to completion (bounded); returns (rc, out, err)."""
-    true(BINARY and os.access(BINARY, os.X_OK),
-         "balancer binary not found or not executable", path=BINARY)
-    proc = subprocess.Popen([BINARY] + list(args), stdin=subprocess.DEVNULL,
+    """Runs the balancer to completion (bounded); returns (rc, out, err),
+    out and err decoded by text_of."""
+    check_binary()
+    proc = subprocess.Popen(command(args), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             cwd=cwd, start_new_session=True)
     register_pid(proc.pid)
@@ -424,8 +505,7 @@ def run_binary(args, timeout=15.0, cwd=None):
         out, err = proc.communicate(timeout=10)
         fail("%s did not exit within %.0fs" % (" ".join(args), timeout),
              stdout=out, stderr=err)
-    return (proc.returncode, out.decode("utf-8", "replace"),
-            err.decode("utf-8", "replace"))
+    return proc.returncode, text_of(out), text_of(err)
 
 
 # --------------------------------------------------------------------------
@@ -801,7 +881,7 @@ def probe_refused(port, wait=2.0):
 
 class Scope:
     """Context manager owning a temp dir, backends and balancers; closes
-    them all (balancers by PID: SIGTERM then SIGKILL) on exit."""
+    them all (balancers by PID: Balancer.stop) on exit."""
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="lbtest-")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runner for PumpkinLB's black-box integration tests.
 
-    python3 tests/integration/run.py BINARY [-j N] [NAME_FILTER...]
+    python3 tests/integration/run.py [--wine] BINARY [-j N] [NAME_FILTER...]
 
 Discovers functions named test_* in tests/integration/test_*.py and runs
 each in its own subprocess with a timeout (default 60 s; a test overrides
@@ -10,6 +10,13 @@ others run up to N at a time (default 2, at most 2). A filter keeps tests
 whose name contains it. Prints `PASS name (1.2s)` or `FAIL name: reason`
 plus details, and ends with `integration: N passed, N failed`. Exit
 status 0 only if nothing failed.
+
+--wine (or LBTEST_WINE=1): BINARY is the Windows build, run as
+`wine BINARY ...` in the current WINEPREFIX (keep a wineserver up, see
+tests/wine/run.sh). Scenarios marked posix_only are not run; they are
+listed as `N/A name: not applicable on Windows (reason)` and counted
+neither as passed nor as failed. Likewise, without --wine, scenarios marked
+windows_only are listed as `N/A name: not applicable on POSIX (reason)`.
 """
 
 import importlib.util
@@ -35,11 +42,14 @@ def load_module(path):
     return mod
 
 
-def discover(filters):
-    """[(name, path, timeout, exclusive)] in file and definition order."""
+def discover(filters, wine=False):
+    """([(name, path, timeout, exclusive)], [(name, reason)]) in file and
+    definition order; the second list holds the scenarios that do not
+    apply on this platform: posix_only ones in Wine mode, windows_only ones
+    otherwise (the attribute's value is the reason)."""
     if HERE not in sys.path:
         sys.path.insert(0, HERE)
-    tests = []
+    tests, not_applicable = [], []
     for fname in sorted(os.listdir(HERE)):
         if not (fname.startswith("test_") and fname.endswith(".py")):
             continue
@@ -52,10 +62,14 @@ def discover(filters):
                 continue
             if filters and not any(f in name for f in filters):
                 continue
+            other = "posix_only" if wine else "windows_only"
+            if getattr(fn, other, None):
+                not_applicable.append((name, getattr(fn, other)))
+                continue
             tests.append((name, path,
                           float(getattr(fn, "timeout", DEFAULT_TIMEOUT)),
                           bool(getattr(fn, "exclusive", False))))
-    return tests
+    return tests, not_applicable
 
 
 # ---------------------------------------------------------------- child side
@@ -123,7 +137,10 @@ def _alive(pid, start):
 
 
 def _kill(pid, start):
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    # Under Wine SIGINT (Ctrl+C) is the graceful stop; SIGTERM would kill
+    # wine without running the balancer's handler.
+    first = signal.SIGINT if _wine() else signal.SIGTERM
+    for sig in (first, signal.SIGKILL):
         if not _alive(pid, start):
             return
         try:
@@ -133,6 +150,10 @@ def _kill(pid, start):
         deadline = time.monotonic() + 3
         while _alive(pid, start) and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def _wine():
+    return os.environ.get("LBTEST_WINE", "") not in ("", "0")
 
 
 def reap_leftovers(pidfile):
@@ -223,6 +244,15 @@ def main(argv):
         child_main(*argv[2:5])
         return 1
     args = argv[1:]
+    if "--wine" in args:
+        args.remove("--wine")
+        os.environ["LBTEST_WINE"] = "1"
+    wine = _wine()
+    if wine:
+        # Quiet wine (no fixme/wine32 chatter in the balancer's stderr)
+        # and no Mono/Gecko installation prompts in a fresh prefix.
+        os.environ.setdefault("WINEDEBUG", "-all")
+        os.environ.setdefault("WINEDLLOVERRIDES", "mscoree,mshtml=")
     jobs = MAX_JOBS
     if "-j" in args:
         i = args.index("-j")
@@ -232,7 +262,9 @@ def main(argv):
         print(__doc__.strip(), file=sys.stderr)
         return 2
     binary = os.path.abspath(args[0])
-    tests = discover(args[1:])
+    tests, not_applicable = discover(args[1:], wine)
+    if wine:
+        print("Wine mode: %s runs through wine" % binary, flush=True)
     tmpdir = tempfile.mkdtemp(prefix="lbrun-")
     passed = failed = 0
     pending = list(tests)
@@ -266,8 +298,16 @@ def main(argv):
             reap_leftovers(job.pidfile)
     import shutil
     shutil.rmtree(tmpdir, ignore_errors=True)
+    platform = "Windows" if wine else "POSIX"
+    for name, reason in not_applicable:
+        print("N/A %s: not applicable on %s (%s)" % (name, platform, reason))
     if not tests:
-        print("no tests matched", file=sys.stderr)
+        print("no applicable tests matched" if not_applicable
+              else "no tests matched", file=sys.stderr)
+    if not_applicable:
+        print("(%d not applicable on %s, not run: %s)" % (
+            len(not_applicable), platform,
+            ", ".join(n for n, _ in not_applicable)))
     print("(suite took %.1fs)" % (time.monotonic() - suite_start))
     print("integration: %d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 and tests else 1

@@ -1,0 +1,271 @@
+"""Windows service and MSI scenarios, run under Wine only (windows_only).
+
+They drive the real Service Control Manager of the Wine prefix with
+`wine sc ...` and `wine msiexec ...`, so they run one at a time
+(exclusive) and each removes what it registered, also on failure.
+"""
+
+import hashlib
+import os
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import lbtest
+from lbtest import contains, eq, fail, true
+
+MSI = os.environ.get("LBTEST_MSI", "")
+MSI_UPGRADE = os.environ.get("LBTEST_MSI_UPGRADE", "")
+
+
+def windows_only(fn):
+    fn.windows_only = "the Windows Service Control Manager and MSI"
+    fn.exclusive = True
+    fn.timeout = 180
+    return fn
+
+
+def wine(*args, timeout=60):
+    """Runs `wine ARGS` (bounded); returns (rc, stdout text)."""
+    try:
+        p = subprocess.run(["wine"] + list(args), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout)
+    except subprocess.TimeoutExpired:
+        fail("wine %s did not finish within %ds" % (" ".join(args), timeout))
+    return p.returncode, p.stdout.decode("utf-8", "replace").replace("\r", "")
+
+
+def winpath(path):
+    """The Windows name of a Linux path (drive Z: is /)."""
+    return "Z:" + os.path.abspath(path).replace("/", "\\")
+
+
+def drive_c(*parts):
+    return os.path.join(os.environ["WINEPREFIX"], "drive_c", *parts)
+
+
+def sc_state(name):
+    """(STATE number or None, WIN32_EXIT_CODE, SERVICE_EXIT_CODE)."""
+    rc, out = wine("sc", "query", name)
+    if rc != 0:
+        return None, None, None
+    vals = {}
+    for line in out.splitlines():
+        if ":" in line:
+            key, _, rest = line.partition(":")
+            fields = rest.split()
+            if fields and fields[0].isdigit():
+                vals[key.strip()] = int(fields[0])
+    return (vals.get("STATE"), vals.get("WIN32_EXIT_CODE"),
+            vals.get("SERVICE_EXIT_CODE"))
+
+
+def wait_state(name, state, timeout):
+    lbtest.wait_until(lambda: sc_state(name)[0] == state, timeout, 0.25)
+    return sc_state(name)
+
+
+def remove_service(name):
+    wine("sc", "stop", name)
+    wait_state(name, 1, 15)
+    wine("sc", "delete", name)
+
+
+def service_log():
+    path = drive_c("ProgramData", "PumpkinLB", "pumpkinlb.log")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def transfer(port, result):
+    """Client: connect, read everything to EOF into result['data']."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+            s.settimeout(20)
+            result["data"] = lbtest.drain(s)
+    except OSError as e:
+        result["error"] = e
+
+
+@windows_only
+def test_service_stop_drains_transfer():
+    """sc create/start: the service serves its config; sc stop during a
+    3 s transfer: the transfer completes in full and STOPPED is reported
+    within about 7 s; exit code 0."""
+    chunks = [lbtest.pattern_bytes(64 * 1024, i) for i in range(30)]
+    backend = lbtest.Backend(lbtest.slow_sender(chunks, 0.1))
+    port = lbtest.free_port()
+    work = tempfile.mkdtemp(prefix="lbsvc-")
+    cfg = os.path.join(work, "svc.cfg")
+    with open(cfg, "w") as f:
+        f.write(lbtest.mapping_config(port, [backend.port]))
+    name = "PumpkinLBTest"
+    try:
+        rc, out = wine("sc", "create", name, "binPath=", '"%s" --service "%s"'
+                       % (winpath(lbtest.BINARY), winpath(cfg)),
+                       "start=", "demand")
+        eq(rc, 0, "sc create exit status (%s)" % out)
+        eq(wine("sc", "start", name)[0], 0, "sc start exit status")
+        eq(wait_state(name, 4, 20)[0], 4, "service state (4 = RUNNING)")
+        true(lbtest.wait_until(lambda: lbtest.is_listening(port), 10),
+             "service listens on its port", port=port)
+        result = {}
+        client = threading.Thread(target=transfer, args=(port, result))
+        client.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        eq(wine("sc", "stop", name)[0], 0, "sc stop exit status")
+        state = wait_state(name, 1, 15)
+        took = time.monotonic() - t0
+        client.join(30)
+        eq(state[0], 1, "service state after sc stop (1 = STOPPED)")
+        lbtest.between(took, 0.0, 9.0, "seconds from sc stop to STOPPED")
+        eq(state[1], 0, "WIN32_EXIT_CODE")
+        true("error" not in result, "client transfer failed",
+             error=result.get("error"))
+        eq(hashlib.sha256(result.get("data", b"")).hexdigest(),
+           hashlib.sha256(b"".join(chunks)).hexdigest(),
+           "sha256 of the transfer cut by nothing")
+    finally:
+        remove_service(name)
+        backend.close()
+
+
+@windows_only
+def test_install_and_uninstall_service():
+    """--install-service registers PumpkinLB (sc query succeeds, runs as
+    LocalService, automatic start); --uninstall-service removes it (sc query
+    fails); each again gives a clear error and exit 1."""
+    work = tempfile.mkdtemp(prefix="lbsvc-")
+    cfg = os.path.join(work, "svc.cfg")
+    with open(cfg, "w") as f:
+        f.write(lbtest.mapping_config(lbtest.free_port(), [9]))
+    try:
+        rc, out = wine(lbtest.BINARY, "--install-service", cfg)
+        eq(rc, 0, "--install-service exit status (%s)" % out)
+        eq(wine("sc", "query", "PumpkinLB")[0], 0, "sc query after install")
+        rc, reg = wine("reg", "query",
+                       "HKLM\\System\\CurrentControlSet\\Services\\PumpkinLB")
+        contains(reg, "NT AUTHORITY\\LocalService", "service account")
+        contains(reg, "--service", "service command line")
+        rc, out = wine(lbtest.BINARY, "--install-service", cfg)
+        eq(rc, 1, "second --install-service exit status")
+        contains(out, "already exists", "second --install-service message")
+        rc, out = wine(lbtest.BINARY, "--uninstall-service")
+        eq(rc, 0, "--uninstall-service exit status (%s)" % out)
+        true(wine("sc", "query", "PumpkinLB")[0] != 0,
+             "sc query fails after --uninstall-service")
+        rc, out = wine(lbtest.BINARY, "--uninstall-service")
+        eq(rc, 1, "second --uninstall-service exit status")
+        contains(out, "not installed", "second --uninstall-service message")
+    finally:
+        remove_service("PumpkinLB")
+
+
+@windows_only
+def test_service_with_bad_config_fails_to_start():
+    """A service whose config is invalid stops at start with
+    ERROR_SERVICE_SPECIFIC_ERROR (1066) and the program's exit code 3, and
+    its log says why (FILE:LINE and the bad value)."""
+    work = tempfile.mkdtemp(prefix="lbsvc-")
+    cfg = os.path.join(work, "bad.cfg")
+    with open(cfg, "w") as f:
+        f.write("[mappings]\n99999 = 127.0.0.1:9\n")
+    name = "PumpkinLBBad"
+    try:
+        eq(wine("sc", "create", name, "binPath=", '"%s" --service "%s"'
+                % (winpath(lbtest.BINARY), winpath(cfg)), "start=",
+                "demand")[0], 0, "sc create exit status")
+        wine("sc", "start", name)
+        state = wait_state(name, 1, 20)
+        eq(state, (1, 1066, 3), "(STATE, WIN32_EXIT_CODE, SERVICE_EXIT_CODE)")
+        true(lbtest.wait_until(lambda: "'99999'" in service_log(), 5),
+             "service log names the bad value",
+             log_tail=service_log()[-800:])
+        contains(service_log(), "bad.cfg:2:", "service log names FILE:LINE")
+    finally:
+        remove_service(name)
+
+
+def installed(*parts):
+    return drive_c(*parts)
+
+
+def point_config_at(path, listen_port, backend_port):
+    with open(path, "w", newline="\r\n") as f:
+        f.write("; edited by the test\n[mappings]\n127.0.0.1:%d = "
+                "127.0.0.1:%d\n" % (listen_port, backend_port))
+
+
+def relays(port):
+    """One request through the installed service: True if echoed."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.settimeout(10)
+            s.sendall(b"through the service\n")
+            return lbtest.recv_line(s) == b"through the service\n"
+    except OSError:
+        return False
+
+
+def restart(name):
+    wine("sc", "stop", name)
+    eq(wait_state(name, 1, 15)[0], 1, "service stopped for the restart")
+    eq(wine("sc", "start", name)[0], 0, "sc start exit status")
+    eq(wait_state(name, 4, 20)[0], 4, "service running again")
+
+
+@windows_only
+def test_msi_install_upgrade_uninstall():
+    """msiexec /i: service PumpkinLB exists and runs, exe and config are in
+    place; pointed at a test backend and restarted it relays; a newer MSI
+    over it keeps the edited config and still relays; msiexec /x removes
+    the service and the program files."""
+    true(MSI and os.path.isfile(MSI), "MSI to test not found", path=MSI)
+    true(MSI_UPGRADE and os.path.isfile(MSI_UPGRADE),
+         "newer MSI to test not found", path=MSI_UPGRADE)
+    exe = installed("Program Files", "PumpkinLB", "pumpkinlb.exe")
+    cfg = installed("ProgramData", "PumpkinLB", "pumpkinlb.cfg")
+    backend = lbtest.Backend(lbtest.echo)
+    port = lbtest.free_port()
+    uninstall_with = MSI
+    try:
+        rc, out = wine("msiexec", "/i", winpath(MSI), "/qn", timeout=120)
+        eq(rc, 0, "msiexec /i exit status (%s)" % out)
+        eq(wait_state("PumpkinLB", 4, 20)[0], 4, "installed service runs")
+        true(os.path.isfile(exe), "exe installed", path=exe)
+        true(lbtest.wait_until(lambda: os.path.isfile(cfg), 10),
+             "config created from the default", path=cfg)
+        contains(open(cfg).read(), "127.0.0.1", "default config listens "
+                 "on 127.0.0.1 only")
+        point_config_at(cfg, port, backend.port)
+        restart("PumpkinLB")
+        true(lbtest.wait_until(lambda: relays(port), 15),
+             "installed service relays to the test backend")
+        edited = open(cfg, "rb").read()
+
+        rc, out = wine("msiexec", "/i", winpath(MSI_UPGRADE), "/qn", timeout=120)
+        eq(rc, 0, "msiexec /i (upgrade) exit status (%s)" % out)
+        uninstall_with = MSI_UPGRADE
+        eq(open(cfg, "rb").read(), edited, "edited config after upgrade")
+        eq(wait_state("PumpkinLB", 4, 20)[0], 4, "service runs after upgrade")
+        true(lbtest.wait_until(lambda: relays(port), 15),
+             "upgraded service relays with the kept config")
+
+        rc, out = wine("msiexec", "/x", winpath(uninstall_with), "/qn", timeout=120)
+        eq(rc, 0, "msiexec /x exit status (%s)" % out)
+        uninstall_with = None
+        true(wine("sc", "query", "PumpkinLB")[0] != 0,
+             "service gone after msiexec /x")
+        true(not os.path.exists(exe), "exe removed", path=exe)
+    finally:
+        if uninstall_with:
+            wine("msiexec", "/x", winpath(uninstall_with), "/qn", timeout=120)
+        remove_service("PumpkinLB")
+        backend.close()
