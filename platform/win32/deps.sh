@@ -4,7 +4,9 @@
 # third-party source is kept in this repository). Leaves OUTDIR/include
 # and OUTDIR/lib/{libinih.a,libcunit.a}.
 set -eu
-out=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+[ $# -eq 1 ] || { echo "usage: deps.sh OUTDIR" >&2; exit 2; }
+mkdir -p "$1"
+out=$(cd "$1" && pwd)
 cc=${WIN_CC:-x86_64-w64-mingw32-gcc}
 ar=${WIN_AR:-x86_64-w64-mingw32-ar}
 [ -f "$out/lib/libinih.a" ] && [ -f "$out/lib/libcunit.a" ] && exit 0
