@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "common_stream.h"
 #include "lb_platform.h"
 #include "lb_timers.h"
 
@@ -25,34 +26,11 @@ struct lb__io_s {
     lb__io_cb cb;
 };
 
-/* Deferred completions, so that no callback runs inside the call that
- * started its operation. */
-enum {
-    LB__DONE_CONNECT = 1,
-    LB__DONE_READ = 2,
-    LB__DONE_WRITE = 4,
-    LB__DONE_CLOSE = 8
-};
-
 struct lb_stream_s {
+    lb__stream_base_t base; /* first: data, callbacks, completion queue */
     lb__io_t io;
     lb_loop_t *loop;
-    void *data;
-    int closing;
-    int read_hint;       /* last read filled the buffer: try again at once */
-    unsigned done;       /* LB__DONE_* waiting in the pending queue */
-    int queued;
-    lb_stream_t *next_pending;
-    lb_connect_cb connect_cb;
-    int connect_status;
-    lb_read_cb read_cb;
-    long read_result;
-    char *read_buf;
-    lb_write_cb write_cb;
-    char *wbuf;
-    size_t wlen, woff;
-    int write_status;
-    lb_close_cb close_cb;
+    int read_hint;          /* last read filled the buffer: try again at once */
 };
 
 struct lb_listener_s {
@@ -73,7 +51,7 @@ struct lb_loop_s {
     int stopped;
     int max_fd;
     lb_allocator_t alloc;
-    lb_stream_t *pending_head, *pending_tail;
+    lb__pending_t pending;
     lb__io_t sig_io;     /* self-pipe read end */
     lb__io_t life_io;    /* parent's lifeline (workers only) */
     lb_stop_cb stop_cb;

@@ -113,64 +113,7 @@ lb__io_remove(lb_loop_t *loop, lb__io_t *io)
 void
 lb__stream_queue(lb_stream_t *s, unsigned what)
 {
-    lb_loop_t *loop = s->loop;
-
-    s->done |= what;
-    if (s->queued)
-        return;
-    s->queued = 1;
-    s->next_pending = NULL;
-    if (loop->pending_tail)
-        loop->pending_tail->next_pending = s;
-    else
-        loop->pending_head = s;
-    loop->pending_tail = s;
-}
-
-static void
-run_done(lb_stream_t *s)
-{
-    unsigned done = s->done;
-
-    s->done = 0;
-    if (done & LB__DONE_CLOSE) {
-        lb_close_cb cb = s->close_cb;
-        if (cb)
-            cb(s);
-        free(s);
-        return;
-    }
-    if ((done & LB__DONE_CONNECT) && !s->closing)
-        s->connect_cb(s, s->connect_status);
-    if ((done & LB__DONE_WRITE) && !s->closing) {
-        s->wbuf = NULL;
-        s->write_cb(s, s->write_status);
-    }
-    if ((done & LB__DONE_READ) && !s->closing) {
-        char *buf = s->read_buf;
-        s->read_buf = NULL;
-        s->read_cb(s, s->read_result, buf);
-    }
-}
-
-/* Runs the completions queued before this call; ones queued by these
- * callbacks wait for the next pass, so a busy stream cannot starve the
- * others. */
-static void
-run_pending_once(lb_loop_t *loop)
-{
-    lb_stream_t *s = loop->pending_head, *end = loop->pending_tail;
-
-    loop->pending_head = loop->pending_tail = NULL;
-    while (s) {
-        lb_stream_t *next = s->next_pending;
-        int last = s == end;
-        s->queued = 0;
-        run_done(s);
-        if (last)
-            break;
-        s = next;
-    }
+    lb__pending_add(&s->loop->pending, &s->base, what);
 }
 
 /* A relay chunk completes without touching poll() when its socket had
@@ -178,13 +121,6 @@ run_pending_once(lb_loop_t *loop)
  * per chunk on a busy stream, and the bound keeps timers and new events
  * from waiting long. */
 #define PENDING_PASSES 16
-
-static void
-run_pending(lb_loop_t *loop)
-{
-    for (int i = 0; i < PENDING_PASSES && loop->pending_head; i++)
-        run_pending_once(loop);
-}
 
 static void
 on_signal_pipe(lb_loop_t *loop, lb__io_t *io, short revents)
@@ -275,7 +211,7 @@ poll_timeout(lb_loop_t *loop)
 {
     long t;
 
-    if (loop->pending_head)
+    if (loop->pending.head)
         return 0;
     t = lb_timer_heap_next(&loop->timers, loop->now);
     if (t > 60000 || t < 0)
@@ -313,7 +249,7 @@ lb_loop_run(lb_loop_t *loop)
         if (rc > 0)
             dispatch(loop, loop->n);
         lb_timer_heap_run(&loop->timers, loop->now);
-        run_pending(loop);
+        lb__pending_run(&loop->pending, PENDING_PASSES);
     }
     return 0;
 }

@@ -3,6 +3,7 @@
 #include "posix_internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,19 +77,19 @@ lb_stream_connect(lb_loop_t *loop, const lb_addr_t *addr, lb_connect_cb cb,
         close(fd);
         return LB_ENOMEM;
     }
-    s->data = data;
-    s->connect_cb = cb;
+    s->base.data = data;
+    s->base.connect_cb = cb;
     *out = s;
     if (connect(fd, sa, (socklen_t)addr->len) == 0) {
-        s->connect_status = 0;
+        s->base.connect_status = 0;
         lb__stream_queue(s, LB__DONE_CONNECT);
     } else if (errno == EINPROGRESS || errno == EINTR) {
         if (lb__io_start(loop, &s->io, POLLOUT) != 0) {
-            s->connect_status = LB_ENOMEM;
+            s->base.connect_status = LB_ENOMEM;
             lb__stream_queue(s, LB__DONE_CONNECT);
         }
     } else {
-        s->connect_status = lb__posix_error(errno);
+        s->base.connect_status = lb__posix_error(errno);
         lb__stream_queue(s, LB__DONE_CONNECT);
     }
     return 0;
@@ -99,10 +100,10 @@ finish_connect(lb_stream_t *s)
 {
     int err = 0;
     socklen_t len = sizeof(err);
-    lb_connect_cb cb = s->connect_cb;
+    lb_connect_cb cb = s->base.connect_cb;
 
     lb__io_stop(s->loop, &s->io, POLLOUT);
-    s->connect_cb = NULL;
+    s->base.connect_cb = NULL;
     if (getsockopt(s->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
         err = errno;
     cb(s, err ? lb__posix_error(err) : 0);
@@ -118,15 +119,15 @@ try_read(lb_stream_t *s)
     ssize_t n;
 
     if (buf == NULL) {
-        s->read_result = LB_ENOMEM;
+        s->base.read_result = LB_ENOMEM;
         return 1;
     }
     do
         n = recv(s->io.fd, buf, a->size, 0);
     while (n < 0 && errno == EINTR);
     if (n > 0) {
-        s->read_result = n;
-        s->read_buf = buf;
+        s->base.read_result = n;
+        s->base.read_buf = buf;
         s->read_hint = (size_t)n == a->size;
         return 1;
     }
@@ -134,14 +135,14 @@ try_read(lb_stream_t *s)
     s->read_hint = 0;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return 0;
-    s->read_result = n == 0 ? LB_EOF : lb__posix_error(errno);
+    s->base.read_result = n == 0 ? LB_EOF : lb__posix_error(errno);
     return 1;
 }
 
 int
 lb_stream_read(lb_stream_t *s, lb_read_cb cb)
 {
-    s->read_cb = cb;
+    s->base.read_cb = cb;
     /* After a full buffer more data is likely waiting: skip a poll round. */
     if (s->read_hint && try_read(s)) {
         lb__stream_queue(s, LB__DONE_READ);
@@ -153,15 +154,15 @@ lb_stream_read(lb_stream_t *s, lb_read_cb cb)
 static void
 finish_read(lb_stream_t *s)
 {
-    lb_read_cb cb = s->read_cb;
+    lb_read_cb cb = s->base.read_cb;
     char *buf;
 
     if (!try_read(s))
         return;
     lb__io_stop(s->loop, &s->io, POLLIN);
-    buf = s->read_buf;
-    s->read_buf = NULL;
-    cb(s, s->read_result, buf);
+    buf = s->base.read_buf;
+    s->base.read_buf = NULL;
+    cb(s, s->base.read_result, buf);
 }
 
 /* Sends what it can; returns 1 when the write is over (all sent, or an
@@ -169,31 +170,31 @@ finish_read(lb_stream_t *s)
 static int
 try_write(lb_stream_t *s)
 {
-    while (s->woff < s->wlen) {
-        ssize_t n = send(s->io.fd, s->wbuf + s->woff, s->wlen - s->woff,
+    while (s->base.woff < s->base.wlen) {
+        ssize_t n = send(s->io.fd, s->base.wbuf + s->base.woff, s->base.wlen - s->base.woff,
                          SEND_FLAGS);
         if (n > 0) {
-            s->woff += (size_t)n;
+            s->base.woff += (size_t)n;
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             return 0;
         } else {
-            s->write_status = lb__posix_error(n < 0 ? errno : EIO);
+            s->base.write_status = lb__posix_error(n < 0 ? errno : EIO);
             return 1;
         }
     }
-    s->write_status = 0;
+    s->base.write_status = 0;
     return 1;
 }
 
 int
 lb_stream_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb)
 {
-    s->wbuf = buf;
-    s->wlen = len;
-    s->woff = 0;
-    s->write_cb = cb;
+    s->base.wbuf = buf;
+    s->base.wlen = len;
+    s->base.woff = 0;
+    s->base.write_cb = cb;
     if (try_write(s)) {
         lb__stream_queue(s, LB__DONE_WRITE);
         return 0;
@@ -207,24 +208,25 @@ finish_write(lb_stream_t *s)
     if (!try_write(s))
         return;
     lb__io_stop(s->loop, &s->io, POLLOUT);
-    s->wbuf = NULL;
-    s->write_cb(s, s->write_status);
+    s->base.wbuf = NULL;
+    s->base.write_cb(s, s->base.write_status);
 }
 
 static void
 on_io(lb_loop_t *loop, lb__io_t *io, short revents)
 {
-    lb_stream_t *s = (lb_stream_t *)io; /* io is the first member */
+    lb_stream_t *s = (lb_stream_t *)(void *)((char *)io -
+                                             offsetof(lb_stream_t, io));
     short err = revents & (POLLERR | POLLHUP | POLLNVAL);
     (void)loop;
 
-    if (s->connect_cb && (revents & (POLLOUT | err))) {
+    if (s->base.connect_cb && (revents & (POLLOUT | err))) {
         finish_connect(s);
         return;
     }
     if ((io->events & POLLOUT) && (revents & (POLLOUT | err)))
         finish_write(s);
-    if (!s->closing && (io->events & POLLIN) && (revents & (POLLIN | err)))
+    if (!s->base.closing && (io->events & POLLIN) && (revents & (POLLIN | err)))
         finish_read(s);
 }
 
@@ -239,10 +241,10 @@ lb_stream_shutdown(lb_stream_t *s)
 void
 lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
 {
-    if (s->closing)
+    if (s->base.closing)
         return;
-    s->closing = 1;
-    s->close_cb = cb;
+    s->base.closing = 1;
+    s->base.close_cb = cb;
     if (how == LB_CLOSE_RESET) {
         /* Linger 0 makes close() send RST: how a reset is passed on. */
         struct linger lg = {1, 0};
@@ -251,23 +253,8 @@ lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
     lb__io_remove(s->loop, &s->io);
     close(s->io.fd);
     s->io.fd = -1;
-    if (s->read_buf) { /* a finished read the core never saw */
-        s->loop->alloc.put(s->loop->alloc.ctx, s->read_buf);
-        s->read_buf = NULL;
-    }
+    lb__stream_drop_read(&s->base, &s->loop->alloc);
     lb__stream_queue(s, LB__DONE_CLOSE);
-}
-
-void *
-lb_stream_data(const lb_stream_t *s)
-{
-    return s->data;
-}
-
-void
-lb_stream_set_data(lb_stream_t *s, void *data)
-{
-    s->data = data;
 }
 
 int

@@ -8,6 +8,7 @@
 #include <mswsock.h>
 #include <windows.h>
 
+#include "common_stream.h"
 #include "lb_platform.h"
 #include "lb_timers.h"
 
@@ -26,33 +27,12 @@ typedef struct lb__op_s {
     void *owner; /* lb_stream_t or lb__accept_t */
 } lb__op_t;
 
-enum {
-    LB__DONE_CONNECT = 1,
-    LB__DONE_READ = 2,
-    LB__DONE_WRITE = 4,
-    LB__DONE_CLOSE = 8
-};
-
 struct lb_stream_s {
+    lb__stream_base_t base; /* first: data, callbacks, completion queue */
     SOCKET sock;
     lb_loop_t *loop;
-    void *data;
-    int closing;
-    unsigned pending;    /* overlapped operations in flight */
+    unsigned pending;       /* overlapped operations in flight */
     lb__op_t read_op, write_op, connect_op;
-    lb_connect_cb connect_cb;
-    lb_read_cb read_cb;
-    lb_write_cb write_cb;
-    char *wbuf;
-    size_t wlen, woff;
-    lb_close_cb close_cb;
-    /* completions delivered from the loop, never from the starting call */
-    unsigned done;
-    int queued;
-    lb_stream_t *next_pending;
-    int connect_status, write_status;
-    long read_result;
-    char *read_buf;
 };
 
 typedef struct lb__accept_s {
@@ -82,7 +62,7 @@ struct lb_loop_s {
     uint64_t now;
     int stopped;
     lb_allocator_t alloc;
-    lb_stream_t *pending_head, *pending_tail;
+    lb__pending_t pending;
     lb_stop_cb stop_cb;
     void *stop_data;
     int stop_count;

@@ -32,61 +32,7 @@ lb_loop_now(lb_loop_t *loop)
 void
 lb__stream_queue(lb_stream_t *s, unsigned what)
 {
-    lb_loop_t *loop = s->loop;
-
-    s->done |= what;
-    if (s->queued)
-        return;
-    s->queued = 1;
-    s->next_pending = NULL;
-    if (loop->pending_tail)
-        loop->pending_tail->next_pending = s;
-    else
-        loop->pending_head = s;
-    loop->pending_tail = s;
-}
-
-static void
-run_done(lb_stream_t *s)
-{
-    unsigned done = s->done;
-
-    s->done = 0;
-    if (done & LB__DONE_CLOSE) {
-        if (s->close_cb)
-            s->close_cb(s);
-        free(s);
-        return;
-    }
-    if ((done & LB__DONE_CONNECT) && !s->closing)
-        s->connect_cb(s, s->connect_status);
-    if ((done & LB__DONE_WRITE) && !s->closing) {
-        s->wbuf = NULL;
-        s->write_cb(s, s->write_status);
-    }
-    if ((done & LB__DONE_READ) && !s->closing) {
-        char *buf = s->read_buf;
-        s->read_buf = NULL;
-        s->read_cb(s, s->read_result, buf);
-    }
-}
-
-/* Completions queued by these callbacks wait for the next round. */
-static void
-run_pending(lb_loop_t *loop)
-{
-    lb_stream_t *s = loop->pending_head, *end = loop->pending_tail;
-
-    loop->pending_head = loop->pending_tail = NULL;
-    while (s) {
-        lb_stream_t *next = s->next_pending;
-        int last = s == end;
-        s->queued = 0;
-        run_done(s);
-        if (last)
-            break;
-        s = next;
-    }
+    lb__pending_add(&s->loop->pending, &s->base, what);
 }
 
 static void
@@ -152,7 +98,7 @@ wait_ms(lb_loop_t *loop)
 {
     long t;
 
-    if (loop->pending_head)
+    if (loop->pending.head)
         return 0;
     t = lb_timer_heap_next(&loop->timers, loop->now);
     return t < 0 ? INFINITE : (DWORD)t;
@@ -211,7 +157,7 @@ lb_loop_run(lb_loop_t *loop)
         for (ULONG i = 0; ok && i < n; i++)
             dispatch(loop, &entries[i]);
         lb_timer_heap_run(&loop->timers, loop->now);
-        run_pending(loop);
+        lb__pending_run(&loop->pending, 1);
     }
     SetEvent(loop_done_event);
     return 0;

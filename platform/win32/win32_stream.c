@@ -78,8 +78,8 @@ lb_stream_connect(lb_loop_t *loop, const lb_addr_t *addr, lb_connect_cb cb,
         closesocket(sock);
         return rc ? rc : LB_ENOMEM;
     }
-    s->data = data;
-    s->connect_cb = cb;
+    s->base.data = data;
+    s->base.connect_cb = cb;
     *out = s;
     memset(&s->connect_op.ov, 0, sizeof(s->connect_op.ov));
     if (lb__ConnectEx(sock, sa, (int)addr->len, NULL, 0, NULL,
@@ -88,7 +88,7 @@ lb_stream_connect(lb_loop_t *loop, const lb_addr_t *addr, lb_connect_cb cb,
         s->pending++;
         return 0;
     }
-    s->connect_status = lb__win_error(WSAGetLastError());
+    s->base.connect_status = lb__win_error(WSAGetLastError());
     lb__stream_queue(s, LB__DONE_CONNECT);
     return 0;
 }
@@ -105,14 +105,14 @@ post_zero_read(lb_stream_t *s)
         s->pending++;
         return;
     }
-    s->read_result = lb__win_error(WSAGetLastError());
+    s->base.read_result = lb__win_error(WSAGetLastError());
     lb__stream_queue(s, LB__DONE_READ);
 }
 
 int
 lb_stream_read(lb_stream_t *s, lb_read_cb cb)
 {
-    s->read_cb = cb;
+    s->base.read_cb = cb;
     post_zero_read(s);
     return 0;
 }
@@ -128,19 +128,19 @@ take_data(lb_stream_t *s)
     int n;
 
     if (buf == NULL) {
-        s->read_result = LB_ENOMEM;
+        s->base.read_result = LB_ENOMEM;
         return 1;
     }
     n = recv(s->sock, buf, (int)(a->size > INT_MAX ? INT_MAX : a->size), 0);
     if (n > 0) {
-        s->read_result = n;
-        s->read_buf = buf;
+        s->base.read_result = n;
+        s->base.read_buf = buf;
         return 1;
     }
     a->put(a->ctx, buf);
     if (n < 0 && WSAGetLastError() == WSAEWOULDBLOCK)
         return 0;
-    s->read_result = n == 0 ? LB_EOF : lb__win_error(WSAGetLastError());
+    s->base.read_result = n == 0 ? LB_EOF : lb__win_error(WSAGetLastError());
     return 1;
 }
 
@@ -148,10 +148,10 @@ static int
 post_send(lb_stream_t *s)
 {
     WSABUF wb;
-    size_t left = s->wlen - s->woff;
+    size_t left = s->base.wlen - s->base.woff;
 
     wb.len = (ULONG)(left > 0x7fffffff ? 0x7fffffff : left);
-    wb.buf = s->wbuf + s->woff;
+    wb.buf = s->base.wbuf + s->base.woff;
     memset(&s->write_op.ov, 0, sizeof(s->write_op.ov));
     if (WSASend(s->sock, &wb, 1, NULL, 0, &s->write_op.ov, NULL) == 0 ||
         WSAGetLastError() == WSA_IO_PENDING) {
@@ -166,13 +166,13 @@ lb_stream_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb)
 {
     int rc;
 
-    s->wbuf = buf;
-    s->wlen = len;
-    s->woff = 0;
-    s->write_cb = cb;
+    s->base.wbuf = buf;
+    s->base.wlen = len;
+    s->base.woff = 0;
+    s->base.write_cb = cb;
     rc = post_send(s);
     if (rc != 0) {
-        s->write_status = rc;
+        s->base.write_status = rc;
         lb__stream_queue(s, LB__DONE_WRITE);
     }
     return 0;
@@ -181,7 +181,7 @@ lb_stream_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb)
 static void
 maybe_closed(lb_stream_t *s)
 {
-    if (s->closing && s->pending == 0)
+    if (s->base.closing && s->pending == 0)
         lb__stream_queue(s, LB__DONE_CLOSE);
 }
 
@@ -192,7 +192,7 @@ connect_done(lb_stream_t *s, int status)
         setsockopt(s->sock, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL,
                    0) != 0)
         status = lb__win_error(WSAGetLastError());
-    s->connect_cb(s, status);
+    s->base.connect_cb(s, status);
 }
 
 static void
@@ -205,29 +205,29 @@ read_done(lb_stream_t *s, int status)
         return;
     }
     if (status != 0)
-        s->read_result = status;
-    buf = s->read_buf;
-    s->read_buf = NULL;
-    s->read_cb(s, s->read_result, buf);
+        s->base.read_result = status;
+    buf = s->base.read_buf;
+    s->base.read_buf = NULL;
+    s->base.read_cb(s, s->base.read_result, buf);
 }
 
 static void
 write_done(lb_stream_t *s, int status, DWORD bytes)
 {
     if (status == 0) {
-        s->woff += bytes;
-        if (s->woff < s->wlen && (status = post_send(s)) == 0)
+        s->base.woff += bytes;
+        if (s->base.woff < s->base.wlen && (status = post_send(s)) == 0)
             return;
     }
-    s->wbuf = NULL;
-    s->write_cb(s, status);
+    s->base.wbuf = NULL;
+    s->base.write_cb(s, status);
 }
 
 void
 lb__stream_op_done(lb_stream_t *s, lb__op_t *op, int status, DWORD bytes)
 {
     s->pending--;
-    if (s->closing) {
+    if (s->base.closing) {
         maybe_closed(s); /* ERROR_OPERATION_ABORTED after close: normal */
         return;
     }
@@ -250,10 +250,10 @@ lb_stream_shutdown(lb_stream_t *s)
 void
 lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
 {
-    if (s->closing)
+    if (s->base.closing)
         return;
-    s->closing = 1;
-    s->close_cb = cb;
+    s->base.closing = 1;
+    s->base.close_cb = cb;
     if (how == LB_CLOSE_RESET) {
         struct linger lg = {1, 0};
         (void)setsockopt(s->sock, SOL_SOCKET, SO_LINGER, (const char *)&lg,
@@ -263,23 +263,8 @@ lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
      * is freed only after the last one. */
     closesocket(s->sock);
     s->sock = INVALID_SOCKET;
-    if (s->read_buf) {
-        s->loop->alloc.put(s->loop->alloc.ctx, s->read_buf);
-        s->read_buf = NULL;
-    }
+    lb__stream_drop_read(&s->base, &s->loop->alloc);
     maybe_closed(s);
-}
-
-void *
-lb_stream_data(const lb_stream_t *s)
-{
-    return s->data;
-}
-
-void
-lb_stream_set_data(lb_stream_t *s, void *data)
-{
-    s->data = data;
 }
 
 int
