@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "common_loop.h"
 #include "common_stream.h"
 #include "lb_platform.h"
 #include "lb_timers.h"
@@ -43,20 +44,13 @@ struct lb_listener_s {
 };
 
 struct lb_loop_s {
+    lb__loop_base_t base; /* first: timers, clock, completions, stops */
     struct pollfd *pfds;
     lb__io_t **ios;
     size_t n, cap;
-    lb_timer_heap_t timers;
-    uint64_t now;
-    int stopped;
     int max_fd;
-    lb_allocator_t alloc;
-    lb__pending_t pending;
     lb__io_t sig_io;     /* self-pipe read end */
-    lb__io_t life_io;    /* parent's lifeline (workers only) */
-    lb_stop_cb stop_cb;
-    void *stop_data;
-    int stop_count;
+    lb__io_t life_io;    /* parent's control pipe (workers only) */
     struct lb__resolver_s *resolver;
 };
 
@@ -66,7 +60,6 @@ void lb__io_stop(lb_loop_t *loop, lb__io_t *io, short events);
 void lb__io_remove(lb_loop_t *loop, lb__io_t *io);
 void lb__stream_queue(lb_stream_t *s, unsigned what);
 void lb__loop_note_fd(lb_loop_t *loop, int fd);
-void lb__loop_request_stop(lb_loop_t *loop);
 uint64_t lb__posix_clock_ms(void);
 
 /* posix_socket.c */

@@ -20,18 +20,6 @@ lb__posix_clock_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-lb_timer_heap_t *
-lb__loop_timers(lb_loop_t *loop)
-{
-    return &loop->timers;
-}
-
-uint64_t
-lb_loop_now(lb_loop_t *loop)
-{
-    return loop->now;
-}
-
 void
 lb__loop_note_fd(lb_loop_t *loop, int fd)
 {
@@ -113,7 +101,7 @@ lb__io_remove(lb_loop_t *loop, lb__io_t *io)
 void
 lb__stream_queue(lb_stream_t *s, unsigned what)
 {
-    lb__pending_add(&s->loop->pending, &s->base, what);
+    lb__pending_add(&s->loop->base.pending, &s->base, what);
 }
 
 /* A relay chunk completes without touching poll() when its socket had
@@ -148,19 +136,9 @@ on_lifeline(lb_loop_t *loop, lb__io_t *io, short revents)
             lb__loop_request_stop(loop);
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
         lb__io_remove(loop, io);
-        if (loop->stop_count == 0)
+        if (loop->base.stop_count == 0)
             lb__loop_request_stop(loop);
     }
-}
-
-void
-lb__loop_request_stop(lb_loop_t *loop)
-{
-    loop->stop_count++;
-    if (loop->stop_cb)
-        loop->stop_cb(loop, loop->stop_count, loop->stop_data);
-    else
-        loop->stopped = 1;
 }
 
 static int
@@ -182,8 +160,8 @@ lb_loop_new(lb_loop_t **out, const lb_allocator_t *alloc)
 
     if (loop == NULL)
         return LB_ENOMEM;
-    loop->alloc = *alloc;
-    loop->now = lb__posix_clock_ms();
+    loop->base.alloc = *alloc;
+    loop->base.now = lb__posix_clock_ms();
     loop->sig_io.index = loop->life_io.index = -1;
     loop->sig_io.fd = loop->life_io.fd = -1;
     rc = lb__posix_signals_init(&sig_fd);
@@ -199,24 +177,11 @@ lb_loop_new(lb_loop_t **out, const lb_allocator_t *alloc)
     return 0;
 }
 
-void
-lb_loop_on_stop(lb_loop_t *loop, lb_stop_cb cb, void *data)
-{
-    loop->stop_cb = cb;
-    loop->stop_data = data;
-}
-
 static int
 poll_timeout(lb_loop_t *loop)
 {
-    long t;
-
-    if (loop->pending.head)
-        return 0;
-    t = lb_timer_heap_next(&loop->timers, loop->now);
-    if (t > 60000 || t < 0)
-        return t < 0 ? -1 : 60000;
-    return (int)t;
+    /* Wake at least once a minute: the clock cache must not go stale. */
+    return (int)lb__loop_wait_ms(loop, 60000);
 }
 
 static void
@@ -240,24 +205,17 @@ dispatch(lb_loop_t *loop, size_t n)
 int
 lb_loop_run(lb_loop_t *loop)
 {
-    while (!loop->stopped) {
+    while (!loop->base.stopped) {
         int rc = poll(loop->pfds, (nfds_t)loop->n, poll_timeout(loop));
 
-        loop->now = lb__posix_clock_ms();
+        loop->base.now = lb__posix_clock_ms();
         if (rc < 0 && errno != EINTR)
             return lb__posix_error(errno);
         if (rc > 0)
             dispatch(loop, loop->n);
-        lb_timer_heap_run(&loop->timers, loop->now);
-        lb__pending_run(&loop->pending, PENDING_PASSES);
+        lb__loop_run_due(loop, PENDING_PASSES);
     }
     return 0;
-}
-
-void
-lb_loop_stop(lb_loop_t *loop)
-{
-    loop->stopped = 1;
 }
 
 void
@@ -267,7 +225,7 @@ lb_loop_free(lb_loop_t *loop)
         return;
     lb__resolver_free(loop);
     /* The self-pipe belongs to the process, not to this loop. */
-    lb_timer_heap_free(&loop->timers);
+    lb_timer_heap_free(&loop->base.timers);
     free(loop->pfds);
     free(loop->ios);
     free(loop);

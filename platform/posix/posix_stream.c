@@ -114,7 +114,7 @@ finish_connect(lb_stream_t *s)
 static int
 try_read(lb_stream_t *s)
 {
-    lb_allocator_t *a = &s->loop->alloc;
+    lb_allocator_t *a = &s->loop->base.alloc;
     char *buf = a->get(a->ctx);
     ssize_t n;
 
@@ -253,7 +253,7 @@ lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
     lb__io_remove(s->loop, &s->io);
     close(s->io.fd);
     s->io.fd = -1;
-    lb__stream_drop_read(&s->base, &s->loop->alloc);
+    lb__stream_drop_read(&s->base, &s->loop->base.alloc);
     lb__stream_queue(s, LB__DONE_CLOSE);
 }
 

@@ -8,6 +8,7 @@
 #include <mswsock.h>
 #include <windows.h>
 
+#include "common_loop.h"
 #include "common_stream.h"
 #include "lb_platform.h"
 #include "lb_timers.h"
@@ -57,15 +58,8 @@ struct lb_listener_s {
 };
 
 struct lb_loop_s {
+    lb__loop_base_t base; /* first: timers, clock, completions, stops */
     HANDLE iocp;
-    lb_timer_heap_t timers;
-    uint64_t now;
-    int stopped;
-    lb_allocator_t alloc;
-    lb__pending_t pending;
-    lb_stop_cb stop_cb;
-    void *stop_data;
-    int stop_count;
 };
 
 /* win32_loop.c */

@@ -17,32 +17,10 @@ lb__win_clock_ms(void)
     return (uint64_t)GetTickCount64();
 }
 
-lb_timer_heap_t *
-lb__loop_timers(lb_loop_t *loop)
-{
-    return &loop->timers;
-}
-
-uint64_t
-lb_loop_now(lb_loop_t *loop)
-{
-    return loop->now;
-}
-
 void
 lb__stream_queue(lb_stream_t *s, unsigned what)
 {
-    lb__pending_add(&s->loop->pending, &s->base, what);
-}
-
-static void
-request_stop(lb_loop_t *loop)
-{
-    loop->stop_count++;
-    if (loop->stop_cb)
-        loop->stop_cb(loop, loop->stop_count, loop->stop_data);
-    else
-        loop->stopped = 1;
+    lb__pending_add(&s->loop->base.pending, &s->base, what);
 }
 
 /* Runs on a thread of its own that Windows creates: only wake the loop.
@@ -69,8 +47,8 @@ lb_loop_new(lb_loop_t **out, const lb_allocator_t *alloc)
     loop = calloc(1, sizeof(*loop));
     if (loop == NULL)
         return LB_ENOMEM;
-    loop->alloc = *alloc;
-    loop->now = lb__win_clock_ms();
+    loop->base.alloc = *alloc;
+    loop->base.now = lb__win_clock_ms();
     /* One thread dequeues: the core is single-threaded by design. */
     loop->iocp = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
     if (loop->iocp == NULL) {
@@ -86,21 +64,11 @@ lb_loop_new(lb_loop_t **out, const lb_allocator_t *alloc)
     return 0;
 }
 
-void
-lb_loop_on_stop(lb_loop_t *loop, lb_stop_cb cb, void *data)
-{
-    loop->stop_cb = cb;
-    loop->stop_data = data;
-}
-
 static DWORD
 wait_ms(lb_loop_t *loop)
 {
-    long t;
+    long t = lb__loop_wait_ms(loop, 60000);
 
-    if (loop->pending.head)
-        return 0;
-    t = lb_timer_heap_next(&loop->timers, loop->now);
     return t < 0 ? INFINITE : (DWORD)t;
 }
 
@@ -126,7 +94,7 @@ dispatch(lb_loop_t *loop, OVERLAPPED_ENTRY *e)
     DWORD bytes = e->dwNumberOfBytesTransferred;
 
     if (e->lpCompletionKey == LB__KEY_STOP) {
-        request_stop(loop);
+        lb__loop_request_stop(loop);
     } else if (e->lpCompletionKey == LB__KEY_RESOLVE) {
         lb__resolve_done(e->lpOverlapped);
     } else if (op->kind == LB__OP_ACCEPT) {
@@ -145,28 +113,21 @@ lb_loop_run(lb_loop_t *loop)
     OVERLAPPED_ENTRY entries[BATCH];
 
     ResetEvent(loop_done_event);
-    while (!loop->stopped) {
+    while (!loop->base.stopped) {
         ULONG n = 0;
         BOOL ok = GetQueuedCompletionStatusEx(loop->iocp, entries, BATCH, &n,
                                               wait_ms(loop), FALSE);
         DWORD err = ok ? 0 : GetLastError();
 
-        loop->now = lb__win_clock_ms();
+        loop->base.now = lb__win_clock_ms();
         if (!ok && err != WAIT_TIMEOUT)
             return lb__win_error((int)err);
         for (ULONG i = 0; ok && i < n; i++)
             dispatch(loop, &entries[i]);
-        lb_timer_heap_run(&loop->timers, loop->now);
-        lb__pending_run(&loop->pending, 1);
+        lb__loop_run_due(loop, 1);
     }
     SetEvent(loop_done_event);
     return 0;
-}
-
-void
-lb_loop_stop(lb_loop_t *loop)
-{
-    loop->stopped = 1;
 }
 
 void
@@ -177,6 +138,6 @@ lb_loop_free(lb_loop_t *loop)
     if (lb__win_stop_port == loop->iocp)
         lb__win_stop_port = NULL;
     CloseHandle(loop->iocp);
-    lb_timer_heap_free(&loop->timers);
+    lb_timer_heap_free(&loop->base.timers);
     free(loop);
 }

@@ -123,7 +123,7 @@ lb_stream_read(lb_stream_t *s, lb_read_cb cb)
 static int
 take_data(lb_stream_t *s)
 {
-    lb_allocator_t *a = &s->loop->alloc;
+    lb_allocator_t *a = &s->loop->base.alloc;
     char *buf = a->get(a->ctx);
     int n;
 
@@ -263,7 +263,7 @@ lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
      * is freed only after the last one. */
     closesocket(s->sock);
     s->sock = INVALID_SOCKET;
-    lb__stream_drop_read(&s->base, &s->loop->alloc);
+    lb__stream_drop_read(&s->base, &s->loop->base.alloc);
     maybe_closed(s);
 }
 
