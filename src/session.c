@@ -184,8 +184,10 @@ on_read(lb_stream_t *s, long nread, char *buf)
     }
     if (nread == LB_EOF) {
         /* Half-close: pass the FIN on, keep the other direction going. A
-         * sink that already went away has nothing left to tell. */
-        (void)lb_stream_shutdown(sink(sess, d));
+         * sink that already went away has nothing left to tell, and when
+         * the other direction is over the close right after sends it. */
+        if (sess->state[!d] != H_DONE)
+            (void)lb_stream_shutdown(sink(sess, d));
         direction_done(sess, d);
         return;
     }

@@ -1,8 +1,12 @@
 /* posix_listener.c - listening sockets: bound in the parent before fork,
  * accepted from in batches inside each worker's loop. */
+#if defined(__linux__) || defined(__CYGWIN__)
+#define _GNU_SOURCE /* accept4 */
+#endif
 #include "posix_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -80,16 +84,27 @@ accept_one(lb_listener_t *l)
 {
     int fd;
 
+#if defined(__linux__) || defined(__CYGWIN__)
+    /* accept4 saves the fcntl() calls; both systems have it. */
+    do
+        fd = accept4(l->io.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return lb__posix_error(errno);
+    return fd;
+#else
     do
         fd = accept(l->io.fd, NULL, NULL);
     while (fd < 0 && errno == EINTR);
     if (fd < 0)
         return lb__posix_error(errno);
-    if (lb__posix_nonblock(fd) != 0) {
+    if (lb__posix_nonblock(fd) != 0 ||
+        fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
         close(fd);
         return LOST_ONE;
     }
     return fd;
+#endif
 }
 
 static void

@@ -29,8 +29,17 @@ lb__posix_nonblock(int fd)
 int
 lb__posix_socket(int family)
 {
-    int fd = socket(family, SOCK_STREAM, 0);
+    int fd;
 
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+    /* Linux and Cygwin: one call instead of three. */
+    fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd >= 0)
+        return fd;
+    if (errno != EINVAL)
+        return lb__posix_error(errno);
+#endif
+    fd = socket(family, SOCK_STREAM, 0);
     if (fd < 0)
         return lb__posix_error(errno);
     if (lb__posix_nonblock(fd) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
