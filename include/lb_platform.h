@@ -43,7 +43,8 @@
     X(EAI_AGAIN, -4080, "temporary name resolution failure")    \
     X(EINVAL, -4079, "invalid argument")                        \
     X(EAGAIN, -4078, "resource temporarily unavailable")        \
-    X(EIO, -4077, "input/output error")
+    X(EIO, -4077, "input/output error")                         \
+    X(ENOTSUP, -4076, "operation not supported")
 
 enum {
 #define LB_ERR_ENUM(name, val, msg) LB_##name = (val),
@@ -96,6 +97,10 @@ typedef void (*lb_connect_cb)(lb_stream_t *s, int status);
 typedef void (*lb_read_cb)(lb_stream_t *s, long nread, char *buf);
 typedef void (*lb_write_cb)(lb_stream_t *s, int status);
 typedef void (*lb_close_cb)(lb_stream_t *s);
+/* nmoved > 0: that many bytes went from src to dst. Else LB_EOF at the
+ * source's end, or an error: at_sink says whether dst (1) or src (0)
+ * failed. */
+typedef void (*lb_splice_cb)(lb_stream_t *src, long nmoved, int at_sink);
 typedef void (*lb_stop_cb)(lb_loop_t *loop, int count, void *data);
 typedef void (*lb_resolve_cb)(lb_resolve_t *req, int status,
                               const lb_addr_t *addr, void *data);
@@ -149,6 +154,14 @@ int lb_stream_connect(lb_loop_t *loop, const lb_addr_t *addr,
                       lb_connect_cb cb, void *data, lb_stream_t **out);
 int lb_stream_read(lb_stream_t *s, lb_read_cb cb);
 int lb_stream_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb);
+/* Moves up to max bytes from src to dst inside the kernel, with no user
+ * buffer between (Linux: splice through a pipe): takes what src has, and
+ * completes once all of it was written to dst. Occupies src's read slot
+ * and dst's write slot. Returns LB_ENOTSUP at once where the platform has
+ * no such path (or no pipe is to be had); the core then reads and
+ * writes. */
+int lb_stream_splice(lb_stream_t *src, lb_stream_t *dst, size_t max,
+                     lb_splice_cb cb);
 /* Half-close: sends FIN after what was written; reading goes on. */
 int lb_stream_shutdown(lb_stream_t *s);
 #define LB_CLOSE_NORMAL 0

@@ -20,6 +20,7 @@ struct lb_session_s {
     size_t backend_idx;
     char *buf[2];            /* in flight per direction, else NULL */
     unsigned char state[2];
+    unsigned char bulk[2];   /* a read filled the buffer: try splicing */
     unsigned char closing, reset;
     unsigned open_streams;   /* created and not yet closed-and-called-back */
     int attempts;
@@ -27,6 +28,7 @@ struct lb_session_s {
 
 static void try_backend(lb_session_t *sess);
 static void on_read(lb_stream_t *s, long nread, char *buf);
+static void on_splice(lb_stream_t *src, long nmoved, int at_sink);
 
 static const lb_backend_cfg_t *
 backend_cfg(const lb_session_t *sess)
@@ -133,10 +135,17 @@ sink(const lb_session_t *sess, int d)
     return d == UP ? sess->backend : sess->client;
 }
 
+/* Bulk directions move through the kernel where the platform can
+ * (lb_stream_splice); everything else is read into a buffer and written. */
 static void
 start_read(lb_session_t *sess, int d)
 {
     sess->state[d] = H_READING;
+    if (sess->bulk[d] &&
+        lb_stream_splice(source(sess, d), sink(sess, d),
+                         server(sess)->cfg->buffer_size, on_splice) == 0)
+        return;
+    sess->bulk[d] = 0; /* not here, or not now: the next full read retries */
     if (lb_stream_read(source(sess, d), on_read) != 0)
         lb_session_abort(sess, 1);
 }
@@ -150,6 +159,28 @@ direction_done(lb_session_t *sess, int d)
         lb_session_abort(sess, 0);
 }
 
+/* The source sent FIN: pass it on (half-close) and keep the other
+ * direction going. A sink that already went away has nothing left to
+ * tell, and when the other direction is over the close right after sends
+ * the FIN anyway. */
+static void
+source_ended(lb_session_t *sess, int d)
+{
+    if (sess->state[!d] != H_DONE)
+        (void)lb_stream_shutdown(sink(sess, d));
+    direction_done(sess, d);
+}
+
+/* The sink is gone. What it sent before going is still relayed by the
+ * other direction, which then sees its end; the client learns of the reset
+ * when everything is closed. */
+static void
+sink_failed(lb_session_t *sess, int d)
+{
+    sess->reset = 1;
+    direction_done(sess, d);
+}
+
 static void
 on_write(lb_stream_t *s, int status)
 {
@@ -158,15 +189,10 @@ on_write(lb_stream_t *s, int status)
 
     lb_bufpool_put(&server(sess)->pool, sess->buf[d]);
     sess->buf[d] = NULL;
-    if (status < 0) {
-        /* The sink is gone. What it sent before going is still relayed by
-         * the other direction, which then sees its end; the client learns
-         * of the reset when everything is closed. */
-        sess->reset = 1;
-        direction_done(sess, d);
-        return;
-    }
-    start_read(sess, d);
+    if (status < 0)
+        sink_failed(sess, d);
+    else
+        start_read(sess, d);
 }
 
 static void
@@ -178,20 +204,30 @@ on_read(lb_stream_t *s, long nread, char *buf)
     if (nread > 0) {
         sess->buf[d] = buf;
         sess->state[d] = H_WRITING;
+        sess->bulk[d] = (size_t)nread == server(sess)->cfg->buffer_size;
         if (lb_stream_write(sink(sess, d), buf, (size_t)nread, on_write) != 0)
             lb_session_abort(sess, 1);
-        return;
+    } else if (nread == LB_EOF) {
+        source_ended(sess, d);
+    } else {
+        lb_session_abort(sess, 1); /* reset or error: pass a reset on */
     }
-    if (nread == LB_EOF) {
-        /* Half-close: pass the FIN on, keep the other direction going. A
-         * sink that already went away has nothing left to tell, and when
-         * the other direction is over the close right after sends it. */
-        if (sess->state[!d] != H_DONE)
-            (void)lb_stream_shutdown(sink(sess, d));
-        direction_done(sess, d);
-        return;
-    }
-    lb_session_abort(sess, 1); /* reset or error: pass a reset on */
+}
+
+static void
+on_splice(lb_stream_t *src, long nmoved, int at_sink)
+{
+    lb_session_t *sess = lb_stream_data(src);
+    int d = dir_of_reader(sess, src);
+
+    if (nmoved > 0)
+        start_read(sess, d);
+    else if (nmoved == LB_EOF)
+        source_ended(sess, d);
+    else if (at_sink)
+        sink_failed(sess, d);
+    else
+        lb_session_abort(sess, 1);
 }
 
 /* ---- connecting and retrying ---- */

@@ -14,7 +14,8 @@ enum {
     LB__DONE_CONNECT = 1,
     LB__DONE_READ = 2,
     LB__DONE_WRITE = 4,
-    LB__DONE_CLOSE = 8
+    LB__DONE_CLOSE = 8,
+    LB__DONE_SPLICE = 16
 };
 
 typedef struct lb__stream_base_s {
@@ -33,6 +34,9 @@ typedef struct lb__stream_base_s {
     size_t wlen, woff;
     int write_status;
     lb_close_cb close_cb;
+    lb_splice_cb splice_cb;
+    long splice_result;
+    int splice_at_sink;
 } lb__stream_base_t;
 
 typedef struct lb__pending_s {

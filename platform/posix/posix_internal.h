@@ -27,11 +27,15 @@ struct lb__io_s {
     lb__io_cb cb;
 };
 
+struct lb__splice_s;
+
 struct lb_stream_s {
     lb__stream_base_t base; /* first: data, callbacks, completion queue */
     lb__io_t io;
     lb_loop_t *loop;
     int read_hint;          /* last read filled the buffer: try again at once */
+    struct lb__splice_s *splice;     /* as source: a splice under way */
+    struct lb__splice_s *splice_out; /* as sink: a splice under way */
 };
 
 struct lb_listener_s {
@@ -52,6 +56,8 @@ struct lb_loop_s {
     lb__io_t sig_io;     /* self-pipe read end */
     lb__io_t life_io;    /* parent's control pipe (workers only) */
     struct lb__resolver_s *resolver;
+    struct lb__splice_s *free_pipes; /* empty pipes kept for splicing */
+    unsigned nfree_pipes;
 };
 
 /* posix_loop.c */
@@ -79,6 +85,11 @@ int lb__posix_signals_watch(int signo);
 extern int lb__posix_lifeline_fd;
 /* Workers leave SIGINT to the parent (a terminal sends it to the group). */
 extern int lb__posix_is_worker;
+
+/* posix_splice.c */
+void lb__splice_step(struct lb__splice_s *sp);
+void lb__splice_abort(lb_stream_t *s);
+void lb__splice_free_pool(lb_loop_t *loop);
 
 /* posix_resolve.c */
 void lb__resolver_free(lb_loop_t *loop);

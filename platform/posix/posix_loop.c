@@ -224,6 +224,7 @@ lb_loop_free(lb_loop_t *loop)
     if (loop == NULL)
         return;
     lb__resolver_free(loop);
+    lb__splice_free_pool(loop);
     /* The self-pipe belongs to the process, not to this loop. */
     lb_timer_heap_free(&loop->base.timers);
     free(loop->pfds);

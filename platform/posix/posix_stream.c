@@ -233,9 +233,18 @@ on_io(lb_loop_t *loop, lb__io_t *io, short revents)
         finish_connect(s);
         return;
     }
-    if ((io->events & POLLOUT) && (revents & (POLLOUT | err)))
-        finish_write(s);
-    if (!s->base.closing && (io->events & POLLIN) && (revents & (POLLIN | err)))
+    if ((io->events & POLLOUT) && (revents & (POLLOUT | err))) {
+        if (s->splice_out)
+            lb__splice_step(s->splice_out);
+        else
+            finish_write(s);
+    }
+    if (s->base.closing || !(io->events & POLLIN) ||
+        !(revents & (POLLIN | err)))
+        return;
+    if (s->splice)
+        lb__splice_step(s->splice);
+    else
         finish_read(s);
 }
 
@@ -259,6 +268,7 @@ lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
         struct linger lg = {1, 0};
         (void)setsockopt(s->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     }
+    lb__splice_abort(s);
     lb__io_remove(s->loop, &s->io);
     close(s->io.fd);
     s->io.fd = -1;

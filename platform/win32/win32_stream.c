@@ -240,6 +240,18 @@ lb__stream_op_done(lb_stream_t *s, lb__op_t *op, int status, DWORD bytes)
 }
 
 int
+lb_stream_splice(lb_stream_t *src, lb_stream_t *dst, size_t max,
+                 lb_splice_cb cb)
+{
+    /* No kernel-side relay on Windows: TransmitFile wants a file. */
+    (void)src;
+    (void)dst;
+    (void)max;
+    (void)cb;
+    return LB_ENOTSUP;
+}
+
+int
 lb_stream_shutdown(lb_stream_t *s)
 {
     if (shutdown(s->sock, SD_SEND) != 0)

@@ -1,0 +1,228 @@
+/* posix_splice.c - lb_stream_splice: bytes move from one socket to another
+ * through a pipe with splice(2), never through user memory (Linux only;
+ * elsewhere it answers LB_ENOTSUP and the core reads and writes). An idle
+ * connection holds no pipe: one is taken from a small pool per transfer
+ * and given back empty. */
+#ifdef __linux__
+#define _GNU_SOURCE /* splice, pipe2 */
+#endif
+#include "posix_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#ifdef __linux__
+
+#include <fcntl.h>
+
+#define MAX_FREE_PIPES 256
+
+struct lb__splice_s {
+    int pipe[2];
+    lb_stream_t *src, *dst;
+    size_t max;
+    size_t in_pipe;    /* taken from src, not yet written to dst */
+    size_t moved;      /* taken in this transfer */
+    int deferred;      /* still inside lb_stream_splice: queue the result */
+    struct lb__splice_s *next_free;
+};
+
+static struct lb__splice_s *
+pipe_get(lb_loop_t *loop)
+{
+    struct lb__splice_s *sp = loop->free_pipes;
+
+    if (sp) {
+        loop->free_pipes = sp->next_free;
+        loop->nfree_pipes--;
+        return sp;
+    }
+    sp = calloc(1, sizeof(*sp));
+    if (sp == NULL)
+        return NULL;
+    if (pipe2(sp->pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+        free(sp);
+        return NULL; /* out of descriptors: read and write instead */
+    }
+    lb__loop_note_fd(loop, sp->pipe[0] > sp->pipe[1] ? sp->pipe[0]
+                                                       : sp->pipe[1]);
+    return sp;
+}
+
+/* A pipe that may still hold bytes is closed, never reused. */
+static void
+pipe_put(lb_loop_t *loop, struct lb__splice_s *sp, int empty)
+{
+    if (empty && loop->nfree_pipes < MAX_FREE_PIPES) {
+        sp->next_free = loop->free_pipes;
+        loop->free_pipes = sp;
+        loop->nfree_pipes++;
+        return;
+    }
+    close(sp->pipe[0]);
+    close(sp->pipe[1]);
+    free(sp);
+}
+
+static void
+finish(struct lb__splice_s *sp, long result, int at_sink)
+{
+    lb_stream_t *src = sp->src, *dst = sp->dst;
+    lb_loop_t *loop = src->loop;
+    int deferred = sp->deferred;
+
+    src->splice = NULL;
+    dst->splice_out = NULL;
+    lb__io_stop(loop, &src->io, POLLIN);
+    lb__io_stop(loop, &dst->io, POLLOUT);
+    pipe_put(loop, sp, sp->in_pipe == 0);
+    if (deferred) {
+        src->base.splice_result = result;
+        src->base.splice_at_sink = at_sink;
+        lb__stream_queue(src, LB__DONE_SPLICE);
+    } else {
+        src->base.splice_cb(src, result, at_sink);
+    }
+}
+
+/* Returns 1 once the pipe is empty, 0 if dst is full, -1 on error. */
+static int
+pump_out(struct lb__splice_s *sp)
+{
+    while (sp->in_pipe > 0) {
+        ssize_t n = splice(sp->pipe[0], NULL, sp->dst->io.fd, NULL,
+                           sp->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0)
+            sp->in_pipe -= (size_t)n;
+        else if (n < 0 && errno == EINTR)
+            continue;
+        else if (n < 0 && errno == EAGAIN)
+            return 0;
+        else
+            return -1;
+    }
+    return 1;
+}
+
+/* Advances the transfer as far as the sockets allow. */
+void
+lb__splice_step(struct lb__splice_s *sp)
+{
+    lb_loop_t *loop = sp->src->loop;
+    ssize_t n;
+
+    if (sp->in_pipe > 0) {
+        int r = pump_out(sp);
+        if (r < 0)
+            finish(sp, lb__posix_error(errno == 0 ? EIO : errno), 1);
+        else if (r == 0)
+            (void)lb__io_start(loop, &sp->dst->io, POLLOUT);
+        else
+            finish(sp, (long)sp->moved, 0);
+        return;
+    }
+    do
+        n = splice(sp->src->io.fd, NULL, sp->pipe[1], NULL, sp->max,
+                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        sp->in_pipe = sp->moved = (size_t)n;
+        lb__splice_step(sp);
+    } else if (n == 0) {
+        finish(sp, LB_EOF, 0);
+    } else if (errno == EAGAIN) {
+        (void)lb__io_start(loop, &sp->src->io, POLLIN);
+    } else {
+        finish(sp, lb__posix_error(errno), 0);
+    }
+}
+
+int
+lb_stream_splice(lb_stream_t *src, lb_stream_t *dst, size_t max,
+                 lb_splice_cb cb)
+{
+    struct lb__splice_s *sp = pipe_get(src->loop);
+
+    if (sp == NULL)
+        return LB_ENOTSUP;
+    sp->src = src;
+    sp->dst = dst;
+    sp->max = max;
+    sp->in_pipe = sp->moved = 0;
+    src->splice = sp;
+    dst->splice_out = sp;
+    src->base.splice_cb = cb;
+    sp->deferred = 1; /* no callback from inside this call */
+    lb__splice_step(sp);
+    if (src->splice == sp)
+        sp->deferred = 0;
+    return 0;
+}
+
+/* s is closing: the transfer ends without a word to s; the other stream,
+ * if s was the sink, learns that its sink failed. */
+void
+lb__splice_abort(lb_stream_t *s)
+{
+    struct lb__splice_s *sp = s->splice ? s->splice : s->splice_out;
+
+    if (sp == NULL)
+        return;
+    sp->deferred = 1;
+    if (s == sp->dst && !sp->src->base.closing) {
+        finish(sp, LB_ECANCELED, 1);
+        return;
+    }
+    sp->src->splice = NULL;
+    sp->dst->splice_out = NULL;
+    lb__io_stop(s->loop, &sp->dst->io, POLLOUT);
+    lb__io_stop(s->loop, &sp->src->io, POLLIN);
+    pipe_put(s->loop, sp, 0);
+}
+
+void
+lb__splice_free_pool(lb_loop_t *loop)
+{
+    while (loop->free_pipes) {
+        struct lb__splice_s *sp = loop->free_pipes;
+        loop->free_pipes = sp->next_free;
+        close(sp->pipe[0]);
+        close(sp->pipe[1]);
+        free(sp);
+    }
+    loop->nfree_pipes = 0;
+}
+
+#else /* !__linux__: the portable path is the core's read and write */
+
+int
+lb_stream_splice(lb_stream_t *src, lb_stream_t *dst, size_t max,
+                 lb_splice_cb cb)
+{
+    (void)src;
+    (void)dst;
+    (void)max;
+    (void)cb;
+    return LB_ENOTSUP;
+}
+
+void
+lb__splice_step(struct lb__splice_s *sp)
+{
+    (void)sp;
+}
+
+void
+lb__splice_abort(lb_stream_t *s)
+{
+    (void)s;
+}
+
+void
+lb__splice_free_pool(lb_loop_t *loop)
+{
+    (void)loop;
+}
+
+#endif
