@@ -39,6 +39,12 @@ typedef struct lb_server_s {
     lb_rng_t rng;
 } lb_server_t;
 
+/* Sets up a worker (loop, buffers, listeners idx[0..n) started); with
+ * lb_server_fini, what lb_server_run does around the loop. */
+int lb_server_init(lb_server_t *srv, const lb_config_t *cfg,
+                   lb_listener_t **listeners, lb_shared_t *shared,
+                   const size_t *idx, size_t n);
+void lb_server_fini(lb_server_t *srv);
 /* Runs one worker serving listeners idx[0..n) until a stop has drained;
  * returns the exit status. */
 int lb_server_run(const lb_config_t *cfg, lb_listener_t **listeners,

@@ -1,6 +1,7 @@
 /* server.c - a worker: its loop, its listeners, accepting, and the drain
  * when a stop is requested. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "lb_log.h"
 #include "lb_server.h"
@@ -104,13 +105,16 @@ on_accept(lb_listener_t *l, lb_stream_t *s, int status, void *data)
     lb_session_start(lc, s);
 }
 
-static int
-setup(lb_server_t *srv, lb_listener_t **listeners, lb_shared_t *shared,
-      const size_t *idx, size_t n)
+int
+lb_server_init(lb_server_t *srv, const lb_config_t *cfg,
+               lb_listener_t **listeners, lb_shared_t *shared,
+               const size_t *idx, size_t n)
 {
     lb_allocator_t alloc;
     int rc;
 
+    memset(srv, 0, sizeof(*srv));
+    srv->cfg = cfg;
     lb_bufpool_init(&srv->pool, srv->cfg->buffer_size, MAX_FREE_BUFFERS);
     alloc = lb_bufpool_allocator(&srv->pool);
     rc = lb_loop_new(&srv->loop, &alloc);
@@ -138,22 +142,28 @@ setup(lb_server_t *srv, lb_listener_t **listeners, lb_shared_t *shared,
     return 0;
 }
 
+void
+lb_server_fini(lb_server_t *srv)
+{
+    close_listeners(srv);
+    lb_loop_free(srv->loop);
+    lb_bufpool_free(&srv->pool);
+    free(srv->lctx);
+    srv->loop = NULL;
+    srv->lctx = NULL;
+}
+
 int
 lb_server_run(const lb_config_t *cfg, lb_listener_t **listeners,
               lb_shared_t *shared, const size_t *idx, size_t n)
 {
-    lb_server_t srv = {0};
-    int rc;
+    lb_server_t srv;
+    int rc = lb_server_init(&srv, cfg, listeners, shared, idx, n);
 
-    srv.cfg = cfg;
-    rc = setup(&srv, listeners, shared, idx, n);
     if (rc == 0)
         rc = lb_loop_run(srv.loop);
     if (rc != 0)
         lb_log_error("Worker %ld failed: %s", lb_getpid(), lb_strerror(rc));
-    close_listeners(&srv);
-    lb_loop_free(srv.loop);
-    lb_bufpool_free(&srv.pool);
-    free(srv.lctx);
+    lb_server_fini(&srv);
     return rc == 0 ? LB_EXIT_OK : LB_EXIT_FAILURE;
 }

@@ -1,0 +1,390 @@
+/* fake_platform.c - lb_platform.h with no sockets: a manual clock, and
+ * completions the test script delivers (fake_deliver, fake_connected, ...),
+ * so the core's session, retry and drain logic runs the same as on POSIX
+ * and Windows, step by step. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fake_platform.h"
+
+fake_state_t fake;
+
+struct lb_loop_s {
+    lb_timer_heap_t timers;
+    lb_allocator_t alloc;
+    lb_stop_cb stop_cb;
+    void *stop_data;
+    int stop_count;
+    int stopped;
+};
+
+struct lb_listener_s {
+    lb_accept_cb cb;
+    void *data;
+    int closed;
+};
+
+/* ---- clock, loop, timers ---- */
+
+lb_timer_heap_t *
+lb__loop_timers(lb_loop_t *loop)
+{
+    return &loop->timers;
+}
+
+uint64_t
+lb_loop_now(lb_loop_t *loop)
+{
+    (void)loop;
+    return fake.now;
+}
+
+int
+lb_loop_new(lb_loop_t **out, const lb_allocator_t *alloc)
+{
+    lb_loop_t *loop = calloc(1, sizeof(*loop));
+
+    if (loop == NULL)
+        return LB_ENOMEM;
+    loop->alloc = *alloc;
+    fake.loop = loop;
+    *out = loop;
+    return 0;
+}
+
+int
+lb_loop_run(lb_loop_t *loop)
+{
+    (void)loop;
+    return 0; /* the test drives the loop itself */
+}
+
+void
+lb_loop_stop(lb_loop_t *loop)
+{
+    loop->stopped = 1;
+    fake.loop_stopped = 1;
+}
+
+void
+lb_loop_free(lb_loop_t *loop)
+{
+    if (loop == NULL)
+        return;
+    lb_timer_heap_free(&loop->timers);
+    free(loop);
+    fake.loop = NULL;
+}
+
+void
+lb_loop_on_stop(lb_loop_t *loop, lb_stop_cb cb, void *data)
+{
+    loop->stop_cb = cb;
+    loop->stop_data = data;
+}
+
+void
+fake_advance(uint64_t ms)
+{
+    fake.now += ms;
+    lb_timer_heap_run(&fake.loop->timers, fake.now);
+}
+
+void
+fake_stop_request(void)
+{
+    fake.loop->stop_count++;
+    fake.loop->stop_cb(fake.loop, fake.loop->stop_count,
+                       fake.loop->stop_data);
+}
+
+/* ---- listeners ---- */
+
+int
+lb_listener_bind(const lb_addr_t *addr, int backlog, lb_listener_t **out)
+{
+    (void)addr;
+    (void)backlog;
+    *out = calloc(1, sizeof(**out));
+    return *out ? 0 : LB_ENOMEM;
+}
+
+int
+lb_listener_start(lb_loop_t *loop, lb_listener_t *l, lb_accept_cb cb,
+                  void *data)
+{
+    (void)loop;
+    l->cb = cb;
+    l->data = data;
+    fake.listener = l;
+    return 0;
+}
+
+void
+lb_listener_close(lb_listener_t *l)
+{
+    if (l == fake.listener) {
+        fake.listener = NULL;
+        fake.listener_closed = 1;
+    }
+    free(l);
+}
+
+/* ---- streams ---- */
+
+static lb_stream_t *
+new_stream(void)
+{
+    lb_stream_t *s = calloc(1, sizeof(*s));
+
+    if (s && fake.nstreams < FAKE_MAX_STREAMS)
+        fake.streams[fake.nstreams++] = s;
+    return s;
+}
+
+lb_stream_t *
+fake_accept(void)
+{
+    lb_stream_t *s = new_stream();
+
+    lb_addr_from_numeric("192.0.2.7", 40000, &s->peer);
+    fake.listener->cb(fake.listener, s, 0, fake.listener->data);
+    return s;
+}
+
+int
+lb_stream_connect(lb_loop_t *loop, const lb_addr_t *addr, lb_connect_cb cb,
+                  void *data, lb_stream_t **out)
+{
+    lb_stream_t *s;
+
+    (void)loop;
+    if (fake.connect_fails_at_once)
+        return fake.connect_fails_at_once;
+    s = new_stream();
+    s->addr = *addr;
+    s->connect_cb = cb;
+    s->data = data;
+    s->connecting = 1;
+    fake.last_connect = s;
+    fake.nconnects++;
+    *out = s;
+    return 0;
+}
+
+void
+fake_connected(lb_stream_t *s, int status)
+{
+    s->connecting = 0;
+    s->connect_cb(s, status);
+}
+
+int
+lb_stream_read(lb_stream_t *s, lb_read_cb cb)
+{
+    s->read_cb = cb;
+    s->reading = 1;
+    return 0;
+}
+
+int
+lb_stream_splice(lb_stream_t *src, lb_stream_t *dst, size_t max,
+                 lb_splice_cb cb)
+{
+    (void)src;
+    (void)dst;
+    (void)max;
+    (void)cb;
+    return LB_ENOTSUP; /* the byte path is what these tests follow */
+}
+
+/* The peer sent len bytes (len 0: FIN; err: a reset or other error). */
+void
+fake_deliver(lb_stream_t *s, const char *bytes, size_t len, int err)
+{
+    lb_allocator_t *a = &fake.loop->alloc;
+    char *buf = NULL;
+    long n = err ? err : len ? (long)len : LB_EOF;
+
+    if (n > 0) {
+        buf = a->get(a->ctx);
+        memcpy(buf, bytes, len);
+    }
+    s->reading = 0;
+    s->read_cb(s, n, buf);
+}
+
+int
+lb_stream_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb)
+{
+    s->wbuf = buf;
+    s->wlen = len;
+    s->write_cb = cb;
+    s->writing = 1;
+    return 0;
+}
+
+/* The pending write finished; what it sent joins s->sent. */
+void
+fake_written(lb_stream_t *s, int status)
+{
+    if (status == 0 && s->nsent + s->wlen <= sizeof(s->sent)) {
+        memcpy(s->sent + s->nsent, s->wbuf, s->wlen);
+        s->nsent += s->wlen;
+    }
+    s->writing = 0;
+    s->write_cb(s, status);
+}
+
+int
+lb_stream_shutdown(lb_stream_t *s)
+{
+    s->shut = 1;
+    return 0;
+}
+
+void
+lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
+{
+    s->closed = 1;
+    s->close_how = how;
+    s->close_cb = cb;
+    s->reading = s->writing = s->connecting = 0;
+}
+
+/* Runs the close callbacks, as a real loop would on its next round. */
+void
+fake_run_closes(void)
+{
+    for (size_t i = 0; i < fake.nstreams; i++) {
+        lb_stream_t *s = fake.streams[i];
+        if (s->closed && !s->close_delivered) {
+            s->close_delivered = 1;
+            if (s->close_cb)
+                s->close_cb(s);
+        }
+    }
+}
+
+void *
+lb_stream_data(const lb_stream_t *s)
+{
+    return s->data;
+}
+
+void
+lb_stream_set_data(lb_stream_t *s, void *data)
+{
+    s->data = data;
+}
+
+int
+lb_stream_peer(const lb_stream_t *s, lb_addr_t *out)
+{
+    *out = s->peer;
+    return 0;
+}
+
+void
+fake_reset(void)
+{
+    for (size_t i = 0; i < fake.nstreams; i++)
+        free(fake.streams[i]);
+    memset(&fake, 0, sizeof(fake));
+    fake.now = 1000000;
+}
+
+/* ---- the rest of the seam ---- */
+
+int
+lb_resolve_start(lb_loop_t *loop, const char *host, uint16_t port,
+                 lb_resolve_cb cb, void *data, lb_resolve_t **out)
+{
+    (void)loop;
+    (void)host;
+    (void)port;
+    (void)cb;
+    (void)data;
+    (void)out;
+    return LB_EAI_NONAME;
+}
+
+void
+lb_resolve_cancel(lb_resolve_t *req)
+{
+    (void)req;
+}
+
+void *
+lb_shared_alloc(size_t size)
+{
+    return calloc(1, size);
+}
+
+unsigned long
+lb_counter_next(lb_counter_t *c)
+{
+    return c->value++;
+}
+
+int
+lb_run_workers(const lb_run_spec_t *spec)
+{
+    (void)spec;
+    return 0;
+}
+
+int
+lb_localtime(time_t t, struct tm *out)
+{
+    (void)t;
+    memset(out, 0, sizeof(*out));
+    return 0;
+}
+
+long
+lb_raise_fd_limit(void)
+{
+    return 1024;
+}
+
+long
+lb_getpid(void)
+{
+    return 4242;
+}
+
+int
+lb_platform_main(int argc, char **argv, lb_run_fn run)
+{
+    (void)argc;
+    (void)argv;
+    (void)run;
+    return -1;
+}
+
+const char *
+lb_platform_usage(void)
+{
+    return "";
+}
+
+const char *
+lb_platform_stop_usage(void)
+{
+    return "";
+}
+
+void
+lb_platform_event(int is_error, const char *msg)
+{
+    (void)is_error;
+    (void)msg;
+}
+
+int
+lb__gai_error(int rc)
+{
+    (void)rc;
+    return LB_EAI_NONAME; /* common_addr.c's blocking resolver is unused */
+}

@@ -1,0 +1,50 @@
+/* fake_platform.h - the scripted platform the session tests drive. */
+#ifndef LB_FAKE_PLATFORM_H
+#define LB_FAKE_PLATFORM_H
+
+#include <stddef.h>
+
+#include "lb_platform.h"
+#include "lb_timers.h"
+
+#define FAKE_MAX_STREAMS 64
+
+struct lb_stream_s {
+    void *data;
+    lb_addr_t addr, peer;
+    lb_connect_cb connect_cb;
+    lb_read_cb read_cb;
+    lb_write_cb write_cb;
+    lb_close_cb close_cb;
+    char *wbuf;
+    size_t wlen;
+    int connecting, reading, writing, shut, closed, close_how;
+    int close_delivered;
+    char sent[1 << 16]; /* everything written to this stream */
+    size_t nsent;
+};
+
+typedef struct fake_state_s {
+    uint64_t now;
+    lb_loop_t *loop;
+    lb_listener_t *listener;
+    int listener_closed, loop_stopped;
+    lb_stream_t *streams[FAKE_MAX_STREAMS];
+    size_t nstreams;
+    lb_stream_t *last_connect;
+    int nconnects;
+    int connect_fails_at_once; /* lb_stream_connect returns this if set */
+} fake_state_t;
+
+extern fake_state_t fake;
+
+void fake_reset(void);
+void fake_advance(uint64_t ms);
+void fake_stop_request(void);
+lb_stream_t *fake_accept(void);
+void fake_connected(lb_stream_t *s, int status);
+void fake_deliver(lb_stream_t *s, const char *bytes, size_t len, int err);
+void fake_written(lb_stream_t *s, int status);
+void fake_run_closes(void);
+
+#endif

@@ -1,0 +1,314 @@
+/* test_session.c - the core's session, retry and drain logic driven step by
+ * step over the fake platform: no sockets, a manual clock, and every
+ * completion delivered by the test. */
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fake_platform.h"
+#include "lb_config.h"
+#include "lb_log.h"
+#include "lb_server.h"
+
+static const char CONFIG[] =
+    "[options]\n"
+    "buffer_size = 16\n"
+    "connect_timeout = 2\n"
+    "graceful_shutdown_timeout = 6\n"
+    "[mappings]\n"
+    "127.0.0.1:8080 = 10.0.0.1:80, 10.0.0.2:80, 10.0.0.3:80\n";
+
+static lb_config_t cfg;
+static lb_server_t srv;
+static lb_listener_t *listeners[1];
+static lb_shared_t *shared;
+
+static void
+start_server(void)
+{
+    size_t idx = 0;
+    char *err = NULL;
+
+    fake_reset();
+    CU_ASSERT_EQUAL_FATAL(lb_config_load_string("t.cfg", CONFIG,
+                                                sizeof(CONFIG) - 1, &cfg,
+                                                NULL, NULL, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(lb_listener_bind(&cfg.listeners[0].listen, 16,
+                                           &listeners[0]), 0);
+    shared = lb_shared_alloc(sizeof(lb_rr_t));
+    CU_ASSERT_EQUAL_FATAL(lb_server_init(&srv, &cfg, listeners, shared,
+                                         &idx, 1), 0);
+}
+
+static void
+stop_server(void)
+{
+    lb_server_fini(&srv);
+    lb_config_free(&cfg);
+    free(shared);
+    fake_reset();
+}
+
+static int
+backend_no(const lb_stream_t *s)
+{
+    char label[LB_ADDRSTRLEN];
+
+    lb_addr_format(&s->addr, label, sizeof(label));
+    return label[7] - '0'; /* "10.0.0.N:80" */
+}
+
+/* Accepts a client and completes its first connect. */
+static lb_stream_t *
+established(lb_stream_t **backend)
+{
+    lb_stream_t *client = fake_accept();
+
+    *backend = fake.last_connect;
+    fake_connected(*backend, 0);
+    CU_ASSERT(client->reading);
+    CU_ASSERT((*backend)->reading);
+    return client;
+}
+
+static void
+test_relay_and_half_close(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server();
+    c = established(&b);
+    CU_ASSERT_EQUAL(srv.pool.in_use, 0); /* idle: no buffer */
+    fake_deliver(c, "hello", 5, 0);
+    CU_ASSERT(b->writing);
+    CU_ASSERT(!c->reading); /* not read again before the chunk is out */
+    CU_ASSERT_EQUAL(srv.pool.in_use, 1);
+    fake_written(b, 0);
+    CU_ASSERT(c->reading);
+    CU_ASSERT_EQUAL(srv.pool.in_use, 0);
+    fake_deliver(c, NULL, 0, 0); /* client FIN */
+    CU_ASSERT(b->shut);
+    CU_ASSERT(!b->closed);
+    fake_deliver(b, "world", 5, 0); /* the other way keeps flowing */
+    fake_written(c, 0);
+    fake_deliver(b, NULL, 0, 0);
+    CU_ASSERT(c->closed && b->closed);
+    CU_ASSERT_EQUAL(c->close_how, LB_CLOSE_NORMAL);
+    CU_ASSERT_EQUAL(b->nsent, 5);
+    CU_ASSERT_NSTRING_EQUAL(b->sent, "hello", 5);
+    CU_ASSERT_NSTRING_EQUAL(c->sent, "world", 5);
+    fake_run_closes();
+    CU_ASSERT_EQUAL(srv.active, 0);
+    stop_server();
+}
+
+static void
+test_both_directions_hold_at_most_two_buffers(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server();
+    c = established(&b);
+    fake_deliver(c, "0123456789abcdef", 16, 0);
+    fake_deliver(b, "fedcba9876543210", 16, 0);
+    CU_ASSERT_EQUAL(srv.pool.in_use, 2);
+    CU_ASSERT(!c->reading && !b->reading); /* backpressure both ways */
+    fake_written(b, 0);
+    fake_written(c, 0);
+    CU_ASSERT_EQUAL(srv.pool.in_use, 0);
+    stop_server();
+}
+
+static void
+test_round_robin_across_clients(void)
+{
+    int order[6];
+
+    start_server();
+    for (int i = 0; i < 6; i++) {
+        fake_accept();
+        order[i] = backend_no(fake.last_connect);
+    }
+    for (int i = 0; i < 6; i++)
+        CU_ASSERT_EQUAL(order[i], i % 3 + 1);
+    stop_server();
+}
+
+static void
+test_retry_each_backend_once_then_close(void)
+{
+    lb_stream_t *c;
+    int seen[4] = {0, 0, 0, 0};
+
+    start_server();
+    c = fake_accept();
+    for (int i = 0; i < 3; i++) {
+        lb_stream_t *b = fake.last_connect;
+        seen[backend_no(b)]++;
+        fake_connected(b, LB_ECONNREFUSED);
+        CU_ASSERT(b->closed);
+    }
+    CU_ASSERT_EQUAL(fake.nconnects, 3);
+    CU_ASSERT(seen[1] == 1 && seen[2] == 1 && seen[3] == 1);
+    CU_ASSERT(c->closed); /* promptly, not left hanging */
+    fake_run_closes();
+    CU_ASSERT_EQUAL(srv.active, 0);
+    stop_server();
+}
+
+static void
+test_connect_timeout_retries_elsewhere(void)
+{
+    lb_stream_t *first;
+
+    start_server();
+    fake_accept();
+    first = fake.last_connect;
+    fake_advance(1999);
+    CU_ASSERT_EQUAL(fake.nconnects, 1);
+    fake_advance(1);
+    CU_ASSERT(first->closed);
+    CU_ASSERT_EQUAL(fake.nconnects, 2);
+    CU_ASSERT_NOT_EQUAL(backend_no(fake.last_connect), backend_no(first));
+    stop_server();
+}
+
+static void
+test_connect_failing_at_once_is_bounded(void)
+{
+    lb_stream_t *c;
+
+    start_server();
+    fake.connect_fails_at_once = LB_EMFILE;
+    c = fake_accept();
+    CU_ASSERT(c->closed);
+    CU_ASSERT_EQUAL(fake.nconnects, 0);
+    stop_server();
+}
+
+static void
+test_backend_reset_resets_client(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server();
+    c = established(&b);
+    fake_deliver(b, NULL, 0, LB_ECONNRESET);
+    CU_ASSERT(c->closed && b->closed);
+    CU_ASSERT_EQUAL(c->close_how, LB_CLOSE_RESET);
+    CU_ASSERT_EQUAL(fake.nconnects, 1); /* no retry once connected */
+    stop_server();
+}
+
+static void
+test_sink_gone_lets_other_way_finish(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server();
+    c = established(&b);
+    fake_deliver(c, "req", 3, 0);
+    fake_written(b, LB_EPIPE); /* backend went away */
+    CU_ASSERT(!c->closed);      /* its last words may still be coming */
+    fake_deliver(b, "bye", 3, 0);
+    fake_written(c, 0);
+    fake_deliver(b, NULL, 0, 0);
+    CU_ASSERT(c->closed);
+    CU_ASSERT_EQUAL(c->close_how, LB_CLOSE_RESET);
+    CU_ASSERT_NSTRING_EQUAL(c->sent, "bye", 3);
+    stop_server();
+}
+
+static void
+test_drain_waits_then_cuts_at_deadline(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server();
+    c = established(&b);
+    fake_stop_request();
+    CU_ASSERT(fake.listener_closed);
+    CU_ASSERT(!fake.loop_stopped);
+    fake_advance(5999);
+    CU_ASSERT(!c->closed);
+    fake_advance(1);
+    CU_ASSERT(c->closed && b->closed);
+    CU_ASSERT_EQUAL(c->close_how, LB_CLOSE_RESET);
+    CU_ASSERT(!fake.loop_stopped); /* not before the closes completed */
+    fake_run_closes();
+    CU_ASSERT(fake.loop_stopped);
+    stop_server();
+}
+
+static void
+test_drain_ends_when_last_connection_ends(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server();
+    c = established(&b);
+    fake_stop_request();
+    fake_advance(1000);
+    fake_deliver(c, NULL, 0, 0);
+    fake_deliver(b, NULL, 0, 0);
+    CU_ASSERT_EQUAL(c->close_how, LB_CLOSE_NORMAL);
+    fake_run_closes();
+    CU_ASSERT(fake.loop_stopped);
+    stop_server();
+}
+
+static void
+test_second_stop_cuts_at_once(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server();
+    c = established(&b);
+    fake_stop_request();
+    CU_ASSERT(!c->closed);
+    fake_stop_request();
+    CU_ASSERT(c->closed);
+    fake_run_closes();
+    CU_ASSERT(fake.loop_stopped);
+    stop_server();
+}
+
+int
+main(void)
+{
+    CU_pSuite s;
+    FILE *quiet = tmpfile();
+    unsigned failures;
+
+    if (quiet)
+        lb_log_redirect(quiet); /* the core's log lines are not results */
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    s = CU_add_suite("session (fake platform)", NULL, NULL);
+    CU_add_test(s, "relay and half-close", test_relay_and_half_close);
+    CU_add_test(s, "at most two buffers",
+                test_both_directions_hold_at_most_two_buffers);
+    CU_add_test(s, "round robin across clients",
+                test_round_robin_across_clients);
+    CU_add_test(s, "retry each backend once, then close",
+                test_retry_each_backend_once_then_close);
+    CU_add_test(s, "connect timeout retries elsewhere",
+                test_connect_timeout_retries_elsewhere);
+    CU_add_test(s, "connect failing at once is bounded",
+                test_connect_failing_at_once_is_bounded);
+    CU_add_test(s, "backend reset resets the client",
+                test_backend_reset_resets_client);
+    CU_add_test(s, "sink gone: the other way finishes",
+                test_sink_gone_lets_other_way_finish);
+    CU_add_test(s, "drain waits, then cuts at the deadline",
+                test_drain_waits_then_cuts_at_deadline);
+    CU_add_test(s, "drain ends with the last connection",
+                test_drain_ends_when_last_connection_ends);
+    CU_add_test(s, "second stop cuts at once", test_second_stop_cuts_at_once);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+    CU_cleanup_registry();
+    return failures ? 1 : 0;
+}
