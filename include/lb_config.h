@@ -37,6 +37,11 @@ typedef struct lb_listener_cfg_s {
     char *listen_label; /* e.g. "0.0.0.0:80" */
     lb_backend_cfg_t *backends;
     size_t nbackends;
+    /* Effective timeouts in seconds (0 = none): the listener section's
+     * own, else [options]'. */
+    double connect_timeout;
+    double idle_timeout;       /* no byte either way for this long */
+    double half_close_timeout; /* the same once either side sent FIN */
 } lb_listener_cfg_t;
 
 typedef struct lb_config_s {
@@ -45,6 +50,8 @@ typedef struct lb_config_s {
     size_t buffer_size;        /* default 4096 */
     double connect_timeout;    /* seconds, default 5; 0 = none */
     double graceful_timeout;   /* seconds, default 6 */
+    double idle_timeout;       /* seconds, default 0 = none */
+    double half_close_timeout; /* seconds, default 0 = idle_timeout */
     int max_retries;           /* -1 = default: every backend once */
     unsigned processes;        /* workers per listener, default 1 */
     char *log_file;            /* NULL = stdout/stderr */

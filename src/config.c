@@ -138,6 +138,8 @@ finish(lb_cfg_parser_t *p)
     if (p->failed)
         return;
     lb__cfg_options_defaults(p->cfg);
+    for (size_t i = 0; i < p->cfg->nlisteners; i++)
+        lb__cfg_listener_defaults(p->cfg, &p->cfg->listeners[i]);
     if (p->cfg->pre_resolve)
         resolve_backends(p);
 }

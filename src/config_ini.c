@@ -62,6 +62,7 @@ new_listener(lb_cfg_parser_t *p, char *name, size_t *index)
     memset(&p->pending[*index], 0, sizeof(p->pending[0]));
     cfg->listeners[*index].name = name;
     cfg->listeners[*index].line = p->lineno;
+    lb__cfg_listener_unset(&cfg->listeners[*index]);
     return 0;
 }
 
@@ -164,7 +165,11 @@ listener_key(lb_cfg_parser_t *p, const char *name, const char *value)
     const char *lname = p->cfg->listeners[li].name;
     int listen = lb__cfg_casecmp(name, "listen") == 0;
     int *seen = listen ? &pend->listen_line : &pend->backends_line;
+    int rc;
 
+    if (!listen && lb__cfg_casecmp(name, "backends") != 0 &&
+        (rc = lb__cfg_listener_option(p, li, name, value)) != 1)
+        return rc;
     if (!listen && lb__cfg_casecmp(name, "backends") != 0) {
         lb__cfg_warn(p, p->lineno,
                      "unknown key '%s' in [listener:%s] ignored", name, lname);

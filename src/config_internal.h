@@ -17,7 +17,8 @@
 #define LB_CFG_UNSET_INT (-1)
 #define LB_CFG_UNSET_DOUBLE (-1.0)
 
-#define LB_CFG_NOPTIONS 7
+#define LB_CFG_NOPTIONS 9
+#define LB_CFG_NLISTENER_OPTIONS 3
 
 typedef enum {
     LB_CFG_SEC_NONE,     /* before the first [section] */
@@ -42,6 +43,7 @@ typedef struct lb_cfg_pending_s {
     int from_section;   /* [listener:NAME] rather than a [mappings] entry */
     int listen_line;    /* 0 until the listen address is known */
     int backends_line;  /* 0 until a backends key was seen */
+    int option_line[LB_CFG_NLISTENER_OPTIONS]; /* per-listener options */
 } lb_cfg_pending_t;
 
 typedef struct lb_cfg_parser_s {
@@ -89,6 +91,13 @@ void lb__cfg_options_unset(lb_config_t *cfg);
 void lb__cfg_options_defaults(lb_config_t *cfg);
 /* A key of [options]; 0 or -1 after lb__cfg_fail(). */
 int lb__cfg_option(lb_cfg_parser_t *p, const char *name, const char *value);
+/* A per-listener option (e.g. idle_timeout) of [listener:NAME] li: 0 or
+ * -1 after lb__cfg_fail(), 1 if name is not one. */
+int lb__cfg_listener_option(lb_cfg_parser_t *p, size_t li, const char *name,
+                            const char *value);
+void lb__cfg_listener_unset(lb_listener_cfg_t *l);
+/* Unset per-listener options take the [options] values. */
+void lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l);
 /* "PORT", "HOST:PORT", "*:PORT" or "[IPV6]:PORT" into *out. */
 int lb__cfg_parse_listen(lb_cfg_parser_t *p, const char *text,
                          lb_addr_t *out);

@@ -230,7 +230,65 @@ static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
     {"max_retries", offsetof(lb_config_t, max_retries), opt_retries},
     {"processes", offsetof(lb_config_t, processes), opt_processes},
     {"log_file", offsetof(lb_config_t, log_file), opt_path},
+    {"idle_timeout", offsetof(lb_config_t, idle_timeout), opt_seconds},
+    {"half_close_timeout", offsetof(lb_config_t, half_close_timeout),
+     opt_seconds},
 };
+
+/* What a [listener:NAME] section may set for itself. */
+static const lb_cfg_option_t lb_cfg_listener_options[] = {
+    {"connect_timeout", offsetof(lb_listener_cfg_t, connect_timeout),
+     opt_seconds},
+    {"idle_timeout", offsetof(lb_listener_cfg_t, idle_timeout), opt_seconds},
+    {"half_close_timeout", offsetof(lb_listener_cfg_t, half_close_timeout),
+     opt_seconds},
+};
+
+void
+lb__cfg_listener_unset(lb_listener_cfg_t *l)
+{
+    l->connect_timeout = LB_CFG_UNSET_DOUBLE;
+    l->idle_timeout = LB_CFG_UNSET_DOUBLE;
+    l->half_close_timeout = LB_CFG_UNSET_DOUBLE;
+}
+
+void
+lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l)
+{
+    if (l->connect_timeout < 0)
+        l->connect_timeout = cfg->connect_timeout;
+    if (l->idle_timeout < 0)
+        l->idle_timeout = cfg->idle_timeout;
+    if (l->half_close_timeout < 0)
+        l->half_close_timeout = cfg->half_close_timeout;
+}
+
+int
+lb__cfg_listener_option(lb_cfg_parser_t *p, size_t li, const char *name,
+                        const char *value)
+{
+    lb_cfg_pending_t *pend = &p->pending[li];
+    size_t i;
+
+    for (i = 0; i < LB_CFG_NLISTENER_OPTIONS; i++)
+        if (lb__cfg_casecmp(name, lb_cfg_listener_options[i].name) == 0)
+            break;
+    if (i == LB_CFG_NLISTENER_OPTIONS)
+        return 1;
+    if (pend->option_line[i] != 0) {
+        lb__cfg_fail(p, p->lineno,
+                     "duplicate key '%s' in [listener:%s] (first on line %d)",
+                     lb_cfg_listener_options[i].name,
+                     p->cfg->listeners[li].name, pend->option_line[i]);
+        return -1;
+    }
+    pend->option_line[i] = p->lineno;
+    p->target = LB_CFG_TARGET_SINGLE;
+    p->target_key = lb_cfg_listener_options[i].name;
+    return lb_cfg_listener_options[i].parse(
+        p, lb_cfg_listener_options[i].name, value,
+        (char *)&p->cfg->listeners[li] + lb_cfg_listener_options[i].offset);
+}
 
 void
 lb__cfg_options_unset(lb_config_t *cfg)
@@ -239,6 +297,8 @@ lb__cfg_options_unset(lb_config_t *cfg)
     cfg->buffer_size = 0;
     cfg->connect_timeout = LB_CFG_UNSET_DOUBLE;
     cfg->graceful_timeout = LB_CFG_UNSET_DOUBLE;
+    cfg->idle_timeout = LB_CFG_UNSET_DOUBLE;
+    cfg->half_close_timeout = LB_CFG_UNSET_DOUBLE;
     cfg->max_retries = LB_CFG_UNSET_INT; /* also the default: -1 */
     cfg->processes = 0;
     cfg->log_file = NULL;
@@ -255,6 +315,10 @@ lb__cfg_options_defaults(lb_config_t *cfg)
         cfg->connect_timeout = LB_DEFAULT_CONNECT_TIMEOUT;
     if (cfg->graceful_timeout < 0)
         cfg->graceful_timeout = LB_DEFAULT_GRACEFUL_TIMEOUT;
+    if (cfg->idle_timeout < 0)
+        cfg->idle_timeout = 0;
+    if (cfg->half_close_timeout < 0)
+        cfg->half_close_timeout = 0;
     if (cfg->processes == 0)
         cfg->processes = 1;
 }

@@ -21,12 +21,14 @@ struct lb_session_s {
     char *buf[2];            /* in flight per direction, else NULL */
     unsigned char state[2];
     unsigned char bulk[2];   /* a read filled the buffer: try splicing */
-    unsigned char closing, reset;
+    unsigned char closing, reset, connected;
     unsigned open_streams;   /* created and not yet closed-and-called-back */
     int attempts;
+    uint64_t last_active;    /* loop time of the last byte either way */
 };
 
 static void try_backend(lb_session_t *sess);
+static void arm_idle(lb_session_t *sess);
 static void on_read(lb_stream_t *s, long nread, char *buf);
 static void on_splice(lb_stream_t *src, long nmoved, int at_sink);
 
@@ -135,6 +137,12 @@ sink(const lb_session_t *sess, int d)
     return d == UP ? sess->backend : sess->client;
 }
 
+static void
+touch(lb_session_t *sess)
+{
+    sess->last_active = lb_loop_now(server(sess)->loop);
+}
+
 /* Bulk directions move through the kernel where the platform can
  * (lb_stream_splice); everything else is read into a buffer and written. */
 static void
@@ -150,13 +158,67 @@ start_read(lb_session_t *sess, int d)
         lb_session_abort(sess, 1);
 }
 
-/* A direction is over; when both are, the connection ends. */
+/* A direction is over; when both are, the connection ends. Half-closed,
+ * it may have a shorter inactivity limit. */
 static void
 direction_done(lb_session_t *sess, int d)
 {
     sess->state[d] = H_DONE;
     if (sess->state[!d] == H_DONE)
         lb_session_abort(sess, 0);
+    else
+        arm_idle(sess);
+}
+
+/* ---- inactivity ---- */
+
+/* Milliseconds of silence allowed now (0: no limit). */
+static uint64_t
+idle_limit_ms(const lb_session_t *sess)
+{
+    const lb_listener_cfg_t *l = sess->lc->cfg;
+    int half = sess->state[UP] == H_DONE || sess->state[DOWN] == H_DONE;
+    double t = half && l->half_close_timeout > 0 ? l->half_close_timeout
+                                                 : l->idle_timeout;
+
+    return (uint64_t)(t * 1000.0 + 0.5);
+}
+
+/* Arms the timer for the end of the allowed silence. Activity only stamps
+ * last_active; the timer checks it when it fires, so a busy connection
+ * never touches the timer heap. */
+static void
+arm_idle(lb_session_t *sess)
+{
+    uint64_t limit = idle_limit_ms(sess);
+    uint64_t now = lb_loop_now(server(sess)->loop);
+    uint64_t end = sess->last_active + limit;
+
+    if (limit == 0) {
+        lb_timer_stop(&sess->timer);
+        return;
+    }
+    lb_timer_start(&sess->timer, end > now ? end - now : 0);
+}
+
+static void
+idle_check(lb_session_t *sess)
+{
+    uint64_t limit = idle_limit_ms(sess);
+    uint64_t now = lb_loop_now(server(sess)->loop);
+    char client[LB_ADDRSTRLEN];
+
+    if (limit == 0)
+        return;
+    if (now - sess->last_active < limit) {
+        arm_idle(sess);
+        return;
+    }
+    lb_addr_format(&sess->client_addr, client, sizeof(client));
+    lb_log("Closing connection from %s on %s: no data either way for "
+           "%.1f s", client, sess->lc->cfg->listen_label,
+           (double)limit / 1000.0);
+    lb_session_abort(sess, 0);
 }
 
 /* The source sent FIN: pass it on (half-close) and keep the other
@@ -166,6 +228,7 @@ direction_done(lb_session_t *sess, int d)
 static void
 source_ended(lb_session_t *sess, int d)
 {
+    touch(sess); /* the half-close limit runs from the FIN */
     if (sess->state[!d] != H_DONE)
         (void)lb_stream_shutdown(sink(sess, d));
     direction_done(sess, d);
@@ -181,12 +244,14 @@ sink_failed(lb_session_t *sess, int d)
     direction_done(sess, d);
 }
 
+
 static void
 on_write(lb_stream_t *s, int status)
 {
     lb_session_t *sess = lb_stream_data(s);
     int d = s == sess->backend ? UP : DOWN;
 
+    touch(sess);
     lb_bufpool_put(&server(sess)->pool, sess->buf[d]);
     sess->buf[d] = NULL;
     if (status < 0)
@@ -202,6 +267,7 @@ on_read(lb_stream_t *s, long nread, char *buf)
     int d = dir_of_reader(sess, s);
 
     if (nread > 0) {
+        touch(sess);
         sess->buf[d] = buf;
         sess->state[d] = H_WRITING;
         sess->bulk[d] = (size_t)nread == server(sess)->cfg->buffer_size;
@@ -220,8 +286,10 @@ on_splice(lb_stream_t *src, long nmoved, int at_sink)
     lb_session_t *sess = lb_stream_data(src);
     int d = dir_of_reader(sess, src);
 
-    if (nmoved > 0)
+    if (nmoved > 0) {
+        touch(sess);
         start_read(sess, d);
+    }
     else if (nmoved == LB_EOF)
         source_ended(sess, d);
     else if (at_sink)
@@ -280,7 +348,9 @@ on_connected(lb_stream_t *s, int status)
         backend_failed(sess, status);
         return;
     }
-    lb_timer_stop(&sess->timer);
+    sess->connected = 1;
+    touch(sess);
+    arm_idle(sess);
     start_read(sess, UP);
     if (!sess->closing)
         start_read(sess, DOWN);
@@ -316,10 +386,16 @@ on_resolved(lb_resolve_t *req, int status, const lb_addr_t *addr,
     connect_to(sess, addr);
 }
 
+/* Before the backend answered: the connect timeout; after: silence. */
 static void
-on_connect_timeout(lb_timer_t *t)
+on_timer(lb_timer_t *t)
 {
-    backend_failed(t->data, LB_ETIMEDOUT);
+    lb_session_t *sess = t->data;
+
+    if (sess->connected)
+        idle_check(sess);
+    else
+        backend_failed(sess, LB_ETIMEDOUT);
 }
 
 static void
@@ -327,7 +403,7 @@ try_backend(lb_session_t *sess)
 {
     const lb_backend_cfg_t *b = backend_cfg(sess);
     lb_server_t *srv = server(sess);
-    double timeout = srv->cfg->connect_timeout;
+    double timeout = sess->lc->cfg->connect_timeout;
     int rc;
 
     sess->attempts++;
@@ -364,7 +440,7 @@ lb_session_start(lb_lctx_t *lc, lb_stream_t *client)
     lb_stream_set_data(client, sess);
     if (lb_stream_peer(client, &sess->client_addr) != 0)
         sess->client_addr.len = 0;
-    lb_timer_init(srv->loop, &sess->timer, on_connect_timeout, sess);
+    lb_timer_init(srv->loop, &sess->timer, on_timer, sess);
     sess->next = srv->sessions;
     if (srv->sessions)
         srv->sessions->prev = sess;

@@ -24,21 +24,36 @@ static lb_server_t srv;
 static lb_listener_t *listeners[1];
 static lb_shared_t *shared;
 
+static const char IDLE_CONFIG[] =
+    "[options]\n"
+    "buffer_size = 16\n"
+    "idle_timeout = 30\n"
+    "[listener:web]\n"
+    "listen = 127.0.0.1:8080\n"
+    "backends = 10.0.0.1:80\n"
+    "idle_timeout = 10\n"
+    "half_close_timeout = 3\n";
+
 static void
-start_server(void)
+start_server_with(const char *text)
 {
     size_t idx = 0;
     char *err = NULL;
 
     fake_reset();
-    CU_ASSERT_EQUAL_FATAL(lb_config_load_string("t.cfg", CONFIG,
-                                                sizeof(CONFIG) - 1, &cfg,
-                                                NULL, NULL, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(lb_config_load_string("t.cfg", text, strlen(text),
+                                                &cfg, NULL, NULL, &err), 0);
     CU_ASSERT_EQUAL_FATAL(lb_listener_bind(&cfg.listeners[0].listen, 16,
                                            &listeners[0]), 0);
     shared = lb_shared_alloc(sizeof(lb_rr_t));
     CU_ASSERT_EQUAL_FATAL(lb_server_init(&srv, &cfg, listeners, shared,
                                          &idx, 1), 0);
+}
+
+static void
+start_server(void)
+{
+    start_server_with(CONFIG);
 }
 
 static void
@@ -274,6 +289,68 @@ test_second_stop_cuts_at_once(void)
     stop_server();
 }
 
+static void
+test_idle_timeout_closes_silent_connection(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server_with(IDLE_CONFIG); /* the listener's 10 s, not 30 s */
+    c = established(&b);
+    fake_advance(9999);
+    CU_ASSERT(!c->closed);
+    fake_advance(1);
+    CU_ASSERT(c->closed && b->closed);
+    CU_ASSERT_EQUAL(c->close_how, LB_CLOSE_NORMAL);
+    stop_server();
+}
+
+static void
+test_activity_postpones_idle_timeout(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server_with(IDLE_CONFIG);
+    c = established(&b);
+    for (int i = 0; i < 5; i++) {
+        fake_advance(6000);
+        fake_deliver(c, "ping", 4, 0);
+        fake_advance(100);
+        fake_written(b, 0);
+    }
+    CU_ASSERT(!c->closed); /* 30 s old, never 10 s silent */
+    fake_advance(10000);
+    CU_ASSERT(c->closed);
+    stop_server();
+}
+
+static void
+test_half_close_timeout(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server_with(IDLE_CONFIG);
+    c = established(&b);
+    fake_advance(1000);
+    fake_deliver(c, NULL, 0, 0); /* client FIN: half-closed from now on */
+    fake_advance(2999);
+    CU_ASSERT(!c->closed);
+    fake_advance(1);
+    CU_ASSERT(c->closed && b->closed);
+    stop_server();
+}
+
+static void
+test_no_idle_limit_by_default(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server();
+    c = established(&b);
+    fake_advance(24u * 3600u * 1000u);
+    CU_ASSERT(!c->closed);
+    stop_server();
+}
+
 int
 main(void)
 {
@@ -306,6 +383,12 @@ main(void)
     CU_add_test(s, "drain ends with the last connection",
                 test_drain_ends_when_last_connection_ends);
     CU_add_test(s, "second stop cuts at once", test_second_stop_cuts_at_once);
+    CU_add_test(s, "idle timeout closes a silent connection",
+                test_idle_timeout_closes_silent_connection);
+    CU_add_test(s, "activity postpones the idle timeout",
+                test_activity_postpones_idle_timeout);
+    CU_add_test(s, "half-close timeout", test_half_close_timeout);
+    CU_add_test(s, "no idle limit by default", test_no_idle_limit_by_default);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

@@ -759,6 +759,59 @@ test_help_text(void)
         CU_ASSERT_PTR_NOT_NULL(strstr(lb_config_help, words[i]));
 }
 
+static void
+test_listener_timeouts(void)
+{
+    lb_config_t cfg;
+    warnings_t w = {0, ""};
+
+    CU_ASSERT_EQUAL_FATAL(load_ok("[options]\n"
+                                  "pre_resolve_workers = 0\n"
+                                  "connect_timeout = 2\n"
+                                  "idle_timeout = 300\n"
+                                  "half_close_timeout = 0.5\n"
+                                  "[mappings]\n"
+                                  "8080 = 10.0.0.1:80\n"
+                                  "[listener:quick]\n"
+                                  "listen = 8081\n"
+                                  "backends = 10.0.0.1:80\n"
+                                  "IDLE_TIMEOUT = 10\n"
+                                  "connect_timeout = 0\n",
+                                  &cfg, &w), LB_EXIT_OK);
+    CU_ASSERT_EQUAL(w.count, 0);
+    CU_ASSERT_DOUBLE_EQUAL(cfg.idle_timeout, 300.0, 1e-9);
+    /* the mapping inherits [options] */
+    CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[0].connect_timeout, 2.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[0].idle_timeout, 300.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[0].half_close_timeout, 0.5, 1e-9);
+    /* the section overrides what it sets, inherits the rest */
+    CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[1].connect_timeout, 0.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[1].idle_timeout, 10.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[1].half_close_timeout, 0.5, 1e-9);
+    lb_config_free(&cfg);
+}
+
+static void
+test_timeout_defaults_and_errors(void)
+{
+    lb_config_t cfg;
+    warnings_t w = {0, ""};
+
+    CU_ASSERT_EQUAL_FATAL(load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
+                                  &w), LB_EXIT_OK);
+    CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[0].idle_timeout, 0.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[0].half_close_timeout, 0.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[0].connect_timeout, 5.0, 1e-9);
+    lb_config_free(&cfg);
+    expect_error("[options]\nidle_timeout = soon\n[mappings]\n"
+                 "8080 = 10.0.0.1:80\n", 2, "'soon'");
+    expect_error("[listener:a]\nlisten = 8080\nbackends = 10.0.0.1:80\n"
+                 "half_close_timeout = -1\n", 4, "'-1'");
+    expect_error("[listener:a]\nlisten = 8080\nbackends = 10.0.0.1:80\n"
+                 "idle_timeout = 1\nidle_timeout = 2\n", 5,
+                 "duplicate key 'idle_timeout'");
+}
+
 void
 lb_test_config_register(void)
 {
@@ -794,6 +847,8 @@ lb_test_config_register(void)
         {"retries", test_retries},
         {"free twice", test_free_twice},
         {"help text", test_help_text},
+        {"listener timeouts", test_listener_timeouts},
+        {"timeout defaults and errors", test_timeout_defaults_and_errors},
     };
     CU_pSuite suite = CU_add_suite("config", NULL, NULL);
     size_t i;

@@ -1,0 +1,60 @@
+"""Inactivity limits: idle_timeout closes a connection that passes no byte
+either way for that long, and only such a connection."""
+
+import time
+
+import lbtest
+from lbtest import eq, true
+
+
+def _read_until_closed(conn, deadline):
+    """(how, seconds until closed): how is 'eof', 'reset' or 'open'."""
+    t0 = time.monotonic()
+    conn.settimeout(max(0.1, deadline - t0))
+    try:
+        data = conn.recv(1)
+        return ("eof" if not data else "data"), time.monotonic() - t0
+    except ConnectionResetError:
+        return "reset", time.monotonic() - t0
+    except OSError:
+        return "open", time.monotonic() - t0
+
+
+def test_idle_timeout_closes_silent_connection():
+    """idle_timeout = 1: a connected client that sends nothing is closed
+    after about a second (FIN, not reset), the backend side too, and the
+    log says why."""
+    with lbtest.Scope() as s:
+        b = s.backend(lbtest.idle)
+        port = lbtest.free_port()
+        lb = s.balancer(lbtest.mapping_config(
+            port, [b.port], options={"idle_timeout": 1}), wait_ports=[port])
+        c = lbtest.connect(port, timeout=10)
+        s.on_close(c.close)
+        how, took = _read_until_closed(c, time.monotonic() + 10)
+        eq(how, "eof", "how the idle client was closed")
+        lbtest.between(took, 0.8, lbtest.pick(4.0, 6.0),
+                       "seconds until the idle client was closed")
+        true(lbtest.wait_until(lambda: any(e == "closed" for _, e in
+                                           b.events), 5),
+             "backend side closed too")
+        true(lb.wait_log(r"no data either way", timeout=5),
+             "log says the connection was idle", log=lb.tail())
+
+
+def test_idle_timeout_spares_active_connection():
+    """idle_timeout = 1 per listener: a client that sends a line every
+    0.3 s for 3 s keeps its connection and gets every echo back."""
+    with lbtest.Scope() as s:
+        b = s.backend(lbtest.echo)
+        port = lbtest.free_port()
+        cfg = ("[listener:echo]\nlisten = 127.0.0.1:%d\n"
+               "backends = 127.0.0.1:%d\nidle_timeout = 1\n" % (port, b.port))
+        s.balancer(cfg, wait_ports=[port])
+        c = lbtest.connect(port, timeout=10)
+        s.on_close(c.close)
+        for i in range(10):
+            line = b"ping %d\n" % i
+            c.sendall(line)
+            eq(lbtest.recv_line(c), line, "echo %d" % i)
+            time.sleep(0.3)
