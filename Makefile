@@ -2,7 +2,8 @@
 # The Windows cross build has its own targets further down once it exists.
 
 CC      ?= cc
-BUILD   ?= build
+# SANITIZE=1 builds into its own directory: never mixed with the normal build.
+BUILD   ?= $(if $(filter 1,$(SANITIZE)),build-asan,build)
 PKGS    := inih cunit
 WERROR  ?= 0
 SANITIZE ?= 0
@@ -14,8 +15,15 @@ ifeq ($(WERROR),1)
 CFLAGS_BASE += -Werror
 endif
 ifeq ($(SANITIZE),1)
-CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
-LDFLAGS     += -fsanitize=address,undefined
+# Any UBSan finding aborts like an ASan one. Workers leave with _exit(), so
+# LeakSanitizer checks only the parent (valgrind covers the workers); any
+# report anywhere fails the run: run.py collects them per scenario.
+CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=all \
+               -fno-omit-frame-pointer -O1
+LDFLAGS     += -fsanitize=address,undefined -fno-sanitize-recover=all
+SAN_ENV     := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:$(ASAN_OPTIONS) \
+               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:$(UBSAN_OPTIONS) \
+               LBTEST_SANITIZE=1
 endif
 INIH_CFLAGS  = $(shell pkg-config --cflags inih 2>/dev/null)
 INIH_LIBS    = $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
@@ -31,6 +39,7 @@ UNIT_OBJS  := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 
 BIN  := $(BUILD)/pumpkinlb
 UNIT := $(BUILD)/unit-tests
+FUZZ_REPLAY := $(BUILD)/fuzz-replay
 
 .PHONY: all deps run test unit integration clean check-config
 
@@ -60,6 +69,14 @@ $(BUILD)/%.o: %.c $(wildcard include/*.h platform/posix/*.h platform/common/*.h)
 $(BIN): $(BUILD)/src/main.o $(CORE_OBJS) $(POSIX_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(INIH_LIBS)
 
+# The core over a scripted fake platform: sessions, retries, drain.
+SESSION_SRCS := $(wildcard tests/session/*.c) platform/common/common_addr.c
+SESSION_OBJS := $(SESSION_SRCS:%.c=$(BUILD)/%.o)
+SESSION := $(BUILD)/session-tests
+
+$(SESSION): $(SESSION_OBJS) $(CORE_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(INIH_LIBS) $(CUNIT_LIBS)
+
 $(UNIT): $(UNIT_OBJS) $(CORE_OBJS) $(POSIX_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(INIH_LIBS) $(CUNIT_LIBS)
 
@@ -72,12 +89,123 @@ unit: deps $(UNIT)
 integration: all
 	python3 tests/integration/run.py $(BIN)
 
-test: deps $(BIN) $(UNIT)
-	$(UNIT)
-	python3 tests/integration/run.py $(BIN)
+test: deps $(BIN) $(UNIT) $(SESSION) $(FUZZ_REPLAY)
+	$(SAN_ENV) $(UNIT)
+	$(SAN_ENV) $(SESSION)
+	$(SAN_ENV) $(FUZZ_REPLAY) tests/fuzz/corpus tests/fuzz/regressions
+	$(SAN_ENV) python3 tests/integration/run.py $(BIN)
+	$(if $(filter 1,$(SANITIZE)),,$(MAKE) --no-print-directory docs-test)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan $(FUZZ_BUILD)
+
+# ---- install, and the documentation tests (tests/docs) ----
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/pumpkinlb
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+
+.PHONY: install uninstall docs-deps docs-test
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR)
+	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/pumpkinlb
+	install -m 644 installer/man/pumpkinlb.8 $(DESTDIR)$(MANDIR)/man8/pumpkinlb.8
+	install -m 644 installer/man/pumpkinlb.cfg.5 $(DESTDIR)$(MANDIR)/man5/pumpkinlb.cfg.5
+	install -m 644 pumpkinlb.cfg README.md LICENSE $(DESTDIR)$(DOCDIR)/
+	sed 's|/usr/local/sbin/|$(SBINDIR)/|g' installer/pumpkinlb.service \
+	  > $(DESTDIR)$(UNITDIR)/pumpkinlb.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/pumpkinlb.service
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/pumpkinlb $(DESTDIR)$(MANDIR)/man8/pumpkinlb.8 \
+	  $(DESTDIR)$(MANDIR)/man5/pumpkinlb.cfg.5 $(DESTDIR)$(UNITDIR)/pumpkinlb.service
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# groff/man check the manual pages; ip and keepalived run the
+# high-availability test (as root only). Installed with apt-get as root.
+DOCS_DEB_PKGS := groff-base man-db iproute2 keepalived
+docs-deps:
+	@if ! command -v groff >/dev/null 2>&1 || ! command -v man >/dev/null 2>&1 || \
+	    ! command -v ip >/dev/null 2>&1 || ! command -v keepalived >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing documentation test dependencies: $(DOCS_DEB_PKGS)"; \
+	    apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+	      install -y -qq --no-install-recommends $(DOCS_DEB_PKGS) >/dev/null; \
+	  else \
+	    echo "Some documentation test tools are missing. Install them with:"; \
+	    echo "  sudo apt-get install $(DOCS_DEB_PKGS)"; \
+	  fi; \
+	fi
+
+docs-test: deps docs-deps $(BIN)
+	python3 tests/docs/run.py $(BIN)
+
+# ---- robustness: libFuzzer on the config loader, valgrind ----
+# The fuzz target and a replayer of its corpus and past crashes
+# (tests/fuzz/regressions/), built with $(CC) for `make test`.
+NO_DNS_LDFLAGS := -Wl,--wrap=getaddrinfo
+
+$(FUZZ_REPLAY): $(BUILD)/tests/fuzz/fuzz_config.o $(BUILD)/tests/fuzz/replay_main.o \
+                $(CORE_OBJS) $(POSIX_OBJS)
+	$(CC) $(LDFLAGS) $(NO_DNS_LDFLAGS) -o $@ $^ $(INIH_LIBS)
+
+# `make fuzz`: clang's libFuzzer with ASan and UBSan, FUZZ_TIME seconds,
+# starting from the seed corpus; new inputs go to $(FUZZ_BUILD)/corpus, a
+# crash to $(FUZZ_BUILD)/artifacts/ (keep it in tests/fuzz/regressions/).
+FUZZ_CC    ?= clang-14
+FUZZ_BUILD ?= build-fuzz
+FUZZ_TIME  ?= 60
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall \
+               -Wextra -O1 -g -fno-omit-frame-pointer -Iinclude \
+               -Iplatform/posix -Iplatform/common $(FUZZ_SAN)
+FUZZ_OBJS  := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(CORE_SRCS) $(POSIX_SRCS) \
+                tests/fuzz/fuzz_config.c)
+FUZZ_BIN   := $(FUZZ_BUILD)/fuzz_config
+FUZZ_DEB_PKGS := clang-14 libclang-rt-14-dev
+
+.PHONY: fuzz fuzz-deps valgrind
+
+fuzz-deps:
+	@if ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { (void)d; (void)n; return 0; }' | \
+	    $(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing fuzzing dependencies: $(FUZZ_DEB_PKGS)"; \
+	    apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+	      install -y -qq --no-install-recommends $(FUZZ_DEB_PKGS) >/dev/null; \
+	  else \
+	    echo "Missing libFuzzer. Install it with:"; \
+	    echo "  sudo apt-get install $(FUZZ_DEB_PKGS)"; exit 1; \
+	  fi; \
+	fi
+
+$(FUZZ_BUILD)/%.o: %.c $(wildcard include/*.h src/*.h platform/posix/*.h platform/common/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(INIH_CFLAGS) -c $< -o $@
+
+$(FUZZ_BIN): $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $(NO_DNS_LDFLAGS) -o $@ $^ $(INIH_LIBS)
+
+fuzz: deps fuzz-deps
+	$(MAKE) $(FUZZ_BIN)
+	@mkdir -p $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/artifacts
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_TIME) -max_len=4096 -timeout=10 \
+	  -print_final_stats=1 -dict=tests/fuzz/config.dict \
+	  -artifact_prefix=$(FUZZ_BUILD)/artifacts/ \
+	  $(FUZZ_BUILD)/corpus tests/fuzz/corpus
+
+# `make valgrind`: a short black-box scenario (relayed connections, a
+# refused backend and a retry, a name resolved per connection, SIGTERM with
+# a connection cut at the deadline) under valgrind, workers included; fails
+# on any error or leak.
+valgrind: deps $(BIN)
+	python3 tests/valgrind/run.py $(BIN)
 
 # ---- Windows: cross-built with mingw-w64, tested under Wine ----
 WIN_CC    ?= x86_64-w64-mingw32-gcc
@@ -162,3 +290,18 @@ $(WIN_MSI): installer/pumpkinlb.wxs installer/pumpkinlb-windows.cfg $(WIN_BIN) R
 # For tests/wine/check_build_files.py: the Windows sources make compiles.
 print-win-srcs:
 	@echo $(sort $(WIN_SRCS) src/main.c)
+
+# ---- benchmarks (tests/bench, issue 7) ----
+# `make bench`: PumpkinLB, HAProxy, nginx stream and a direct connection side
+# by side on 127.0.0.1 (installs the peers as root). Quick look:
+#   make bench BENCH_ROUNDS=1 BENCH_DURATION=2
+# BENCH_ARGS passes more options, e.g. --peer before=/tmp/pumpkinlb-before.
+BENCH_ROUNDS   ?= 3
+BENCH_DURATION ?= 5
+BENCH_ARGS     ?=
+
+.PHONY: bench
+bench: all
+	python3 tests/bench/test_parsers.py
+	python3 tests/bench/bench.py --bin $(BIN) --rounds $(BENCH_ROUNDS) \
+	  --duration $(BENCH_DURATION) --out $(BUILD)/bench $(BENCH_ARGS)

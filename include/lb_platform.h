@@ -166,6 +166,11 @@ int lb_stream_splice(lb_stream_t *src, lb_stream_t *dst, size_t max,
 int lb_stream_shutdown(lb_stream_t *s);
 #define LB_CLOSE_NORMAL 0
 #define LB_CLOSE_RESET 1 /* abortive: the peer sees a reset */
+/* A reset too, but only once what was written has reached the peer (or
+ * a bound passed): how a backend's reset is passed to a slow client
+ * without losing the bytes before it. Platforms that cannot tell reset at
+ * once. */
+#define LB_CLOSE_DRAIN_RESET 2
 void lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb);
 void *lb_stream_data(const lb_stream_t *s);
 void lb_stream_set_data(lb_stream_t *s, void *data);

@@ -96,25 +96,45 @@ close_stream(lb_stream_t **sp, int how)
     *sp = NULL;
 }
 
-void
-lb_session_abort(lb_session_t *sess, int reset)
+/* Closes both streams: the client with how_client, the backend with
+ * how_backend. The client stream is open until its close callback, so
+ * the session is freed there, never under a caller's feet. */
+static void
+close_both(lb_session_t *sess, int how_client, int how_backend)
 {
-    int how;
-
     if (sess->closing)
         return;
     sess->closing = 1;
-    sess->reset |= (unsigned char)(reset != 0);
-    how = sess->reset ? LB_CLOSE_RESET : LB_CLOSE_NORMAL;
     lb_timer_stop(&sess->timer);
     if (sess->resolve) {
         lb_resolve_cancel(sess->resolve);
         sess->resolve = NULL;
     }
-    close_stream(&sess->client, how);
-    close_stream(&sess->backend, how);
-    /* The client stream is open until its close callback, so the session
-     * is freed there, never under a caller's feet. */
+    close_stream(&sess->client, how_client);
+    close_stream(&sess->backend, how_backend);
+}
+
+void
+lb_session_abort(lb_session_t *sess, int reset)
+{
+    int how;
+
+    sess->reset |= (unsigned char)(reset != 0);
+    how = sess->reset ? LB_CLOSE_RESET : LB_CLOSE_NORMAL;
+    close_both(sess, how, how);
+}
+
+/* The source of direction d was reset: everything it sent before is
+ * already written to the sink, so the sink gets the reset only after
+ * those bytes reached its peer. */
+static void
+source_reset(lb_session_t *sess, int d)
+{
+    sess->reset = 1;
+    if (d == UP)
+        close_both(sess, LB_CLOSE_RESET, LB_CLOSE_DRAIN_RESET);
+    else
+        close_both(sess, LB_CLOSE_DRAIN_RESET, LB_CLOSE_RESET);
 }
 
 /* ---- relay ---- */
@@ -276,7 +296,7 @@ on_read(lb_stream_t *s, long nread, char *buf)
     } else if (nread == LB_EOF) {
         source_ended(sess, d);
     } else {
-        lb_session_abort(sess, 1); /* reset or error: pass a reset on */
+        source_reset(sess, d); /* reset or error: pass a reset on */
     }
 }
 
@@ -295,7 +315,7 @@ on_splice(lb_stream_t *src, long nmoved, int at_sink)
     else if (at_sink)
         sink_failed(sess, d);
     else
-        lb_session_abort(sess, 1);
+        source_reset(sess, d);
 }
 
 /* ---- connecting and retrying ---- */

@@ -36,6 +36,8 @@ struct lb_stream_s {
     int read_hint;          /* last read filled the buffer: try again at once */
     struct lb__splice_s *splice;     /* as source: a splice under way */
     struct lb__splice_s *splice_out; /* as sink: a splice under way */
+    lb_timer_t drain;       /* LB_CLOSE_DRAIN_RESET: waiting for acks */
+    uint64_t drain_until;
 };
 
 struct lb_listener_s {

@@ -4,6 +4,10 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <sys/ioctl.h>
+#ifdef __linux__
+#include <linux/sockios.h> /* SIOCOUTQ */
+#endif
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,6 +260,49 @@ lb_stream_shutdown(lb_stream_t *s)
     return 0;
 }
 
+#define DRAIN_CHECK_MS 20
+#define DRAIN_MAX_MS 30000 /* a peer that stopped reading gets its reset */
+
+static void
+close_now(lb_stream_t *s, int reset)
+{
+    if (reset) {
+        /* Linger 0 makes close() send RST: how a reset is passed on. */
+        struct linger lg = {1, 0};
+        (void)setsockopt(s->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    close(s->io.fd);
+    s->io.fd = -1;
+    lb__stream_queue(s, LB__DONE_CLOSE);
+}
+
+/* Bytes written but not yet acknowledged by the peer, or -1 if the
+ * system cannot say. */
+static long
+unacked(int fd)
+{
+#if defined(__linux__) && defined(SIOCOUTQ)
+    int n = 0;
+
+    if (ioctl(fd, SIOCOUTQ, &n) == 0)
+        return n;
+#endif
+    (void)fd;
+    return -1;
+}
+
+static void
+drain_check(lb_timer_t *t)
+{
+    lb_stream_t *s = t->data;
+
+    if (unacked(s->io.fd) > 0 && lb_loop_now(s->loop) < s->drain_until) {
+        lb_timer_start(&s->drain, DRAIN_CHECK_MS);
+        return;
+    }
+    close_now(s, 1);
+}
+
 void
 lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
 {
@@ -263,17 +310,16 @@ lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
         return;
     s->base.closing = 1;
     s->base.close_cb = cb;
-    if (how == LB_CLOSE_RESET) {
-        /* Linger 0 makes close() send RST: how a reset is passed on. */
-        struct linger lg = {1, 0};
-        (void)setsockopt(s->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    }
     lb__splice_abort(s);
     lb__io_remove(s->loop, &s->io);
-    close(s->io.fd);
-    s->io.fd = -1;
     lb__stream_drop_read(&s->base, &s->loop->base.alloc);
-    lb__stream_queue(s, LB__DONE_CLOSE);
+    if (how == LB_CLOSE_DRAIN_RESET && unacked(s->io.fd) > 0) {
+        s->drain_until = lb_loop_now(s->loop) + DRAIN_MAX_MS;
+        lb_timer_init(s->loop, &s->drain, drain_check, s);
+        lb_timer_start(&s->drain, DRAIN_CHECK_MS);
+        return;
+    }
+    close_now(s, how != LB_CLOSE_NORMAL);
 }
 
 int

@@ -266,7 +266,9 @@ lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
         return;
     s->base.closing = 1;
     s->base.close_cb = cb;
-    if (how == LB_CLOSE_RESET) {
+    /* Winsock cannot tell what the peer has acknowledged: a drain-reset
+     * is a reset at once. */
+    if (how == LB_CLOSE_RESET || how == LB_CLOSE_DRAIN_RESET) {
         struct linger lg = {1, 0};
         (void)setsockopt(s->sock, SOL_SOCKET, SO_LINGER, (const char *)&lg,
                          sizeof(lg));

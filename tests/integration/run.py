@@ -11,6 +11,11 @@ whose name contains it. Prints `PASS name (1.2s)` or `FAIL name: reason`
 plus details, and ends with `integration: N passed, N failed`. Exit
 status 0 only if nothing failed.
 
+With LBTEST_SANITIZE=1 (`make test SANITIZE=1`) the ASan/UBSan reports of
+every process a scenario starts (forked workers too) are written to files
+of that scenario (log_path in ASAN_OPTIONS/UBSAN_OPTIONS); any report
+fails the scenario and is printed with it.
+
 --wine (or LBTEST_WINE=1): BINARY is the Windows build, run as
 `wine BINARY ...` in the current WINEPREFIX (keep a wineserver up, see
 tests/wine/run.sh). Scenarios marked posix_only are not run; they are
@@ -21,6 +26,7 @@ windows_only are listed as `N/A name: not applicable on POSIX (reason)`.
 
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -82,15 +88,74 @@ def _on_term(signum, frame):
     raise TestTimeout("runner stopped the test (timeout)")
 
 
+# What sanitizer runtimes print on stderr: gcc's UBSan ignores log_path,
+# so its "runtime error:" lines are only found there.
+SANITIZER_RE = re.compile(r"runtime error: |ERROR: (Address|Leak)Sanitizer|"
+                          r"UndefinedBehaviorSanitizer|AddressSanitizer")
+
+
+def _sanitizing():
+    return os.environ.get("LBTEST_SANITIZE", "") not in ("", "0")
+
+
+def watch_outputs(lbtest):
+    """Sanitizer builds: records the output of every lbtest.run_binary()
+    call and of every balancer once its Scope stopped it (before the Scope
+    deletes its files); returns the list it fills."""
+    outputs = []
+    if not _sanitizing():
+        return outputs
+    real_run, real_exit = lbtest.run_binary, lbtest.Scope.__exit__
+
+    def run_binary(args, *a, **kw):
+        rc, out, err = real_run(args, *a, **kw)
+        outputs.append((" ".join(args), out + err))
+        return rc, out, err
+
+    def scope_exit(self, *exc):
+        keep = os.environ.get("LBTEST_KEEP")
+        os.environ["LBTEST_KEEP"] = "1"
+        try:
+            real_exit(self, *exc)
+        finally:
+            if keep is None:
+                del os.environ["LBTEST_KEEP"]
+        for b in self.balancers:
+            outputs.append(("balancer " + b.name, b.log()))
+        if not keep and exc[0] is None:
+            import shutil
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return False
+
+    lbtest.run_binary = run_binary
+    lbtest.Scope.__exit__ = scope_exit
+    return outputs
+
+
+def check_sanitizer_output(lbtest, outputs):
+    """Sanitizer builds: fails if a balancer's output has a report."""
+    if not _sanitizing():
+        return
+    seen = [("balancer " + b.name, b.log()) for b in lbtest.STARTED]
+    for what, text in outputs + seen:
+        m = SANITIZER_RE.search(text)
+        if m:
+            start = max(0, text.rfind("\n", 0, m.start()) + 1)
+            lbtest.fail("sanitizer report in the output of %s" % what,
+                        report=text[start:start + 3000])
+
+
 def child_main(binary, path, name):
     """Runs one test in this process; exit 0 on pass, 1 on failure."""
     signal.signal(signal.SIGTERM, _on_term)
     sys.path.insert(0, HERE)
     import lbtest
     lbtest.BINARY = binary
+    outputs = watch_outputs(lbtest)
     try:
         mod = load_module(path)
         getattr(mod, name)()
+        check_sanitizer_output(lbtest, outputs)
     except BaseException as e:
         if isinstance(e, lbtest.TestFailure):
             reason = str(e)
@@ -181,6 +246,20 @@ def reap_leftovers(pidfile):
     return killed
 
 
+def sanitizer_reports(prefix):
+    """[(path, text)] of the sanitizer logs prefix.PID (see Job)."""
+    import glob
+    found = []
+    for path in sorted(glob.glob(glob.escape(prefix) + ".*")):
+        try:
+            with open(path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        found.append((path, text[:20000]))
+    return found
+
+
 class Job:
     def __init__(self, binary, test, tmpdir):
         self.name, self.path, self.timeout, self.exclusive = test
@@ -188,6 +267,14 @@ class Job:
         self.pidfile = os.path.join(tmpdir, self.name + ".pids")
         env = dict(os.environ, LBTEST_PIDFILE=self.pidfile,
                    LBTEST_BINARY=binary, PYTHONDONTWRITEBYTECODE="1")
+        # A sanitizer build (LBTEST_SANITIZE=1, `make test SANITIZE=1`):
+        # every process's ASan/UBSan report, forked workers included, goes
+        # to a file of this scenario's, and any such file fails it.
+        self.san_prefix = os.path.join(tmpdir, self.name + ".sanitizer")
+        if _sanitizing():
+            for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+                env[var] = "%s:log_path=%s" % (env.get(var, ""),
+                                               self.san_prefix)
         self.out = open(self.out_path, "wb")
         self.start = time.monotonic()
         self.proc = subprocess.Popen(
@@ -220,7 +307,8 @@ class Job:
         with open(self.out_path, "rb") as f:
             text = f.read().decode("utf-8", "replace")
         rc = self.proc.returncode
-        if rc == 0 and not self.timed_out and not leftovers:
+        reports = sanitizer_reports(self.san_prefix)
+        if rc == 0 and not self.timed_out and not leftovers and not reports:
             return True, "PASS %s (%.1fs)" % (self.name, elapsed)
         reason, details = "exit status %r" % rc, text.rstrip()
         if "REASON " in text:
@@ -228,6 +316,11 @@ class Job:
             first, _, more = rest.partition("\n")
             reason = first
             details = (head + more).rstrip()
+        if reports:
+            reason = "sanitizer report(s) from %d process(es); %s" % (
+                len(reports), reason)
+            details += "".join("\n  --- %s ---\n%s" % (path, report)
+                               for path, report in reports)
         if self.timed_out:
             reason = "timed out after %.0fs; %s" % (self.timeout, reason)
         if leftovers:

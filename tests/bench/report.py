@@ -1,0 +1,108 @@
+"""Medians over rounds, the markdown table (each figure also as a ratio to
+HAProxy and to direct) and the machine-readable BENCH lines."""
+
+import statistics
+
+# (metric, label, ratios shown: "HD" to HAProxy and direct, "H" to HAProxy
+# only (direct has no proxy), "" none (checks, not figures to compare))
+ROWS = [
+    ("bulk1_gbps", "bulk 1 stream, Gbit/s", "HD"),
+    ("bulk1_cpu_s", "bulk 1 stream, proxy CPU s", "H"),
+    ("bulk1_gbit_per_cpu_s", "bulk 1 stream, Gbit per CPU-s", "H"),
+    ("bulk8_gbps", "bulk 8 streams, Gbit/s", "HD"),
+    ("bulk8_cpu_s", "bulk 8 streams, proxy CPU s", "H"),
+    ("bulk8_gbit_per_cpu_s", "bulk 8 streams, Gbit per CPU-s", "H"),
+    ("short_cps", "short conns, conn/s", "HD"),
+    ("short_p50_ms", "short conns, p50 ms", "HD"),
+    ("short_p99_ms", "short conns, p99 ms", "HD"),
+    ("short_errors", "short conns, errors", ""),
+    ("short_cpu_s", "short conns, proxy CPU s", "H"),
+    ("short_conn_per_cpu_s", "short conns, conn per CPU-s", "H"),
+    ("keepalive_rps", "keep-alive, req/s", "HD"),
+    ("keepalive_p50_ms", "keep-alive, p50 ms", "HD"),
+    ("keepalive_p99_ms", "keep-alive, p99 ms", "HD"),
+    ("keepalive_errors", "keep-alive, errors", ""),
+    ("keepalive_cpu_s", "keep-alive, proxy CPU s", "H"),
+    ("keepalive_req_per_cpu_s", "keep-alive, req per CPU-s", "H"),
+    ("idle1k_rss_kib_per_conn", "idle 1k, RSS KiB/conn", "H"),
+    ("idle1k_pss_kib_per_conn", "idle 1k, PSS KiB/conn", "H"),
+    ("idle1k_alive", "idle 1k, alive after hold", ""),
+    ("idle1k_probe_ok", "idle 1k, probes answered", ""),
+    ("idle10k_rss_kib_per_conn", "idle 10k, RSS KiB/conn", "H"),
+    ("idle10k_pss_kib_per_conn", "idle 10k, PSS KiB/conn", "H"),
+    ("idle10k_alive", "idle 10k, alive after hold", ""),
+    ("idle10k_probe_ok", "idle 10k, probes answered", ""),
+]
+
+
+def collect(records):
+    """records: (round, peer, metric, value, unit) -> {(peer, metric): [values]}, units."""
+    values, units = {}, {}
+    for _, peer, metric, value, unit in records:
+        if isinstance(value, (int, float)):
+            values.setdefault((peer, metric), []).append(float(value))
+            units[metric] = unit
+    return values, units
+
+
+def fmt(x):
+    if x is None:
+        return "n/a"
+    if abs(x) >= 100:
+        return "{:,.0f}".format(x)
+    return "{:.3g}".format(x)
+
+
+def _median(values, peer, metric):
+    v = values.get((peer, metric))
+    return statistics.median(v) if v else None
+
+
+def _ratio(a, b):
+    return a / b if a is not None and b not in (None, 0) else None
+
+
+def table(values, peers, ref="haproxy"):
+    rows = [r for r in ROWS if any((p, r[0]) in values for p in peers)]
+    lines = ["| workload | " + " | ".join(peers) + " |",
+             "|---" * (len(peers) + 1) + "|"]
+    for metric, label, shown in rows:
+        cells = []
+        for p in peers:
+            med = _median(values, p, metric)
+            cell = fmt(med)
+            if med is not None:
+                parts = []
+                rh = _ratio(med, _median(values, ref, metric))
+                if rh is not None and p != ref and "H" in shown:
+                    parts.append("%.2f×H" % rh)
+                rd = _ratio(med, _median(values, "direct", metric)) if "D" in shown else None
+                if rd is not None and p != "direct":
+                    parts.append("%.2f×D" % rd)
+                if parts:
+                    cell += " (" + ", ".join(parts) + ")"
+            cells.append(cell)
+        lines.append("| %s | %s |" % (label, " | ".join(cells)))
+    return "\n".join(lines)
+
+
+def machine_lines(values, units, peers, ref="haproxy"):
+    out = []
+    metrics = []
+    for (_, m) in values:
+        if m not in metrics:
+            metrics.append(m)
+    for p in peers:
+        for m in metrics:
+            v = values.get((p, m))
+            if not v:
+                continue
+            med = statistics.median(v)
+            line = "BENCH peer=%s metric=%s median=%.6g min=%.6g max=%.6g n=%d unit=%s" % (
+                p, m, med, min(v), max(v), len(v), units.get(m, "-"))
+            for name, other in (("vs_haproxy", ref), ("vs_direct", "direct")):
+                q = _ratio(med, _median(values, other, m))
+                if q is not None and p != other:
+                    line += " %s=%.3f" % (name, q)
+            out.append(line)
+    return "\n".join(out)
