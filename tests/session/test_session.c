@@ -56,9 +56,20 @@ start_server(void)
     start_server_with(CONFIG);
 }
 
+/* Ends what a test left open, as a worker's exit would. */
 static void
 stop_server(void)
 {
+    lb_session_t *x = srv.sessions;
+
+    while (x) {
+        lb_session_t *next = lb_session_next(x);
+        lb_session_abort(x, 1);
+        x = next;
+    }
+    fake_run_closes();
+    CU_ASSERT_EQUAL(srv.active, 0);
+    CU_ASSERT_EQUAL(srv.pool.in_use, 0);
     lb_server_fini(&srv);
     lb_config_free(&cfg);
     free(shared);
