@@ -45,21 +45,25 @@ FUZZ_REPLAY := $(BUILD)/fuzz-replay
 
 all: deps $(BIN)
 
-# Installs the Debian packages the build needs when run as root; otherwise
-# prints the command.
+# $(call apt_install,WHAT,PACKAGES,ON_MISSING): installs the Debian
+# PACKAGES with apt-get when run as root; otherwise prints the command and
+# runs ON_MISSING ("exit 1", or nothing for optional tools).
+apt_install = if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing $(1): $(2)"; \
+	  apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+	    install -y -qq --no-install-recommends $(2) >/dev/null; \
+	else \
+	  echo "Missing $(1). Install them with:"; \
+	  echo "  sudo apt-get install $(2)"; $(3) \
+	fi
+
+# The Debian packages the build needs.
 DEB_PKGS := gcc make pkg-config libinih-dev libcunit1-dev python3
 deps:
 	@if ! pkg-config --exists $(PKGS) 2>/dev/null || \
 	    ! command -v python3 >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "Installing build dependencies: $(DEB_PKGS)"; \
-	    apt-get -o DPkg::Lock::Timeout=600 update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
-	      install -y -qq --no-install-recommends $(DEB_PKGS) >/dev/null; \
-	  else \
-	    echo "Missing build dependencies. Install them with:"; \
-	    echo "  sudo apt-get install $(DEB_PKGS)"; exit 1; \
-	  fi; \
+	  $(call apt_install,build dependencies,$(DEB_PKGS),exit 1;); \
 	fi
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h platform/posix/*.h platform/common/*.h)
@@ -131,15 +135,7 @@ DOCS_DEB_PKGS := groff-base man-db iproute2 keepalived
 docs-deps:
 	@if ! command -v groff >/dev/null 2>&1 || ! command -v man >/dev/null 2>&1 || \
 	    ! command -v ip >/dev/null 2>&1 || ! command -v keepalived >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "Installing documentation test dependencies: $(DOCS_DEB_PKGS)"; \
-	    apt-get -o DPkg::Lock::Timeout=600 update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
-	      install -y -qq --no-install-recommends $(DOCS_DEB_PKGS) >/dev/null; \
-	  else \
-	    echo "Some documentation test tools are missing. Install them with:"; \
-	    echo "  sudo apt-get install $(DOCS_DEB_PKGS)"; \
-	  fi; \
+	  $(call apt_install,documentation test tools,$(DOCS_DEB_PKGS),); \
 	fi
 
 docs-test: deps docs-deps $(BIN)
@@ -174,15 +170,7 @@ FUZZ_DEB_PKGS := clang-14 libclang-rt-14-dev
 fuzz-deps:
 	@if ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { (void)d; (void)n; return 0; }' | \
 	    $(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "Installing fuzzing dependencies: $(FUZZ_DEB_PKGS)"; \
-	    apt-get -o DPkg::Lock::Timeout=600 update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
-	      install -y -qq --no-install-recommends $(FUZZ_DEB_PKGS) >/dev/null; \
-	  else \
-	    echo "Missing libFuzzer. Install it with:"; \
-	    echo "  sudo apt-get install $(FUZZ_DEB_PKGS)"; exit 1; \
-	  fi; \
+	  $(call apt_install,libFuzzer,$(FUZZ_DEB_PKGS),exit 1;); \
 	fi
 
 $(FUZZ_BUILD)/%.o: %.c $(wildcard include/*.h src/*.h platform/posix/*.h platform/common/*.h)
@@ -235,15 +223,7 @@ WIN_MSI   := $(WIN_BUILD)/PumpkinLB-$(VERSION)-x64.msi
 windows-deps:
 	@if ! command -v $(WIN_CC) >/dev/null 2>&1 || ! command -v wine >/dev/null 2>&1 || \
 	    ! command -v dpkg-source >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "Installing Windows build dependencies: $(WIN_DEB_PKGS)"; \
-	    apt-get -o DPkg::Lock::Timeout=600 update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
-	      install -y -qq --no-install-recommends $(WIN_DEB_PKGS) >/dev/null; \
-	  else \
-	    echo "Missing Windows build tools. Install them with:"; \
-	    echo "  sudo apt-get install $(WIN_DEB_PKGS)"; exit 1; \
-	  fi; \
+	  $(call apt_install,Windows build tools,$(WIN_DEB_PKGS),exit 1;); \
 	fi
 	@sh platform/win32/deps.sh $(WIN_DEPS)
 
