@@ -42,6 +42,7 @@ typedef struct lb_listener_cfg_s {
     double connect_timeout;
     double idle_timeout;       /* no byte either way for this long */
     double half_close_timeout; /* the same once either side sent FIN */
+    int max_connections;       /* open at once per worker; 0 = no own limit */
 } lb_listener_cfg_t;
 
 typedef struct lb_config_s {
@@ -52,6 +53,7 @@ typedef struct lb_config_s {
     double graceful_timeout;   /* seconds, default 6 */
     double idle_timeout;       /* seconds, default 0 = none */
     double half_close_timeout; /* seconds, default 0 = idle_timeout */
+    int max_connections;       /* per worker; 0 = from the descriptor limit */
     int max_retries;           /* -1 = default: every backend once */
     unsigned processes;        /* workers per listener, default 1 */
     char *log_file;            /* NULL = stdout/stderr */

@@ -146,6 +146,9 @@ int lb_timer_active(const lb_timer_t *t);
 int lb_listener_bind(const lb_addr_t *addr, int backlog, lb_listener_t **out);
 int lb_listener_start(lb_loop_t *loop, lb_listener_t *l, lb_accept_cb cb,
                       void *data);
+/* Stops (paused = 1) or resumes accepting; new clients wait in the
+ * listen backlog meanwhile. */
+void lb_listener_pause(lb_listener_t *l, int paused);
 /* Stops accepting and closes the socket at once. */
 void lb_listener_close(lb_listener_t *l);
 

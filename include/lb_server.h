@@ -24,6 +24,9 @@ typedef struct lb_lctx_s {
     int max_retries;
     struct lb_server_s *srv;
     uint64_t last_accept_error_log;
+    size_t active;           /* connections of this listener here */
+    int paused;              /* a connection limit is reached */
+    uint64_t last_limit_log;
 } lb_lctx_t;
 
 typedef struct lb_server_s {
@@ -34,6 +37,7 @@ typedef struct lb_server_s {
     size_t nlctx;
     lb_session_t *sessions; /* every live session, for the drain */
     size_t active;
+    size_t max_active;      /* process-wide limit; 0 = none */
     lb_drain_t drain;
     lb_timer_t drain_timer;
     lb_rng_t rng;
@@ -57,6 +61,6 @@ void lb_session_abort(lb_session_t *sess, int reset);
 /* The next session in srv->sessions (iteration while aborting). */
 lb_session_t *lb_session_next(const lb_session_t *sess);
 /* Called by session.c when a session is gone. */
-void lb_server_session_ended(lb_server_t *srv);
+void lb_server_session_ended(lb_server_t *srv, lb_lctx_t *lc);
 
 #endif

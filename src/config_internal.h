@@ -17,8 +17,8 @@
 #define LB_CFG_UNSET_INT (-1)
 #define LB_CFG_UNSET_DOUBLE (-1.0)
 
-#define LB_CFG_NOPTIONS 9
-#define LB_CFG_NLISTENER_OPTIONS 3
+#define LB_CFG_NOPTIONS 10
+#define LB_CFG_NLISTENER_OPTIONS 4
 
 typedef enum {
     LB_CFG_SEC_NONE,     /* before the first [section] */

@@ -172,7 +172,7 @@ opt_seconds(lb_cfg_parser_t *p, const char *name, const char *value,
 }
 
 static int
-opt_retries(lb_cfg_parser_t *p, const char *name, const char *value,
+opt_count(lb_cfg_parser_t *p, const char *name, const char *value,
             void *field)
 {
     unsigned long v = 0;
@@ -227,12 +227,13 @@ static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
     {"connect_timeout", offsetof(lb_config_t, connect_timeout), opt_seconds},
     {"graceful_shutdown_timeout", offsetof(lb_config_t, graceful_timeout),
      opt_seconds},
-    {"max_retries", offsetof(lb_config_t, max_retries), opt_retries},
+    {"max_retries", offsetof(lb_config_t, max_retries), opt_count},
     {"processes", offsetof(lb_config_t, processes), opt_processes},
     {"log_file", offsetof(lb_config_t, log_file), opt_path},
     {"idle_timeout", offsetof(lb_config_t, idle_timeout), opt_seconds},
     {"half_close_timeout", offsetof(lb_config_t, half_close_timeout),
      opt_seconds},
+    {"max_connections", offsetof(lb_config_t, max_connections), opt_count},
 };
 
 /* What a [listener:NAME] section may set for itself. */
@@ -242,6 +243,8 @@ static const lb_cfg_option_t lb_cfg_listener_options[] = {
     {"idle_timeout", offsetof(lb_listener_cfg_t, idle_timeout), opt_seconds},
     {"half_close_timeout", offsetof(lb_listener_cfg_t, half_close_timeout),
      opt_seconds},
+    {"max_connections", offsetof(lb_listener_cfg_t, max_connections),
+     opt_count},
 };
 
 void
@@ -250,6 +253,7 @@ lb__cfg_listener_unset(lb_listener_cfg_t *l)
     l->connect_timeout = LB_CFG_UNSET_DOUBLE;
     l->idle_timeout = LB_CFG_UNSET_DOUBLE;
     l->half_close_timeout = LB_CFG_UNSET_DOUBLE;
+    l->max_connections = LB_CFG_UNSET_INT;
 }
 
 void
@@ -261,6 +265,8 @@ lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l)
         l->idle_timeout = cfg->idle_timeout;
     if (l->half_close_timeout < 0)
         l->half_close_timeout = cfg->half_close_timeout;
+    if (l->max_connections < 0)
+        l->max_connections = 0; /* only the process-wide limit */
 }
 
 int
@@ -299,6 +305,7 @@ lb__cfg_options_unset(lb_config_t *cfg)
     cfg->graceful_timeout = LB_CFG_UNSET_DOUBLE;
     cfg->idle_timeout = LB_CFG_UNSET_DOUBLE;
     cfg->half_close_timeout = LB_CFG_UNSET_DOUBLE;
+    cfg->max_connections = LB_CFG_UNSET_INT;
     cfg->max_retries = LB_CFG_UNSET_INT; /* also the default: -1 */
     cfg->processes = 0;
     cfg->log_file = NULL;
@@ -319,6 +326,8 @@ lb__cfg_options_defaults(lb_config_t *cfg)
         cfg->idle_timeout = 0;
     if (cfg->half_close_timeout < 0)
         cfg->half_close_timeout = 0;
+    if (cfg->max_connections < 0)
+        cfg->max_connections = 0; /* derived from the descriptor limit */
     if (cfg->processes == 0)
         cfg->processes = 1;
 }

@@ -8,6 +8,8 @@
 
 #define ACCEPT_ERROR_LOG_MS 1000 /* at most one "out of descriptors" a second */
 #define MAX_FREE_BUFFERS 1024    /* kept for reuse; the rest go back to malloc */
+#define FD_RESERVE 64            /* descriptors kept free of connections, */
+                                 /* or a quarter of a smaller limit */
 
 static void
 close_listeners(lb_server_t *srv)
@@ -60,10 +62,41 @@ on_drain_timer(lb_timer_t *t)
                                srv->active));
 }
 
-void
-lb_server_session_ended(lb_server_t *srv)
+/* Pauses the listeners whose limit (their own, or the process-wide one)
+ * is reached, and resumes the others: clients beyond a limit wait in the
+ * listen backlog instead of costing descriptors. */
+static void
+apply_limits(lb_server_t *srv)
 {
+    int full = srv->max_active && srv->active >= srv->max_active;
+    uint64_t now = lb_loop_now(srv->loop);
+
+    for (size_t i = 0; i < srv->nlctx; i++) {
+        lb_lctx_t *lc = &srv->lctx[i];
+        int own = lc->cfg->max_connections > 0 &&
+                  lc->active >= (size_t)lc->cfg->max_connections;
+        int pause = full || own;
+
+        if (lc->listener == NULL || pause == lc->paused)
+            continue;
+        lc->paused = pause;
+        lb_listener_pause(lc->listener, pause);
+        if (pause && now - lc->last_limit_log >= ACCEPT_ERROR_LOG_MS) {
+            lc->last_limit_log = now;
+            lb_log_error("%s: %s reached (%lu open); new clients wait",
+                         lc->cfg->listen_label,
+                         own ? "its max_connections" : "max_connections",
+                         (unsigned long)(own ? lc->active : srv->active));
+        }
+    }
+}
+
+void
+lb_server_session_ended(lb_server_t *srv, lb_lctx_t *lc)
+{
+    lc->active--;
     srv->active--;
+    apply_limits(srv);
     if (srv->drain.state != LB_DRAIN_RUNNING &&
         lb_drain_update(&srv->drain, lb_loop_now(srv->loop), srv->active) ==
             LB_DRAIN_DONE)
@@ -103,6 +136,23 @@ on_accept(lb_listener_t *l, lb_stream_t *s, int status, void *data)
         return;
     }
     lb_session_start(lc, s);
+    apply_limits(lc->srv);
+}
+
+/* max_connections, or what the descriptor limit allows: two per
+ * connection, and some for logs, pipes and the resolver. */
+static size_t
+process_limit(const lb_config_t *cfg)
+{
+    long fds, reserve;
+
+    if (cfg->max_connections > 0)
+        return (size_t)cfg->max_connections;
+    fds = lb_raise_fd_limit();
+    if (fds <= 0)
+        return 0; /* no such limit here (Windows) */
+    reserve = fds / 4 < FD_RESERVE ? fds / 4 : FD_RESERVE;
+    return fds - reserve >= 2 ? (size_t)(fds - reserve) / 2 : 1;
 }
 
 int
@@ -116,6 +166,7 @@ lb_server_init(lb_server_t *srv, const lb_config_t *cfg,
     memset(srv, 0, sizeof(*srv));
     srv->cfg = cfg;
     lb_bufpool_init(&srv->pool, srv->cfg->buffer_size, MAX_FREE_BUFFERS);
+    srv->max_active = process_limit(cfg);
     alloc = lb_bufpool_allocator(&srv->pool);
     rc = lb_loop_new(&srv->loop, &alloc);
     if (rc != 0)

@@ -62,6 +62,7 @@ static void
 free_session(lb_session_t *sess)
 {
     lb_server_t *srv = server(sess);
+    lb_lctx_t *lc = sess->lc;
 
     /* Both streams are closed: no buffer is with the platform any more. */
     for (int d = UP; d <= DOWN; d++)
@@ -75,7 +76,7 @@ free_session(lb_session_t *sess)
         sess->next->prev = sess->prev;
     lb_tried_free(&sess->tried);
     free(sess);
-    lb_server_session_ended(srv);
+    lb_server_session_ended(srv, lc);
 }
 
 static void
@@ -466,6 +467,7 @@ lb_session_start(lb_lctx_t *lc, lb_stream_t *client)
         srv->sessions->prev = sess;
     srv->sessions = sess;
     srv->active++;
+    lc->active++;
     sess->backend_idx = lb_rr_pick(lc->rr, lc->cfg->nbackends);
     try_backend(sess);
 }

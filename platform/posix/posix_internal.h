@@ -47,6 +47,7 @@ struct lb_listener_s {
     void *data;
     lb_timer_t pause; /* accepting paused after EMFILE */
     uint64_t last_emfile_log;
+    int paused;       /* by the core: a connection limit was reached */
 };
 
 struct lb_loop_s {

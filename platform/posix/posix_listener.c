@@ -69,7 +69,18 @@ resume(lb_timer_t *t)
 {
     lb_listener_t *l = t->data;
 
-    (void)lb__io_start(l->loop, &l->io, POLLIN);
+    if (!l->paused)
+        (void)lb__io_start(l->loop, &l->io, POLLIN);
+}
+
+void
+lb_listener_pause(lb_listener_t *l, int paused)
+{
+    l->paused = paused;
+    if (paused)
+        lb__io_stop(l->loop, &l->io, POLLIN);
+    else if (!lb_timer_active(&l->pause))
+        (void)lb__io_start(l->loop, &l->io, POLLIN);
 }
 
 static void
@@ -113,7 +124,7 @@ on_accept(lb_loop_t *loop, lb__io_t *io, short revents)
     lb_listener_t *l = (lb_listener_t *)io;
     (void)revents;
 
-    for (int i = 0; i < ACCEPT_BATCH && l->io.fd >= 0; i++) {
+    for (int i = 0; i < ACCEPT_BATCH && l->io.fd >= 0 && !l->paused; i++) {
         int fd = accept_one(l);
         lb_stream_t *s;
 

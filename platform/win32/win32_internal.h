@@ -40,6 +40,7 @@ typedef struct lb__accept_s {
     lb__op_t op;
     lb_listener_t *listener;
     SOCKET sock;
+    int held;          /* accepted while paused: handed over on resume */
     char addrs[2 * (sizeof(struct sockaddr_in6) + 16)];
 } lb__accept_t;
 
@@ -52,6 +53,7 @@ struct lb_listener_s {
     lb_accept_cb cb;
     void *data;
     int closing;
+    int paused;       /* by the core: a connection limit was reached */
     unsigned pending;
     lb__accept_t accepts[LB__ACCEPTS_POSTED];
     lb_timer_t retry; /* re-posting accepts after running out of sockets */

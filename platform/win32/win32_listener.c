@@ -84,7 +84,43 @@ post_all(lb_listener_t *l)
 static void
 on_retry(lb_timer_t *t)
 {
-    post_all(t->data);
+    lb_listener_t *l = t->data;
+
+    if (!l->paused)
+        post_all(l);
+}
+
+/* AcceptEx calls already posted cannot be taken back: what they accept
+ * while paused is held, and resuming hands it over through the port (so
+ * no callback runs inside this call), then posts the free slots again. */
+void
+lb_listener_pause(lb_listener_t *l, int paused)
+{
+    l->paused = paused;
+    if (paused || l->closing)
+        return;
+    for (int i = 0; i < LB__ACCEPTS_POSTED; i++) {
+        lb__accept_t *a = &l->accepts[i];
+        if (!a->held)
+            continue;
+        a->held = 0;
+        memset(&a->op.ov, 0, sizeof(a->op.ov)); /* reads as success */
+        l->pending++;
+        PostQueuedCompletionStatus(l->loop->iocp, 0, LB__KEY_IO, &a->op.ov);
+    }
+    post_all(l);
+}
+
+static void
+close_held(lb_listener_t *l)
+{
+    for (int i = 0; i < LB__ACCEPTS_POSTED; i++) {
+        if (l->accepts[i].held) {
+            closesocket(l->accepts[i].sock);
+            l->accepts[i].sock = INVALID_SOCKET;
+            l->accepts[i].held = 0;
+        }
+    }
 }
 
 int
@@ -139,6 +175,10 @@ lb__listener_op_done(lb__accept_t *a, int status)
             free(l); /* the last AcceptEx came back: nothing refers to l */
         return;
     }
+    if (status == 0 && l->paused) {
+        a->held = 1; /* over the limit: the client waits */
+        return;
+    }
     if (status == 0) {
         hand_over(a);
     } else {
@@ -147,7 +187,8 @@ lb__listener_op_done(lb__accept_t *a, int status)
         if (status == LB_EMFILE || status == LB_ENOMEM)
             l->cb(l, NULL, status, l->data);
     }
-    if (!l->closing && post_accept(a) != 0 && !lb_timer_active(&l->retry))
+    if (!l->closing && !l->paused && post_accept(a) != 0 &&
+        !lb_timer_active(&l->retry))
         lb_timer_start(&l->retry, RETRY_MS);
 }
 
@@ -155,6 +196,7 @@ void
 lb_listener_close(lb_listener_t *l)
 {
     l->closing = 1;
+    close_held(l);
     if (l->loop)
         lb_timer_stop(&l->retry);
     /* Posted AcceptEx calls complete as aborted; l is freed after the

@@ -330,8 +330,12 @@ def test_out_of_descriptors_no_busy_loop():
         echo = s.selector_echo()
         s.on_close(echo.close)
         port = lbtest.free_port()
-        lb = s.balancer(lbtest.mapping_config(port, [echo.port]),
-                        start=False)
+        # max_connections above what 64 descriptors hold, so the worker
+        # really runs out (the default limit, from RLIMIT_NOFILE, would
+        # make clients wait instead: test_timeouts covers that).
+        lb = s.balancer(lbtest.mapping_config(
+            port, [echo.port], options={"max_connections": 1000}),
+            start=False)
         lbtest.check_binary()
         with open(lb.out_path, "wb") as out, open(lb.err_path, "wb") as err:
             lb.proc = subprocess.Popen(

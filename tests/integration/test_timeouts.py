@@ -58,3 +58,34 @@ def test_idle_timeout_spares_active_connection():
             c.sendall(line)
             eq(lbtest.recv_line(c), line, "echo %d" % i)
             time.sleep(0.3)
+
+
+def test_max_connections_makes_clients_wait():
+    """max_connections = 2: a third client is accepted by the kernel but
+    not served until one of the first two closes; then it is."""
+    with lbtest.Scope() as s:
+        b = s.backend(lbtest.echo)
+        port = lbtest.free_port()
+        lb = s.balancer(lbtest.mapping_config(
+            port, [b.port], options={"max_connections": 2}),
+            wait_ports=[port])
+        first = [lbtest.connect(port, timeout=10) for _ in range(2)]
+        for i, c in enumerate(first):
+            s.on_close(c.close)
+            c.sendall(b"first %d\n" % i)
+            eq(lbtest.recv_line(c), b"first %d\n" % i, "echo %d" % i)
+        third = lbtest.connect(port, timeout=10)
+        s.on_close(third.close)
+        third.sendall(b"third\n")
+        third.settimeout(1.0)
+        try:
+            early = third.recv(100)
+        except OSError:
+            early = b""
+        eq(early, b"", "reply to the third client while two are open")
+        true(lb.wait_log(r"max_connections reached", timeout=5),
+             "log says the limit was reached", log=lb.tail())
+        first[0].close()
+        third.settimeout(10)
+        eq(lbtest.recv_line(third), b"third\n",
+           "the third client is served once one closed")

@@ -121,6 +121,13 @@ lb_listener_start(lb_loop_t *loop, lb_listener_t *l, lb_accept_cb cb,
 }
 
 void
+lb_listener_pause(lb_listener_t *l, int paused)
+{
+    (void)l;
+    fake.listener_paused = paused;
+}
+
+void
 lb_listener_close(lb_listener_t *l)
 {
     if (l == fake.listener) {

@@ -28,7 +28,7 @@ typedef struct fake_state_s {
     uint64_t now;
     lb_loop_t *loop;
     lb_listener_t *listener;
-    int listener_closed, loop_stopped;
+    int listener_closed, loop_stopped, listener_paused;
     lb_stream_t *streams[FAKE_MAX_STREAMS];
     size_t nstreams;
     lb_stream_t *last_connect;

@@ -352,6 +352,31 @@ test_half_close_timeout(void)
     stop_server();
 }
 
+static const char LIMIT_CONFIG[] =
+    "[listener:small]\n"
+    "listen = 127.0.0.1:8080\n"
+    "backends = 10.0.0.1:80\n"
+    "max_connections = 2\n";
+
+static void
+test_listener_limit_pauses_and_resumes(void)
+{
+    lb_stream_t *b1, *c1, *b2;
+
+    start_server_with(LIMIT_CONFIG);
+    CU_ASSERT_EQUAL(srv.max_active, (1024 - 64) / 2); /* from fd limit */
+    c1 = established(&b1);
+    CU_ASSERT(!fake.listener_paused);
+    established(&b2);
+    CU_ASSERT(fake.listener_paused); /* the third waits in the backlog */
+    fake_deliver(c1, NULL, 0, 0);
+    fake_deliver(b1, NULL, 0, 0);
+    CU_ASSERT(fake.listener_paused); /* not before the close completed */
+    fake_run_closes();
+    CU_ASSERT(!fake.listener_paused);
+    stop_server();
+}
+
 static void
 test_no_idle_limit_by_default(void)
 {
@@ -402,6 +427,8 @@ main(void)
                 test_activity_postpones_idle_timeout);
     CU_add_test(s, "half-close timeout", test_half_close_timeout);
     CU_add_test(s, "no idle limit by default", test_no_idle_limit_by_default);
+    CU_add_test(s, "listener limit pauses and resumes",
+                test_listener_limit_pauses_and_resumes);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

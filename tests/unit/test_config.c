@@ -792,6 +792,26 @@ test_listener_timeouts(void)
 }
 
 static void
+test_max_connections(void)
+{
+    lb_config_t cfg;
+    warnings_t w = {0, ""};
+
+    CU_ASSERT_EQUAL_FATAL(load_ok("[options]\nmax_connections = 5000\n"
+                                  "[mappings]\n8080 = 10.0.0.1:80\n"
+                                  "[listener:b]\nlisten = 8081\n"
+                                  "backends = 10.0.0.1:80\n"
+                                  "max_connections = 10\n", &cfg, &w),
+                          LB_EXIT_OK);
+    CU_ASSERT_EQUAL(cfg.max_connections, 5000);
+    CU_ASSERT_EQUAL(cfg.listeners[0].max_connections, 0); /* no own */
+    CU_ASSERT_EQUAL(cfg.listeners[1].max_connections, 10);
+    lb_config_free(&cfg);
+    expect_error("[options]\nmax_connections = lots\n[mappings]\n"
+                 "8080 = 10.0.0.1:80\n", 2, "'lots'");
+}
+
+static void
 test_timeout_defaults_and_errors(void)
 {
     lb_config_t cfg;
@@ -849,6 +869,7 @@ lb_test_config_register(void)
         {"help text", test_help_text},
         {"listener timeouts", test_listener_timeouts},
         {"timeout defaults and errors", test_timeout_defaults_and_errors},
+        {"max_connections", test_max_connections},
     };
     CU_pSuite suite = CU_add_suite("config", NULL, NULL);
     size_t i;
