@@ -57,6 +57,7 @@ typedef struct lb_config_s {
     int max_retries;           /* -1 = default: every backend once */
     unsigned processes;        /* workers per listener, default 1 */
     char *log_file;            /* NULL = stdout/stderr */
+    char *user, *group;        /* run as these after binding (POSIX) */
     lb_listener_cfg_t *listeners;
     size_t nlisteners;
 } lb_config_t;

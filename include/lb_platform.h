@@ -232,6 +232,16 @@ const char *lb_platform_stop_usage(void);
  * system's log: the Windows Event Log when running as a service. */
 void lb_platform_event(int is_error, const char *msg);
 
+/* ---- privileges ---- */
+/* Switches the process to user (and group, else the user's group) after
+ * the listeners are bound, and checks root cannot be had back. Writes a
+ * reason to err on failure. Windows: the service account decides, so a
+ * user is refused with a reason. */
+int lb_drop_privileges(const char *user, const char *group, char *err,
+                       size_t errlen);
+/* 1 if the file can be written by its group or by others. */
+int lb_file_writable_by_others(const char *path);
+
 /* ---- odds and ends ---- */
 /* Local time for log stamps; 0 on success. */
 int lb_localtime(time_t t, struct tm *out);

@@ -271,6 +271,8 @@ lb_config_free(lb_config_t *cfg)
     free(cfg->listeners);
     free(cfg->path);
     free(cfg->log_file);
+    free(cfg->user);
+    free(cfg->group);
     memset(cfg, 0, sizeof(*cfg));
 }
 

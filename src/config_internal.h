@@ -17,7 +17,7 @@
 #define LB_CFG_UNSET_INT (-1)
 #define LB_CFG_UNSET_DOUBLE (-1.0)
 
-#define LB_CFG_NOPTIONS 10
+#define LB_CFG_NOPTIONS 12
 #define LB_CFG_NLISTENER_OPTIONS 4
 
 typedef enum {

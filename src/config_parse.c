@@ -234,6 +234,8 @@ static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
     {"half_close_timeout", offsetof(lb_config_t, half_close_timeout),
      opt_seconds},
     {"max_connections", offsetof(lb_config_t, max_connections), opt_count},
+    {"user", offsetof(lb_config_t, user), opt_path},
+    {"group", offsetof(lb_config_t, group), opt_path},
 };
 
 /* What a [listener:NAME] section may set for itself. */
@@ -309,6 +311,7 @@ lb__cfg_options_unset(lb_config_t *cfg)
     cfg->max_retries = LB_CFG_UNSET_INT; /* also the default: -1 */
     cfg->processes = 0;
     cfg->log_file = NULL;
+    cfg->user = cfg->group = NULL;
 }
 
 void

@@ -157,6 +157,23 @@ bind_all(const lb_config_t *cfg, lb_listener_t **out)
     return 0;
 }
 
+/* After binding (ports below 1024 need root), before anything else. */
+static int
+drop_privileges(const lb_config_t *cfg)
+{
+    char err[256];
+
+    if (cfg->user == NULL && cfg->group == NULL)
+        return 0;
+    if (lb_drop_privileges(cfg->user, cfg->group, err, sizeof(err)) != 0) {
+        lb_log_fatal("%s: %s", cfg->path, err);
+        return LB_EXIT_CONFIG;
+    }
+    lb_log("Running as user %s%s%s", cfg->user, cfg->group ? ", group " : "",
+           cfg->group ? cfg->group : "");
+    return 0;
+}
+
 typedef struct run_ctx_s {
     const lb_config_t *cfg;
     lb_listener_t **listeners;
@@ -182,8 +199,10 @@ serve(const lb_config_t *cfg)
     if (listeners == NULL)
         return LB_EXIT_FAILURE;
     rc = bind_all(cfg, listeners);
+    if (rc == 0)
+        rc = drop_privileges(cfg);
     if (rc != 0) {
-        free(listeners);
+        free(listeners); /* listeners bound so far die with the process */
         return rc;
     }
     ctx.shared = lb_shared_alloc(cfg->nlisteners * sizeof(lb_rr_t));
@@ -224,6 +243,10 @@ run_config(const char *path)
         free(err);
         return LB_EXIT_CONFIG;
     }
+    if (lb_file_writable_by_others(path))
+        lb_log_error("warning: %s can be written by its group or by others; "
+                     "whoever can write it decides where traffic goes "
+                     "(chmod go-w)", path);
     rc = open_log_file(&cfg);
     if (rc == 0) {
         fds = lb_raise_fd_limit();

@@ -4,6 +4,7 @@
 #include "win32_internal.h"
 #include "win32_service.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,4 +121,22 @@ lb__resolve_done(void *p)
         req->cb(req, req->status, req->status == 0 ? &req->addr : NULL,
                 req->data);
     free(req);
+}
+
+int
+lb_drop_privileges(const char *user, const char *group, char *err,
+                   size_t errlen)
+{
+    if (user == NULL && group == NULL)
+        return 0;
+    snprintf(err, errlen, "'user' and 'group' are for POSIX systems; on "
+             "Windows the service account decides (LocalService)");
+    return -1;
+}
+
+int
+lb_file_writable_by_others(const char *path)
+{
+    (void)path;
+    return 0; /* ACLs, not mode bits: the MSI's folder permissions decide */
 }

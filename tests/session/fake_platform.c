@@ -395,3 +395,21 @@ lb__gai_error(int rc)
     (void)rc;
     return LB_EAI_NONAME; /* common_addr.c's blocking resolver is unused */
 }
+
+int
+lb_drop_privileges(const char *user, const char *group, char *err,
+                   size_t errlen)
+{
+    (void)user;
+    (void)group;
+    (void)err;
+    (void)errlen;
+    return 0;
+}
+
+int
+lb_file_writable_by_others(const char *path)
+{
+    (void)path;
+    return 0;
+}

@@ -812,6 +812,28 @@ test_max_connections(void)
 }
 
 static void
+test_user_group(void)
+{
+    lb_config_t cfg;
+    warnings_t w = {0, ""};
+
+    CU_ASSERT_EQUAL_FATAL(load_ok("[options]\nuser = nobody\n"
+                                  "group = nogroup\n[mappings]\n"
+                                  "8080 = 10.0.0.1:80\n", &cfg, &w),
+                          LB_EXIT_OK);
+    CU_ASSERT_STRING_EQUAL(cfg.user, "nobody");
+    CU_ASSERT_STRING_EQUAL(cfg.group, "nogroup");
+    lb_config_free(&cfg);
+    CU_ASSERT_EQUAL_FATAL(load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
+                                  &w), LB_EXIT_OK);
+    CU_ASSERT_PTR_NULL(cfg.user);
+    CU_ASSERT_PTR_NULL(cfg.group);
+    lb_config_free(&cfg);
+    expect_error("[options]\nuser =\n[mappings]\n8080 = 10.0.0.1:80\n", 2,
+                 "user must not be empty");
+}
+
+static void
 test_timeout_defaults_and_errors(void)
 {
     lb_config_t cfg;
@@ -870,6 +892,7 @@ lb_test_config_register(void)
         {"listener timeouts", test_listener_timeouts},
         {"timeout defaults and errors", test_timeout_defaults_and_errors},
         {"max_connections", test_max_connections},
+        {"user and group", test_user_group},
     };
     CU_pSuite suite = CU_add_suite("config", NULL, NULL);
     size_t i;

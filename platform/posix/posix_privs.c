@@ -1,0 +1,79 @@
+/* posix_privs.c - giving up root after the listeners are bound: the
+ * supplementary groups, then the group, then the user (in that order, as
+ * setuid first would forbid the rest), and a check that it holds. */
+#include "posix_internal.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int
+lookup(const char *user, const char *group, uid_t *uid, gid_t *gid,
+       char *err, size_t errlen)
+{
+    struct passwd *pw = getpwnam(user);
+
+    if (pw == NULL) {
+        snprintf(err, errlen, "user '%s' does not exist", user);
+        return -1;
+    }
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    if (group != NULL) {
+        struct group *gr = getgrnam(group);
+        if (gr == NULL) {
+            snprintf(err, errlen, "group '%s' does not exist", group);
+            return -1;
+        }
+        *gid = gr->gr_gid;
+    }
+    return 0;
+}
+
+int
+lb_drop_privileges(const char *user, const char *group, char *err,
+                   size_t errlen)
+{
+    uid_t uid;
+    gid_t gid;
+
+    if (user == NULL && group == NULL)
+        return 0;
+    if (user == NULL) {
+        snprintf(err, errlen, "'group' needs 'user' as well");
+        return -1;
+    }
+    if (lookup(user, group, &uid, &gid, err, errlen) != 0)
+        return -1;
+    if (geteuid() != 0 && geteuid() != uid) {
+        snprintf(err, errlen, "only root can switch to user '%s'", user);
+        return -1;
+    }
+    if ((geteuid() == 0 && setgroups(1, &gid) != 0) || setgid(gid) != 0 ||
+        setuid(uid) != 0) {
+        snprintf(err, errlen, "cannot switch to user '%s': %s", user,
+                 strerror(errno));
+        return -1;
+    }
+    /* If root could be had back, the switch did not hold. */
+    if (uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+        snprintf(err, errlen, "switched to user '%s' but root could be "
+                 "regained; refusing to run", user);
+        return -1;
+    }
+    return 0;
+}
+
+int
+lb_file_writable_by_others(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        return 0;
+    return (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
+}

@@ -1,0 +1,93 @@
+"""user / group: the balancer binds first (ports below 1024 need root),
+then runs as the given user; and a config anyone can write is warned of."""
+
+import os
+import socket
+
+import lbtest
+from lbtest import contains, eq, true
+
+
+def _uids(pid):
+    """(real, effective, saved, fs) uids of pid from /proc."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return tuple(int(x) for x in line.split()[1:5])
+    return ()
+
+
+def _free_privileged_port():
+    for port in range(1023, 900, -1):
+        s = socket.socket()
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    return None
+
+
+@lbtest.posix_only("user and group are POSIX options")
+def test_runs_as_user_after_binding():
+    """As root: user = nobody and a port below 1024: every process of the
+    balancer runs as nobody (root cannot be had back), and it relays. As
+    another user: refused with a clear message (exit 3)."""
+    with lbtest.Scope() as s:
+        b = s.backend(lbtest.echo)
+        if os.geteuid() != 0:
+            port = lbtest.free_port()
+            path = s.path("u.cfg")
+            open(path, "w").write(lbtest.mapping_config(
+                port, [b.port], options={"user": "nobody"}))
+            rc, out, err = lbtest.run_binary([path])
+            eq(rc, 3, "exit status when not root")
+            contains(err, "only root can switch to user 'nobody'", "stderr")
+            return
+        port = _free_privileged_port()
+        true(port, "a free port below 1024 on 127.0.0.1")
+        lb = s.balancer(lbtest.mapping_config(
+            port, [b.port], options={"user": "nobody"}), wait_ports=[port])
+        nobody = 65534
+        true(lbtest.wait_until(lambda: lbtest.children_of(lb.pid), 5),
+             "a worker runs")
+        eq(_uids(lb.pid), (nobody,) * 4, "parent uids (real, eff, saved, fs)")
+        for pid, _ in lbtest.children_of(lb.pid):
+            eq(_uids(pid), (nobody,) * 4, "worker %d uids" % pid)
+        c = lbtest.connect(port, timeout=10)
+        s.on_close(c.close)
+        c.sendall(b"as nobody\n")
+        eq(lbtest.recv_line(c), b"as nobody\n", "echo through port %d" % port)
+        true(lb.wait_log(r"Running as user nobody", timeout=5),
+             "log says who it runs as", log=lb.tail())
+
+
+@lbtest.posix_only("user and group are POSIX options")
+def test_unknown_user_is_a_config_error():
+    """user = a name that does not exist: exit 3, the message names it, and
+    nothing is left listening."""
+    with lbtest.Scope() as s:
+        port = lbtest.free_port()
+        path = s.path("u.cfg")
+        open(path, "w").write(lbtest.mapping_config(
+            port, [9], options={"user": "no-such-user-x"}))
+        rc, out, err = lbtest.run_binary([path])
+        eq(rc, 3, "exit status")
+        contains(err, "user 'no-such-user-x' does not exist", "stderr")
+        true(not lbtest.is_listening(port), "nothing left listening")
+
+
+@lbtest.posix_only("file mode bits")
+def test_world_writable_config_is_warned():
+    """A config file others can write: a warning saying so at start."""
+    with lbtest.Scope() as s:
+        b = s.backend(lbtest.echo)
+        port = lbtest.free_port()
+        lb = s.balancer(lbtest.mapping_config(port, [b.port]), start=False)
+        os.chmod(lb.cfg_path, 0o666)
+        lb.start(wait_ports=[port])
+        true(lb.wait_log(r"can be written by its group or by others",
+                         timeout=5), "warning in the log", log=lb.tail())
