@@ -199,10 +199,11 @@ serve(const lb_config_t *cfg)
     if (listeners == NULL)
         return LB_EXIT_FAILURE;
     rc = bind_all(cfg, listeners);
-    if (rc == 0)
-        rc = drop_privileges(cfg);
+    if (rc == 0 && (rc = drop_privileges(cfg)) != 0)
+        for (size_t i = 0; i < cfg->nlisteners; i++)
+            lb_listener_close(listeners[i]);
     if (rc != 0) {
-        free(listeners); /* listeners bound so far die with the process */
+        free(listeners);
         return rc;
     }
     ctx.shared = lb_shared_alloc(cfg->nlisteners * sizeof(lb_rr_t));
