@@ -43,6 +43,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+
+from ha_test import tree_pids  # pid and its descendants, from /proc
 import time
 
 sys.dont_write_bytecode = True
@@ -268,21 +270,6 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
-
-
-def tree_pids(pid):
-    """pid and its descendants, from /proc."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for t in os.listdir("/proc/%d/task" % p):
-                with open("/proc/%d/task/%s/children" % (p, t)) as f:
-                    todo += [int(c) for c in f.read().split()]
-        except OSError:
-            pass
-    return out
 
 
 def kill_group(proc, grace=3.0):

@@ -186,44 +186,17 @@ def child_main(binary, path, name):
 
 # --------------------------------------------------------------- runner side
 
-def _stat(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            data = f.read()
-    except OSError:
-        return None
-    rest = data[data.rindex(")") + 2:].split()
-    return rest[0], int(rest[1]), int(rest[19])
-
-
-def _alive(pid, start):
-    st = _stat(pid)
-    return st is not None and st[0] not in ("Z", "X") and st[2] == start
-
-
-def _kill(pid, start):
-    # Under Wine SIGINT (Ctrl+C) is the graceful stop; SIGTERM would kill
-    # wine without running the balancer's handler.
-    first = signal.SIGINT if _wine() else signal.SIGTERM
-    for sig in (first, signal.SIGKILL):
-        if not _alive(pid, start):
-            return
-        try:
-            os.kill(pid, sig)
-        except OSError:
-            return
-        deadline = time.monotonic() + 3
-        while _alive(pid, start) and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-
 def _wine():
     return os.environ.get("LBTEST_WINE", "") not in ("", "0")
 
 
 def reap_leftovers(pidfile):
     """Kills, by PID, any balancer a killed test left behind (and its
-    workers). Returns the PIDs it had to kill."""
+    workers), with lbtest's stop sequence (Ctrl+C first under Wine).
+    Returns the PIDs it had to kill."""
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
+    import lbtest  # after main() set LBTEST_WINE
     killed = []
     try:
         with open(pidfile) as f:
@@ -231,18 +204,13 @@ def reap_leftovers(pidfile):
     except OSError:
         return killed
     for pid, start in entries:
-        if not _alive(pid, start):
+        if not lbtest.alive(pid, start):
             continue
-        kids = []
-        for name in os.listdir("/proc"):
-            if name.isdigit():
-                st = _stat(int(name))
-                if st and st[1] == pid:
-                    kids.append((int(name), st[2]))
-        _kill(pid, start)
+        kids = lbtest.children_of(pid)
+        lbtest.kill_pid(pid, start, grace=3.0)
         killed.append(pid)
         for kpid, kstart in kids:
-            _kill(kpid, kstart)
+            lbtest.kill_pid(kpid, kstart, grace=3.0)
     return killed
 
 
