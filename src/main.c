@@ -230,20 +230,30 @@ serve(const lb_config_t *cfg)
     return rc;
 }
 
+/* Loads path; on failure says why ("FILE:LINE: ...") and returns the
+ * exit status. */
+static int
+load_config(const char *path, lb_config_t *cfg)
+{
+    char *err = NULL;
+
+    if (lb_config_load(path, cfg, warn_config, NULL, &err) == 0)
+        return 0;
+    lb_log_fatal("%s", err ? err : "invalid configuration");
+    free(err);
+    return LB_EXIT_CONFIG;
+}
+
 /* One run for one config file; also the Windows service's entry. */
 static int
 run_config(const char *path)
 {
     lb_config_t cfg;
-    char *err = NULL;
     long fds;
-    int rc = lb_config_load(path, &cfg, warn_config, NULL, &err);
+    int rc = load_config(path, &cfg);
 
-    if (rc != 0) {
-        lb_log_fatal("%s", err ? err : "invalid configuration");
-        free(err);
-        return LB_EXIT_CONFIG;
-    }
+    if (rc != 0)
+        return rc;
     if (lb_file_writable_by_others(path))
         lb_log_error("warning: %s can be written by its group or by others; "
                      "whoever can write it decides where traffic goes "
@@ -268,13 +278,10 @@ static int
 check_config(const char *path)
 {
     lb_config_t cfg;
-    char *err = NULL;
+    int rc = load_config(path, &cfg);
 
-    if (lb_config_load(path, &cfg, warn_config, NULL, &err) != 0) {
-        fprintf(stderr, "%s\n", err ? err : "invalid configuration");
-        free(err);
-        return LB_EXIT_CONFIG;
-    }
+    if (rc != 0)
+        return rc;
     printf("%s: configuration ok (%lu listener(s))\n", path,
            (unsigned long)cfg.nlisteners);
     lb_config_free(&cfg);
