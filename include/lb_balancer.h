@@ -38,11 +38,15 @@ typedef struct lb_rng_s {
 void lb_rng_seed(lb_rng_t *r, uint64_t seed);
 uint64_t lb_rng_next(lb_rng_t *r);
 
+/* How good a choice backend i is: 0 = not usable, higher is better. */
+typedef int (*lb_rank_fn)(void *ctx, size_t i);
+
 /* Next backend for a client whose connect failed, after `attempts`
- * attempts: a random one among those not tried yet; with one backend, that
- * backend again. Returns -1 once `max_retries` retries were used or every
- * backend was tried. */
+ * attempts: a random one among the best-ranked of those not tried yet
+ * (every one ranks alike when rank is NULL); with one backend, that
+ * backend again. Returns -1 once `max_retries` retries were used or no
+ * usable backend is left. */
 long lb_pick_retry(const lb_tried_t *t, int attempts, int max_retries,
-                   lb_rng_t *rng);
+                   lb_rng_t *rng, lb_rank_fn rank, void *ctx);
 
 #endif

@@ -22,6 +22,23 @@
 #define LB_MAX_PROCESSES 64
 #define LB_MAX_BACKENDS 1024
 
+#define LB_DEFAULT_MAX_FAILS 1
+#define LB_DEFAULT_FAIL_TIMEOUT 10.0
+#define LB_DEFAULT_RISE 2
+#define LB_DEFAULT_FALL 3
+
+/* How backends are judged and limited; [options] gives the defaults and a
+ * [listener:NAME] section may set its own. */
+typedef struct lb_health_cfg_s {
+    int max_fails;         /* failed connects within fail_timeout that take
+                            * a backend out; 0 = never */
+    double fail_timeout;   /* seconds: the window, and how long it is out */
+    int max_conns;         /* open at once per backend; 0 = no limit */
+    double check_interval; /* seconds between active checks; 0 = none */
+    double check_timeout;  /* seconds; 0 = connect_timeout or interval */
+    int rise, fall;        /* checks in a row that bring up / take down */
+} lb_health_cfg_t;
+
 typedef struct lb_backend_cfg_s {
     char *host;      /* as written, without brackets */
     uint16_t port;
@@ -43,6 +60,7 @@ typedef struct lb_listener_cfg_s {
     double idle_timeout;       /* no byte either way for this long */
     double half_close_timeout; /* the same once either side sent FIN */
     int max_connections;       /* open at once per worker; 0 = no own limit */
+    lb_health_cfg_t health;
 } lb_listener_cfg_t;
 
 typedef struct lb_config_s {
@@ -58,6 +76,7 @@ typedef struct lb_config_s {
     unsigned processes;        /* workers per listener, default 1 */
     char *log_file;            /* NULL = stdout/stderr */
     char *user, *group;        /* run as these after binding (POSIX) */
+    lb_health_cfg_t health;
     lb_listener_cfg_t *listeners;
     size_t nlisteners;
 } lb_config_t;

@@ -193,14 +193,27 @@ typedef struct lb_counter_s {
 } lb_counter_t;
 unsigned long lb_counter_next(lb_counter_t *c);
 
+/* A 64-bit value several worker processes read and update at once (backend
+ * health, connections per backend); lives in lb_shared_alloc() memory. */
+typedef struct lb_atomic_s {
+    volatile int64_t value;
+} lb_atomic_t;
+int64_t lb_atomic_load(lb_atomic_t *a);
+void lb_atomic_store(lb_atomic_t *a, int64_t v);
+/* Adds delta; returns the new value. */
+int64_t lb_atomic_add(lb_atomic_t *a, int64_t delta);
+/* Sets desired if the value is expected; 1 if it did. */
+int lb_atomic_cas(lb_atomic_t *a, int64_t expected, int64_t desired);
+
 /* Memory visible to every worker process (MAP_SHARED before fork on POSIX;
  * plain memory where there is one process). Zero-filled. */
 void *lb_shared_alloc(size_t size);
 
 /* A worker creates a loop, serves the listed listeners until a stop has
- * drained, and returns its exit status. */
+ * drained, and returns its exit status. slot tells the workers of one
+ * listener apart (0 .. processes-1); a restarted worker keeps its slot. */
 typedef int (*lb_worker_fn)(const size_t *listener_index, size_t n,
-                            void *ctx);
+                            unsigned slot, void *ctx);
 typedef struct lb_run_spec_s {
     lb_listener_t **listeners;
     size_t nlisteners;

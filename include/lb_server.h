@@ -7,26 +7,39 @@
 #include "lb_bufpool.h"
 #include "lb_config.h"
 #include "lb_drain.h"
+#include "lb_health.h"
 #include "lb_platform.h"
 
 typedef struct lb_session_s lb_session_t;
+typedef struct lb_check_s lb_check_t;
 
-/* What every worker process shares: one cursor per listener. */
+/* What every worker process shares, all in one lb_shared_alloc() block
+ * made before the workers start: per listener a round-robin cursor, the
+ * health of its backends and the connections open to each. */
 typedef struct lb_shared_s {
-    lb_rr_t rr[1]; /* nlisteners entries */
+    void *block;
+    lb_rr_t *rr;                 /* per listener */
+    lb_backend_state_t **state;  /* per listener: one per backend */
+    lb_atomic_t **conns;         /* per listener: backends x processes */
+    unsigned processes;
 } lb_shared_t;
+
+int lb_shared_create(const lb_config_t *cfg, lb_shared_t *out);
 
 /* A listener as served by this worker. */
 typedef struct lb_lctx_s {
     const lb_listener_cfg_t *cfg;
     lb_listener_t *listener; /* NULL once closed */
     lb_rr_t *rr;
+    lb_health_t health;
+    lb_check_t *checks;      /* one per backend, in the checking worker */
     int max_retries;
     struct lb_server_s *srv;
     uint64_t last_accept_error_log;
     size_t active;           /* connections of this listener here */
     int paused;              /* a connection limit is reached */
     uint64_t last_limit_log;
+    uint64_t last_full_log;  /* every backend at max_conns */
 } lb_lctx_t;
 
 typedef struct lb_server_s {
@@ -38,6 +51,8 @@ typedef struct lb_server_s {
     lb_session_t *sessions; /* every live session, for the drain */
     size_t active;
     size_t max_active;      /* process-wide limit; 0 = none */
+    size_t check_streams;   /* active checks' streams not yet closed */
+    unsigned slot;          /* which worker of its listeners this is */
     lb_drain_t drain;
     lb_timer_t drain_timer;
     lb_rng_t rng;
@@ -46,13 +61,14 @@ typedef struct lb_server_s {
 /* Sets up a worker (loop, buffers, listeners idx[0..n) started); with
  * lb_server_fini, what lb_server_run does around the loop. */
 int lb_server_init(lb_server_t *srv, const lb_config_t *cfg,
-                   lb_listener_t **listeners, lb_shared_t *shared,
-                   const size_t *idx, size_t n);
+                   lb_listener_t **listeners, const lb_shared_t *shared,
+                   const size_t *idx, size_t n, unsigned slot);
 void lb_server_fini(lb_server_t *srv);
 /* Runs one worker serving listeners idx[0..n) until a stop has drained;
  * returns the exit status. */
 int lb_server_run(const lb_config_t *cfg, lb_listener_t **listeners,
-                  lb_shared_t *shared, const size_t *idx, size_t n);
+                  const lb_shared_t *shared, const size_t *idx, size_t n,
+                  unsigned slot);
 
 /* Takes over an accepted client connection. */
 void lb_session_start(lb_lctx_t *lc, lb_stream_t *client);
@@ -62,5 +78,14 @@ void lb_session_abort(lb_session_t *sess, int reset);
 lb_session_t *lb_session_next(const lb_session_t *sess);
 /* Called by session.c when a session is gone. */
 void lb_server_session_ended(lb_server_t *srv, lb_lctx_t *lc);
+/* A drain waits for these too; called when an active check's stream is
+ * closed. */
+void lb_server_check_closed(lb_server_t *srv);
+
+/* Active health checks (checker.c): started for the listeners this worker
+ * checks (slot 0 checks for all the listener's workers), stopped by the
+ * drain. */
+int lb_checks_start(lb_lctx_t *lc);
+void lb_checks_stop(lb_lctx_t *lc);
 
 #endif

@@ -79,23 +79,39 @@ lb_rng_next(lb_rng_t *r)
     return x * 0x2545F4914F6CDD1Dull;
 }
 
+static int
+rank_of(const lb_tried_t *t, size_t i, lb_rank_fn rank, void *ctx)
+{
+    if (lb_tried_has(t, i))
+        return 0;
+    return rank ? rank(ctx, i) : 1;
+}
+
 long
 lb_pick_retry(const lb_tried_t *t, int attempts, int max_retries,
-              lb_rng_t *rng)
+              lb_rng_t *rng, lb_rank_fn rank, void *ctx)
 {
-    size_t untried, k;
+    size_t count = 0;
+    long choice = -1;
+    int best = 0;
 
     if (attempts - 1 >= max_retries)
         return -1;
     if (t->n == 1)
-        return 0;
-    untried = t->n - lb_tried_count(t);
-    if (untried == 0)
-        return -1;
-    /* The k-th untried backend, k uniform: no bias, no rejection loop. */
-    k = (size_t)(lb_rng_next(rng) % untried);
-    for (size_t i = 0; i < t->n; i++)
-        if (!lb_tried_has(t, i) && k-- == 0)
-            return (long)i;
-    return -1;
+        return rank == NULL || rank(ctx, 0) > 0 ? 0 : -1;
+    /* One pass, reservoir-style: each of the best-ranked is kept with
+     * equal chance, and a rank read once cannot change under us. */
+    for (size_t i = 0; i < t->n; i++) {
+        int r = rank_of(t, i, rank, ctx);
+
+        if (r == 0 || r < best)
+            continue;
+        if (r > best) {
+            best = r;
+            count = 0;
+        }
+        if (lb_rng_next(rng) % ++count == 0)
+            choice = (long)i;
+    }
+    return choice;
 }

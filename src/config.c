@@ -128,6 +128,48 @@ resolve_backends(lb_cfg_parser_t *p)
     }
 }
 
+static int
+same_backend(const lb_backend_cfg_t *a, const lb_backend_cfg_t *b)
+{
+    if (a->port != b->port)
+        return 0;
+    if (a->resolved && b->resolved)
+        return lb_addr_equal(&a->addr, &b->addr);
+    return lb__cfg_casecmp(a->host, b->host) == 0;
+}
+
+/* A backend listed twice would get twice the share and two health
+ * records; one entry is what the admin meant. */
+static void
+merge_duplicates(lb_cfg_parser_t *p, size_t li)
+{
+    lb_listener_cfg_t *l = &p->cfg->listeners[li];
+    int *lines = p->pending[li].backend_lines;
+
+    for (size_t j = 1; j < l->nbackends; j++) {
+        size_t k;
+
+        for (k = 0; k < j && !same_backend(&l->backends[k], &l->backends[j]);
+             k++)
+            ;
+        if (k == j)
+            continue;
+        lb__cfg_warn(p, lines[j],
+                     "backend '%s' is listed twice for listener '%s' (first "
+                     "on line %d as '%s'); merged into one",
+                     l->backends[j].label, l->name, lines[k],
+                     l->backends[k].label);
+        free(l->backends[j].host);
+        free(l->backends[j].label);
+        memmove(&l->backends[j], &l->backends[j + 1],
+                (l->nbackends - j - 1) * sizeof(*l->backends));
+        memmove(&lines[j], &lines[j + 1],
+                (l->nbackends - j - 1) * sizeof(*lines));
+        l->nbackends--;
+        j--;
+    }
+}
+
 static void
 finish(lb_cfg_parser_t *p)
 {
@@ -138,8 +180,10 @@ finish(lb_cfg_parser_t *p)
     if (p->failed)
         return;
     lb__cfg_options_defaults(p->cfg);
-    for (size_t i = 0; i < p->cfg->nlisteners; i++)
+    for (size_t i = 0; i < p->cfg->nlisteners; i++) {
         lb__cfg_listener_defaults(p->cfg, &p->cfg->listeners[i]);
+        merge_duplicates(p, i);
+    }
     if (p->cfg->pre_resolve)
         resolve_backends(p);
 }

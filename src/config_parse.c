@@ -188,6 +188,36 @@ opt_count(lb_cfg_parser_t *p, const char *name, const char *value,
 }
 
 static int
+opt_positive(lb_cfg_parser_t *p, const char *name, const char *value,
+             void *field)
+{
+    unsigned long v = 0;
+
+    if (parse_uint(value, INT_MAX, &v) == LB_NUM_OK && v > 0) {
+        *(int *)field = (int)v;
+        return 0;
+    }
+    lb__cfg_fail(p, p->lineno,
+                 "%s must be a whole number, 1 or more, got '%s'", name,
+                 value);
+    return -1;
+}
+
+/* A duration that cannot be 0: a window of no length means nothing. */
+static int
+opt_period(lb_cfg_parser_t *p, const char *name, const char *value,
+           void *field)
+{
+    if (opt_seconds(p, name, value, field) != 0)
+        return -1;
+    if (*(double *)field > 0)
+        return 0;
+    lb__cfg_fail(p, p->lineno,
+                 "%s must be more than 0 seconds, got '%s'", name, value);
+    return -1;
+}
+
+static int
 opt_processes(lb_cfg_parser_t *p, const char *name, const char *value,
               void *field)
 {
@@ -236,10 +266,20 @@ static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
     {"max_connections", offsetof(lb_config_t, max_connections), opt_count},
     {"user", offsetof(lb_config_t, user), opt_path},
     {"group", offsetof(lb_config_t, group), opt_path},
+#define LB_HEALTH_OPTIONS(T)                                                  \
+    {"max_fails", offsetof(T, health.max_fails), opt_count},                  \
+    {"fail_timeout", offsetof(T, health.fail_timeout), opt_period},           \
+    {"max_conns", offsetof(T, health.max_conns), opt_count},                  \
+    {"check_interval", offsetof(T, health.check_interval), opt_seconds},      \
+    {"check_timeout", offsetof(T, health.check_timeout), opt_seconds},        \
+    {"rise", offsetof(T, health.rise), opt_positive},                         \
+    {"fall", offsetof(T, health.fall), opt_positive},
+    LB_HEALTH_OPTIONS(lb_config_t)
 };
 
 /* What a [listener:NAME] section may set for itself. */
-static const lb_cfg_option_t lb_cfg_listener_options[] = {
+static const lb_cfg_option_t
+    lb_cfg_listener_options[LB_CFG_NLISTENER_OPTIONS] = {
     {"connect_timeout", offsetof(lb_listener_cfg_t, connect_timeout),
      opt_seconds},
     {"idle_timeout", offsetof(lb_listener_cfg_t, idle_timeout), opt_seconds},
@@ -247,7 +287,36 @@ static const lb_cfg_option_t lb_cfg_listener_options[] = {
      opt_seconds},
     {"max_connections", offsetof(lb_listener_cfg_t, max_connections),
      opt_count},
+    LB_HEALTH_OPTIONS(lb_listener_cfg_t)
 };
+
+static void
+health_unset(lb_health_cfg_t *h)
+{
+    h->max_fails = h->max_conns = h->rise = h->fall = LB_CFG_UNSET_INT;
+    h->fail_timeout = h->check_interval = LB_CFG_UNSET_DOUBLE;
+    h->check_timeout = LB_CFG_UNSET_DOUBLE;
+}
+
+/* What h left unset comes from def. */
+static void
+health_inherit(lb_health_cfg_t *h, const lb_health_cfg_t *def)
+{
+    if (h->max_fails < 0)
+        h->max_fails = def->max_fails;
+    if (h->fail_timeout < 0)
+        h->fail_timeout = def->fail_timeout;
+    if (h->max_conns < 0)
+        h->max_conns = def->max_conns;
+    if (h->check_interval < 0)
+        h->check_interval = def->check_interval;
+    if (h->check_timeout < 0)
+        h->check_timeout = def->check_timeout;
+    if (h->rise < 0)
+        h->rise = def->rise;
+    if (h->fall < 0)
+        h->fall = def->fall;
+}
 
 void
 lb__cfg_listener_unset(lb_listener_cfg_t *l)
@@ -256,6 +325,7 @@ lb__cfg_listener_unset(lb_listener_cfg_t *l)
     l->idle_timeout = LB_CFG_UNSET_DOUBLE;
     l->half_close_timeout = LB_CFG_UNSET_DOUBLE;
     l->max_connections = LB_CFG_UNSET_INT;
+    health_unset(&l->health);
 }
 
 void
@@ -269,6 +339,7 @@ lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l)
         l->half_close_timeout = cfg->half_close_timeout;
     if (l->max_connections < 0)
         l->max_connections = 0; /* only the process-wide limit */
+    health_inherit(&l->health, &cfg->health);
 }
 
 int
@@ -312,7 +383,13 @@ lb__cfg_options_unset(lb_config_t *cfg)
     cfg->processes = 0;
     cfg->log_file = NULL;
     cfg->user = cfg->group = NULL;
+    health_unset(&cfg->health);
 }
+
+static const lb_health_cfg_t health_defaults = {
+    LB_DEFAULT_MAX_FAILS, LB_DEFAULT_FAIL_TIMEOUT, 0, 0.0, 0.0,
+    LB_DEFAULT_RISE, LB_DEFAULT_FALL,
+};
 
 void
 lb__cfg_options_defaults(lb_config_t *cfg)
@@ -333,6 +410,7 @@ lb__cfg_options_defaults(lb_config_t *cfg)
         cfg->max_connections = 0; /* derived from the descriptor limit */
     if (cfg->processes == 0)
         cfg->processes = 1;
+    health_inherit(&cfg->health, &health_defaults);
 }
 
 int

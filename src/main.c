@@ -177,27 +177,30 @@ drop_privileges(const lb_config_t *cfg)
 typedef struct run_ctx_s {
     const lb_config_t *cfg;
     lb_listener_t **listeners;
-    lb_shared_t *shared;
+    lb_shared_t shared;
 } run_ctx_t;
 
 static int
-worker(const size_t *idx, size_t n, void *ctx)
+worker(const size_t *idx, size_t n, unsigned slot, void *ctx)
 {
     run_ctx_t *rc = ctx;
 
-    return lb_server_run(rc->cfg, rc->listeners, rc->shared, idx, n);
+    return lb_server_run(rc->cfg, rc->listeners, &rc->shared, idx, n, slot);
 }
 
 static int
 serve(const lb_config_t *cfg)
 {
     lb_listener_t **listeners = calloc(cfg->nlisteners, sizeof(*listeners));
-    run_ctx_t ctx = {cfg, listeners, NULL};
+    run_ctx_t ctx;
     lb_run_spec_t spec;
     int rc;
 
     if (listeners == NULL)
         return LB_EXIT_FAILURE;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.cfg = cfg;
+    ctx.listeners = listeners;
     rc = bind_all(cfg, listeners);
     if (rc == 0 && (rc = drop_privileges(cfg)) != 0)
         for (size_t i = 0; i < cfg->nlisteners; i++)
@@ -206,8 +209,7 @@ serve(const lb_config_t *cfg)
         free(listeners);
         return rc;
     }
-    ctx.shared = lb_shared_alloc(cfg->nlisteners * sizeof(lb_rr_t));
-    if (ctx.shared == NULL) {
+    if (lb_shared_create(cfg, &ctx.shared) != 0) {
         lb_log_error("cannot allocate shared memory");
         free(listeners);
         return LB_EXIT_FAILURE;

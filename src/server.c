@@ -22,6 +22,13 @@ close_listeners(lb_server_t *srv)
     }
 }
 
+/* What a drain waits for: sessions, and active checks' streams. */
+static size_t
+open_count(const lb_server_t *srv)
+{
+    return srv->active + srv->check_streams;
+}
+
 static void
 cut_all(lb_server_t *srv)
 {
@@ -59,7 +66,7 @@ on_drain_timer(lb_timer_t *t)
     lb_server_t *srv = t->data;
 
     apply(srv, lb_drain_update(&srv->drain, lb_loop_now(srv->loop),
-                               srv->active));
+                               open_count(srv)));
 }
 
 /* Pauses the listeners whose limit (their own, or the process-wide one)
@@ -91,16 +98,29 @@ apply_limits(lb_server_t *srv)
     }
 }
 
+static void
+drain_progress(lb_server_t *srv)
+{
+    if (srv->drain.state != LB_DRAIN_RUNNING &&
+        lb_drain_update(&srv->drain, lb_loop_now(srv->loop),
+                        open_count(srv)) == LB_DRAIN_DONE)
+        apply(srv, LB_DRAIN_DONE);
+}
+
 void
 lb_server_session_ended(lb_server_t *srv, lb_lctx_t *lc)
 {
     lc->active--;
     srv->active--;
     apply_limits(srv);
-    if (srv->drain.state != LB_DRAIN_RUNNING &&
-        lb_drain_update(&srv->drain, lb_loop_now(srv->loop), srv->active) ==
-            LB_DRAIN_DONE)
-        apply(srv, LB_DRAIN_DONE);
+    drain_progress(srv);
+}
+
+void
+lb_server_check_closed(lb_server_t *srv)
+{
+    srv->check_streams--;
+    drain_progress(srv);
 }
 
 static void
@@ -111,8 +131,10 @@ on_stop(lb_loop_t *loop, int count, void *data)
     lb_drain_state_t st;
 
     close_listeners(srv);
+    for (size_t i = 0; i < srv->nlctx; i++)
+        lb_checks_stop(&srv->lctx[i]);
     st = lb_drain_request(&srv->drain, count, lb_loop_now(loop), ms,
-                          srv->active);
+                          open_count(srv));
     if (st == LB_DRAIN_DRAINING)
         lb_log("Worker %ld: listener closed, waiting up to %.1f s for %lu "
                "active connection(s)", lb_getpid(),
@@ -157,14 +179,15 @@ process_limit(const lb_config_t *cfg)
 
 int
 lb_server_init(lb_server_t *srv, const lb_config_t *cfg,
-               lb_listener_t **listeners, lb_shared_t *shared,
-               const size_t *idx, size_t n)
+               lb_listener_t **listeners, const lb_shared_t *shared,
+               const size_t *idx, size_t n, unsigned slot)
 {
     lb_allocator_t alloc;
     int rc;
 
     memset(srv, 0, sizeof(*srv));
     srv->cfg = cfg;
+    srv->slot = slot;
     lb_bufpool_init(&srv->pool, srv->cfg->buffer_size, MAX_FREE_BUFFERS);
     srv->max_active = process_limit(cfg);
     alloc = lb_bufpool_allocator(&srv->pool);
@@ -186,7 +209,11 @@ lb_server_init(lb_server_t *srv, const lb_config_t *cfg,
         lc->rr = &shared->rr[idx[i]];
         lc->srv = srv;
         lc->max_retries = lb_config_retries(srv->cfg, lc->cfg->nbackends);
+        lb_health_init(&lc->health, lc->cfg, shared->state[idx[i]],
+                       shared->conns[idx[i]], slot, shared->processes);
         rc = lb_listener_start(srv->loop, lc->listener, on_accept, lc);
+        if (rc == 0)
+            rc = lb_checks_start(lc);
         if (rc != 0)
             return rc;
     }
@@ -197,6 +224,8 @@ void
 lb_server_fini(lb_server_t *srv)
 {
     close_listeners(srv);
+    for (size_t i = 0; i < srv->nlctx; i++)
+        free(srv->lctx[i].checks);
     lb_loop_free(srv->loop);
     lb_bufpool_free(&srv->pool);
     free(srv->lctx);
@@ -206,10 +235,11 @@ lb_server_fini(lb_server_t *srv)
 
 int
 lb_server_run(const lb_config_t *cfg, lb_listener_t **listeners,
-              lb_shared_t *shared, const size_t *idx, size_t n)
+              const lb_shared_t *shared, const size_t *idx, size_t n,
+              unsigned slot)
 {
     lb_server_t srv;
-    int rc = lb_server_init(&srv, cfg, listeners, shared, idx, n);
+    int rc = lb_server_init(&srv, cfg, listeners, shared, idx, n, slot);
 
     if (rc == 0)
         rc = lb_loop_run(srv.loop);

@@ -22,6 +22,7 @@ struct lb_session_s {
     unsigned char state[2];
     unsigned char bulk[2];   /* a read filled the buffer: try splicing */
     unsigned char closing, reset, connected;
+    unsigned char counted;   /* backend_idx counts this connection */
     unsigned open_streams;   /* created and not yet closed-and-called-back */
     int attempts;
     uint64_t last_active;    /* loop time of the last byte either way */
@@ -42,6 +43,15 @@ static lb_server_t *
 server(const lb_session_t *sess)
 {
     return sess->lc->srv;
+}
+
+/* The backend's max_conns count no longer includes this connection. */
+static void
+uncount(lb_session_t *sess)
+{
+    if (sess->counted)
+        lb_health_count(&sess->lc->health, sess->backend_idx, -1);
+    sess->counted = 0;
 }
 
 lb_session_t *
@@ -74,6 +84,7 @@ free_session(lb_session_t *sess)
         srv->sessions = sess->next;
     if (sess->next)
         sess->next->prev = sess->prev;
+    uncount(sess);
     lb_tried_free(&sess->tried);
     free(sess);
     lb_server_session_ended(srv, lc);
@@ -334,6 +345,22 @@ give_up(lb_session_t *sess, int err)
     lb_session_abort(sess, 0);
 }
 
+/* Errors that say nothing about the backend: we ran out of something. */
+static int
+our_fault(int err)
+{
+    return err == LB_EMFILE || err == LB_ENOMEM || err == LB_EAGAIN;
+}
+
+static int
+retry_rank(void *ctx, size_t i)
+{
+    lb_session_t *sess = ctx;
+
+    return lb_health_rank(&sess->lc->health, i,
+                          lb_loop_now(server(sess)->loop));
+}
+
 static void
 backend_failed(lb_session_t *sess, int err)
 {
@@ -347,8 +374,12 @@ backend_failed(lb_session_t *sess, int err)
         sess->resolve = NULL;
     }
     close_stream(&sess->backend, LB_CLOSE_NORMAL);
+    uncount(sess);
+    if (!our_fault(err))
+        lb_health_failed(&sess->lc->health, sess->backend_idx,
+                         lb_loop_now(server(sess)->loop));
     next = lb_pick_retry(&sess->tried, sess->attempts, sess->lc->max_retries,
-                         &server(sess)->rng);
+                         &server(sess)->rng, retry_rank, sess);
     if (next < 0) {
         give_up(sess, err);
         return;
@@ -370,6 +401,7 @@ on_connected(lb_stream_t *s, int status)
         return;
     }
     sess->connected = 1;
+    lb_health_succeeded(&sess->lc->health, sess->backend_idx);
     touch(sess);
     arm_idle(sess);
     start_read(sess, UP);
@@ -429,6 +461,8 @@ try_backend(lb_session_t *sess)
 
     sess->attempts++;
     lb_tried_mark(&sess->tried, sess->backend_idx);
+    lb_health_count(&sess->lc->health, sess->backend_idx, 1);
+    sess->counted = 1;
     if (timeout > 0)
         lb_timer_start(&sess->timer, (uint64_t)(timeout * 1000.0 + 0.5));
     if (b->resolved) {
@@ -442,11 +476,34 @@ try_backend(lb_session_t *sess)
         backend_failed(sess, rc);
 }
 
+/* Every backend is at max_conns: the client is turned away (logged at
+ * most once a second) rather than queued without bound. */
+static void
+refuse_full(lb_lctx_t *lc, lb_stream_t *client)
+{
+    uint64_t now = lb_loop_now(lc->srv->loop);
+
+    if (now - lc->last_full_log >= 1000) {
+        lc->last_full_log = now;
+        lb_log_error("Every backend of %s is at max_conns (%d); closing new "
+                     "client connections", lc->cfg->listen_label,
+                     lc->cfg->health.max_conns);
+    }
+    lb_stream_close(client, LB_CLOSE_NORMAL, NULL);
+}
+
 void
 lb_session_start(lb_lctx_t *lc, lb_stream_t *client)
 {
     lb_server_t *srv = lc->srv;
-    lb_session_t *sess = calloc(1, sizeof(*sess));
+    long first = lb_health_pick(&lc->health, lc->rr, lb_loop_now(srv->loop));
+    lb_session_t *sess;
+
+    if (first < 0) {
+        refuse_full(lc, client);
+        return;
+    }
+    sess = calloc(1, sizeof(*sess));
 
     if (sess == NULL || lb_tried_init(&sess->tried, lc->cfg->nbackends)) {
         free(sess);
@@ -468,6 +525,6 @@ lb_session_start(lb_lctx_t *lc, lb_stream_t *client)
     srv->sessions = sess;
     srv->active++;
     lc->active++;
-    sess->backend_idx = lb_rr_pick(lc->rr, lc->cfg->nbackends);
+    sess->backend_idx = (size_t)first;
     try_backend(sess);
 }

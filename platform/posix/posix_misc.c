@@ -28,6 +28,31 @@ lb_counter_next(lb_counter_t *c)
     return __atomic_fetch_add(&c->value, 1, __ATOMIC_RELAXED);
 }
 
+int64_t
+lb_atomic_load(lb_atomic_t *a)
+{
+    return __atomic_load_n(&a->value, __ATOMIC_ACQUIRE);
+}
+
+void
+lb_atomic_store(lb_atomic_t *a, int64_t v)
+{
+    __atomic_store_n(&a->value, v, __ATOMIC_RELEASE);
+}
+
+int64_t
+lb_atomic_add(lb_atomic_t *a, int64_t delta)
+{
+    return __atomic_add_fetch(&a->value, delta, __ATOMIC_ACQ_REL);
+}
+
+int
+lb_atomic_cas(lb_atomic_t *a, int64_t expected, int64_t desired)
+{
+    return __atomic_compare_exchange_n(&a->value, &expected, desired, 0,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
 int
 lb_localtime(time_t t, struct tm *out)
 {

@@ -21,6 +21,7 @@ typedef struct slot_s {
     pid_t pid;              /* 0 when not running */
     int ctl;                /* write end of the worker's control pipe */
     size_t listener;
+    unsigned index;         /* which of the listener's workers */
     uint64_t started;
     uint64_t restart_at;
     unsigned backoff;
@@ -69,7 +70,7 @@ child_main(super_t *sv, slot_t *slot, int ctl_read)
     for (size_t i = 0; i < spec->nlisteners; i++)
         if (i != slot->listener)
             lb_listener_close(spec->listeners[i]);
-    status = spec->worker(&slot->listener, 1, spec->ctx);
+    status = spec->worker(&slot->listener, 1, slot->index, spec->ctx);
     fflush(NULL);
     _exit(status);
 }
@@ -269,6 +270,7 @@ setup(super_t *sv, const lb_run_spec_t *spec)
         return LB_ENOMEM;
     for (size_t i = 0; i < sv->nslots; i++) {
         sv->slots[i].listener = i % spec->nlisteners;
+        sv->slots[i].index = (unsigned)(i / spec->nlisteners);
         sv->slots[i].ctl = -1;
     }
     if (lb__posix_signals_init(&sv->sig_fd) != 0 ||

@@ -22,6 +22,32 @@ lb_counter_next(lb_counter_t *c)
            1u;
 }
 
+/* One process on Windows, but the loop may not stay single-threaded. */
+int64_t
+lb_atomic_load(lb_atomic_t *a)
+{
+    return InterlockedCompareExchange64(&a->value, 0, 0);
+}
+
+void
+lb_atomic_store(lb_atomic_t *a, int64_t v)
+{
+    (void)InterlockedExchange64(&a->value, v);
+}
+
+int64_t
+lb_atomic_add(lb_atomic_t *a, int64_t delta)
+{
+    return InterlockedExchangeAdd64(&a->value, delta) + delta;
+}
+
+int
+lb_atomic_cas(lb_atomic_t *a, int64_t expected, int64_t desired)
+{
+    return InterlockedCompareExchange64(&a->value, desired, expected) ==
+           expected;
+}
+
 int
 lb_localtime(time_t t, struct tm *out)
 {
@@ -52,7 +78,7 @@ lb_run_workers(const lb_run_spec_t *spec)
         idx[i] = i;
     lb__win_service_running(spec->stop_timeout);
     /* One loop thread for every listener: see README, "Windows". */
-    status = spec->worker(idx, spec->nlisteners, spec->ctx);
+    status = spec->worker(idx, spec->nlisteners, 0, spec->ctx);
     free(idx); /* the worker closed the listeners it served */
     return status;
 }

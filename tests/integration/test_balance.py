@@ -40,17 +40,19 @@ def test_round_robin_exact():
 
 
 def test_one_backend_down_retried():
-    """One of three backends has nothing listening: all 30 clients are
-    served by the other two, and each failed attempt logs
-    'Retrying request from 127.0.0.1:CPORT from DEAD on LIVE' (possibly
-    followed by a reason) -- 10 such lines, since round robin offers the
-    dead backend first to every third client."""
+    """One of three backends has nothing listening and passive health is
+    off (max_fails = 0): all 30 clients are served by the other two, and
+    each failed attempt logs 'Retrying request from 127.0.0.1:CPORT from
+    DEAD on LIVE' (possibly followed by a reason) -- 10 such lines, since
+    round robin offers the dead backend first to every third client.
+    test_health.py covers the default, where it is taken out."""
     with lbtest.Scope() as s:
         live = [s.backend(lbtest.line_reply("B%d" % i)) for i in range(2)]
         dead = lbtest.free_port()
         port = lbtest.free_port()
         s.balancer(lbtest.mapping_config(
-            port, [live[0].port, dead, live[1].port]), wait_ports=[port])
+            port, [live[0].port, dead, live[1].port],
+            options={"max_fails": 0}), wait_ports=[port])
         results = [_request(port, i) for i in range(30)]
         tags = [t for t, _ in results]
         eq(tags.count("B0") + tags.count("B1"), 30,

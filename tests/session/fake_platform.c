@@ -334,6 +334,33 @@ lb_counter_next(lb_counter_t *c)
     return c->value++;
 }
 
+int64_t
+lb_atomic_load(lb_atomic_t *a)
+{
+    return a->value;
+}
+
+void
+lb_atomic_store(lb_atomic_t *a, int64_t v)
+{
+    a->value = v;
+}
+
+int64_t
+lb_atomic_add(lb_atomic_t *a, int64_t delta)
+{
+    return a->value += delta;
+}
+
+int
+lb_atomic_cas(lb_atomic_t *a, int64_t expected, int64_t desired)
+{
+    if (a->value != expected)
+        return 0;
+    a->value = desired;
+    return 1;
+}
+
 int
 lb_run_workers(const lb_run_spec_t *spec)
 {

@@ -22,7 +22,7 @@ static const char CONFIG[] =
 static lb_config_t cfg;
 static lb_server_t srv;
 static lb_listener_t *listeners[1];
-static lb_shared_t *shared;
+static lb_shared_t shared;
 
 static const char IDLE_CONFIG[] =
     "[options]\n"
@@ -45,9 +45,9 @@ start_server_with(const char *text)
                                                 &cfg, NULL, NULL, &err), 0);
     CU_ASSERT_EQUAL_FATAL(lb_listener_bind(&cfg.listeners[0].listen, 16,
                                            &listeners[0]), 0);
-    shared = lb_shared_alloc(sizeof(lb_rr_t));
-    CU_ASSERT_EQUAL_FATAL(lb_server_init(&srv, &cfg, listeners, shared,
-                                         &idx, 1), 0);
+    CU_ASSERT_EQUAL_FATAL(lb_shared_create(&cfg, &shared), 0);
+    CU_ASSERT_EQUAL_FATAL(lb_server_init(&srv, &cfg, listeners, &shared,
+                                         &idx, 1, 0), 0);
 }
 
 static void
@@ -72,7 +72,7 @@ stop_server(void)
     CU_ASSERT_EQUAL(srv.pool.in_use, 0);
     lb_server_fini(&srv);
     lb_config_free(&cfg);
-    free(shared);
+    free(shared.block);
     fake_reset();
 }
 

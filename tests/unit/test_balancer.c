@@ -70,7 +70,7 @@ fail_everything(size_t n, int max_retries, uint64_t seed, int *twice)
             (*twice)++;
         lb_tried_mark(&t, (size_t)next);
         attempts++;
-        next = lb_pick_retry(&t, attempts, max_retries, &rng);
+        next = lb_pick_retry(&t, attempts, max_retries, &rng, NULL, NULL);
     }
     lb_tried_free(&t);
     return attempts;
@@ -121,7 +121,7 @@ test_retry_spreads(void)
         long next;
         lb_tried_init(&t, 4);
         lb_tried_mark(&t, 0);
-        next = lb_pick_retry(&t, 1, 3, &rng);
+        next = lb_pick_retry(&t, 1, 3, &rng, NULL, NULL);
         CU_ASSERT(next >= 1 && next <= 3);
         if (next >= 0)
             seen[next]++;

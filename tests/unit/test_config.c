@@ -854,6 +854,73 @@ test_timeout_defaults_and_errors(void)
                  "duplicate key 'idle_timeout'");
 }
 
+static void
+test_health_options(void)
+{
+    lb_config_t cfg;
+    warnings_t w = {0, ""};
+    const lb_health_cfg_t *a, *b;
+
+    CU_ASSERT_EQUAL_FATAL(
+        load_ok("[options]\nmax_fails = 3\nfail_timeout = 2.5\n"
+                "max_conns = 100\ncheck_interval = 1\nrise = 4\n"
+                "[listener:a]\nlisten = 8080\nbackends = 10.0.0.1:80\n"
+                "fall = 5\nmax_conns = 0\ncheck_timeout = 0.5\n"
+                "[mappings]\n8081 = 10.0.0.1:80\n", &cfg, &w),
+        LB_EXIT_OK);
+    a = &cfg.listeners[0].health;
+    b = &cfg.listeners[1].health;
+    CU_ASSERT_EQUAL(a->max_fails, 3);
+    CU_ASSERT_DOUBLE_EQUAL(a->fail_timeout, 2.5, 1e-9);
+    CU_ASSERT_EQUAL(a->max_conns, 0);  /* the listener's own */
+    CU_ASSERT_EQUAL(b->max_conns, 100); /* from [options] */
+    CU_ASSERT_EQUAL(a->rise, 4);
+    CU_ASSERT_EQUAL(a->fall, 5);
+    CU_ASSERT_EQUAL(b->fall, LB_DEFAULT_FALL);
+    CU_ASSERT_DOUBLE_EQUAL(a->check_timeout, 0.5, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(b->check_interval, 1.0, 1e-9);
+    lb_config_free(&cfg);
+    CU_ASSERT_EQUAL_FATAL(load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
+                                  &w), LB_EXIT_OK);
+    a = &cfg.listeners[0].health;
+    CU_ASSERT_EQUAL(a->max_fails, LB_DEFAULT_MAX_FAILS);
+    CU_ASSERT_DOUBLE_EQUAL(a->fail_timeout, LB_DEFAULT_FAIL_TIMEOUT, 1e-9);
+    CU_ASSERT_EQUAL(a->max_conns, 0);
+    CU_ASSERT_DOUBLE_EQUAL(a->check_interval, 0.0, 1e-9);
+    CU_ASSERT_EQUAL(a->rise, LB_DEFAULT_RISE);
+    lb_config_free(&cfg);
+    expect_error("[options]\nrise = 0\n[mappings]\n8080 = 10.0.0.1:80\n", 2,
+                 "rise must be a whole number, 1 or more, got '0'");
+    expect_error("[options]\nfail_timeout = 0\n[mappings]\n"
+                 "8080 = 10.0.0.1:80\n", 2,
+                 "fail_timeout must be more than 0 seconds, got '0'");
+    expect_error("[listener:a]\nlisten = 8080\nbackends = 10.0.0.1:80\n"
+                 "max_conns = lots\n", 4, "'lots'");
+    expect_error("[listener:a]\nlisten = 8080\nbackends = 10.0.0.1:80\n"
+                 "fall = 2\nfall = 3\n", 5, "duplicate key 'fall'");
+}
+
+static void
+test_duplicate_backends_merged(void)
+{
+    lb_config_t cfg;
+    warnings_t w = {0, ""};
+
+    CU_ASSERT_EQUAL_FATAL(
+        load_ok("[mappings]\n8080 = 10.0.0.1:80, 10.0.0.2:80,\n"
+                "  10.0.0.1:80, [::1]:80, [0::1]:80, 10.0.0.1:81\n", &cfg,
+                &w), LB_EXIT_OK);
+    CU_ASSERT_EQUAL(cfg.listeners[0].nbackends, 4);
+    CU_ASSERT_STRING_EQUAL(cfg.listeners[0].backends[2].label, "[::1]:80");
+    CU_ASSERT_STRING_EQUAL(cfg.listeners[0].backends[3].label,
+                           "10.0.0.1:81");
+    CU_ASSERT_EQUAL(w.count, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(w.first, "t.cfg:3: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(w.first, "'10.0.0.1:80' is listed twice"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(w.first, "first on line 2"));
+    lb_config_free(&cfg);
+}
+
 void
 lb_test_config_register(void)
 {
@@ -893,6 +960,8 @@ lb_test_config_register(void)
         {"timeout defaults and errors", test_timeout_defaults_and_errors},
         {"max_connections", test_max_connections},
         {"user and group", test_user_group},
+        {"health options", test_health_options},
+        {"duplicate backends merged", test_duplicate_backends_merged},
     };
     CU_pSuite suite = CU_add_suite("config", NULL, NULL);
     size_t i;

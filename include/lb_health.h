@@ -1,0 +1,73 @@
+/* lb_health.h - what every worker of a listener knows about its backends:
+ * passive health (failed connects take a backend out for a while), active
+ * checks' verdicts, and connections open per backend for max_conns. The
+ * state lives in lb_shared_alloc() memory, so a backend one worker finds
+ * down is skipped by all of them. */
+#ifndef LB_HEALTH_H
+#define LB_HEALTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lb_balancer.h"
+#include "lb_config.h"
+#include "lb_platform.h"
+
+/* Why a backend is out (lb_backend_state_t.down). */
+enum { LB_UP = 0, LB_DOWN_FAILS = 1, LB_DOWN_CHECKS = 2 };
+
+/* Until the active checks bring it back (lb_backend_state_t.down_until). */
+#define LB_DOWN_UNTIL_CHECKED INT64_MAX
+
+typedef struct lb_backend_state_s {
+    lb_atomic_t down;         /* LB_UP or why it is out */
+    lb_atomic_t down_until;   /* loop ms when it may be tried again */
+    lb_atomic_t fails;        /* failed connects in the current window */
+    lb_atomic_t window_start; /* loop ms the window began */
+} lb_backend_state_t;
+
+/* One listener's view in one worker. conns holds a row per worker slot,
+ * so a restarted worker can forget what its dead predecessor counted. */
+typedef struct lb_health_s {
+    const lb_listener_cfg_t *cfg;
+    lb_backend_state_t *state; /* cfg->nbackends, shared */
+    lb_atomic_t *conns;        /* [backend * processes + slot], shared */
+    unsigned slot, processes;
+    uint64_t last_fallback_log;
+} lb_health_t;
+
+/* The active checker's memory of one backend (kept by one worker). */
+typedef struct lb_check_streak_s {
+    int ok, failed;
+    int seen_down; /* the streak of passes counts from when it went down */
+} lb_check_streak_t;
+
+void lb_health_init(lb_health_t *h, const lb_listener_cfg_t *cfg,
+                    lb_backend_state_t *state, lb_atomic_t *conns,
+                    unsigned slot, unsigned processes);
+
+/* How good a choice backend i is now: 0 = at max_conns (not usable),
+ * 1 = out of service (only if nothing better), 2 = fine. */
+int lb_health_rank(lb_health_t *h, size_t i, uint64_t now);
+
+/* The next backend in round-robin order, skipping those out of service
+ * and at max_conns; when every backend is out of service, the next one
+ * with room anyway (health may be wrong; the client deserves a try).
+ * Returns -1 when every backend is at max_conns. */
+long lb_health_pick(lb_health_t *h, lb_rr_t *rr, uint64_t now);
+
+/* A connection to backend i opens (+1) or ends (-1). */
+void lb_health_count(lb_health_t *h, size_t i, int delta);
+
+/* A connect to backend i failed / succeeded (passive health). */
+void lb_health_failed(lb_health_t *h, size_t i, uint64_t now);
+void lb_health_succeeded(lb_health_t *h, size_t i);
+
+/* An active check of backend i passed (ok) or failed. */
+void lb_health_checked(lb_health_t *h, size_t i, int ok,
+                       lb_check_streak_t *streak);
+
+/* Seconds one active check may take. */
+double lb_health_check_timeout(const lb_listener_cfg_t *cfg);
+
+#endif

@@ -1,0 +1,159 @@
+/* checker.c - active health checks: every check_interval, a TCP connect
+ * to each backend of a listener, ended at once; rise passes in a row bring
+ * a backend back, fall failures take it out (lb_health_checked). One
+ * worker per listener (slot 0) checks; the verdict is shared. */
+#include <stdlib.h>
+
+#include "lb_log.h"
+#include "lb_server.h"
+
+struct lb_check_s {
+    lb_lctx_t *lc;
+    size_t idx;
+    lb_timer_t timer;   /* the next check, or this one's timeout */
+    lb_stream_t *stream;
+    lb_resolve_t *resolve;
+    int running;
+    lb_check_streak_t streak;
+};
+
+static uint64_t
+ms(double seconds)
+{
+    return (uint64_t)(seconds * 1000.0 + 0.5);
+}
+
+static void
+on_closed(lb_stream_t *s)
+{
+    lb_check_t *c = lb_stream_data(s);
+
+    lb_server_check_closed(c->lc->srv);
+}
+
+/* Ends the running check with its verdict and plans the next. */
+static void
+finish(lb_check_t *c, int ok)
+{
+    if (c->resolve) {
+        lb_resolve_cancel(c->resolve);
+        c->resolve = NULL;
+    }
+    if (c->stream) {
+        lb_stream_close(c->stream, LB_CLOSE_NORMAL, on_closed);
+        c->stream = NULL;
+    }
+    c->running = 0;
+    lb_health_checked(&c->lc->health, c->idx, ok, &c->streak);
+    lb_timer_start(&c->timer, ms(c->lc->cfg->health.check_interval));
+}
+
+static void
+on_connected(lb_stream_t *s, int status)
+{
+    finish(lb_stream_data(s), status == 0);
+}
+
+static void
+connect_to(lb_check_t *c, const lb_addr_t *addr)
+{
+    lb_server_t *srv = c->lc->srv;
+
+    if (lb_stream_connect(srv->loop, addr, on_connected, c, &c->stream) !=
+        0) {
+        c->stream = NULL;
+        finish(c, 0);
+        return;
+    }
+    srv->check_streams++;
+}
+
+static void
+on_resolved(lb_resolve_t *req, int status, const lb_addr_t *addr,
+            void *data)
+{
+    lb_check_t *c = data;
+    (void)req;
+
+    c->resolve = NULL;
+    if (status < 0)
+        finish(c, 0);
+    else
+        connect_to(c, addr);
+}
+
+static void
+start(lb_check_t *c)
+{
+    const lb_backend_cfg_t *b = &c->lc->cfg->backends[c->idx];
+
+    c->running = 1;
+    lb_timer_start(&c->timer, ms(lb_health_check_timeout(c->lc->cfg)));
+    if (b->resolved) {
+        connect_to(c, &b->addr);
+        return;
+    }
+    /* pre_resolve_workers = 0: the check follows DNS as clients do. */
+    if (lb_resolve_start(c->lc->srv->loop, b->host, b->port, on_resolved, c,
+                         &c->resolve) != 0) {
+        c->resolve = NULL;
+        finish(c, 0);
+    }
+}
+
+static void
+on_timer(lb_timer_t *t)
+{
+    lb_check_t *c = t->data;
+
+    if (c->running)
+        finish(c, 0); /* no answer within check_timeout */
+    else
+        start(c);
+}
+
+int
+lb_checks_start(lb_lctx_t *lc)
+{
+    size_t n = lc->cfg->nbackends;
+
+    if (lc->cfg->health.check_interval <= 0 || lc->srv->slot != 0)
+        return 0;
+    lc->checks = calloc(n, sizeof(*lc->checks));
+    if (lc->checks == NULL)
+        return LB_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        lb_check_t *c = &lc->checks[i];
+
+        c->lc = lc;
+        c->idx = i;
+        lb_timer_init(lc->srv->loop, &c->timer, on_timer, c);
+        /* Spread over the first interval rather than all at once. */
+        lb_timer_start(&c->timer,
+                       ms(lc->cfg->health.check_interval) * i / n);
+    }
+    lb_log("Health checks for %s: a connect every %.1f s (timeout %.1f s, "
+           "rise %d, fall %d)", lc->cfg->listen_label,
+           lc->cfg->health.check_interval, lb_health_check_timeout(lc->cfg),
+           lc->cfg->health.rise, lc->cfg->health.fall);
+    return 0;
+}
+
+void
+lb_checks_stop(lb_lctx_t *lc)
+{
+    if (lc->checks == NULL)
+        return;
+    for (size_t i = 0; i < lc->cfg->nbackends; i++) {
+        lb_check_t *c = &lc->checks[i];
+
+        lb_timer_stop(&c->timer);
+        if (c->resolve)
+            lb_resolve_cancel(c->resolve);
+        c->resolve = NULL;
+        if (c->stream)
+            lb_stream_close(c->stream, LB_CLOSE_NORMAL, on_closed);
+        c->stream = NULL;
+        c->running = 0;
+    }
+}

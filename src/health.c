@@ -1,0 +1,206 @@
+/* health.c - passive and active backend health and max_conns, shared by
+ * every worker of a listener through atomics in shared memory. Races
+ * between workers only decide which of them logs a transition. */
+#include "lb_health.h"
+#include "lb_log.h"
+
+#define FALLBACK_LOG_MS 1000 /* at most one "all down" line a second */
+
+static uint64_t
+ms(double seconds)
+{
+    return (uint64_t)(seconds * 1000.0 + 0.5);
+}
+
+static const char *
+label(const lb_health_t *h, size_t i)
+{
+    return h->cfg->backends[i].label;
+}
+
+void
+lb_health_init(lb_health_t *h, const lb_listener_cfg_t *cfg,
+               lb_backend_state_t *state, lb_atomic_t *conns, unsigned slot,
+               unsigned processes)
+{
+    h->cfg = cfg;
+    h->state = state;
+    h->conns = conns;
+    h->slot = slot;
+    h->processes = processes ? processes : 1;
+    h->last_fallback_log = 0;
+    /* A worker that died left its counts behind; its slot starts over. */
+    for (size_t i = 0; i < cfg->nbackends; i++)
+        lb_atomic_store(&conns[i * h->processes + slot], 0);
+}
+
+static int64_t
+open_conns(lb_health_t *h, size_t i)
+{
+    int64_t n = 0;
+
+    for (unsigned s = 0; s < h->processes; s++)
+        n += lb_atomic_load(&h->conns[i * h->processes + s]);
+    return n;
+}
+
+void
+lb_health_count(lb_health_t *h, size_t i, int delta)
+{
+    lb_atomic_add(&h->conns[i * h->processes + h->slot], delta);
+}
+
+int
+lb_health_rank(lb_health_t *h, size_t i, uint64_t now)
+{
+    lb_backend_state_t *st = &h->state[i];
+    int max = h->cfg->health.max_conns;
+
+    if (max > 0 && open_conns(h, i) >= max)
+        return 0;
+    if (lb_atomic_load(&st->down) != LB_UP &&
+        (int64_t)now < lb_atomic_load(&st->down_until))
+        return 1;
+    return 2;
+}
+
+long
+lb_health_pick(lb_health_t *h, lb_rr_t *rr, uint64_t now)
+{
+    size_t n = h->cfg->nbackends;
+    long fallback = -1;
+
+    /* Each skip takes the next turn, so the backends still in service
+     * share the load evenly. */
+    for (size_t tries = 0; tries < n; tries++) {
+        size_t i = lb_rr_pick(rr, n);
+        int rank = lb_health_rank(h, i, now);
+
+        if (rank == 2)
+            return (long)i;
+        if (rank == 1 && fallback < 0)
+            fallback = (long)i;
+    }
+    if (fallback >= 0 && now - h->last_fallback_log >= FALLBACK_LOG_MS) {
+        h->last_fallback_log = now;
+        lb_log_error("Every backend of %s is out of service; trying %s "
+                     "anyway", h->cfg->listen_label,
+                     label(h, (size_t)fallback));
+    }
+    return fallback;
+}
+
+/* Takes backend i out; the worker that does it logs it. */
+static void
+take_down(lb_health_t *h, size_t i, int why, int64_t until,
+          const char *reason)
+{
+    lb_backend_state_t *st = &h->state[i];
+    int64_t was = lb_atomic_load(&st->down);
+
+    lb_atomic_store(&st->down_until, until);
+    if (was != LB_UP || !lb_atomic_cas(&st->down, LB_UP, why))
+        return;
+    if (until == LB_DOWN_UNTIL_CHECKED)
+        lb_log_error("Backend %s of %s is DOWN: %s; not used until %d "
+                     "health checks in a row pass", label(h, i),
+                     h->cfg->listen_label, reason, h->cfg->health.rise);
+    else
+        lb_log_error("Backend %s of %s is DOWN: %s; not used for %.1f s",
+                     label(h, i), h->cfg->listen_label, reason,
+                     h->cfg->health.fail_timeout);
+}
+
+static void
+bring_up(lb_health_t *h, size_t i, const char *reason)
+{
+    lb_backend_state_t *st = &h->state[i];
+    int64_t was = lb_atomic_load(&st->down);
+
+    if (was == LB_UP || !lb_atomic_cas(&st->down, was, LB_UP))
+        return;
+    lb_atomic_store(&st->fails, 0);
+    lb_log("Backend %s of %s is UP again: %s", label(h, i),
+           h->cfg->listen_label, reason);
+}
+
+void
+lb_health_failed(lb_health_t *h, size_t i, uint64_t now)
+{
+    const lb_health_cfg_t *hc = &h->cfg->health;
+    lb_backend_state_t *st = &h->state[i];
+    int64_t window = (int64_t)ms(hc->fail_timeout);
+    int64_t start = lb_atomic_load(&st->window_start);
+    int64_t fails;
+    char reason[96];
+
+    if (hc->max_fails <= 0)
+        return;
+    if (lb_atomic_load(&st->down) != LB_UP) {
+        /* It was given another chance and failed it: out again, quietly. */
+        if (lb_atomic_load(&st->down_until) != LB_DOWN_UNTIL_CHECKED)
+            lb_atomic_store(&st->down_until, (int64_t)now + window);
+        return;
+    }
+    if ((int64_t)now - start >= window &&
+        lb_atomic_cas(&st->window_start, start, (int64_t)now))
+        lb_atomic_store(&st->fails, 0);
+    fails = lb_atomic_add(&st->fails, 1);
+    if (fails < hc->max_fails)
+        return;
+    snprintf(reason, sizeof(reason), "%lld failed connect(s) within %.1f s",
+             (long long)fails, hc->fail_timeout);
+    take_down(h, i, LB_DOWN_FAILS,
+              hc->check_interval > 0 ? LB_DOWN_UNTIL_CHECKED
+                                     : (int64_t)now + window,
+              reason);
+}
+
+void
+lb_health_succeeded(lb_health_t *h, size_t i)
+{
+    bring_up(h, i, "a connect succeeded");
+}
+
+void
+lb_health_checked(lb_health_t *h, size_t i, int ok, lb_check_streak_t *sk)
+{
+    const lb_health_cfg_t *hc = &h->cfg->health;
+    int down = lb_atomic_load(&h->state[i].down) != LB_UP;
+    char reason[96];
+
+    if (down && !sk->seen_down)
+        sk->ok = 0; /* passes from before it went down do not count */
+    sk->seen_down = down;
+    if (ok) {
+        sk->ok++;
+        sk->failed = 0;
+        if (down && sk->ok >= hc->rise) {
+            snprintf(reason, sizeof(reason),
+                     "%d health checks in a row passed", sk->ok);
+            bring_up(h, i, reason);
+        }
+        return;
+    }
+    sk->failed++;
+    sk->ok = 0;
+    if (!down && sk->failed >= hc->fall) {
+        snprintf(reason, sizeof(reason), "%d health checks in a row failed",
+                 sk->failed);
+        take_down(h, i, LB_DOWN_CHECKS, LB_DOWN_UNTIL_CHECKED, reason);
+    }
+}
+
+double
+lb_health_check_timeout(const lb_listener_cfg_t *cfg)
+{
+    double interval = cfg->health.check_interval;
+    double t = cfg->health.check_timeout;
+
+    if (t <= 0)
+        t = cfg->connect_timeout;
+    /* A check must end before the next is due. */
+    if (t <= 0 || t > interval)
+        t = interval;
+    return t;
+}
