@@ -191,6 +191,12 @@ def pattern_bytes(n, seed):
     return random.Random(seed).randbytes(n)
 
 
+def note(text):
+    """A line for the runner to print under the scenario's PASS line: what
+    a scenario measured, or that it ran scaled down (and why)."""
+    print("NOTE " + text, flush=True)
+
+
 def wait_until(cond, timeout, interval=0.02):
     """Polls cond() until true or timeout; returns its last value."""
     deadline = time.monotonic() + timeout

@@ -8,8 +8,9 @@ each in its own subprocess with a timeout (default 60 s; a test overrides
 it with a `timeout` attribute). A test with `exclusive = True` runs alone;
 others run up to N at a time (default 2, at most 2). A filter keeps tests
 whose name contains it. Prints `PASS name (1.2s)` or `FAIL name: reason`
-plus details, and ends with `integration: N passed, N failed`. Exit
-status 0 only if nothing failed.
+plus details, and ends with `integration: N passed, N failed`. Under a
+PASS line come the scenario's notes (lbtest.note(): figures it measured,
+or that it ran scaled down). Exit status 0 only if nothing failed.
 
 With LBTEST_SANITIZE=1 (`make test SANITIZE=1`) the ASan/UBSan reports of
 every process a scenario starts (forked workers too) are written to files
@@ -277,7 +278,9 @@ class Job:
         rc = self.proc.returncode
         reports = sanitizer_reports(self.san_prefix)
         if rc == 0 and not self.timed_out and not leftovers and not reports:
-            return True, "PASS %s (%.1fs)" % (self.name, elapsed)
+            notes = [l[5:] for l in text.splitlines() if l.startswith("NOTE ")]
+            return True, "PASS %s (%.1fs)" % (self.name, elapsed) + "".join(
+                "\n    " + n for n in notes)
         reason, details = "exit status %r" % rc, text.rstrip()
         if "REASON " in text:
             head, _, rest = text.partition("REASON ")
