@@ -208,6 +208,8 @@ int lb_atomic_cas(lb_atomic_t *a, int64_t expected, int64_t desired);
 /* Memory visible to every worker process (MAP_SHARED before fork on POSIX;
  * plain memory where there is one process). Zero-filled. */
 void *lb_shared_alloc(size_t size);
+/* This process's view of it goes; workers keep theirs. */
+void lb_shared_free(void *p, size_t size);
 
 /* A worker creates a loop, serves the listed listeners until a stop has
  * drained, and returns its exit status. slot tells the workers of one
@@ -223,11 +225,16 @@ typedef struct lb_run_spec_s {
     void *ctx;
     /* Supervisor messages (worker died, restarting, stopping). */
     void (*log)(int is_error, const char *msg);
+    /* A reload was asked for (SIGHUP, PARAMCHANGE): 0 with *next filled
+     * in, the new workers' spec (listeners with an unchanged address are
+     * the same objects); else the current spec stays. */
+    int (*reload)(void *ctx, struct lb_run_spec_s *next);
 } lb_run_spec_t;
 /* Runs workers until they all stop; returns the exit status. POSIX: forks
  * one process per listener and slot, restarts one that dies, forwards a
- * stop. Windows: one process, every listener in one loop. */
-int lb_run_workers(const lb_run_spec_t *spec);
+ * stop. Windows: one process, every listener in one loop. Every listener
+ * of the final spec is closed by then and its entry set to NULL. */
+int lb_run_workers(lb_run_spec_t *spec);
 
 /* ---- platform command lines and system logs ---- */
 /* The core's whole run for one config file: load, bind, serve until

@@ -18,6 +18,7 @@ typedef struct lb_check_s lb_check_t;
  * health of its backends and the connections open to each. */
 typedef struct lb_shared_s {
     void *block;
+    size_t size;
     lb_rr_t *rr;                 /* per listener */
     lb_backend_state_t **state;  /* per listener: one per backend */
     lb_atomic_t **conns;         /* per listener: backends x processes */
@@ -25,6 +26,9 @@ typedef struct lb_shared_s {
 } lb_shared_t;
 
 int lb_shared_create(const lb_config_t *cfg, lb_shared_t *out);
+/* The parent's view goes (a reload, the end); running workers keep
+ * theirs. */
+void lb_shared_release(lb_shared_t *sh);
 
 /* A listener as served by this worker. */
 typedef struct lb_lctx_s {

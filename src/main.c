@@ -7,10 +7,8 @@
 
 #include "lb_config.h"
 #include "lb_log.h"
-#include "lb_server.h"
+#include "lb_run.h"
 #include "lb_version.h"
-
-#define LISTEN_BACKLOG 4096 /* the original's 5 dropped bursts */
 
 typedef struct args_s {
     const char *config;
@@ -94,144 +92,6 @@ warn_config(void *ctx, const char *msg)
     lb_log_error("warning: %s", msg);
 }
 
-static void
-log_supervisor(int is_error, const char *msg)
-{
-    if (is_error)
-        lb_log_error("%s", msg);
-    else
-        lb_log("%s", msg);
-}
-
-static int
-open_log_file(const lb_config_t *cfg)
-{
-    FILE *f;
-
-    if (cfg->log_file == NULL)
-        return 0;
-    f = fopen(cfg->log_file, "a");
-    if (f == NULL) {
-        lb_log_fatal("%s: cannot open log_file '%s': %s", cfg->path,
-                     cfg->log_file, strerror(errno));
-        return LB_EXIT_CONFIG;
-    }
-    lb_log_set_file(f);
-    return 0;
-}
-
-static void
-log_listener(const lb_listener_cfg_t *l)
-{
-    size_t len = 1;
-    char *list, *p;
-
-    for (size_t i = 0; i < l->nbackends; i++)
-        len += strlen(l->backends[i].label) + 2;
-    list = malloc(len);
-    if (list == NULL)
-        return;
-    p = list;
-    *p = '\0';
-    for (size_t i = 0; i < l->nbackends; i++)
-        p += sprintf(p, "%s%s", i ? ", " : "", l->backends[i].label);
-    lb_log("Starting up listener on %s with mappings: %s", l->listen_label,
-           list);
-    free(list);
-}
-
-static int
-bind_all(const lb_config_t *cfg, lb_listener_t **out)
-{
-    for (size_t i = 0; i < cfg->nlisteners; i++) {
-        const lb_listener_cfg_t *l = &cfg->listeners[i];
-        int rc = lb_listener_bind(&l->listen, LISTEN_BACKLOG, &out[i]);
-        if (rc != 0) {
-            lb_log_fatal("%s:%d: cannot listen on %s: %s", cfg->path,
-                         l->line, l->listen_label, lb_strerror(rc));
-            while (i-- > 0)
-                lb_listener_close(out[i]);
-            return LB_EXIT_BIND;
-        }
-    }
-    return 0;
-}
-
-/* After binding (ports below 1024 need root), before anything else. */
-static int
-drop_privileges(const lb_config_t *cfg)
-{
-    char err[256];
-
-    if (cfg->user == NULL && cfg->group == NULL)
-        return 0;
-    if (lb_drop_privileges(cfg->user, cfg->group, err, sizeof(err)) != 0) {
-        lb_log_fatal("%s: %s", cfg->path, err);
-        return LB_EXIT_CONFIG;
-    }
-    lb_log("Running as user %s%s%s", cfg->user, cfg->group ? ", group " : "",
-           cfg->group ? cfg->group : "");
-    return 0;
-}
-
-typedef struct run_ctx_s {
-    const lb_config_t *cfg;
-    lb_listener_t **listeners;
-    lb_shared_t shared;
-} run_ctx_t;
-
-static int
-worker(const size_t *idx, size_t n, unsigned slot, void *ctx)
-{
-    run_ctx_t *rc = ctx;
-
-    return lb_server_run(rc->cfg, rc->listeners, &rc->shared, idx, n, slot);
-}
-
-static int
-serve(const lb_config_t *cfg)
-{
-    lb_listener_t **listeners = calloc(cfg->nlisteners, sizeof(*listeners));
-    run_ctx_t ctx;
-    lb_run_spec_t spec;
-    int rc;
-
-    if (listeners == NULL)
-        return LB_EXIT_FAILURE;
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.cfg = cfg;
-    ctx.listeners = listeners;
-    rc = bind_all(cfg, listeners);
-    if (rc == 0 && (rc = drop_privileges(cfg)) != 0)
-        for (size_t i = 0; i < cfg->nlisteners; i++)
-            lb_listener_close(listeners[i]);
-    if (rc != 0) {
-        free(listeners);
-        return rc;
-    }
-    if (lb_shared_create(cfg, &ctx.shared) != 0) {
-        lb_log_error("cannot allocate shared memory");
-        free(listeners);
-        return LB_EXIT_FAILURE;
-    }
-    lb_log("Configured buffer size = %lu bytes",
-           (unsigned long)cfg->buffer_size);
-    for (size_t i = 0; i < cfg->nlisteners; i++)
-        log_listener(&cfg->listeners[i]);
-    memset(&spec, 0, sizeof(spec));
-    spec.listeners = listeners;
-    spec.nlisteners = cfg->nlisteners;
-    spec.processes = cfg->processes;
-    spec.stop_timeout = cfg->graceful_timeout;
-    spec.worker = worker;
-    spec.ctx = &ctx;
-    spec.log = log_supervisor;
-    rc = lb_run_workers(&spec);
-    lb_log_event(rc != 0, "Shutdown complete, exiting with status %d", rc);
-    free(listeners);
-    return rc;
-}
-
 /* Loads path; on failure says why ("FILE:LINE: ...") and returns the
  * exit status. */
 static int
@@ -260,7 +120,7 @@ run_config(const char *path)
         lb_log_error("warning: %s can be written by its group or by others; "
                      "whoever can write it decides where traffic goes "
                      "(chmod go-w)", path);
-    rc = open_log_file(&cfg);
+    rc = lb_run_open_log(&cfg);
     if (rc == 0) {
         fds = lb_raise_fd_limit();
         if (fds > 0)
@@ -270,7 +130,7 @@ run_config(const char *path)
         else
             lb_log_event(0, "PumpkinLB %s starting (pid %ld, config %s)",
                          LB_VERSION, lb_getpid(), path);
-        rc = serve(&cfg);
+        rc = lb_run_serve(&cfg);
     }
     lb_config_free(&cfg);
     return rc;

@@ -45,6 +45,7 @@ lb_shared_create(const lb_config_t *cfg, lb_shared_t *out)
     if (base == NULL)
         return LB_ENOMEM;
     out->block = base;
+    out->size = l.size;
     out->processes = processes;
     out->rr = (lb_rr_t *)(void *)(base + l.rr);
     out->state = (lb_backend_state_t **)(void *)(base + l.state_ptrs);
@@ -58,4 +59,11 @@ lb_shared_create(const lb_config_t *cfg, lb_shared_t *out)
         conns += cfg->listeners[i].nbackends * processes;
     }
     return 0;
+}
+
+void
+lb_shared_release(lb_shared_t *sh)
+{
+    lb_shared_free(sh->block, sh->size);
+    sh->block = NULL;
 }

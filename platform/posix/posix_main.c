@@ -25,7 +25,10 @@ lb_platform_stop_usage(void)
            "    SIGTERM, SIGINT   Graceful shutdown: stop accepting, let active\n"
            "                      connections finish (graceful_shutdown_timeout,\n"
            "                      default 6 s), then close the rest. A second\n"
-           "                      signal stops at once.\n";
+           "                      signal stops at once.\n"
+           "    SIGHUP            Reload the config file: a bad one is logged and\n"
+           "                      the running one stays; unchanged listeners keep\n"
+           "                      their sockets; open connections finish.\n";
 }
 
 void

@@ -21,6 +21,14 @@ lb_shared_alloc(size_t size)
     return p == MAP_FAILED ? NULL : p;
 }
 
+void
+lb_shared_free(void *p, size_t size)
+{
+    /* Only fails for a range that was never mapped: a bug, not a state. */
+    if (p != NULL && munmap(p, size) != 0)
+        abort();
+}
+
 unsigned long
 lb_counter_next(lb_counter_t *c)
 {

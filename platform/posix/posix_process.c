@@ -1,6 +1,8 @@
 /* posix_process.c - the supervisor: forks one worker process per listener
  * and slot, restarts a worker that dies (with back-off), turns SIGTERM and
- * SIGINT into stop requests to every worker, and waits for them. */
+ * SIGINT into stop requests to every worker, and waits for them. On
+ * SIGHUP it has the core reload the config, starts workers for the new
+ * one and retires the old workers: they drain what they hold and exit. */
 #include "posix_internal.h"
 
 #include <errno.h>
@@ -8,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,10 +28,12 @@ typedef struct slot_s {
     uint64_t started;
     uint64_t restart_at;
     unsigned backoff;
+    int retiring;           /* of a config replaced by a reload */
+    uint64_t kill_at;       /* retiring: when its drain is over */
 } slot_t;
 
 typedef struct super_s {
-    const lb_run_spec_t *spec;
+    lb_run_spec_t *spec;
     slot_t *slots;
     size_t nslots;
     int sig_fd;
@@ -54,7 +59,7 @@ say(const super_t *sv, int is_error, const char *fmt, long a, long b)
 static void
 child_main(super_t *sv, slot_t *slot, int ctl_read)
 {
-    const lb_run_spec_t *spec = sv->spec;
+    lb_run_spec_t *spec = sv->spec;
     int status;
 
     lb__posix_is_worker = 1;
@@ -148,7 +153,7 @@ reap(super_t *sv)
             slot_t *slot = &sv->slots[i];
             if (slot->pid != pid)
                 continue;
-            if (!sv->stopping)
+            if (!sv->stopping && !slot->retiring)
                 schedule_restart(sv, slot, wstatus);
             else if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0)
                 sv->status = EXIT_WORKER_FAILED;
@@ -159,11 +164,15 @@ reap(super_t *sv)
     }
 }
 
+/* One stop request to each worker; to retiring ones (already asked once)
+ * only with all set, as a second request cuts their connections. */
 static void
-request_stop(super_t *sv)
+request_stop(super_t *sv, int all)
 {
     for (size_t i = 0; i < sv->nslots; i++) {
         slot_t *slot = &sv->slots[i];
+        if (slot->retiring && !all)
+            continue;
         if (slot->pid > 0 && write(slot->ctl, "S", 1) != 1)
             say(sv, 1, "cannot ask worker %ld to stop (errno %ld)",
                 (long)slot->pid, errno);
@@ -190,12 +199,14 @@ begin_stop(super_t *sv)
         say(sv, 1, "Caught signal, shutting down listeners...", 0, 0);
         /* Our copies of the listening sockets must go too, or the kernel
          * would keep accepting connections nobody serves. */
-        for (size_t i = 0; i < sv->spec->nlisteners; i++)
+        for (size_t i = 0; i < sv->spec->nlisteners; i++) {
             lb_listener_close(sv->spec->listeners[i]);
+            sv->spec->listeners[i] = NULL;
+        }
         sv->kill_at = lb__posix_clock_ms() + KILL_MARGIN_MS +
                       (uint64_t)(sv->spec->stop_timeout * 1000.0);
     }
-    request_stop(sv);
+    request_stop(sv, sv->stopping > 1);
 }
 
 static int
@@ -214,13 +225,36 @@ next_timeout(const super_t *sv)
 
     if (sv->stopping)
         when = sv->kill_at;
-    else
-        for (size_t i = 0; i < sv->nslots; i++)
-            if (sv->slots[i].pid == 0 && sv->slots[i].restart_at < when)
-                when = sv->slots[i].restart_at;
+    for (size_t i = 0; i < sv->nslots; i++) {
+        const slot_t *slot = &sv->slots[i];
+
+        if (slot->retiring && slot->pid > 0 && slot->kill_at < when)
+            when = slot->kill_at;
+        if (!sv->stopping && !slot->retiring && slot->pid == 0 &&
+            slot->restart_at < when)
+            when = slot->restart_at;
+    }
     if (when == UINT64_MAX)
         return -1;
     return when <= now ? 0 : (int)(when - now > 60000 ? 60000 : when - now);
+}
+
+/* A retiring worker past its drain deadline is killed. */
+static void
+kill_late_retirees(super_t *sv, uint64_t now)
+{
+    for (size_t i = 0; i < sv->nslots; i++) {
+        slot_t *slot = &sv->slots[i];
+
+        if (!slot->retiring || slot->pid <= 0 || now < slot->kill_at)
+            continue;
+        say(sv, 1, "worker process %ld of the previous configuration did "
+            "not stop in time; killing it", (long)slot->pid, 0);
+        if (kill(slot->pid, SIGKILL) != 0 && errno != ESRCH)
+            say(sv, 1, "cannot signal worker %ld (errno %ld)",
+                (long)slot->pid, errno);
+        slot->kill_at = now + KILL_MARGIN_MS;
+    }
 }
 
 static void
@@ -228,6 +262,7 @@ on_timeout(super_t *sv)
 {
     uint64_t now = lb__posix_clock_ms();
 
+    kill_late_retirees(sv, now);
     if (sv->stopping) {
         if (now >= sv->kill_at && running(sv)) {
             say(sv, 1, "workers did not stop in time; killing them", 0, 0);
@@ -237,8 +272,84 @@ on_timeout(super_t *sv)
         return;
     }
     for (size_t i = 0; i < sv->nslots; i++)
-        if (sv->slots[i].pid == 0 && sv->slots[i].restart_at <= now)
+        if (!sv->slots[i].retiring && sv->slots[i].pid == 0 &&
+            sv->slots[i].restart_at <= now)
             spawn(sv, &sv->slots[i]);
+}
+
+static void
+init_slots(slot_t *slots, const lb_run_spec_t *spec)
+{
+    size_t n = spec->nlisteners * (spec->processes ? spec->processes : 1);
+
+    for (size_t i = 0; i < n; i++) {
+        memset(&slots[i], 0, sizeof(slots[i]));
+        slots[i].listener = i % spec->nlisteners;
+        slots[i].index = (unsigned)(i / spec->nlisteners);
+        slots[i].ctl = -1;
+    }
+}
+
+/* The running workers become retiring ones (with a drain deadline from the
+ * configuration they serve), followed by fresh slots for next. */
+static slot_t *
+retire_and_add(super_t *sv, const lb_run_spec_t *next, size_t *count)
+{
+    size_t add = next->nlisteners * (next->processes ? next->processes : 1);
+    uint64_t deadline = lb__posix_clock_ms() + KILL_MARGIN_MS +
+                        (uint64_t)(sv->spec->stop_timeout * 1000.0);
+    slot_t *slots = calloc(sv->nslots + add, sizeof(*slots));
+    size_t n = 0;
+
+    if (slots == NULL)
+        return NULL;
+    for (size_t i = 0; i < sv->nslots; i++) {
+        if (sv->slots[i].pid <= 0)
+            continue; /* dead: nothing to retire, its successor is new */
+        slots[n] = sv->slots[i];
+        if (!slots[n].retiring) {
+            slots[n].retiring = 2; /* to be asked to stop */
+            slots[n].kill_at = deadline;
+        }
+        n++;
+    }
+    init_slots(slots + n, next);
+    *count = n + add;
+    return slots;
+}
+
+static void
+reload(super_t *sv)
+{
+    lb_run_spec_t next;
+    slot_t *slots;
+    size_t n = 0;
+
+    if (sv->stopping || sv->spec->reload == NULL ||
+        sv->spec->reload(sv->spec->ctx, &next) != 0)
+        return; /* the core said why */
+    slots = retire_and_add(sv, &next, &n);
+    *sv->spec = next;
+    if (slots == NULL) {
+        say(sv, 1, "out of memory while reloading; stopping", 0, 0);
+        begin_stop(sv);
+        return;
+    }
+    free(sv->slots);
+    sv->slots = slots;
+    sv->nslots = n;
+    /* New workers first, so every listener keeps someone accepting. */
+    for (size_t i = 0; i < n; i++)
+        if (!slots[i].retiring)
+            spawn(sv, &slots[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (slots[i].retiring != 2)
+            continue;
+        slots[i].retiring = 1;
+        if (write(slots[i].ctl, "S", 1) != 1)
+            say(sv, 1, "cannot ask worker %ld to stop (errno %ld)",
+                (long)slots[i].pid, errno);
+    }
 }
 
 static void
@@ -252,8 +363,7 @@ on_signals(super_t *sv)
             if (buf[i] == SIGCHLD)
                 reap(sv);
             else if (buf[i] == SIGHUP)
-                say(sv, 0, "SIGHUP ignored: reloading is not supported yet",
-                    0, 0);
+                reload(sv);
             else
                 begin_stop(sv);
         }
@@ -261,18 +371,14 @@ on_signals(super_t *sv)
 }
 
 static int
-setup(super_t *sv, const lb_run_spec_t *spec)
+setup(super_t *sv, lb_run_spec_t *spec)
 {
     sv->spec = spec;
     sv->nslots = spec->nlisteners * (spec->processes ? spec->processes : 1);
     sv->slots = calloc(sv->nslots, sizeof(*sv->slots));
     if (sv->slots == NULL)
         return LB_ENOMEM;
-    for (size_t i = 0; i < sv->nslots; i++) {
-        sv->slots[i].listener = i % spec->nlisteners;
-        sv->slots[i].index = (unsigned)(i / spec->nlisteners);
-        sv->slots[i].ctl = -1;
-    }
+    init_slots(sv->slots, spec);
     if (lb__posix_signals_init(&sv->sig_fd) != 0 ||
         lb__posix_signals_watch(SIGCHLD) != 0 ||
         lb__posix_signals_watch(SIGHUP) != 0)
@@ -281,7 +387,7 @@ setup(super_t *sv, const lb_run_spec_t *spec)
 }
 
 int
-lb_run_workers(const lb_run_spec_t *spec)
+lb_run_workers(lb_run_spec_t *spec)
 {
     super_t sv = {0};
     int rc = setup(&sv, spec);

@@ -14,6 +14,13 @@ lb_shared_alloc(size_t size)
     return calloc(1, size);
 }
 
+void
+lb_shared_free(void *p, size_t size)
+{
+    (void)size;
+    free(p);
+}
+
 unsigned long
 lb_counter_next(lb_counter_t *c)
 {
@@ -67,7 +74,7 @@ lb_getpid(void)
 }
 
 int
-lb_run_workers(const lb_run_spec_t *spec)
+lb_run_workers(lb_run_spec_t *spec)
 {
     size_t *idx = calloc(spec->nlisteners, sizeof(*idx));
     int status;
@@ -79,7 +86,9 @@ lb_run_workers(const lb_run_spec_t *spec)
     lb__win_service_running(spec->stop_timeout);
     /* One loop thread for every listener: see README, "Windows". */
     status = spec->worker(idx, spec->nlisteners, 0, spec->ctx);
-    free(idx); /* the worker closed the listeners it served */
+    free(idx);
+    for (size_t i = 0; i < spec->nlisteners; i++)
+        spec->listeners[i] = NULL; /* the worker closed them */
     return status;
 }
 

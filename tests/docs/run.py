@@ -360,9 +360,9 @@ def check_install_and_unit(binary, tmp):
         problems.append("TimeoutStopSec is not a number of seconds")
     if one("Restart") != "on-failure":
         problems.append("Restart is not on-failure")
-    if "ExecReload" in s:
-        problems.append("ExecReload is set, but SIGHUP reload is not "
-                        "implemented")
+    if one("ExecReload") != "/bin/kill -HUP $MAINPID":
+        problems.append("ExecReload is %r, not a SIGHUP to the main "
+                        "process" % one("ExecReload"))
     if s.get("KillMode", ["control-group"])[0] != "control-group":
         problems.append("KillMode is not control-group")
     verified = "systemd-analyze not installed"
@@ -411,6 +411,15 @@ def check_install_and_unit(binary, tmp):
         if not up:
             problems.append("ExecStart did not listen on 127.0.0.1:%d" % port)
         time.sleep(0.3)  # let the workers start
+        reload_cmd = one("ExecReload").replace("$MAINPID", str(proc.pid))
+        r = run(shlex.split(reload_cmd))
+        if r.returncode != 0:
+            problems.append("ExecReload exited %d" % r.returncode)
+        time.sleep(0.5)  # the new workers replace the old ones
+        try:
+            socket.create_connection(("127.0.0.1", port), 2).close()
+        except OSError as e:
+            problems.append("not listening after ExecReload: %s" % e)
         pids = tree_pids(proc.pid)
         for p in pids:  # control-group kill: every process of the unit
             try:
@@ -423,12 +432,15 @@ def check_install_and_unit(binary, tmp):
             if rc != 0:
                 problems.append("exit status %d after SIGTERM to every "
                                 "process of the group:\n%s" % (rc, out))
+            if "Reloaded " not in out:
+                problems.append("no 'Reloaded' line after ExecReload:\n%s"
+                                % out)
         except subprocess.TimeoutExpired:
             problems.append("still running TimeoutStopSec after SIGTERM")
     finally:
         kill_group(proc)
-    check("systemd unit: settings, ExecStartPre/ExecStart run, control-group "
-          "SIGTERM drains to exit 0", problems,
+    check("systemd unit: settings, ExecStartPre/ExecStart run, ExecReload "
+          "reloads, control-group SIGTERM drains to exit 0", problems,
           "%s; %d processes stopped" % (verified, len(pids)))
 
 

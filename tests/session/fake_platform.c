@@ -328,6 +328,13 @@ lb_shared_alloc(size_t size)
     return calloc(1, size);
 }
 
+void
+lb_shared_free(void *p, size_t size)
+{
+    (void)size;
+    free(p);
+}
+
 unsigned long
 lb_counter_next(lb_counter_t *c)
 {
@@ -362,7 +369,7 @@ lb_atomic_cas(lb_atomic_t *a, int64_t expected, int64_t desired)
 }
 
 int
-lb_run_workers(const lb_run_spec_t *spec)
+lb_run_workers(lb_run_spec_t *spec)
 {
     (void)spec;
     return 0;

@@ -72,7 +72,7 @@ stop_server(void)
     CU_ASSERT_EQUAL(srv.pool.in_use, 0);
     lb_server_fini(&srv);
     lb_config_free(&cfg);
-    free(shared.block);
+    lb_shared_release(&shared);
     fake_reset();
 }
 

@@ -1,0 +1,306 @@
+/* run.c - a run for one config: bind the listeners, drop privileges,
+ * start workers, and reload. A reload reads and checks the whole new
+ * config and binds its new addresses before anything changes, so a
+ * mistake leaves the running configuration alone. A listener whose
+ * address is unchanged keeps its socket: connections queue in its backlog
+ * while new workers replace the old ones, so none is refused, and the old
+ * workers drain what they hold. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lb_log.h"
+#include "lb_run.h"
+#include "lb_server.h"
+
+#define LISTEN_BACKLOG 4096 /* the original's 5 dropped bursts */
+
+typedef struct lb_run_s {
+    lb_config_t cfg;
+    lb_listener_t **listeners; /* parallel to cfg.listeners */
+    lb_shared_t shared;
+} lb_run_t;
+
+static int reload(void *ctx, lb_run_spec_t *next);
+
+static void
+log_supervisor(int is_error, const char *msg)
+{
+    if (is_error)
+        lb_log_error("%s", msg);
+    else
+        lb_log("%s", msg);
+}
+
+int
+lb_run_open_log(const lb_config_t *cfg)
+{
+    static FILE *current;
+    FILE *f;
+
+    if (cfg->log_file == NULL)
+        return 0;
+    f = fopen(cfg->log_file, "a");
+    if (f == NULL) {
+        lb_log_fatal("%s: cannot open log_file '%s': %s", cfg->path,
+                     cfg->log_file, strerror(errno));
+        return LB_EXIT_CONFIG;
+    }
+    lb_log_set_file(f);
+    /* A reload reopens it, which is also what log rotation needs. */
+    if (current != NULL && fclose(current) != 0)
+        lb_log_error("closing the previous log file failed: %s",
+                     strerror(errno));
+    current = f;
+    return 0;
+}
+
+static void
+log_listener(const lb_listener_cfg_t *l)
+{
+    size_t len = 1;
+    char *list, *p;
+
+    for (size_t i = 0; i < l->nbackends; i++)
+        len += strlen(l->backends[i].label) + 2;
+    list = malloc(len);
+    if (list == NULL)
+        return;
+    p = list;
+    *p = '\0';
+    for (size_t i = 0; i < l->nbackends; i++)
+        p += sprintf(p, "%s%s", i ? ", " : "", l->backends[i].label);
+    lb_log("Starting up listener on %s with mappings: %s", l->listen_label,
+           list);
+    free(list);
+}
+
+/* The listener of old bound to addr and not yet taken by the new run. */
+static long
+find_kept(const lb_run_t *old, const lb_addr_t *addr)
+{
+    if (old == NULL)
+        return -1;
+    for (size_t j = 0; j < old->cfg.nlisteners; j++)
+        if (old->listeners[j] != NULL &&
+            lb_addr_equal(&old->cfg.listeners[j].listen, addr))
+            return (long)j;
+    return -1;
+}
+
+/* Undoes the first n entries of bind_all: sockets taken from old go back
+ * (from[i] >= 0), those bound anew are closed. */
+static void
+unbind(lb_run_t *run, lb_run_t *old, const long *from, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (from[i] >= 0)
+            old->listeners[from[i]] = run->listeners[i];
+        else
+            lb_listener_close(run->listeners[i]);
+        run->listeners[i] = NULL;
+    }
+}
+
+/* Binds every listener of run, taking over old's socket where the address
+ * is the same (old's entry is then NULL). On failure undoes it all and
+ * logs why. */
+static int
+bind_all(lb_run_t *run, lb_run_t *old)
+{
+    const lb_config_t *cfg = &run->cfg;
+    long *from = calloc(cfg->nlisteners, sizeof(*from));
+    int rc = 0;
+    size_t i;
+
+    if (from == NULL)
+        return LB_EXIT_FAILURE;
+    for (i = 0; i < cfg->nlisteners && rc == 0; i++) {
+        const lb_listener_cfg_t *l = &cfg->listeners[i];
+
+        from[i] = find_kept(old, &l->listen);
+        if (from[i] >= 0) {
+            run->listeners[i] = old->listeners[from[i]];
+            old->listeners[from[i]] = NULL;
+            continue;
+        }
+        rc = lb_listener_bind(&l->listen, LISTEN_BACKLOG, &run->listeners[i]);
+        if (rc != 0) {
+            lb_log_fatal("%s:%d: cannot listen on %s: %s", cfg->path,
+                         l->line, l->listen_label, lb_strerror(rc));
+            run->listeners[i] = NULL;
+            unbind(run, old, from, i);
+        }
+    }
+    free(from);
+    return rc == 0 ? 0 : LB_EXIT_BIND;
+}
+
+/* After binding (ports below 1024 need root), before anything else. */
+static int
+drop_privileges(const lb_config_t *cfg)
+{
+    char err[256];
+
+    if (cfg->user == NULL && cfg->group == NULL)
+        return 0;
+    if (lb_drop_privileges(cfg->user, cfg->group, err, sizeof(err)) != 0) {
+        lb_log_fatal("%s: %s", cfg->path, err);
+        return LB_EXIT_CONFIG;
+    }
+    lb_log("Running as user %s%s%s", cfg->user, cfg->group ? ", group " : "",
+           cfg->group ? cfg->group : "");
+    return 0;
+}
+
+static int
+worker(const size_t *idx, size_t n, unsigned slot, void *ctx)
+{
+    lb_run_t *run = ctx;
+
+    return lb_server_run(&run->cfg, run->listeners, &run->shared, idx, n,
+                         slot);
+}
+
+static void
+free_run(lb_run_t *run)
+{
+    if (run == NULL)
+        return;
+    for (size_t i = 0; run->listeners && i < run->cfg.nlisteners; i++)
+        if (run->listeners[i])
+            lb_listener_close(run->listeners[i]);
+    lb_shared_release(&run->shared);
+    free(run->listeners);
+    lb_config_free(&run->cfg);
+    free(run);
+}
+
+/* A run for cfg (taken over), bound (reusing old's sockets where it can)
+ * and with its shared memory; NULL with the reason logged. */
+static lb_run_t *
+new_run(lb_config_t *cfg, lb_run_t *old)
+{
+    lb_run_t *run = calloc(1, sizeof(*run));
+
+    if (run == NULL)
+        return NULL;
+    run->cfg = *cfg;
+    memset(cfg, 0, sizeof(*cfg));
+    run->listeners = calloc(run->cfg.nlisteners, sizeof(*run->listeners));
+    if (run->listeners == NULL || bind_all(run, old) != 0) {
+        free(run->listeners);
+        run->listeners = NULL;
+        free_run(run);
+        return NULL;
+    }
+    if (lb_shared_create(&run->cfg, &run->shared) != 0) {
+        lb_log_error("cannot allocate shared memory");
+        free_run(run);
+        return NULL;
+    }
+    return run;
+}
+
+static void
+fill_spec(lb_run_t *run, lb_run_spec_t *spec)
+{
+    memset(spec, 0, sizeof(*spec));
+    spec->listeners = run->listeners;
+    spec->nlisteners = run->cfg.nlisteners;
+    spec->processes = run->cfg.processes;
+    spec->stop_timeout = run->cfg.graceful_timeout;
+    spec->worker = worker;
+    spec->ctx = run;
+    spec->log = log_supervisor;
+    spec->reload = reload;
+    for (size_t i = 0; i < run->cfg.nlisteners; i++)
+        log_listener(&run->cfg.listeners[i]);
+}
+
+int
+lb_run_serve(lb_config_t *cfg)
+{
+    lb_run_t *run = new_run(cfg, NULL);
+    lb_run_spec_t spec;
+    int rc;
+
+    if (run == NULL)
+        return LB_EXIT_BIND;
+    rc = drop_privileges(&run->cfg);
+    if (rc != 0) {
+        free_run(run);
+        return rc;
+    }
+    lb_log("Configured buffer size = %lu bytes",
+           (unsigned long)run->cfg.buffer_size);
+    fill_spec(run, &spec);
+    rc = lb_run_workers(&spec);
+    lb_log_event(rc != 0, "Shutdown complete, exiting with status %d", rc);
+    free_run(spec.ctx); /* the run of the last reload */
+    return rc;
+}
+
+static void
+warn_config(void *ctx, const char *msg)
+{
+    (void)ctx;
+    lb_log_error("warning: %s", msg);
+}
+
+/* What a reload cannot change: privileges are gone by now. */
+static void
+warn_fixed(const lb_config_t *was, const lb_config_t *now)
+{
+    int same_user = (was->user == NULL) == (now->user == NULL) &&
+                    (was->user == NULL || strcmp(was->user, now->user) == 0);
+    int same_group = (was->group == NULL) == (now->group == NULL) &&
+                     (was->group == NULL ||
+                      strcmp(was->group, now->group) == 0);
+
+    if (!same_user || !same_group)
+        lb_log_error("warning: %s: user and group take effect only at "
+                     "start; restart to change them", now->path);
+}
+
+static void
+log_removed(const lb_run_t *old)
+{
+    for (size_t j = 0; j < old->cfg.nlisteners; j++)
+        if (old->listeners[j] != NULL)
+            lb_log("Listener on %s removed; its connections finish first",
+                   old->cfg.listeners[j].listen_label);
+}
+
+/* lb_run_spec_t.reload: called by the supervisor. */
+static int
+reload(void *ctx, lb_run_spec_t *next)
+{
+    lb_run_t *old = ctx, *run;
+    lb_config_t cfg;
+    char *err = NULL;
+
+    lb_log_event(0, "Reloading configuration from %s", old->cfg.path);
+    if (lb_config_load(old->cfg.path, &cfg, warn_config, NULL, &err) != 0) {
+        lb_log_event(1, "Reload failed, the running configuration stays: "
+                     "%s", err ? err : "invalid configuration");
+        free(err);
+        return -1;
+    }
+    warn_fixed(&old->cfg, &cfg);
+    run = new_run(&cfg, old);
+    if (run == NULL) {
+        lb_config_free(&cfg);
+        lb_log_event(1, "Reload failed, the running configuration stays");
+        return -1;
+    }
+    if (lb_run_open_log(&run->cfg) != 0)
+        lb_log_error("keeping the previous log file");
+    log_removed(old);
+    fill_spec(run, next);
+    free_run(old); /* closes the removed listeners' sockets here */
+    lb_log_event(0, "Reloaded %s: %lu listener(s)", run->cfg.path,
+                 (unsigned long)run->cfg.nlisteners);
+    return 0;
+}
