@@ -443,7 +443,7 @@ try_backend(lb_session_t *sess)
 }
 
 void
-lb_session_start(lb_lctx_t *lc, lb_stream_t *client)
+lb_session_start(lb_lctx_t *lc, lb_stream_t *client, const lb_addr_t *peer)
 {
     lb_server_t *srv = lc->srv;
     lb_session_t *sess = calloc(1, sizeof(*sess));
@@ -459,8 +459,7 @@ lb_session_start(lb_lctx_t *lc, lb_stream_t *client)
     sess->client = client;
     sess->open_streams = 1;
     lb_stream_set_data(client, sess);
-    if (lb_stream_peer(client, &sess->client_addr) != 0)
-        sess->client_addr.len = 0;
+    sess->client_addr = *peer;
     lb_timer_init(srv->loop, &sess->timer, on_timer, sess);
     sess->next = srv->sessions;
     if (srv->sessions)
