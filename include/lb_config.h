@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lb_acl.h"
 #include "lb_platform.h"
 
 /* Exit statuses, documented in README and --help. */
@@ -61,6 +62,9 @@ typedef struct lb_listener_cfg_s {
     double half_close_timeout; /* the same once either side sent FIN */
     int max_connections;       /* open at once per worker; 0 = no own limit */
     lb_health_cfg_t health;
+    /* Effective source lists: the section's own, else [options]'; both
+     * empty = every client is served. */
+    lb_acl_t allow, deny;
 } lb_listener_cfg_t;
 
 typedef struct lb_config_s {
@@ -77,6 +81,7 @@ typedef struct lb_config_s {
     char *log_file;            /* NULL = stdout/stderr */
     char *user, *group;        /* run as these after binding (POSIX) */
     lb_health_cfg_t health;
+    lb_acl_t allow, deny;      /* default source lists; empty = none */
     lb_listener_cfg_t *listeners;
     size_t nlisteners;
 } lb_config_t;

@@ -79,6 +79,11 @@ int lb_addr_resolve(const char *host, uint16_t port, lb_addr_t *out);
 void lb_addr_format(const lb_addr_t *addr, char *buf, size_t size);
 uint16_t lb_addr_port(const lb_addr_t *addr);
 int lb_addr_equal(const lb_addr_t *a, const lb_addr_t *b);
+/* The IP address of addr in network byte order, as the core compares
+ * addresses without socket headers: returns 4 (IPv4) or 16 (IPv6, an
+ * IPv4-mapped one as it is) bytes written to out, or 0 if addr holds no
+ * IP address. */
+int lb_addr_ip(const lb_addr_t *addr, unsigned char out[16]);
 
 typedef struct lb_loop_s lb_loop_t;
 typedef struct lb_stream_s lb_stream_t;

@@ -44,6 +44,12 @@ typedef struct lb_lctx_s {
     int paused;              /* a connection limit is reached */
     uint64_t last_limit_log;
     uint64_t last_full_log;  /* every backend at max_conns */
+    /* Clients refused by allow/deny since the last log line about them,
+     * reported at most once a second (refused_timer reports the rest). */
+    unsigned long refused;
+    uint64_t refused_log_due; /* loop time the next line may be written */
+    char last_refused[LB_ADDRSTRLEN];
+    lb_timer_t refused_timer;
 } lb_lctx_t;
 
 typedef struct lb_server_s {
@@ -74,8 +80,10 @@ int lb_server_run(const lb_config_t *cfg, lb_listener_t **listeners,
                   const lb_shared_t *shared, const size_t *idx, size_t n,
                   unsigned slot);
 
-/* Takes over an accepted client connection. */
-void lb_session_start(lb_lctx_t *lc, lb_stream_t *client);
+/* Takes over an accepted client connection from peer (len 0 when
+ * unknown). */
+void lb_session_start(lb_lctx_t *lc, lb_stream_t *client,
+                      const lb_addr_t *peer);
 /* Ends a session now; reset = the peers see a reset. */
 void lb_session_abort(lb_session_t *sess, int reset);
 /* The next session in srv->sessions (iteration while aborting). */

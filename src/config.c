@@ -181,7 +181,10 @@ finish(lb_cfg_parser_t *p)
         return;
     lb__cfg_options_defaults(p->cfg);
     for (size_t i = 0; i < p->cfg->nlisteners; i++) {
-        lb__cfg_listener_defaults(p->cfg, &p->cfg->listeners[i]);
+        if (lb__cfg_listener_defaults(p->cfg, &p->cfg->listeners[i]) != 0) {
+            lb__cfg_fail(p, 0, "out of memory");
+            return;
+        }
         merge_duplicates(p, i);
     }
     if (p->cfg->pre_resolve)
@@ -311,12 +314,16 @@ lb_config_free(lb_config_t *cfg)
         free(l->backends);
         free(l->name);
         free(l->listen_label);
+        lb_acl_free(&l->allow);
+        lb_acl_free(&l->deny);
     }
     free(cfg->listeners);
     free(cfg->path);
     free(cfg->log_file);
     free(cfg->user);
     free(cfg->group);
+    lb_acl_free(&cfg->allow);
+    lb_acl_free(&cfg->deny);
     memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -204,8 +204,9 @@ strip_comment(const char *value)
     return lb__cfg_dupn(value, (size_t)(end - value));
 }
 
+/* More backends, or more allow/deny entries. */
 static int
-more_backends(lb_cfg_parser_t *p, const char *value)
+more_items(lb_cfg_parser_t *p, const char *value)
 {
     char *list = strip_comment(value);
     int rc;
@@ -214,12 +215,15 @@ more_backends(lb_cfg_parser_t *p, const char *value)
         lb__cfg_fail(p, p->lineno, "out of memory");
         return -1;
     }
-    rc = lb__cfg_add_backends(p, p->target_listener, list);
+    if (p->target == LB_CFG_TARGET_ACL)
+        rc = lb__cfg_acl_more(p, list);
+    else
+        rc = lb__cfg_add_backends(p, p->target_listener, list);
     free(list);
     return rc;
 }
 
-/* An indented line: more backends, or a mistake worth pointing out. */
+/* An indented line: more of a list, or a mistake worth pointing out. */
 static int
 continued(lb_cfg_parser_t *p, const char *value)
 {
@@ -228,12 +232,19 @@ continued(lb_cfg_parser_t *p, const char *value)
     switch (p->target) {
     case LB_CFG_TARGET_BACKENDS:
         if (strchr(value, '=') == NULL)
-            return more_backends(p, value);
+            return more_items(p, value);
         key = p->cfg->listeners[p->target_listener].name;
         lb__cfg_fail(p, p->lineno,
                      "indented line '%s' continues the backends of '%s'; "
                      "remove its indentation if it is a new entry",
                      value, key);
+        return -1;
+    case LB_CFG_TARGET_ACL:
+        if (strchr(value, '=') == NULL)
+            return more_items(p, value);
+        lb__cfg_fail(p, p->lineno,
+                     "indented line '%s' continues the %s list; remove its "
+                     "indentation if it is a new key", value, p->target_key);
         return -1;
     case LB_CFG_TARGET_SINGLE:
         lb__cfg_fail(p, p->lineno,
@@ -288,12 +299,14 @@ on_key(void *user, const char *section, const char *name, const char *value)
 
 /* ---- sections, seen by the reader ---- */
 
-/* A backend list must not end up empty, even after continuation lines. */
+/* A list must not end up empty, even after continuation lines. */
 static void
 close_target(lb_cfg_parser_t *p)
 {
     size_t li = p->target_listener;
 
+    if (p->target == LB_CFG_TARGET_ACL)
+        lb__cfg_acl_end(p);
     if (p->target == LB_CFG_TARGET_BACKENDS &&
         p->cfg->listeners[li].nbackends == 0) {
         if (p->pending[li].from_section)

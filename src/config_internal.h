@@ -17,8 +17,8 @@
 #define LB_CFG_UNSET_INT (-1)
 #define LB_CFG_UNSET_DOUBLE (-1.0)
 
-#define LB_CFG_NOPTIONS 19
-#define LB_CFG_NLISTENER_OPTIONS 11
+#define LB_CFG_NOPTIONS 21
+#define LB_CFG_NLISTENER_OPTIONS 13
 
 typedef enum {
     LB_CFG_SEC_NONE,     /* before the first [section] */
@@ -32,6 +32,7 @@ typedef enum {
 typedef enum {
     LB_CFG_TARGET_NONE,
     LB_CFG_TARGET_BACKENDS, /* a backend list: more backends */
+    LB_CFG_TARGET_ACL,      /* an allow or deny list: more entries */
     LB_CFG_TARGET_SINGLE,   /* a one-value key: a continuation is a mistake */
     LB_CFG_TARGET_IGNORE    /* an unknown key: ignored with it */
 } lb_cfg_target_t;
@@ -68,6 +69,10 @@ typedef struct lb_cfg_parser_s {
     size_t target_listener;
     int target_line;
     const char *target_key; /* static name of a one-value key */
+    /* The allow or deny list being written. Safe to keep: the listener
+     * array only grows on a new key line, which ends the list first. */
+    lb_acl_t *target_acl;
+    int target_comma_line;  /* its last line ended with ',' (else 0) */
 
     lb_cfg_pending_t *pending; /* parallel to cfg->listeners */
     size_t listener_cap;
@@ -96,12 +101,16 @@ int lb__cfg_option(lb_cfg_parser_t *p, const char *name, const char *value);
 int lb__cfg_listener_option(lb_cfg_parser_t *p, size_t li, const char *name,
                             const char *value);
 void lb__cfg_listener_unset(lb_listener_cfg_t *l);
-/* Unset per-listener options take the [options] values. */
-void lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l);
+/* Unset per-listener options take the [options] values; 0 or LB_ENOMEM. */
+int lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l);
 /* "PORT", "HOST:PORT", "*:PORT" or "[IPV6]:PORT" into *out. */
 int lb__cfg_parse_listen(lb_cfg_parser_t *p, const char *text,
                          lb_addr_t *out);
 /* Appends the comma-separated backends of list to listener li. */
 int lb__cfg_add_backends(lb_cfg_parser_t *p, size_t li, const char *list);
+/* A continuation line of the allow or deny list p->target_acl. */
+int lb__cfg_acl_more(lb_cfg_parser_t *p, const char *list);
+/* The end of that list: it must not be empty or end with ','. */
+void lb__cfg_acl_end(lb_cfg_parser_t *p);
 
 #endif

@@ -1,5 +1,6 @@
 /* config_parse.c - the values of a config: the table of [options] with
- * their parsers, defaults, listen addresses and backend lists. Parsing is
+ * their parsers, defaults, listen addresses, backend lists and allow/deny
+ * lists. Parsing is
  * by hand and ASCII-only so that no locale changes how a config reads. */
 #include <limits.h>
 #include <stddef.h>
@@ -251,6 +252,9 @@ opt_path(lb_cfg_parser_t *p, const char *name, const char *value,
     return 0;
 }
 
+static int opt_acl(lb_cfg_parser_t *p, const char *name, const char *value,
+                   void *field);
+
 static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
     {"pre_resolve_workers", offsetof(lb_config_t, pre_resolve), opt_bool},
     {"buffer_size", offsetof(lb_config_t, buffer_size), opt_buffer_size},
@@ -275,6 +279,8 @@ static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
     {"rise", offsetof(T, health.rise), opt_positive},                         \
     {"fall", offsetof(T, health.fall), opt_positive},
     LB_HEALTH_OPTIONS(lb_config_t)
+    {"allow", offsetof(lb_config_t, allow), opt_acl},
+    {"deny", offsetof(lb_config_t, deny), opt_acl},
 };
 
 /* What a [listener:NAME] section may set for itself. */
@@ -288,6 +294,8 @@ static const lb_cfg_option_t
     {"max_connections", offsetof(lb_listener_cfg_t, max_connections),
      opt_count},
     LB_HEALTH_OPTIONS(lb_listener_cfg_t)
+    {"allow", offsetof(lb_listener_cfg_t, allow), opt_acl},
+    {"deny", offsetof(lb_listener_cfg_t, deny), opt_acl},
 };
 
 static void
@@ -328,7 +336,7 @@ lb__cfg_listener_unset(lb_listener_cfg_t *l)
     health_unset(&l->health);
 }
 
-void
+int
 lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l)
 {
     if (l->connect_timeout < 0)
@@ -340,6 +348,13 @@ lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l)
     if (l->max_connections < 0)
         l->max_connections = 0; /* only the process-wide limit */
     health_inherit(&l->health, &cfg->health);
+    /* A list is never empty once set, so empty means "not set here". A
+     * copy rather than a pointer: each listener frees its own. */
+    if (l->allow.n == 0 && lb_acl_copy(&l->allow, &cfg->allow) != 0)
+        return LB_ENOMEM;
+    if (l->deny.n == 0 && lb_acl_copy(&l->deny, &cfg->deny) != 0)
+        return LB_ENOMEM;
+    return 0;
 }
 
 int
@@ -722,4 +737,122 @@ lb__cfg_add_backends(lb_cfg_parser_t *p, size_t li, const char *list)
     }
     free(copy);
     return rc;
+}
+
+/* ---- allow and deny lists ---- */
+
+static int
+acl_entry_error(lb_cfg_parser_t *p, const char *name, const char *item,
+                int rc, const lb_acl_rule_t *rule)
+{
+    char net[LB_ACL_STRLEN];
+
+    if (rc == LB_ACL_EHOSTBITS) {
+        lb_acl_format(rule, net, sizeof(net));
+        lb__cfg_fail(p, p->lineno,
+                     "%s entry '%s' has bits set past its prefix length; "
+                     "write %s for the whole network, or the address "
+                     "alone for one host", name, item, net);
+    } else if (rc == LB_ACL_EPREFIX) {
+        lb__cfg_fail(p, p->lineno,
+                     "%s entry '%s': the prefix length of an %s address "
+                     "must be a number from 0 to %d", name, item,
+                     rule->len == 4 ? "IPv4" : "IPv6", rule->len * 8);
+    } else {
+        lb__cfg_fail(p, p->lineno,
+                     "%s entry '%s' is not an IPv4 or IPv6 address, alone "
+                     "or with a /PREFIX (e.g. 10.0.0.0/8, ::1); host names "
+                     "are not allowed", name, item);
+    }
+    return -1;
+}
+
+static int
+add_acl_entry(lb_cfg_parser_t *p, const char *item)
+{
+    lb_acl_rule_t rule;
+    int rc = lb_acl_parse(item, &rule);
+
+    if (rc != LB_ACL_OK && strpbrk(item, " \t") != NULL) {
+        lb__cfg_fail(p, p->lineno,
+                     "%s entry '%s' contains a space; separate entries "
+                     "with ','", p->target_key, item);
+        return -1;
+    }
+    if (rc != LB_ACL_OK)
+        return acl_entry_error(p, p->target_key, item, rc, &rule);
+    if (lb_acl_add(p->target_acl, &rule) != 0) {
+        lb__cfg_fail(p, p->lineno, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* One line of a list. An empty entry is a mistake ("a,,b", ", a"),
+ * except after a ',' that ends the line: the list goes on below. */
+static int
+add_acl_line(lb_cfg_parser_t *p, const char *list)
+{
+    char *copy = lb__cfg_dup(list);
+    char *item, *next;
+    int rc = 0;
+
+    if (copy == NULL) {
+        lb__cfg_fail(p, p->lineno, "out of memory");
+        return -1;
+    }
+    p->target_comma_line = 0;
+    for (item = copy; item != NULL && rc == 0; item = next) {
+        int first = item == copy;
+
+        next = strchr(item, ',');
+        if (next != NULL)
+            *next++ = '\0';
+        item = trim(item);
+        if (*item != '\0') {
+            rc = add_acl_entry(p, item);
+        } else if (next != NULL) {
+            lb__cfg_fail(p, p->lineno,
+                         "empty entry in the %s list '%s'; remove the extra "
+                         "','", p->target_key, list);
+            rc = -1;
+        } else if (!first) {
+            p->target_comma_line = p->lineno;
+        }
+    }
+    free(copy);
+    return rc;
+}
+
+static int
+opt_acl(lb_cfg_parser_t *p, const char *name, const char *value,
+        void *field)
+{
+    p->target = LB_CFG_TARGET_ACL;
+    p->target_acl = field;
+    p->target_key = name;
+    p->target_line = p->lineno;
+    return add_acl_line(p, value);
+}
+
+int
+lb__cfg_acl_more(lb_cfg_parser_t *p, const char *list)
+{
+    return add_acl_line(p, list);
+}
+
+void
+lb__cfg_acl_end(lb_cfg_parser_t *p)
+{
+    if (p->target_acl->n == 0)
+        lb__cfg_fail(p, p->target_line,
+                     "'%s' lists no addresses; write e.g. %s = 10.0.0.0/8, "
+                     "::1, or leave the key out", p->target_key,
+                     p->target_key);
+    else if (p->target_comma_line != 0)
+        lb__cfg_fail(p, p->target_comma_line,
+                     "the %s list ends with ','; remove it, or continue "
+                     "the list on an indented line", p->target_key);
+    p->target_acl = NULL;
+    p->target_comma_line = 0;
 }

@@ -74,6 +74,10 @@ log_listener(const lb_listener_cfg_t *l)
     lb_log("Starting up listener on %s with mappings: %s", l->listen_label,
            list);
     free(list);
+    if (l->allow.n > 0 || l->deny.n > 0)
+        lb_log("Listener %s checks clients: %lu allow and %lu deny "
+               "entries", l->listen_label, (unsigned long)l->allow.n,
+               (unsigned long)l->deny.n);
 }
 
 /* The listener of old bound to addr and not yet taken by the new run. */

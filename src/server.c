@@ -3,10 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lb_acl.h"
 #include "lb_log.h"
 #include "lb_server.h"
 
 #define ACCEPT_ERROR_LOG_MS 1000 /* at most one "out of descriptors" a second */
+#define REFUSED_LOG_MS 1000      /* at most one "refused" line a second */
 #define MAX_FREE_BUFFERS 1024    /* kept for reuse; the rest go back to malloc */
 #define FD_RESERVE 64            /* descriptors kept free of connections, */
                                  /* or a quarter of a smaller limit */
@@ -142,11 +144,56 @@ on_stop(lb_loop_t *loop, int count, void *data)
     apply(srv, st);
 }
 
+/* One line for every client refused since the last: a scan or a flood
+ * from a refused network must not flood the log as well. */
+static void
+report_refused(lb_lctx_t *lc)
+{
+    lc->refused_log_due = lb_loop_now(lc->srv->loop) + REFUSED_LOG_MS;
+    lb_log("%s: refused %lu client(s) by allow/deny (last from %s)",
+           lc->cfg->listen_label, lc->refused, lc->last_refused);
+    lc->refused = 0;
+}
+
+static void
+on_refused_timer(lb_timer_t *t)
+{
+    lb_lctx_t *lc = t->data;
+
+    if (lc->refused > 0)
+        report_refused(lc);
+}
+
+/* The allow/deny check, before a session, a buffer or a backend is spent
+ * on the client. A refused one is reset: it learns at once, and no
+ * TIME_WAIT is left here for each attempt. */
+static int
+refuse(lb_lctx_t *lc, lb_stream_t *s, const lb_addr_t *peer)
+{
+    unsigned char ip[16];
+    int len = lb_addr_ip(peer, ip);
+    uint64_t now;
+
+    if (lb_acl_check(&lc->cfg->allow, &lc->cfg->deny, ip, (size_t)len) ==
+        LB_ACL_PASS)
+        return 0;
+    lb_stream_close(s, LB_CLOSE_RESET, NULL);
+    lc->refused++;
+    lb_addr_format(peer, lc->last_refused, sizeof(lc->last_refused));
+    now = lb_loop_now(lc->srv->loop);
+    if (now >= lc->refused_log_due)
+        report_refused(lc);
+    else if (!lb_timer_active(&lc->refused_timer))
+        lb_timer_start(&lc->refused_timer, lc->refused_log_due - now);
+    return 1;
+}
+
 static void
 on_accept(lb_listener_t *l, lb_stream_t *s, int status, void *data)
 {
     lb_lctx_t *lc = data;
     uint64_t now = lb_loop_now(lc->srv->loop);
+    lb_addr_t peer;
     (void)l;
 
     if (status < 0) {
@@ -157,7 +204,13 @@ on_accept(lb_listener_t *l, lb_stream_t *s, int status, void *data)
         }
         return;
     }
-    lb_session_start(lc, s);
+    /* A client already gone has no peer; the session notices by itself,
+     * and allow/deny refuse it as unknown. */
+    if (lb_stream_peer(s, &peer) != 0)
+        memset(&peer, 0, sizeof(peer));
+    if (refuse(lc, s, &peer))
+        return;
+    lb_session_start(lc, s, &peer);
     apply_limits(lc->srv);
 }
 
@@ -211,6 +264,7 @@ lb_server_init(lb_server_t *srv, const lb_config_t *cfg,
         lc->max_retries = lb_config_retries(srv->cfg, lc->cfg->nbackends);
         lb_health_init(&lc->health, lc->cfg, shared->state[idx[i]],
                        shared->conns[idx[i]], slot, shared->processes);
+        lb_timer_init(srv->loop, &lc->refused_timer, on_refused_timer, lc);
         rc = lb_listener_start(srv->loop, lc->listener, on_accept, lc);
         if (rc == 0)
             rc = lb_checks_start(lc);
@@ -223,6 +277,15 @@ lb_server_init(lb_server_t *srv, const lb_config_t *cfg,
 void
 lb_server_fini(lb_server_t *srv)
 {
+    for (size_t i = 0; i < srv->nlctx; i++) {
+        lb_lctx_t *lc = &srv->lctx[i];
+
+        if (lc->srv == NULL)
+            continue; /* init stopped before this one */
+        lb_timer_stop(&lc->refused_timer);
+        if (lc->refused > 0)
+            report_refused(lc); /* the count the timer had yet to log */
+    }
     close_listeners(srv);
     for (size_t i = 0; i < srv->nlctx; i++)
         free(srv->lctx[i].checks);

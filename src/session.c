@@ -493,7 +493,7 @@ refuse_full(lb_lctx_t *lc, lb_stream_t *client)
 }
 
 void
-lb_session_start(lb_lctx_t *lc, lb_stream_t *client)
+lb_session_start(lb_lctx_t *lc, lb_stream_t *client, const lb_addr_t *peer)
 {
     lb_server_t *srv = lc->srv;
     long first = lb_health_pick(&lc->health, lc->rr, lb_loop_now(srv->loop));
@@ -504,7 +504,6 @@ lb_session_start(lb_lctx_t *lc, lb_stream_t *client)
         return;
     }
     sess = calloc(1, sizeof(*sess));
-
     if (sess == NULL || lb_tried_init(&sess->tried, lc->cfg->nbackends)) {
         free(sess);
         lb_log_error("out of memory: dropping a connection on %s",
@@ -516,8 +515,7 @@ lb_session_start(lb_lctx_t *lc, lb_stream_t *client)
     sess->client = client;
     sess->open_streams = 1;
     lb_stream_set_data(client, sess);
-    if (lb_stream_peer(client, &sess->client_addr) != 0)
-        sess->client_addr.len = 0;
+    sess->client_addr = *peer;
     lb_timer_init(srv->loop, &sess->timer, on_timer, sess);
     sess->next = srv->sessions;
     if (srv->sessions)

@@ -1,5 +1,6 @@
 /* common_addr.c - socket addresses: numeric parsing, blocking resolution,
- * formatting. Plain BSD socket calls, shared by POSIX and Windows. */
+ * formatting, raw IP bytes. Plain BSD socket calls, shared by POSIX and
+ * Windows. */
 #include "common_sockets.h"
 
 #include <stdio.h>
@@ -119,4 +120,23 @@ int
 lb_addr_equal(const lb_addr_t *a, const lb_addr_t *b)
 {
     return a->len == b->len && memcmp(a->u.bytes, b->u.bytes, a->len) == 0;
+}
+
+int
+lb_addr_ip(const lb_addr_t *addr, unsigned char out[16])
+{
+    const struct sockaddr *sa = (const struct sockaddr *)addr->u.bytes;
+
+    if (addr->len >= sizeof(struct sockaddr_in) && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const void *)addr->u.bytes;
+        memcpy(out, &sin->sin_addr, 4);
+        return 4;
+    }
+    if (addr->len >= sizeof(struct sockaddr_in6) &&
+        sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const void *)addr->u.bytes;
+        memcpy(out, &sin6->sin6_addr, 16);
+        return 16;
+    }
+    return 0;
 }

@@ -19,7 +19,8 @@ running any handler, exit statuses pass through.  Output lines end in CRLF:
 log(), stdout(), stderr() and run_binary() turn CRLF into LF.  Scenarios use
 GRACEFUL for "the platform's graceful stop signal", WINE / pick() to scale
 load, and @posix_only(reason) for mechanisms Windows does not have
-(@windows_only(reason) for the converse).
+(@windows_only(reason) for the converse). @needs(probe, reason) marks a
+scenario that needs something a host may lack, such as IPv6 on ::1.
 """
 
 import hashlib
@@ -68,6 +69,32 @@ def windows_only(reason):
         fn.windows_only = reason
         return fn
     return mark
+
+
+def needs(probe, reason):
+    """Marks a scenario that needs what a host may lack (IPv6 on the
+    loopback, say): the runner calls probe() when it collects scenarios,
+    and when that is false lists this one as not applicable, with reason,
+    instead of running it."""
+    def mark(fn):
+        fn.needs = (probe, reason)
+        return fn
+    return mark
+
+
+def have_ipv6_loopback():
+    """True if a TCP socket can bind ::1 here."""
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    except OSError:
+        return False
+    try:
+        s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
 
 
 def command(args):

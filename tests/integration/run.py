@@ -22,7 +22,9 @@ fails the scenario and is printed with it.
 tests/wine/run.sh). Scenarios marked posix_only are not run; they are
 listed as `N/A name: not applicable on Windows (reason)` and counted
 neither as passed nor as failed. Likewise, without --wine, scenarios marked
-windows_only are listed as `N/A name: not applicable on POSIX (reason)`.
+windows_only are listed as `N/A name: not applicable on POSIX (reason)`,
+and so are, on either platform, scenarios marked with lbtest.needs()
+whose probe fails on this host (no IPv6 loopback, say).
 """
 
 import importlib.util
@@ -53,7 +55,8 @@ def discover(filters, wine=False):
     """([(name, path, timeout, exclusive)], [(name, reason)]) in file and
     definition order; the second list holds the scenarios that do not
     apply on this platform: posix_only ones in Wine mode, windows_only ones
-    otherwise (the attribute's value is the reason)."""
+    otherwise (the attribute's value is the reason), and needs() ones whose
+    probe fails here."""
     if HERE not in sys.path:
         sys.path.insert(0, HERE)
     tests, not_applicable = [], []
@@ -72,6 +75,10 @@ def discover(filters, wine=False):
             other = "posix_only" if wine else "windows_only"
             if getattr(fn, other, None):
                 not_applicable.append((name, getattr(fn, other)))
+                continue
+            needs = getattr(fn, "needs", None)
+            if needs and not needs[0]():
+                not_applicable.append((name, needs[1]))
                 continue
             tests.append((name, path,
                           float(getattr(fn, "timeout", DEFAULT_TIMEOUT)),

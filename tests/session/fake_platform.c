@@ -150,13 +150,20 @@ new_stream(void)
 }
 
 lb_stream_t *
-fake_accept(void)
+fake_accept_from(const char *host)
 {
     lb_stream_t *s = new_stream();
 
-    lb_addr_from_numeric("192.0.2.7", 40000, &s->peer);
+    if (host != NULL)
+        lb_addr_from_numeric(host, 40000, &s->peer);
     fake.listener->cb(fake.listener, s, 0, fake.listener->data);
     return s;
+}
+
+lb_stream_t *
+fake_accept(void)
+{
+    return fake_accept_from("192.0.2.7");
 }
 
 int

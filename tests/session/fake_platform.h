@@ -41,7 +41,9 @@ extern fake_state_t fake;
 void fake_reset(void);
 void fake_advance(uint64_t ms);
 void fake_stop_request(void);
-lb_stream_t *fake_accept(void);
+lb_stream_t *fake_accept(void); /* a client from 192.0.2.7 */
+/* A client from host, or with no known address when host is NULL. */
+lb_stream_t *fake_accept_from(const char *host);
 void fake_connected(lb_stream_t *s, int status);
 void fake_deliver(lb_stream_t *s, const char *bytes, size_t len, int err);
 void fake_written(lb_stream_t *s, int status);

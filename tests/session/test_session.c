@@ -389,6 +389,51 @@ test_no_idle_limit_by_default(void)
     stop_server();
 }
 
+static const char ACL_CONFIG[] =
+    "[listener:web]\n"
+    "listen = 127.0.0.1:8080\n"
+    "backends = 10.0.0.1:80\n"
+    "allow = 192.0.2.0/24\n"
+    "deny = 192.0.2.66\n";
+
+/* A refused client is reset at once: no session, no connect, no buffer. */
+static void
+expect_refused(const char *host)
+{
+    lb_stream_t *c = fake_accept_from(host);
+
+    CU_ASSERT(c->closed);
+    CU_ASSERT_EQUAL(c->close_how, LB_CLOSE_RESET);
+    CU_ASSERT(!c->reading);
+    CU_ASSERT_EQUAL(fake.nconnects, 0);
+    CU_ASSERT_EQUAL(srv.active, 0);
+    CU_ASSERT_PTR_NULL(srv.sessions);
+    CU_ASSERT_EQUAL(srv.pool.in_use, 0);
+}
+
+static void
+test_allow_deny_refuse_before_a_backend(void)
+{
+    lb_stream_t *c;
+
+    start_server_with(ACL_CONFIG);
+    expect_refused("198.51.100.1"); /* not allowed: logged at once */
+    CU_ASSERT_EQUAL(srv.lctx[0].refused, 0);
+    expect_refused("192.0.2.66");   /* allowed, but denied: deny wins */
+    expect_refused(NULL);           /* no address: cannot be checked */
+    CU_ASSERT_EQUAL(srv.lctx[0].refused, 2); /* within the second */
+    fake_advance(999);
+    CU_ASSERT_EQUAL(srv.lctx[0].refused, 2);
+    fake_advance(1); /* the timer writes the line with the count */
+    CU_ASSERT_EQUAL(srv.lctx[0].refused, 0);
+    fake_run_closes();
+    c = fake_accept_from("::ffff:192.0.2.7"); /* mapped: as 192.0.2.7 */
+    CU_ASSERT(!c->closed);
+    CU_ASSERT_EQUAL(fake.nconnects, 1);
+    CU_ASSERT_EQUAL(srv.active, 1);
+    stop_server();
+}
+
 int
 main(void)
 {
@@ -429,6 +474,8 @@ main(void)
     CU_add_test(s, "no idle limit by default", test_no_idle_limit_by_default);
     CU_add_test(s, "listener limit pauses and resumes",
                 test_listener_limit_pauses_and_resumes);
+    CU_add_test(s, "allow/deny refuse before a backend",
+                test_allow_deny_refuse_before_a_backend);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

@@ -12,6 +12,7 @@ main(void)
 
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
+    lb_test_acl_register();
     lb_test_config_register();
     lb_test_balancer_register();
     lb_test_drain_register();

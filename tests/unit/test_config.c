@@ -752,7 +752,7 @@ test_help_text(void)
         "pre_resolve_workers", "buffer_size", "connect_timeout",
         "graceful_shutdown_timeout", "max_retries", "processes", "log_file",
         "[mappings]", "localaddr:inport", "[listener:NAME]", "listen =",
-        "backends ="};
+        "backends =", "allow =", "deny ="};
     size_t i;
 
     for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
@@ -921,6 +921,92 @@ test_duplicate_backends_merged(void)
     lb_config_free(&cfg);
 }
 
+static void
+test_acl_lists(void)
+{
+    lb_config_t cfg;
+    warnings_t w = {0, ""};
+    char buf[LB_ACL_STRLEN];
+
+    CU_ASSERT_EQUAL_FATAL(load_ok("[options]\n"
+                                  "allow = 10.0.0.0/8, 192.168.1.7,\n"
+                                  "        ::1, 2001:db8::/32 ; office\n"
+                                  "DENY = 10.0.0.5\n"
+                                  "[mappings]\n8080 = 10.0.0.1:80\n"
+                                  "[listener:a]\nlisten = 8081\n"
+                                  "backends = 10.0.0.1:80\n"
+                                  "allow = ::ffff:127.0.0.0/104\n",
+                                  &cfg, &w), LB_EXIT_OK);
+    CU_ASSERT_EQUAL(w.count, 0);
+    CU_ASSERT_EQUAL(cfg.allow.n, 4);
+    CU_ASSERT_EQUAL(cfg.deny.n, 1);
+    /* the mapping inherits both lists */
+    CU_ASSERT_EQUAL(cfg.listeners[0].allow.n, 4);
+    CU_ASSERT_EQUAL_FATAL(cfg.listeners[0].deny.n, 1);
+    lb_acl_format(&cfg.listeners[0].allow.rules[3], buf, sizeof(buf));
+    CU_ASSERT_STRING_EQUAL(buf, "2001:db8::/32");
+    /* the section replaces allow (no merging), inherits deny */
+    CU_ASSERT_EQUAL_FATAL(cfg.listeners[1].allow.n, 1);
+    lb_acl_format(&cfg.listeners[1].allow.rules[0], buf, sizeof(buf));
+    CU_ASSERT_STRING_EQUAL(buf, "127.0.0.0/8");
+    CU_ASSERT_EQUAL(cfg.listeners[1].deny.n, 1);
+    lb_config_free(&cfg);
+    CU_ASSERT_EQUAL_FATAL(load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
+                                  &w), LB_EXIT_OK);
+    CU_ASSERT_EQUAL(cfg.listeners[0].allow.n, 0); /* everyone */
+    CU_ASSERT_EQUAL(cfg.listeners[0].deny.n, 0);
+    lb_config_free(&cfg);
+}
+
+static void
+test_acl_errors(void)
+{
+    static const char map[] = "[mappings]\n8080 = 10.0.0.1:80\n";
+    char text[512];
+
+#define ACL_ERR(opts, line, needle)                                       \
+    do {                                                                  \
+        snprintf(text, sizeof(text), "%s%s", map, opts);                  \
+        expect_error(text, line, needle);                                 \
+    } while (0)
+    ACL_ERR("[options]\nallow = 10.1.2.3/8\n", 4,
+            "allow entry '10.1.2.3/8' has bits set past its prefix length; "
+            "write 10.0.0.0/8");
+    ACL_ERR("[options]\ndeny = 2001:db8::1/32\n", 4, "write 2001:db8::/32");
+    ACL_ERR("[options]\nallow = 10.0.0.0/33\n", 4,
+            "'10.0.0.0/33': the prefix length of an IPv4 address must be a "
+            "number from 0 to 32");
+    ACL_ERR("[options]\nallow = ::/129\n", 4, "IPv6 address must be a "
+            "number from 0 to 128");
+    ACL_ERR("[options]\nallow = 10.0.0.0/\n", 4, "'10.0.0.0/'");
+    ACL_ERR("[options]\nallow = 10.0.0.1,,10.0.0.2\n", 4,
+            "empty entry in the allow list '10.0.0.1,,10.0.0.2'");
+    ACL_ERR("[options]\ndeny = , 10.0.0.1\n", 4, "empty entry in the deny");
+    ACL_ERR("[options]\nallow = bogus\n", 4,
+            "allow entry 'bogus' is not an IPv4 or IPv6 address");
+    ACL_ERR("[options]\nallow = localhost\n", 4,
+            "host names are not allowed");
+    ACL_ERR("[options]\nallow = 10.0.0.1 10.0.0.2\n", 4,
+            "'10.0.0.1 10.0.0.2' contains a space");
+    ACL_ERR("[options]\nallow =\n", 4, "'allow' lists no addresses");
+    ACL_ERR("[options]\nallow = 10.0.0.1,\n\nprocesses = 1\n", 4,
+            "the allow list ends with ','");
+    ACL_ERR("[options]\nallow = 10.0.0.1,\n", 4, "ends with ','");
+    ACL_ERR("[options]\nallow = 10.0.0.1\nallow = 10.0.0.2\n", 5,
+            "duplicate key 'allow'");
+    ACL_ERR("[options]\nallow = 10.0.0.1,\n  10.0.0.2,\n  x\n", 6,
+            "allow entry 'x'");
+    ACL_ERR("[options]\nallow = 10.0.0.1\n  processes = 2\n", 5,
+            "continues the allow list");
+    ACL_ERR("[listener:a]\nlisten = 8081\nbackends = 10.0.0.1:80\n"
+            "deny = 10.0.0.0/8,\n       10.0.0.1/8\n", 7,
+            "deny entry '10.0.0.1/8'");
+    ACL_ERR("[listener:a]\nlisten = 8081\nbackends = 10.0.0.1:80\n"
+            "deny = 10.0.0.0/8\ndeny = 10.0.0.0/8\n", 7,
+            "duplicate key 'deny' in [listener:a]");
+#undef ACL_ERR
+}
+
 void
 lb_test_config_register(void)
 {
@@ -962,6 +1048,8 @@ lb_test_config_register(void)
         {"user and group", test_user_group},
         {"health options", test_health_options},
         {"duplicate backends merged", test_duplicate_backends_merged},
+        {"allow and deny lists", test_acl_lists},
+        {"allow and deny errors", test_acl_errors},
     };
     CU_pSuite suite = CU_add_suite("config", NULL, NULL);
     size_t i;

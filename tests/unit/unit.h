@@ -2,6 +2,7 @@
 #ifndef LB_UNIT_H
 #define LB_UNIT_H
 
+void lb_test_acl_register(void);
 void lb_test_config_register(void);
 void lb_test_balancer_register(void);
 void lb_test_drain_register(void);
