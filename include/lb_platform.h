@@ -107,6 +107,7 @@ typedef void (*lb_close_cb)(lb_stream_t *s);
  * failed. */
 typedef void (*lb_splice_cb)(lb_stream_t *src, long nmoved, int at_sink);
 typedef void (*lb_stop_cb)(lb_loop_t *loop, int count, void *data);
+typedef void (*lb_reload_cb)(lb_loop_t *loop, void *data);
 typedef void (*lb_resolve_cb)(lb_resolve_t *req, int status,
                               const lb_addr_t *addr, void *data);
 
@@ -140,6 +141,10 @@ uint64_t lb_loop_now(lb_loop_t *loop);
 /* cb runs (in the loop) each time a stop is requested: SIGTERM/SIGINT, the
  * parent going away, Ctrl+C, SERVICE_CONTROL_STOP; count is 1, 2, ... */
 void lb_loop_on_stop(lb_loop_t *loop, lb_stop_cb cb, void *data);
+/* cb runs (in the loop) when a reload is asked for where the platform
+ * delivers it to the loop: SERVICE_CONTROL_PARAMCHANGE on Windows. POSIX
+ * reloads in the supervisor instead (lb_run_spec_t.reload). */
+void lb_loop_on_reload(lb_loop_t *loop, lb_reload_cb cb, void *data);
 
 void lb_timer_init(lb_loop_t *loop, lb_timer_t *t, lb_timer_cb cb,
                    void *data);
@@ -149,6 +154,10 @@ int lb_timer_active(const lb_timer_t *t);
 
 /* ---- listeners: bound before the loop (and before fork) ---- */
 int lb_listener_bind(const lb_addr_t *addr, int backlog, lb_listener_t **out);
+/* A started listener's accepts go to cb/data from now on, and it accepts
+ * again if it was paused: an in-process reload hands a socket over to the
+ * new configuration without closing it. Same loop only. */
+void lb_listener_handover(lb_listener_t *l, lb_accept_cb cb, void *data);
 int lb_listener_start(lb_loop_t *loop, lb_listener_t *l, lb_accept_cb cb,
                       void *data);
 /* Stops (paused = 1) or resumes accepting; new clients wait in the

@@ -52,10 +52,15 @@ typedef struct lb_lctx_s {
     lb_timer_t refused_timer;
 } lb_lctx_t;
 
-typedef struct lb_server_s {
+typedef struct lb_server_s lb_server_t;
+/* Builds the next configuration's server in-loop (lb_server_succeed). */
+typedef void (*lb_server_reload_fn)(lb_server_t *srv, void *ctx);
+
+struct lb_server_s {
     const lb_config_t *cfg;
     lb_loop_t *loop;
-    lb_bufpool_t pool;
+    lb_bufpool_t *pool;     /* the loop's; shared by successive servers */
+    int owner;              /* frees the loop and the pool */
     lb_lctx_t *lctx;
     size_t nlctx;
     lb_session_t *sessions; /* every live session, for the drain */
@@ -66,7 +71,19 @@ typedef struct lb_server_s {
     lb_drain_t drain;
     lb_timer_t drain_timer;
     lb_rng_t rng;
-} lb_server_t;
+    /* An in-loop reload (Windows) replaces the server on the same loop;
+     * the old one drains until its connections end. */
+    lb_server_reload_fn reload;
+    void *reload_ctx;
+    void (*release)(void *ctx); /* frees what cfg came from, once drained */
+    void *release_ctx;
+    lb_server_t **current;  /* where the worker keeps the newest server */
+    lb_server_t *successor; /* retiring: the server that replaced it */
+    lb_server_t *retired;   /* newest: servers still draining */
+    lb_server_t *next_retired;
+    int drained;            /* retiring: nothing left, to be freed */
+    lb_timer_t reap_timer;  /* frees drained retired servers */
+};
 
 /* Sets up a worker (loop, buffers, listeners idx[0..n) started); with
  * lb_server_fini, what lb_server_run does around the loop. */
@@ -78,7 +95,15 @@ void lb_server_fini(lb_server_t *srv);
  * returns the exit status. */
 int lb_server_run(const lb_config_t *cfg, lb_listener_t **listeners,
                   const lb_shared_t *shared, const size_t *idx, size_t n,
-                  unsigned slot);
+                  unsigned slot, lb_server_reload_fn reload, void *ctx);
+/* In-loop reload: a server for cfg replaces old on old's loop. Listeners
+ * old also serves are handed over, its others closed; old drains what it
+ * holds, then release(release_ctx) runs. ctx becomes the new server's
+ * reload context. 0, or an error with nothing changed. */
+int lb_server_succeed(lb_server_t *old, const lb_config_t *cfg,
+                      lb_listener_t **listeners, const lb_shared_t *shared,
+                      const size_t *idx, size_t n, void *ctx,
+                      void (*release)(void *), void *release_ctx);
 
 /* Takes over an accepted client connection from peer (len 0 when
  * unknown). */

@@ -20,9 +20,11 @@ typedef struct lb_run_s {
     lb_config_t cfg;
     lb_listener_t **listeners; /* parallel to cfg.listeners */
     lb_shared_t shared;
+    lb_run_spec_t *spec;       /* lb_run_serve's, whichever run is newest */
 } lb_run_t;
 
 static int reload(void *ctx, lb_run_spec_t *next);
+static void reload_here(lb_server_t *srv, void *ctx);
 
 static void
 log_supervisor(int is_error, const char *msg)
@@ -164,7 +166,7 @@ worker(const size_t *idx, size_t n, unsigned slot, void *ctx)
     lb_run_t *run = ctx;
 
     return lb_server_run(&run->cfg, run->listeners, &run->shared, idx, n,
-                         slot);
+                         slot, reload_here, run);
 }
 
 static void
@@ -240,6 +242,7 @@ lb_run_serve(lb_config_t *cfg)
     lb_log("Configured buffer size = %lu bytes",
            (unsigned long)run->cfg.buffer_size);
     fill_spec(run, &spec);
+    run->spec = &spec;
     rc = lb_run_workers(&spec);
     lb_log_event(rc != 0, "Shutdown complete, exiting with status %d", rc);
     free_run(spec.ctx); /* the run of the last reload */
@@ -277,11 +280,13 @@ log_removed(const lb_run_t *old)
                    old->cfg.listeners[j].listen_label);
 }
 
-/* lb_run_spec_t.reload: called by the supervisor. */
-static int
-reload(void *ctx, lb_run_spec_t *next)
+/* The next run: its config read and checked, its new addresses bound,
+ * old's sockets taken where the address is the same. NULL (with the
+ * reason logged) leaves old as it was. */
+static lb_run_t *
+prepare(lb_run_t *old)
 {
-    lb_run_t *old = ctx, *run;
+    lb_run_t *run;
     lb_config_t cfg;
     char *err = NULL;
 
@@ -290,21 +295,102 @@ reload(void *ctx, lb_run_spec_t *next)
         lb_log_event(1, "Reload failed, the running configuration stays: "
                      "%s", err ? err : "invalid configuration");
         free(err);
-        return -1;
+        return NULL;
     }
     warn_fixed(&old->cfg, &cfg);
     run = new_run(&cfg, old);
     if (run == NULL) {
         lb_config_free(&cfg);
         lb_log_event(1, "Reload failed, the running configuration stays");
-        return -1;
+        return NULL;
     }
     if (lb_run_open_log(&run->cfg) != 0)
         lb_log_error("keeping the previous log file");
     log_removed(old);
-    fill_spec(run, next);
-    free_run(old); /* closes the removed listeners' sockets here */
+    run->spec = old->spec;
+    return run;
+}
+
+static void
+reloaded(const lb_run_t *run)
+{
     lb_log_event(0, "Reloaded %s: %lu listener(s)", run->cfg.path,
                  (unsigned long)run->cfg.nlisteners);
+}
+
+/* lb_run_spec_t.reload: called by the POSIX supervisor, which replaces
+ * the worker processes; they have their own copies of old. */
+static int
+reload(void *ctx, lb_run_spec_t *next)
+{
+    lb_run_t *old = ctx, *run = prepare(old);
+
+    if (run == NULL)
+        return -1;
+    fill_spec(run, next);
+    free_run(old); /* closes the removed listeners' sockets here */
+    reloaded(run);
     return 0;
+}
+
+/* Sockets run took from old go back to it (a failed in-loop reload). */
+static void
+give_back(lb_run_t *run, lb_run_t *old)
+{
+    for (size_t i = 0; i < run->cfg.nlisteners; i++)
+        for (size_t j = 0; j < old->cfg.nlisteners; j++)
+            if (old->listeners[j] == NULL && run->listeners[i] != NULL &&
+                lb_addr_equal(&old->cfg.listeners[j].listen,
+                              &run->cfg.listeners[i].listen)) {
+                old->listeners[j] = run->listeners[i];
+                run->listeners[i] = NULL;
+            }
+}
+
+static void
+release_run(void *ctx)
+{
+    free_run(ctx);
+}
+
+/* The in-loop reload of a single-process platform (Windows): the new
+ * server takes over on this loop and old's server drains; old itself is
+ * freed once that is done. */
+static void
+reload_here(lb_server_t *srv, void *ctx)
+{
+    lb_run_t *old = ctx, *run = prepare(old);
+    size_t *idx, n;
+
+    if (run == NULL)
+        return;
+    if (run->cfg.buffer_size != old->cfg.buffer_size) {
+        lb_log_error("warning: buffer_size takes effect at the next start; "
+                     "keeping %lu", (unsigned long)old->cfg.buffer_size);
+        run->cfg.buffer_size = old->cfg.buffer_size; /* the loop's pool */
+    }
+    n = run->cfg.nlisteners;
+    idx = calloc(n, sizeof(*idx));
+    for (size_t i = 0; idx && i < n; i++)
+        idx[i] = i;
+    if (idx == NULL || lb_server_succeed(srv, &run->cfg, run->listeners,
+                                         &run->shared, idx, n, run,
+                                         release_run, old) != 0) {
+        free(idx);
+        give_back(run, old);
+        free_run(run);
+        lb_log_event(1, "Reload failed (out of memory), the running "
+                     "configuration stays");
+        return;
+    }
+    free(idx);
+    /* The old server closed or handed over every socket old had. */
+    for (size_t j = 0; j < old->cfg.nlisteners; j++)
+        old->listeners[j] = NULL;
+    run->spec->ctx = run;
+    run->spec->listeners = run->listeners;
+    run->spec->nlisteners = n;
+    for (size_t i = 0; i < n; i++)
+        log_listener(&run->cfg.listeners[i]);
+    reloaded(run);
 }

@@ -1,11 +1,12 @@
 /* server.c - a worker: its loop, its listeners, accepting, and the drain
- * when a stop is requested. */
+ * when a stop is requested. An in-loop reload's succession of servers is
+ * in succession.c. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "lb_acl.h"
 #include "lb_log.h"
-#include "lb_server.h"
+#include "server_internal.h"
 
 #define ACCEPT_ERROR_LOG_MS 1000 /* at most one "out of descriptors" a second */
 #define REFUSED_LOG_MS 1000      /* at most one "refused" line a second */
@@ -13,8 +14,8 @@
 #define FD_RESERVE 64            /* descriptors kept free of connections, */
                                  /* or a quarter of a smaller limit */
 
-static void
-close_listeners(lb_server_t *srv)
+void
+lb__server_close_listeners(lb_server_t *srv)
 {
     for (size_t i = 0; i < srv->nlctx; i++) {
         if (srv->lctx[i].listener) {
@@ -25,8 +26,8 @@ close_listeners(lb_server_t *srv)
 }
 
 /* What a drain waits for: sessions, and active checks' streams. */
-static size_t
-open_count(const lb_server_t *srv)
+size_t
+lb__server_open_count(const lb_server_t *srv)
 {
     return srv->active + srv->check_streams;
 }
@@ -48,8 +49,8 @@ cut_all(lb_server_t *srv)
     }
 }
 
-static void
-apply(lb_server_t *srv, lb_drain_state_t st)
+void
+lb__server_apply(lb_server_t *srv, lb_drain_state_t st)
 {
     lb_timer_stop(&srv->drain_timer);
     if (st == LB_DRAIN_DRAINING) {
@@ -58,7 +59,7 @@ apply(lb_server_t *srv, lb_drain_state_t st)
     } else if (st == LB_DRAIN_CUTTING) {
         cut_all(srv);
     } else if (st == LB_DRAIN_DONE) {
-        lb_loop_stop(srv->loop);
+        lb__server_done(srv);
     }
 }
 
@@ -67,8 +68,9 @@ on_drain_timer(lb_timer_t *t)
 {
     lb_server_t *srv = t->data;
 
-    apply(srv, lb_drain_update(&srv->drain, lb_loop_now(srv->loop),
-                               open_count(srv)));
+    lb__server_apply(srv, lb_drain_update(&srv->drain,
+                                          lb_loop_now(srv->loop),
+                                          lb__server_open_count(srv)));
 }
 
 /* Pauses the listeners whose limit (their own, or the process-wide one)
@@ -105,8 +107,8 @@ drain_progress(lb_server_t *srv)
 {
     if (srv->drain.state != LB_DRAIN_RUNNING &&
         lb_drain_update(&srv->drain, lb_loop_now(srv->loop),
-                        open_count(srv)) == LB_DRAIN_DONE)
-        apply(srv, LB_DRAIN_DONE);
+                        lb__server_open_count(srv)) == LB_DRAIN_DONE)
+        lb__server_apply(srv, LB_DRAIN_DONE);
 }
 
 void
@@ -125,23 +127,36 @@ lb_server_check_closed(lb_server_t *srv)
     drain_progress(srv);
 }
 
-static void
-on_stop(lb_loop_t *loop, int count, void *data)
+/* Closes the listeners, stops the checks and drains (count 1) or cuts
+ * (count 2 and on). */
+void
+lb__server_stop(lb_server_t *srv, int count)
 {
-    lb_server_t *srv = data;
     uint64_t ms = (uint64_t)(srv->cfg->graceful_timeout * 1000.0 + 0.5);
     lb_drain_state_t st;
 
-    close_listeners(srv);
+    lb__server_close_listeners(srv);
     for (size_t i = 0; i < srv->nlctx; i++)
         lb_checks_stop(&srv->lctx[i]);
-    st = lb_drain_request(&srv->drain, count, lb_loop_now(loop), ms,
-                          open_count(srv));
+    st = lb_drain_request(&srv->drain, count, lb_loop_now(srv->loop), ms,
+                          lb__server_open_count(srv));
     if (st == LB_DRAIN_DRAINING)
         lb_log("Worker %ld: listener closed, waiting up to %.1f s for %lu "
                "active connection(s)", lb_getpid(),
                srv->cfg->graceful_timeout, (unsigned long)srv->active);
-    apply(srv, st);
+    lb__server_apply(srv, st);
+}
+
+void
+lb__server_on_stop(lb_loop_t *loop, int count, void *data)
+{
+    lb_server_t *srv = data;
+    (void)loop;
+
+    lb__server_stop(srv, count);
+    /* Retired servers drain already; a second stop cuts them too. */
+    for (lb_server_t *r = srv->retired; r && count >= 2; r = r->next_retired)
+        lb__server_stop(r, count);
 }
 
 /* One line for every client refused since the last: a scan or a flood
@@ -188,8 +203,9 @@ refuse(lb_lctx_t *lc, lb_stream_t *s, const lb_addr_t *peer)
     return 1;
 }
 
-static void
-on_accept(lb_listener_t *l, lb_stream_t *s, int status, void *data)
+void
+lb__server_on_accept(lb_listener_t *l, lb_stream_t *s, int status,
+                     void *data)
 {
     lb_lctx_t *lc = data;
     uint64_t now = lb_loop_now(lc->srv->loop);
@@ -216,8 +232,8 @@ on_accept(lb_listener_t *l, lb_stream_t *s, int status, void *data)
 
 /* max_connections, or what the descriptor limit allows: two per
  * connection, and some for logs, pipes and the resolver. */
-static size_t
-process_limit(const lb_config_t *cfg)
+size_t
+lb__server_process_limit(const lb_config_t *cfg)
 {
     long fds, reserve;
 
@@ -230,6 +246,76 @@ process_limit(const lb_config_t *cfg)
     return fds - reserve >= 2 ? (size_t)(fds - reserve) / 2 : 1;
 }
 
+/* What every server of a worker sets up, on its loop and pool. */
+void
+lb__server_setup(lb_server_t *srv, const lb_config_t *cfg, unsigned slot)
+{
+    srv->cfg = cfg;
+    srv->slot = slot;
+    srv->max_active = lb__server_process_limit(cfg);
+    lb_loop_on_stop(srv->loop, lb__server_on_stop, srv);
+    lb_loop_on_reload(srv->loop, lb__server_on_reload, srv);
+    lb_timer_init(srv->loop, &srv->drain_timer, on_drain_timer, srv);
+    lb_timer_init(srv->loop, &srv->reap_timer, lb__server_reap, srv);
+    lb_rng_seed(&srv->rng, (uint64_t)lb_getpid() * 0x9E3779B97F4A7C15ull ^
+                               lb_loop_now(srv->loop));
+}
+
+/* The listener previous served that is l, or NULL. */
+static lb_lctx_t *
+served_by(lb_server_t *previous, const lb_listener_t *l)
+{
+    for (size_t i = 0; previous && i < previous->nlctx; i++)
+        if (previous->lctx[i].listener == l)
+            return &previous->lctx[i];
+    return NULL;
+}
+
+/* Starts listeners idx[0..n), taking over those previous serves. */
+int
+lb__server_listen(lb_server_t *srv, lb_listener_t **listeners,
+                  const lb_shared_t *shared, const size_t *idx, size_t n,
+                  lb_server_t *previous)
+{
+    srv->lctx = calloc(n, sizeof(*srv->lctx));
+    if (srv->lctx == NULL)
+        return LB_ENOMEM;
+    srv->nlctx = n;
+    for (size_t i = 0; i < n; i++) {
+        lb_lctx_t *lc = &srv->lctx[i], *was;
+        int rc = 0;
+
+        lc->cfg = &srv->cfg->listeners[idx[i]];
+        lc->listener = listeners[idx[i]];
+        lc->rr = &shared->rr[idx[i]];
+        lc->srv = srv;
+        lc->max_retries = lb_config_retries(srv->cfg, lc->cfg->nbackends);
+        lb_health_init(&lc->health, lc->cfg, shared->state[idx[i]],
+                       shared->conns[idx[i]], srv->slot, shared->processes);
+        lb_timer_init(srv->loop, &lc->refused_timer, on_refused_timer, lc);
+        was = served_by(previous, lc->listener);
+        if (was != NULL) {
+            was->listener = NULL; /* ours now, open all along */
+            lb_listener_handover(lc->listener, lb__server_on_accept, lc);
+        } else {
+            rc = lb_listener_start(srv->loop, lc->listener,
+                                   lb__server_on_accept, lc);
+        }
+        if (rc == 0)
+            rc = lb_checks_start(lc);
+        if (rc != 0 && previous == NULL)
+            return rc;
+        if (rc != 0) {
+            /* Mid-reload there is no going back: serve the others. */
+            lb_log_error("Cannot serve %s after the reload: %s",
+                         lc->cfg->listen_label, lb_strerror(rc));
+            lb_listener_close(lc->listener);
+            lc->listener = NULL;
+        }
+    }
+    return 0;
+}
+
 int
 lb_server_init(lb_server_t *srv, const lb_config_t *cfg,
                lb_listener_t **listeners, const lb_shared_t *shared,
@@ -239,43 +325,22 @@ lb_server_init(lb_server_t *srv, const lb_config_t *cfg,
     int rc;
 
     memset(srv, 0, sizeof(*srv));
-    srv->cfg = cfg;
-    srv->slot = slot;
-    lb_bufpool_init(&srv->pool, srv->cfg->buffer_size, MAX_FREE_BUFFERS);
-    srv->max_active = process_limit(cfg);
-    alloc = lb_bufpool_allocator(&srv->pool);
+    srv->pool = malloc(sizeof(*srv->pool));
+    if (srv->pool == NULL)
+        return LB_ENOMEM;
+    lb_bufpool_init(srv->pool, cfg->buffer_size, MAX_FREE_BUFFERS);
+    srv->owner = 1;
+    alloc = lb_bufpool_allocator(srv->pool);
     rc = lb_loop_new(&srv->loop, &alloc);
     if (rc != 0)
         return rc;
-    lb_loop_on_stop(srv->loop, on_stop, srv);
-    lb_timer_init(srv->loop, &srv->drain_timer, on_drain_timer, srv);
-    lb_rng_seed(&srv->rng, (uint64_t)lb_getpid() * 0x9E3779B97F4A7C15ull ^
-                               lb_loop_now(srv->loop));
-    srv->lctx = calloc(n, sizeof(*srv->lctx));
-    if (srv->lctx == NULL)
-        return LB_ENOMEM;
-    srv->nlctx = n;
-    for (size_t i = 0; i < n; i++) {
-        lb_lctx_t *lc = &srv->lctx[i];
-        lc->cfg = &srv->cfg->listeners[idx[i]];
-        lc->listener = listeners[idx[i]];
-        lc->rr = &shared->rr[idx[i]];
-        lc->srv = srv;
-        lc->max_retries = lb_config_retries(srv->cfg, lc->cfg->nbackends);
-        lb_health_init(&lc->health, lc->cfg, shared->state[idx[i]],
-                       shared->conns[idx[i]], slot, shared->processes);
-        lb_timer_init(srv->loop, &lc->refused_timer, on_refused_timer, lc);
-        rc = lb_listener_start(srv->loop, lc->listener, on_accept, lc);
-        if (rc == 0)
-            rc = lb_checks_start(lc);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    lb__server_setup(srv, cfg, slot);
+    return lb__server_listen(srv, listeners, shared, idx, n, NULL);
 }
 
+/* Frees what a server holds apart from the loop and the pool. */
 void
-lb_server_fini(lb_server_t *srv)
+lb__server_free_parts(lb_server_t *srv)
 {
     for (size_t i = 0; i < srv->nlctx; i++) {
         lb_lctx_t *lc = &srv->lctx[i];
@@ -286,28 +351,52 @@ lb_server_fini(lb_server_t *srv)
         if (lc->refused > 0)
             report_refused(lc); /* the count the timer had yet to log */
     }
-    close_listeners(srv);
+    lb__server_close_listeners(srv);
     for (size_t i = 0; i < srv->nlctx; i++)
         free(srv->lctx[i].checks);
-    lb_loop_free(srv->loop);
-    lb_bufpool_free(&srv->pool);
+    lb_timer_stop(&srv->drain_timer);
+    lb_timer_stop(&srv->reap_timer);
     free(srv->lctx);
-    srv->loop = NULL;
     srv->lctx = NULL;
+    srv->nlctx = 0;
+}
+
+void
+lb_server_fini(lb_server_t *srv)
+{
+    lb__server_reap_all(srv);
+    lb__server_free_parts(srv);
+    if (srv->owner) {
+        lb_loop_free(srv->loop);
+        if (srv->pool)
+            lb_bufpool_free(srv->pool);
+        free(srv->pool);
+    }
+    srv->loop = NULL;
+    srv->pool = NULL;
 }
 
 int
 lb_server_run(const lb_config_t *cfg, lb_listener_t **listeners,
               const lb_shared_t *shared, const size_t *idx, size_t n,
-              unsigned slot)
+              unsigned slot, lb_server_reload_fn reload, void *ctx)
 {
-    lb_server_t srv;
-    int rc = lb_server_init(&srv, cfg, listeners, shared, idx, n, slot);
+    lb_server_t *srv = calloc(1, sizeof(*srv)), *current = srv;
+    int rc = srv ? lb_server_init(srv, cfg, listeners, shared, idx, n, slot)
+                 : LB_ENOMEM;
 
+    if (srv) {
+        srv->reload = reload;
+        srv->reload_ctx = ctx;
+        srv->current = &current;
+    }
     if (rc == 0)
-        rc = lb_loop_run(srv.loop);
+        rc = lb_loop_run(srv->loop);
     if (rc != 0)
         lb_log_error("Worker %ld failed: %s", lb_getpid(), lb_strerror(rc));
-    lb_server_fini(&srv);
+    if (current) {
+        lb_server_fini(current); /* the newest: frees the loop at last */
+        free(current);
+    }
     return rc == 0 ? LB_EXIT_OK : LB_EXIT_FAILURE;
 }

@@ -77,7 +77,7 @@ free_session(lb_session_t *sess)
     /* Both streams are closed: no buffer is with the platform any more. */
     for (int d = UP; d <= DOWN; d++)
         if (sess->buf[d])
-            lb_bufpool_put(&srv->pool, sess->buf[d]);
+            lb_bufpool_put(srv->pool, sess->buf[d]);
     if (sess->prev)
         sess->prev->next = sess->next;
     else
@@ -284,7 +284,7 @@ on_write(lb_stream_t *s, int status)
     int d = s == sess->backend ? UP : DOWN;
 
     touch(sess);
-    lb_bufpool_put(&server(sess)->pool, sess->buf[d]);
+    lb_bufpool_put(server(sess)->pool, sess->buf[d]);
     sess->buf[d] = NULL;
     if (status < 0)
         sink_failed(sess, d);

@@ -22,6 +22,22 @@ lb_loop_on_stop(lb_loop_t *loop, lb_stop_cb cb, void *data)
 }
 
 void
+lb_loop_on_reload(lb_loop_t *loop, lb_reload_cb cb, void *data)
+{
+    LB__LOOP(loop)->reload_cb = cb;
+    LB__LOOP(loop)->reload_data = data;
+}
+
+void
+lb__loop_request_reload(lb_loop_t *loop)
+{
+    lb__loop_base_t *b = LB__LOOP(loop);
+
+    if (b->reload_cb)
+        b->reload_cb(loop, b->reload_data);
+}
+
+void
 lb_loop_stop(lb_loop_t *loop)
 {
     LB__LOOP(loop)->stopped = 1;

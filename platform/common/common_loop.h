@@ -17,12 +17,16 @@ typedef struct lb__loop_base_s {
     lb_stop_cb stop_cb;
     void *stop_data;
     int stop_count;
+    lb_reload_cb reload_cb;
+    void *reload_data;
 } lb__loop_base_t;
 
 #define LB__LOOP(l) ((lb__loop_base_t *)(void *)(l))
 
 /* A stop was asked for (signal, Ctrl+C, service stop, parent gone). */
 void lb__loop_request_stop(lb_loop_t *loop);
+/* A reload was asked for (Windows: SERVICE_CONTROL_PARAMCHANGE). */
+void lb__loop_request_reload(lb_loop_t *loop);
 /* Milliseconds the loop may sleep: 0 with completions queued, -1 for
  * ever, else until the next timer (at most max_ms). */
 long lb__loop_wait_ms(lb_loop_t *loop, long max_ms);

@@ -162,6 +162,14 @@ lb_listener_start(lb_loop_t *loop, lb_listener_t *l, lb_accept_cb cb,
 }
 
 void
+lb_listener_handover(lb_listener_t *l, lb_accept_cb cb, void *data)
+{
+    l->cb = cb;
+    l->data = data;
+    lb_listener_pause(l, 0);
+}
+
+void
 lb_listener_close(lb_listener_t *l)
 {
     if (l->loop) {

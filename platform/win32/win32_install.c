@@ -219,3 +219,34 @@ lb__win_uninstall(void)
     printf("Service PumpkinLB removed.\n");
     return 0;
 }
+
+/* What `sc control NAME paramchange` does; Wine's sc lacks it. */
+int
+lb__win_reload_service(const char *name)
+{
+    SC_HANDLE scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CONNECT), svc;
+    SERVICE_STATUS st;
+    int rc = 0;
+
+    if (scm == NULL) {
+        say_error("opening the Service Control Manager", GetLastError());
+        return 1;
+    }
+    svc = name ? OpenServiceA(scm, name, SERVICE_PAUSE_CONTINUE)
+               : OpenServiceW(scm, LB__SERVICE_NAME, SERVICE_PAUSE_CONTINUE);
+    if (svc == NULL) {
+        say_error("opening the service", GetLastError());
+        CloseServiceHandle(scm);
+        return 1;
+    }
+    if (!ControlService(svc, SERVICE_CONTROL_PARAMCHANGE, &st)) {
+        say_error("asking the service to reload", GetLastError());
+        rc = 1;
+    } else {
+        printf("Service %s asked to reload its configuration; see its log "
+               "for the outcome.\n", name ? name : "PumpkinLB");
+    }
+    CloseServiceHandle(svc);
+    CloseServiceHandle(scm);
+    return rc;
+}

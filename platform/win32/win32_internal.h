@@ -17,6 +17,7 @@
 #define LB__KEY_IO 0
 #define LB__KEY_STOP 1
 #define LB__KEY_RESOLVE 2
+#define LB__KEY_RELOAD 3
 
 enum { LB__OP_READ, LB__OP_WRITE, LB__OP_CONNECT, LB__OP_ACCEPT };
 

@@ -144,6 +144,14 @@ lb_listener_start(lb_loop_t *loop, lb_listener_t *l, lb_accept_cb cb,
     return 0;
 }
 
+void
+lb_listener_handover(lb_listener_t *l, lb_accept_cb cb, void *data)
+{
+    l->cb = cb;
+    l->data = data;
+    lb_listener_pause(l, 0);
+}
+
 static void
 hand_over(lb__accept_t *a)
 {

@@ -95,6 +95,8 @@ dispatch(lb_loop_t *loop, OVERLAPPED_ENTRY *e)
 
     if (e->lpCompletionKey == LB__KEY_STOP) {
         lb__loop_request_stop(loop);
+    } else if (e->lpCompletionKey == LB__KEY_RELOAD) {
+        lb__loop_request_reload(loop);
     } else if (e->lpCompletionKey == LB__KEY_RESOLVE) {
         lb__resolve_done(e->lpOverlapped);
     } else if (op->kind == LB__OP_ACCEPT) {

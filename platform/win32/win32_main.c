@@ -1,5 +1,5 @@
 /* win32_main.c - the command lines only Windows has: --service (the SCM's
- * entry), --install-service [CFG], --uninstall-service. */
+ * entry), --install-service [CFG], --uninstall-service, --reload-service. */
 #include "win32_internal.h"
 #include "win32_service.h"
 
@@ -17,11 +17,15 @@ lb_platform_main(int argc, char **argv, lb_run_fn run)
         return lb__win_install(argc == 3 ? argv[2] : NULL);
     if (strcmp(argv[1], "--uninstall-service") == 0 && argc == 2)
         return lb__win_uninstall();
+    if (strcmp(argv[1], "--reload-service") == 0 && argc <= 3)
+        return lb__win_reload_service(argc == 3 ? argv[2] : NULL);
     if (strcmp(argv[1], "--service") == 0 ||
         strcmp(argv[1], "--install-service") == 0 ||
-        strcmp(argv[1], "--uninstall-service") == 0) {
+        strcmp(argv[1], "--uninstall-service") == 0 ||
+        strcmp(argv[1], "--reload-service") == 0) {
         fprintf(stderr, "pumpkinlb: usage: --service CFG | "
-                "--install-service [CFG] | --uninstall-service\n");
+                "--install-service [CFG] | --uninstall-service | "
+                "--reload-service [NAME]\n");
         return 2;
     }
     return -1;
@@ -38,6 +42,11 @@ lb_platform_usage(void)
            "                             LocalService; default CFG "
            "%ProgramData%\\PumpkinLB\\pumpkinlb.cfg)\n"
            "    --uninstall-service      Stop and remove the service\n"
+           "    --reload-service [NAME]  Reload the service's config (as "
+           "sc control\n"
+           "                             PumpkinLB paramchange): checked "
+           "first, no\n"
+           "                             connection refused or cut\n"
            "    --service CFG            The entry the Service Control "
            "Manager starts\n";
 }

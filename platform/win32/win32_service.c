@@ -30,7 +30,9 @@ report(DWORD state, DWORD exit_code, DWORD specific, DWORD wait_hint)
     status.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
     status.dwCurrentState = state;
     status.dwControlsAccepted =
-        state == SERVICE_RUNNING ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN
+        state == SERVICE_RUNNING ? SERVICE_ACCEPT_STOP |
+                                       SERVICE_ACCEPT_SHUTDOWN |
+                                       SERVICE_ACCEPT_PARAMCHANGE
                                  : 0;
     status.dwWin32ExitCode = exit_code;
     status.dwServiceSpecificExitCode = specific;
@@ -90,6 +92,12 @@ on_control(DWORD control, DWORD type, LPVOID data, LPVOID ctx)
         InterlockedExchange(&stop_requested, 1);
         if (lb__win_stop_port)
             PostQueuedCompletionStatus(lb__win_stop_port, 0, LB__KEY_STOP,
+                                       NULL);
+        return NO_ERROR;
+    case SERVICE_CONTROL_PARAMCHANGE:
+        /* The loop reloads: the handler only wakes it. */
+        if (lb__win_stop_port)
+            PostQueuedCompletionStatus(lb__win_stop_port, 0, LB__KEY_RELOAD,
                                        NULL);
         return NO_ERROR;
     case SERVICE_CONTROL_INTERROGATE:

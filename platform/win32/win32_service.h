@@ -19,6 +19,8 @@ void lb__win_service_loop_ready(void);
 /* win32_install.c */
 int lb__win_install(const char *config);
 int lb__win_uninstall(void);
+/* Sends SERVICE_CONTROL_PARAMCHANGE to the running service. */
+int lb__win_reload_service(const char *name); /* NULL: PumpkinLB */
 /* %ProgramData%\PumpkinLB\NAME as a malloc'd wide string, creating the
  * folder; NULL on failure. */
 wchar_t *lb__win_data_path(const wchar_t *name);

@@ -137,6 +137,109 @@ def test_service_stop_drains_transfer():
         backend.close()
 
 
+def _loop_clients(port, stats, stop):
+    """Sequential clients through port until stop is set: a line each,
+    the tagged reply checked; counts per tag and failures."""
+    i = 0
+    while not stop.is_set():
+        i += 1
+        line = b"svc-%d\n" % i
+        try:
+            with socket.create_connection(("127.0.0.1", port), 15) as c:
+                c.settimeout(15)
+                c.sendall(line)
+                reply = lbtest.recv_line(c)
+            if not reply.endswith(b" " + line):
+                raise ValueError("reply %r" % reply)
+            tag = reply.split(b" ")[0].decode()
+            stats[tag] = stats.get(tag, 0) + 1
+        except (OSError, ValueError) as e:
+            stats.setdefault("failures", []).append(repr(e))
+
+
+@windows_only
+def test_service_paramchange_reloads():
+    """SERVICE_CONTROL_PARAMCHANGE (pumpkinlb --reload-service NAME, as
+    `sc control NAME paramchange`): a client loop runs through a reload
+    that moves the listener to another backend and adds a listener, with
+    zero failures; a transfer open across it completes in full; a config
+    with a mistake is refused and the service keeps serving; then the
+    service still stops cleanly."""
+    b0 = lbtest.Backend(lbtest.line_reply("B0"))
+    b1 = lbtest.Backend(lbtest.line_reply("B1"))
+    chunks = [lbtest.pattern_bytes(32 * 1024, i) for i in range(20)]
+    slow = lbtest.Backend(lbtest.slow_sender(chunks, 0.1))
+    port, port2, port3 = lbtest.free_ports(3)
+    work = tempfile.mkdtemp(prefix="lbsvc-")
+    cfg = os.path.join(work, "svc.cfg")
+
+    def write(text):
+        with open(cfg + ".new", "w") as f:
+            f.write(text)
+        os.replace(cfg + ".new", cfg)
+    write("[mappings]\n127.0.0.1:%d = 127.0.0.1:%d\n"
+          "127.0.0.1:%d = 127.0.0.1:%d\n" % (port, b0.port, port2,
+                                             slow.port))
+    name = "PumpkinLBTest"
+    stop = threading.Event()
+    stats = {}
+    loop = threading.Thread(target=_loop_clients, args=(port, stats, stop))
+    try:
+        rc, out = wine("sc", "create", name, "binPath=", '"%s" --service "%s"'
+                       % (winpath(lbtest.BINARY), winpath(cfg)),
+                       "start=", "demand")
+        eq(rc, 0, "sc create exit status (%s)" % out)
+        eq(wine("sc", "start", name)[0], 0, "sc start exit status")
+        eq(wait_state(name, 4, 20)[0], 4, "service state (4 = RUNNING)")
+        true(lbtest.wait_until(lambda: lbtest.is_listening(port), 10),
+             "service listens on its port", port=port)
+        result = {}
+        client = threading.Thread(target=transfer, args=(port2, result))
+        client.start()
+        loop.start()
+        true(lbtest.wait_until(lambda: stats.get("B0", 0) >= 5, 20),
+             "the client loop runs before the reload", stats=stats)
+        write("[mappings]\n127.0.0.1:%d = 127.0.0.1:%d\n"
+              "127.0.0.1:%d = 127.0.0.1:%d\n" % (port, b1.port, port3,
+                                                 b0.port))
+        rc, out = wine(lbtest.BINARY, "--reload-service", name)
+        eq(rc, 0, "--reload-service exit status (%s)" % out)
+        true(lbtest.wait_until(lambda: stats.get("B1", 0) >= 5, 20),
+             "clients reach the new backend after the reload",
+             stats=stats, log=service_log()[-1500:])
+        true(lbtest.wait_until(lambda: lbtest.is_listening(port3), 10),
+             "the added listener listens")
+        client.join(30)
+        true("error" not in result, "the transfer across the reload",
+             error=result.get("error"))
+        eq(hashlib.sha256(result.get("data", b"")).hexdigest(),
+           hashlib.sha256(b"".join(chunks)).hexdigest(),
+           "sha256 of the transfer open across the reload")
+        true(lbtest.wait_until(lambda: not lbtest.is_listening(port2), 10),
+             "the removed listener is closed")
+        write("[mappings]\n127.0.0.1:%d = nonsense\n" % port)
+        eq(wine(lbtest.BINARY, "--reload-service", name)[0], 0,
+           "--reload-service exit status (bad config)")
+        true(lbtest.wait_until(lambda: "Reload failed" in service_log(), 10),
+             "the bad config is refused in the log",
+             log=service_log()[-1500:])
+        n = stats.get("B1", 0)
+        true(lbtest.wait_until(lambda: stats.get("B1", 0) >= n + 5, 20),
+             "the service keeps serving after a refused reload")
+        stop.set()
+        loop.join(30)
+        eq(stats.get("failures", []), [], "failed clients through reloads")
+        eq(wine("sc", "stop", name)[0], 0, "sc stop exit status")
+        state = wait_state(name, 1, 15)
+        eq(state[0], 1, "service state after sc stop (1 = STOPPED)")
+        eq(state[1], 0, "WIN32_EXIT_CODE")
+    finally:
+        stop.set()
+        remove_service(name)
+        for b in (b0, b1, slow):
+            b.close()
+
+
 @windows_only
 def test_install_and_uninstall_service():
     """--install-service registers PumpkinLB (sc query succeeds, runs as

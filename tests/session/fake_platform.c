@@ -84,6 +84,14 @@ lb_loop_on_stop(lb_loop_t *loop, lb_stop_cb cb, void *data)
 }
 
 void
+lb_loop_on_reload(lb_loop_t *loop, lb_reload_cb cb, void *data)
+{
+    (void)loop;
+    (void)cb;
+    (void)data;
+}
+
+void
 fake_advance(uint64_t ms)
 {
     fake.now += ms;
@@ -125,6 +133,14 @@ lb_listener_pause(lb_listener_t *l, int paused)
 {
     (void)l;
     fake.listener_paused = paused;
+}
+
+void
+lb_listener_handover(lb_listener_t *l, lb_accept_cb cb, void *data)
+{
+    l->cb = cb;
+    l->data = data;
+    fake.listener_paused = 0;
 }
 
 void

@@ -69,7 +69,7 @@ stop_server(void)
     }
     fake_run_closes();
     CU_ASSERT_EQUAL(srv.active, 0);
-    CU_ASSERT_EQUAL(srv.pool.in_use, 0);
+    CU_ASSERT_EQUAL(srv.pool->in_use, 0);
     lb_server_fini(&srv);
     lb_config_free(&cfg);
     lb_shared_release(&shared);
@@ -105,14 +105,14 @@ test_relay_and_half_close(void)
 
     start_server();
     c = established(&b);
-    CU_ASSERT_EQUAL(srv.pool.in_use, 0); /* idle: no buffer */
+    CU_ASSERT_EQUAL(srv.pool->in_use, 0); /* idle: no buffer */
     fake_deliver(c, "hello", 5, 0);
     CU_ASSERT(b->writing);
     CU_ASSERT(!c->reading); /* not read again before the chunk is out */
-    CU_ASSERT_EQUAL(srv.pool.in_use, 1);
+    CU_ASSERT_EQUAL(srv.pool->in_use, 1);
     fake_written(b, 0);
     CU_ASSERT(c->reading);
-    CU_ASSERT_EQUAL(srv.pool.in_use, 0);
+    CU_ASSERT_EQUAL(srv.pool->in_use, 0);
     fake_deliver(c, NULL, 0, 0); /* client FIN */
     CU_ASSERT(b->shut);
     CU_ASSERT(!b->closed);
@@ -138,11 +138,11 @@ test_both_directions_hold_at_most_two_buffers(void)
     c = established(&b);
     fake_deliver(c, "0123456789abcdef", 16, 0);
     fake_deliver(b, "fedcba9876543210", 16, 0);
-    CU_ASSERT_EQUAL(srv.pool.in_use, 2);
+    CU_ASSERT_EQUAL(srv.pool->in_use, 2);
     CU_ASSERT(!c->reading && !b->reading); /* backpressure both ways */
     fake_written(b, 0);
     fake_written(c, 0);
-    CU_ASSERT_EQUAL(srv.pool.in_use, 0);
+    CU_ASSERT_EQUAL(srv.pool->in_use, 0);
     stop_server();
 }
 
@@ -408,7 +408,7 @@ expect_refused(const char *host)
     CU_ASSERT_EQUAL(fake.nconnects, 0);
     CU_ASSERT_EQUAL(srv.active, 0);
     CU_ASSERT_PTR_NULL(srv.sessions);
-    CU_ASSERT_EQUAL(srv.pool.in_use, 0);
+    CU_ASSERT_EQUAL(srv.pool->in_use, 0);
 }
 
 static void
@@ -432,6 +432,88 @@ test_allow_deny_refuse_before_a_backend(void)
     CU_ASSERT_EQUAL(fake.nconnects, 1);
     CU_ASSERT_EQUAL(srv.active, 1);
     stop_server();
+}
+
+static int released;
+
+static void
+note_release(void *ctx)
+{
+    *(int *)ctx = 1;
+}
+
+/* An in-loop reload (Windows): the new server takes the listener over on
+ * the same loop; new clients reach the new backends, the connection open
+ * before goes on under the old configuration, and the old server goes
+ * once it is drained; then a stop ends the loop. */
+static void
+test_in_loop_reload_succession(void)
+{
+    static const char next_text[] =
+        "[mappings]\n127.0.0.1:8080 = 10.0.0.5:80\n";
+    lb_config_t next;
+    lb_shared_t next_shared;
+    lb_server_t *first = calloc(1, sizeof(*first)), *current = first;
+    lb_stream_t *b_old, *c_old, *b_new, *c_new;
+    size_t idx = 0;
+    char *err = NULL;
+
+    fake_reset();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(first);
+    CU_ASSERT_EQUAL_FATAL(lb_config_load_string("t.cfg", CONFIG,
+                                                strlen(CONFIG), &cfg, NULL,
+                                                NULL, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(lb_config_load_string("n.cfg", next_text,
+                                                strlen(next_text), &next,
+                                                NULL, NULL, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(lb_listener_bind(&cfg.listeners[0].listen, 16,
+                                           &listeners[0]), 0);
+    CU_ASSERT_EQUAL_FATAL(lb_shared_create(&cfg, &shared), 0);
+    CU_ASSERT_EQUAL_FATAL(lb_shared_create(&next, &next_shared), 0);
+    CU_ASSERT_EQUAL_FATAL(lb_server_init(first, &cfg, listeners, &shared,
+                                         &idx, 1, 0), 0);
+    first->current = &current;
+    c_old = fake_accept();
+    b_old = fake.last_connect;
+    fake_connected(b_old, 0);
+    released = 0;
+    CU_ASSERT_EQUAL_FATAL(lb_server_succeed(first, &next, listeners,
+                                            &next_shared, &idx, 1, NULL,
+                                            note_release, &released), 0);
+    CU_ASSERT_PTR_NOT_EQUAL_FATAL(current, first);
+    CU_ASSERT(!fake.listener_closed); /* handed over, never closed */
+    c_new = fake_accept();
+    b_new = fake.last_connect;
+    CU_ASSERT_EQUAL(backend_no(b_new), 5);
+    fake_connected(b_new, 0);
+    CU_ASSERT_EQUAL(current->active, 1);
+    CU_ASSERT_EQUAL(first->active, 1);
+    /* The old connection still relays, with the old server's buffers. */
+    fake_deliver(c_old, "old", 3, 0);
+    fake_written(b_old, 0);
+    CU_ASSERT_NSTRING_EQUAL(b_old->sent, "old", 3);
+    fake_deliver(c_old, NULL, 0, 0);
+    fake_deliver(b_old, NULL, 0, 0);
+    fake_run_closes();
+    CU_ASSERT(!released);
+    fake_advance(0); /* the reap timer */
+    CU_ASSERT(released);
+    CU_ASSERT_PTR_NULL(current->retired);
+    CU_ASSERT(!fake.loop_stopped);
+    fake_stop_request();
+    CU_ASSERT(!fake.loop_stopped); /* c_new drains */
+    fake_deliver(c_new, NULL, 0, 0);
+    fake_deliver(b_new, NULL, 0, 0);
+    fake_run_closes();
+    CU_ASSERT(fake.loop_stopped);
+    CU_ASSERT_EQUAL(current->pool->in_use, 0);
+    lb_server_fini(current);
+    free(current);
+    lb_config_free(&cfg);
+    lb_config_free(&next);
+    lb_shared_release(&shared);
+    lb_shared_release(&next_shared);
+    fake_reset();
 }
 
 int
@@ -474,6 +556,8 @@ main(void)
     CU_add_test(s, "no idle limit by default", test_no_idle_limit_by_default);
     CU_add_test(s, "listener limit pauses and resumes",
                 test_listener_limit_pauses_and_resumes);
+    CU_add_test(s, "in-loop reload: succession of servers",
+                test_in_loop_reload_succession);
     CU_add_test(s, "allow/deny refuse before a backend",
                 test_allow_deny_refuse_before_a_backend);
     CU_basic_set_mode(CU_BRM_VERBOSE);
