@@ -93,11 +93,16 @@ unit: deps $(UNIT)
 integration: all
 	python3 tests/integration/run.py $(BIN)
 
+# Linux workers wait with epoll; PUMPKINLB_POLL=1 gives them the portable
+# poll() backend, which these scenarios run with again so it stays tested.
+POLL_TESTS := test_relay.py test_faults.py test_timeouts.py
+
 test: deps $(BIN) $(UNIT) $(SESSION) $(FUZZ_REPLAY)
 	$(SAN_ENV) $(UNIT)
 	$(SAN_ENV) $(SESSION)
 	$(SAN_ENV) $(FUZZ_REPLAY) tests/fuzz/corpus tests/fuzz/regressions
 	$(SAN_ENV) python3 tests/integration/run.py $(BIN)
+	$(SAN_ENV) PUMPKINLB_POLL=1 python3 tests/integration/run.py $(BIN) $(POLL_TESTS)
 	$(if $(filter 1,$(SANITIZE)),,$(MAKE) --no-print-directory docs-test)
 
 clean:
@@ -191,9 +196,10 @@ fuzz: deps fuzz-deps
 # `make valgrind`: a short black-box scenario (relayed connections, a
 # refused backend and a retry, a name resolved per connection, SIGTERM with
 # a connection cut at the deadline) under valgrind, workers included; fails
-# on any error or leak.
+# on any error or leak. Twice: with epoll (Linux's default), then poll.
 valgrind: deps $(BIN)
 	python3 tests/valgrind/run.py $(BIN)
+	PUMPKINLB_POLL=1 python3 tests/valgrind/run.py $(BIN)
 
 # ---- Windows: cross-built with mingw-w64, tested under Wine ----
 WIN_CC    ?= x86_64-w64-mingw32-gcc

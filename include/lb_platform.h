@@ -3,7 +3,8 @@
  *
  * Completion style, after libuv: every operation is started by a call and
  * ends in exactly one callback, never from inside the call that started it.
- * POSIX emulates it over poll(); Windows implements it with IOCP.
+ * POSIX emulates it over poll() (epoll on Linux); Windows implements it
+ * with IOCP.
  *
  * Rules the core relies on:
  *  - One outstanding read and one outstanding write per stream.

@@ -1,5 +1,6 @@
 /* posix_internal.h - what the POSIX platform files share: the loop, the
- * watched descriptor, the stream. poll() based; nothing Linux-only. */
+ * watched descriptor, the stream, the readiness backend (poll() on every
+ * system, epoll on Linux). */
 #ifndef LB_POSIX_INTERNAL_H
 #define LB_POSIX_INTERNAL_H
 
@@ -19,13 +20,33 @@
 typedef struct lb__io_s lb__io_t;
 typedef void (*lb__io_cb)(lb_loop_t *loop, lb__io_t *io, short revents);
 
-/* A descriptor in the poll set. index is its slot in loop->pfds, or -1. */
+/* A watched descriptor. events is what its owner waits for (POLLIN,
+ * POLLOUT); the rest is the backend's: index is its slot in loop->pfds or
+ * -1 (poll), armed the mask registered with epoll or 0. */
 struct lb__io_s {
     int fd;
     short events;
+    short armed;
     long index;
     lb__io_cb cb;
 };
+
+/* How the loop learns which descriptors are ready: posix_poll.c (portable)
+ * or posix_epoll.c (Linux). Callbacks get poll() revents either way. */
+typedef struct lb__backend_s {
+    int (*init)(lb_loop_t *loop);
+    int (*update)(lb_loop_t *loop, lb__io_t *io); /* io->events changed */
+    void (*remove)(lb_loop_t *loop, lb__io_t *io); /* io->fd may close next */
+    /* Waits at most timeout_ms, stamps the loop's clock, runs callbacks;
+     * 0 or an LB_E* code. */
+    int (*run_once)(lb_loop_t *loop, int timeout_ms);
+    void (*free)(lb_loop_t *loop);
+} lb__backend_t;
+
+extern const lb__backend_t lb__poll_backend;
+#ifdef __linux__
+extern const lb__backend_t lb__epoll_backend;
+#endif
 
 struct lb__splice_s;
 
@@ -52,9 +73,12 @@ struct lb_listener_s {
 
 struct lb_loop_s {
     lb__loop_base_t base; /* first: timers, clock, completions, stops */
-    struct pollfd *pfds;
+    const lb__backend_t *backend;
+    int error;           /* a backend failure no caller could be told of */
+    struct pollfd *pfds; /* poll: the set, and whose entry each is */
     lb__io_t **ios;
     size_t n, cap;
+    struct lb__epoll_s *epoll; /* epoll: its descriptor and batch */
     int max_fd;
     lb__io_t sig_io;     /* self-pipe read end */
     lb__io_t life_io;    /* parent's control pipe (workers only) */
@@ -69,6 +93,7 @@ void lb__io_stop(lb_loop_t *loop, lb__io_t *io, short events);
 void lb__io_remove(lb_loop_t *loop, lb__io_t *io);
 void lb__stream_queue(lb_stream_t *s, unsigned what);
 void lb__loop_note_fd(lb_loop_t *loop, int fd);
+void lb__loop_fail(lb_loop_t *loop, int err);
 uint64_t lb__posix_clock_ms(void);
 
 /* posix_socket.c */

@@ -1,5 +1,5 @@
-/* posix_loop.c - the poll() loop: the descriptor set with O(1) add and
- * remove, deferred completions, timers, and stop requests. */
+/* posix_loop.c - the loop: watched descriptors (through a backend, poll
+ * or epoll), deferred completions, timers, and stop requests. */
 #include "posix_internal.h"
 
 #include <errno.h>
@@ -27,22 +27,14 @@ lb__loop_note_fd(lb_loop_t *loop, int fd)
         loop->max_fd = fd;
 }
 
-static int
-grow(lb_loop_t *loop)
+/* A backend failure where no caller can be told (a stop, a removal, a
+ * wake-up being corrected): lb_loop_run returns it, and the worker exits
+ * and is restarted rather than run with a set it cannot trust. */
+void
+lb__loop_fail(lb_loop_t *loop, int err)
 {
-    size_t cap = loop->cap ? loop->cap * 2 : 256;
-    struct pollfd *pfds = realloc(loop->pfds, cap * sizeof(*pfds));
-    lb__io_t **ios;
-
-    if (pfds == NULL)
-        return LB_ENOMEM;
-    loop->pfds = pfds;
-    ios = realloc(loop->ios, cap * sizeof(*ios));
-    if (ios == NULL)
-        return LB_ENOMEM;
-    loop->ios = ios;
-    loop->cap = cap;
-    return 0;
+    if (loop->error == 0)
+        loop->error = err;
 }
 
 /* Adds interest in `events`; the descriptor joins the set if new. */
@@ -50,52 +42,28 @@ int
 lb__io_start(lb_loop_t *loop, lb__io_t *io, short events)
 {
     io->events |= events;
-    if (io->index >= 0) {
-        loop->pfds[io->index].events = io->events;
-        return 0;
-    }
-    if (loop->n == loop->cap && grow(loop) != 0)
-        return LB_ENOMEM;
-    io->index = (long)loop->n;
-    loop->pfds[loop->n].fd = io->fd;
-    loop->pfds[loop->n].events = io->events;
-    loop->pfds[loop->n].revents = 0;
-    loop->ios[loop->n++] = io;
-    return 0;
+    return loop->backend->update(loop, io);
 }
 
-/* Drops interest in `events`; with none left the descriptor leaves the
- * set, so an idle stream costs poll() nothing. */
+/* Drops interest in `events`; with none left the descriptor is not
+ * reported any more, so an idle stream costs a wait nothing. */
 void
 lb__io_stop(lb_loop_t *loop, lb__io_t *io, short events)
 {
+    int rc;
+
     io->events &= (short)~events;
-    if (io->index < 0)
-        return;
-    if (io->events != 0) {
-        loop->pfds[io->index].events = io->events;
-        return;
-    }
-    lb__io_remove(loop, io);
+    rc = loop->backend->update(loop, io);
+    if (rc != 0)
+        lb__loop_fail(loop, rc);
 }
 
+/* Before io->fd is closed or io freed. */
 void
 lb__io_remove(lb_loop_t *loop, lb__io_t *io)
 {
-    size_t i = (size_t)io->index, last;
-
     io->events = 0;
-    if (io->index < 0)
-        return;
-    last = --loop->n;
-    if (i != last) {
-        /* The moved entry keeps its revents: if it was not yet looked at
-         * in this round it still will be. */
-        loop->pfds[i] = loop->pfds[last];
-        loop->ios[i] = loop->ios[last];
-        loop->ios[i]->index = (long)i;
-    }
-    io->index = -1;
+    loop->backend->remove(loop, io);
 }
 
 void
@@ -104,8 +72,8 @@ lb__stream_queue(lb_stream_t *s, unsigned what)
     lb__pending_add(&s->loop->base.pending, &s->base, what);
 }
 
-/* A relay chunk completes without touching poll() when its socket had
- * room and more data was waiting; a few passes per round save a poll()
+/* A relay chunk completes without a wait for readiness when its socket
+ * had room and more data was waiting; a few passes per round save a wait
  * per chunk on a busy stream, and the bound keeps timers and new events
  * from waiting long. */
 #define PENDING_PASSES 16
@@ -147,9 +115,40 @@ watch(lb_loop_t *loop, lb__io_t *io, int fd, lb__io_cb cb)
     io->fd = fd;
     io->cb = cb;
     io->index = -1;
-    io->events = 0;
+    io->events = io->armed = 0;
     lb__loop_note_fd(loop, fd);
     return lb__io_start(loop, io, POLLIN);
+}
+
+/* epoll on Linux unless PUMPKINLB_POLL is set (to anything but "" or
+ * "0"): poll stays the portable backend and is tested on Linux too. */
+static const lb__backend_t *
+pick_backend(void)
+{
+#ifdef __linux__
+    const char *force = getenv("PUMPKINLB_POLL");
+
+    if (force == NULL || force[0] == '\0' || strcmp(force, "0") == 0)
+        return &lb__epoll_backend;
+#endif
+    return &lb__poll_backend;
+}
+
+/* Loops are made in each worker after fork, so an epoll set is never
+ * shared between processes. If epoll cannot be had (an emulated kernel
+ * without it), poll needs no kernel object and serves as well. */
+static int
+init_backend(lb_loop_t *loop)
+{
+    int rc;
+
+    loop->backend = pick_backend();
+    rc = loop->backend->init(loop);
+    if (rc != 0 && loop->backend != &lb__poll_backend) {
+        loop->backend = &lb__poll_backend;
+        rc = loop->backend->init(loop);
+    }
+    return rc;
 }
 
 int
@@ -164,6 +163,11 @@ lb_loop_new(lb_loop_t **out, const lb_allocator_t *alloc)
     loop->base.now = lb__posix_clock_ms();
     loop->sig_io.index = loop->life_io.index = -1;
     loop->sig_io.fd = loop->life_io.fd = -1;
+    rc = init_backend(loop);
+    if (rc != 0) {
+        free(loop);
+        return rc;
+    }
     rc = lb__posix_signals_init(&sig_fd);
     if (rc == 0)
         rc = watch(loop, &loop->sig_io, sig_fd, on_signal_pipe);
@@ -178,44 +182,24 @@ lb_loop_new(lb_loop_t **out, const lb_allocator_t *alloc)
 }
 
 static int
-poll_timeout(lb_loop_t *loop)
+wait_timeout(lb_loop_t *loop)
 {
     /* Wake at least once a minute: the clock cache must not go stale. */
     return (int)lb__loop_wait_ms(loop, 60000);
 }
 
-static void
-dispatch(lb_loop_t *loop, size_t n)
-{
-    for (size_t i = 0; i < n && i < loop->n; i++) {
-        short rev = loop->pfds[i].revents;
-        lb__io_t *io;
-
-        if (rev == 0)
-            continue;
-        loop->pfds[i].revents = 0;
-        io = loop->ios[i];
-        io->cb(loop, io, rev);
-        /* If io left the set, slot i now holds another entry. */
-        if (i < loop->n && loop->ios[i] != io && loop->pfds[i].revents)
-            i--;
-    }
-}
-
 int
 lb_loop_run(lb_loop_t *loop)
 {
-    while (!loop->base.stopped) {
-        int rc = poll(loop->pfds, (nfds_t)loop->n, poll_timeout(loop));
+    while (!loop->base.stopped && loop->error == 0) {
+        int rc = loop->backend->run_once(loop, wait_timeout(loop));
 
-        loop->base.now = lb__posix_clock_ms();
-        if (rc < 0 && errno != EINTR)
-            return lb__posix_error(errno);
-        if (rc > 0)
-            dispatch(loop, loop->n);
-        lb__loop_run_due(loop, PENDING_PASSES);
+        if (rc != 0)
+            return rc;
+        if (loop->error == 0)
+            lb__loop_run_due(loop, PENDING_PASSES);
     }
-    return 0;
+    return loop->error;
 }
 
 void
@@ -227,7 +211,6 @@ lb_loop_free(lb_loop_t *loop)
     lb__splice_free_pool(loop);
     /* The self-pipe belongs to the process, not to this loop. */
     lb_timer_heap_free(&loop->base.timers);
-    free(loop->pfds);
-    free(loop->ios);
+    loop->backend->free(loop);
     free(loop);
 }

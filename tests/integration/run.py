@@ -7,7 +7,8 @@ Discovers functions named test_* in tests/integration/test_*.py and runs
 each in its own subprocess with a timeout (default 60 s; a test overrides
 it with a `timeout` attribute). A test with `exclusive = True` runs alone;
 others run up to N at a time (default 2, at most 2). A filter keeps tests
-whose name contains it. Prints `PASS name (1.2s)` or `FAIL name: reason`
+whose name contains it, or every test of the file it names
+(test_relay.py). Prints `PASS name (1.2s)` or `FAIL name: reason`
 plus details, and ends with `integration: N passed, N failed`. Under a
 PASS line come the scenario's notes (lbtest.note(): figures it measured,
 or that it ran scaled down). Exit status 0 only if nothing failed.
@@ -25,6 +26,11 @@ neither as passed nor as failed. Likewise, without --wine, scenarios marked
 windows_only are listed as `N/A name: not applicable on POSIX (reason)`,
 and so are, on either platform, scenarios marked with lbtest.needs()
 whose probe fails on this host (no IPv6 loopback, say).
+
+PUMPKINLB_POLL=1 in the environment reaches every balancer a scenario
+starts: on Linux its workers then use the portable poll() backend instead
+of epoll (`make test` runs part of the suite that way too); the runner
+says so in its first line.
 """
 
 import importlib.util
@@ -70,7 +76,8 @@ def discover(filters, wine=False):
                 continue
             if getattr(fn, "__module__", None) != mod.__name__:
                 continue
-            if filters and not any(f in name for f in filters):
+            if filters and not any(f in name or f == fname
+                                   for f in filters):
                 continue
             other = "posix_only" if wine else "windows_only"
             if getattr(fn, other, None):
@@ -336,6 +343,9 @@ def main(argv):
     tests, not_applicable = discover(args[1:], wine)
     if wine:
         print("Wine mode: %s runs through wine" % binary, flush=True)
+    elif os.environ.get("PUMPKINLB_POLL", "") not in ("", "0"):
+        print("PUMPKINLB_POLL is set: the balancers use the poll() backend",
+              flush=True)
     tmpdir = tempfile.mkdtemp(prefix="lbrun-")
     passed = failed = 0
     pending = list(tests)

@@ -1,8 +1,10 @@
 """Relay: exact bytes in bulk, half-close, short replies, resets, tiny
-buffers, many concurrent connections."""
+buffers, many concurrent connections; the worker's event backend."""
 
+import os
 import selectors
 import socket
+import sys
 import time
 
 import lbtest
@@ -280,3 +282,49 @@ def test_2000_concurrent_echo():
 
 test_2000_concurrent_echo.timeout = 120
 test_2000_concurrent_echo.exclusive = True
+
+
+# ------------------------------------------------------- event backend
+
+def _has_epoll(pid):
+    """Whether process pid holds an epoll descriptor (Linux /proc)."""
+    fd_dir = "/proc/%d/fd" % pid
+    links = []
+    for fd in os.listdir(fd_dir):
+        try:
+            links.append(os.readlink(os.path.join(fd_dir, fd)))
+        except OSError:
+            pass  # closed meanwhile
+    return "anon_inode:[eventpoll]" in links
+
+
+@lbtest.posix_only("epoll and PUMPKINLB_POLL are the POSIX loop's")
+def test_event_backend_epoll_unless_poll_forced():
+    """A worker waits with epoll on Linux, with poll() (no epoll
+    descriptor) when PUMPKINLB_POLL=1 is in its environment; relays either
+    way. Elsewhere it never has epoll. Run by both passes of `make test`,
+    which set the variable for each balancer here themselves."""
+    linux = sys.platform.startswith("linux")
+    saved = os.environ.get("PUMPKINLB_POLL")
+    try:
+        for force, want in ((None, linux), ("1", False), ("0", linux)):
+            if force is None:
+                os.environ.pop("PUMPKINLB_POLL", None)
+            else:
+                os.environ["PUMPKINLB_POLL"] = force
+            with lbtest.Scope() as s:
+                b = s.backend(lbtest.echo)
+                port = lbtest.free_port()
+                lb = s.balancer(lbtest.mapping_config(port, [b.port]),
+                                wait_ports=[port])
+                eq(lbtest.request_line(port, b"hello\n"), b"hello\n",
+                   "echo with PUMPKINLB_POLL=%s" % force)
+                kids = lbtest.children_of(lb.pid)
+                eq(len(kids), 1, "worker processes")
+                eq(_has_epoll(kids[0][0]), want, "the worker holds an "
+                   "epoll descriptor (PUMPKINLB_POLL=%s)" % force)
+    finally:
+        if saved is None:
+            os.environ.pop("PUMPKINLB_POLL", None)
+        else:
+            os.environ["PUMPKINLB_POLL"] = saved
