@@ -28,6 +28,16 @@
 #define LB_DEFAULT_RISE 2
 #define LB_DEFAULT_FALL 3
 
+#define LB_MAX_WEIGHT 1000
+
+/* How a listener spreads new clients over its backends (algorithm =). */
+typedef enum {
+    LB_ALGO_ROUNDROBIN = 0, /* in turn, weights aside: PumpkinLB 2's order */
+    LB_ALGO_WEIGHTED,       /* in turn by weight, interleaved as nginx does */
+    LB_ALGO_LEASTCONN,      /* fewest open connections for its weight */
+    LB_ALGO_SOURCE          /* by client address: rendezvous hashing */
+} lb_algorithm_t;
+
 /* How backends are judged and limited; [options] gives the defaults and a
  * [listener:NAME] section may set its own. */
 typedef struct lb_health_cfg_s {
@@ -46,6 +56,9 @@ typedef struct lb_backend_cfg_s {
     int resolved;    /* addr is valid: a literal, or pre-resolved */
     lb_addr_t addr;
     char *label;     /* "host:port" as written, for logs */
+    int weight;      /* weight=N, 1..LB_MAX_WEIGHT; default 1 */
+    int backup;      /* used only when no other backend can be */
+    uint64_t key;    /* of label: its place in source hashing */
 } lb_backend_cfg_t;
 
 typedef struct lb_listener_cfg_s {
@@ -62,6 +75,7 @@ typedef struct lb_listener_cfg_s {
     double half_close_timeout; /* the same once either side sent FIN */
     int max_connections;       /* open at once per worker; 0 = no own limit */
     lb_health_cfg_t health;
+    int algorithm;             /* lb_algorithm_t */
     /* Effective source lists: the section's own, else [options]'; both
      * empty = every client is served. */
     lb_acl_t allow, deny;
@@ -81,6 +95,7 @@ typedef struct lb_config_s {
     char *log_file;            /* NULL = stdout/stderr */
     char *user, *group;        /* run as these after binding (POSIX) */
     lb_health_cfg_t health;
+    int algorithm;             /* lb_algorithm_t, default roundrobin */
     lb_acl_t allow, deny;      /* default source lists; empty = none */
     lb_listener_cfg_t *listeners;
     size_t nlisteners;

@@ -24,6 +24,8 @@ typedef struct lb_backend_state_s {
     lb_atomic_t down_until;   /* loop ms when it may be tried again */
     lb_atomic_t fails;        /* failed connects in the current window */
     lb_atomic_t window_start; /* loop ms the window began */
+    lb_atomic_t current_weight; /* algorithm weighted: nginx's of the same
+                                 * name, shared by every worker */
 } lb_backend_state_t;
 
 /* One listener's view in one worker. conns holds a row per worker slot,
@@ -33,6 +35,7 @@ typedef struct lb_health_s {
     lb_backend_state_t *state; /* cfg->nbackends, shared */
     lb_atomic_t *conns;        /* [backend * processes + slot], shared */
     unsigned slot, processes;
+    size_t nbackup;            /* backends marked backup */
     uint64_t last_fallback_log;
 } lb_health_t;
 
@@ -48,13 +51,23 @@ void lb_health_init(lb_health_t *h, const lb_listener_cfg_t *cfg,
 
 /* How good a choice backend i is now: 0 = at max_conns (not usable),
  * 1 = out of service (only if nothing better), 2 = fine. */
+enum { LB_RANK_FULL = 0, LB_RANK_DOWN = 1, LB_RANK_OK = 2 };
 int lb_health_rank(lb_health_t *h, size_t i, uint64_t now);
 
-/* The next backend in round-robin order, skipping those out of service
- * and at max_conns; when every backend is out of service, the next one
- * with room anyway (health may be wrong; the client deserves a try).
- * Returns -1 when every backend is at max_conns. */
-long lb_health_pick(lb_health_t *h, lb_rr_t *rr, uint64_t now);
+/* The same for a retry: 3 = fine and not a backup, so a retry prefers a
+ * primary backend in service to a backup. */
+int lb_health_retry_rank(lb_health_t *h, size_t i, uint64_t now);
+
+/* Connections open to backend i, over every worker. */
+int64_t lb_health_open_conns(lb_health_t *h, size_t i);
+
+/* The backend for a new client from client (lb_pick_pass() by the
+ * listener's algorithm): one in service and not at max_conns, a backup
+ * only when no other backend is; when none is in service, one with room
+ * anyway (health may be wrong; the client deserves a try). Returns -1
+ * when every backend is at max_conns. */
+long lb_health_pick(lb_health_t *h, lb_rr_t *rr, const lb_addr_t *client,
+                    uint64_t now);
 
 /* A connection to backend i opens (+1) or ends (-1). */
 void lb_health_count(lb_health_t *h, size_t i, int delta);

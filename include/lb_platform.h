@@ -57,10 +57,10 @@ enum {
 /* Human-readable text for any code this interface returns. */
 const char *lb_strerror(int err);
 
-/* An IPv4 or IPv6 socket address, stored by value. */
+/* An IPv4, IPv6 or (POSIX) UNIX-socket address, stored by value. */
 typedef struct lb_addr_s {
     union {
-        unsigned char bytes[28]; /* sizeof(struct sockaddr_in6) */
+        unsigned char bytes[112]; /* sizeof(struct sockaddr_un) is 110 */
         uint64_t align;
     } u;
     uint32_t len;
@@ -71,12 +71,17 @@ typedef struct lb_addr_s {
 /* Parses a numeric IPv4 ("1.2.3.4") or IPv6 ("::1", without brackets)
  * host. Returns 0 or LB_EINVAL. */
 int lb_addr_from_numeric(const char *host, uint16_t port, lb_addr_t *out);
+/* A UNIX-socket path (a backend "unix:PATH"). LB_EINVAL if it is empty
+ * or too long for the system, LB_ENOTSUP where there are none to connect
+ * to (Windows). */
+int lb_addr_from_unix(const char *path, lb_addr_t *out);
 /* Wildcard address: IPv4 0.0.0.0 or IPv6 ::. */
 void lb_addr_any(int ipv6, uint16_t port, lb_addr_t *out);
 /* Resolves a name, blocking (start-up only). IPv4 first, as the original's
  * gethostbyname(), then IPv6. */
 int lb_addr_resolve(const char *host, uint16_t port, lb_addr_t *out);
-/* "1.2.3.4:80" or "[::1]:80"; always NUL-terminated. */
+/* "1.2.3.4:80", "[::1]:80" or "unix:PATH" (cut to size); always
+ * NUL-terminated. */
 void lb_addr_format(const lb_addr_t *addr, char *buf, size_t size);
 uint16_t lb_addr_port(const lb_addr_t *addr);
 int lb_addr_equal(const lb_addr_t *a, const lb_addr_t *b);

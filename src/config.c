@@ -139,12 +139,14 @@ same_backend(const lb_backend_cfg_t *a, const lb_backend_cfg_t *b)
 }
 
 /* A backend listed twice would get twice the share and two health
- * records; one entry is what the admin meant. */
+ * records; one entry is what the admin meant. Its parameters are the
+ * first entry's: adding weights up would hide a copy-and-paste slip. */
 static void
 merge_duplicates(lb_cfg_parser_t *p, size_t li)
 {
     lb_listener_cfg_t *l = &p->cfg->listeners[li];
     int *lines = p->pending[li].backend_lines;
+    char first[32], again[32], note[96];
 
     for (size_t j = 1; j < l->nbackends; j++) {
         size_t k;
@@ -154,11 +156,17 @@ merge_duplicates(lb_cfg_parser_t *p, size_t li)
             ;
         if (k == j)
             continue;
+        lb__cfg_params_text(&l->backends[k], first, sizeof(first));
+        lb__cfg_params_text(&l->backends[j], again, sizeof(again));
+        note[0] = '\0';
+        if (strcmp(first, again) != 0)
+            snprintf(note, sizeof(note), " with the first entry's %s (not "
+                     "%s)", first, again);
         lb__cfg_warn(p, lines[j],
                      "backend '%s' is listed twice for listener '%s' (first "
-                     "on line %d as '%s'); merged into one",
+                     "on line %d as '%s'); merged into one%s",
                      l->backends[j].label, l->name, lines[k],
-                     l->backends[k].label);
+                     l->backends[k].label, note);
         free(l->backends[j].host);
         free(l->backends[j].label);
         memmove(&l->backends[j], &l->backends[j + 1],
@@ -186,6 +194,7 @@ finish(lb_cfg_parser_t *p)
             return;
         }
         merge_duplicates(p, i);
+        lb__cfg_balance_finish(p, i);
     }
     if (p->cfg->pre_resolve)
         resolve_backends(p);

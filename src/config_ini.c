@@ -117,13 +117,30 @@ trimmed_dup(const char *s, size_t n)
     return lb__cfg_dupn(s, n);
 }
 
+/* The '=' after the inport of "localaddr:inport = list" once inih split
+ * the line at ':', or NULL: a '=' after more than one word is a backend
+ * parameter's, as in "inport: a:80 weight=2" (and with "inport = list"
+ * inih took the key's '=' already). */
+static const char *
+inport_end(const lb_cfg_parser_t *p, const char *value)
+{
+    const char *eq = strchr(value, '=');
+    size_t at = strspn(value, " \t");
+
+    if (!p->key_at_colon || eq == NULL)
+        return NULL;
+    at += strcspn(value + at, " \t=");
+    at += strspn(value + at, " \t");
+    return value + at == eq ? eq : NULL;
+}
+
 /* "inport=list" or "localaddr:inport=list". inih splits at the first '='
  * or ':', so the second arrives as name "localaddr" and value
  * "inport=list": put the key back together. */
 static int
 mapping_key(lb_cfg_parser_t *p, const char *name, const char *value)
 {
-    const char *eq = strchr(value, '=');
+    const char *eq = inport_end(p, value);
     const char *list = eq ? eq + 1 : value;
     char *key, *tail = NULL;
     size_t li;
@@ -231,7 +248,7 @@ continued(lb_cfg_parser_t *p, const char *value)
 
     switch (p->target) {
     case LB_CFG_TARGET_BACKENDS:
-        if (strchr(value, '=') == NULL)
+        if (strchr(value, '=') == NULL || lb__cfg_params_line(value))
             return more_items(p, value);
         key = p->cfg->listeners[p->target_listener].name;
         lb__cfg_fail(p, p->lineno,
@@ -476,6 +493,7 @@ classify(lb_cfg_parser_t *p, const char *line)
     }
     /* An empty name leaves inih's prev_name empty: no continuation. */
     p->have_key = end > start;
+    p->key_at_colon = *end == ':';
     return 0;
 }
 

@@ -1,6 +1,7 @@
 /* config_internal.h - state shared by the parts of the config loader:
  * config.c (entry points, final checks), config_ini.c (lines, sections,
- * keys) and config_parse.c (values). */
+ * keys), config_parse.c (values) and config_balance.c (algorithm and
+ * backend parameters). */
 #ifndef LB_CONFIG_INTERNAL_H
 #define LB_CONFIG_INTERNAL_H
 
@@ -17,8 +18,8 @@
 #define LB_CFG_UNSET_INT (-1)
 #define LB_CFG_UNSET_DOUBLE (-1.0)
 
-#define LB_CFG_NOPTIONS 21
-#define LB_CFG_NLISTENER_OPTIONS 13
+#define LB_CFG_NOPTIONS 22
+#define LB_CFG_NLISTENER_OPTIONS 14
 
 typedef enum {
     LB_CFG_SEC_NONE,     /* before the first [section] */
@@ -55,6 +56,7 @@ typedef struct lb_cfg_parser_s {
     int lineno;
     int continuation; /* the current line continues the previous value */
     int have_key;     /* mirrors inih's prev_name: continuation possible */
+    int key_at_colon; /* inih split this key line at ':', not '=' */
     int failed;
     char *err;
     lb_config_t *cfg;
@@ -112,5 +114,22 @@ int lb__cfg_add_backends(lb_cfg_parser_t *p, size_t li, const char *list);
 int lb__cfg_acl_more(lb_cfg_parser_t *p, const char *list);
 /* The end of that list: it must not be empty or end with ','. */
 void lb__cfg_acl_end(lb_cfg_parser_t *p);
+
+/* config_balance.c */
+/* algorithm = NAME into the int at field. */
+int lb__cfg_opt_algorithm(lb_cfg_parser_t *p, const char *name,
+                          const char *value, void *field);
+/* The parameters after a backend's address ("weight=3 backup") into b;
+ * item is the whole entry, for messages. 0 or -1 after lb__cfg_fail(). */
+int lb__cfg_backend_params(lb_cfg_parser_t *p, const char *item,
+                           const char *params, lb_backend_cfg_t *b);
+/* 1 if the first '=' of an indented line is a backend parameter's
+ * (a:80 weight=2) rather than a new key's. */
+int lb__cfg_params_line(const char *line);
+/* "weight=N" plus " backup" if so, for messages. */
+void lb__cfg_params_text(const lb_backend_cfg_t *b, char *buf, size_t size);
+/* Once listener li's backends are final: their hashing keys, and a
+ * warning where weights have no effect. */
+void lb__cfg_balance_finish(lb_cfg_parser_t *p, size_t li);
 
 #endif

@@ -270,6 +270,7 @@ static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
     {"max_connections", offsetof(lb_config_t, max_connections), opt_count},
     {"user", offsetof(lb_config_t, user), opt_path},
     {"group", offsetof(lb_config_t, group), opt_path},
+    {"algorithm", offsetof(lb_config_t, algorithm), lb__cfg_opt_algorithm},
 #define LB_HEALTH_OPTIONS(T)                                                  \
     {"max_fails", offsetof(T, health.max_fails), opt_count},                  \
     {"fail_timeout", offsetof(T, health.fail_timeout), opt_period},           \
@@ -293,6 +294,8 @@ static const lb_cfg_option_t
      opt_seconds},
     {"max_connections", offsetof(lb_listener_cfg_t, max_connections),
      opt_count},
+    {"algorithm", offsetof(lb_listener_cfg_t, algorithm),
+     lb__cfg_opt_algorithm},
     LB_HEALTH_OPTIONS(lb_listener_cfg_t)
     {"allow", offsetof(lb_listener_cfg_t, allow), opt_acl},
     {"deny", offsetof(lb_listener_cfg_t, deny), opt_acl},
@@ -333,6 +336,7 @@ lb__cfg_listener_unset(lb_listener_cfg_t *l)
     l->idle_timeout = LB_CFG_UNSET_DOUBLE;
     l->half_close_timeout = LB_CFG_UNSET_DOUBLE;
     l->max_connections = LB_CFG_UNSET_INT;
+    l->algorithm = LB_CFG_UNSET_INT;
     health_unset(&l->health);
 }
 
@@ -347,6 +351,8 @@ lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l)
         l->half_close_timeout = cfg->half_close_timeout;
     if (l->max_connections < 0)
         l->max_connections = 0; /* only the process-wide limit */
+    if (l->algorithm < 0)
+        l->algorithm = cfg->algorithm;
     health_inherit(&l->health, &cfg->health);
     /* A list is never empty once set, so empty means "not set here". A
      * copy rather than a pointer: each listener frees its own. */
@@ -398,6 +404,7 @@ lb__cfg_options_unset(lb_config_t *cfg)
     cfg->processes = 0;
     cfg->log_file = NULL;
     cfg->user = cfg->group = NULL;
+    cfg->algorithm = LB_CFG_UNSET_INT;
     health_unset(&cfg->health);
 }
 
@@ -425,6 +432,8 @@ lb__cfg_options_defaults(lb_config_t *cfg)
         cfg->max_connections = 0; /* derived from the descriptor limit */
     if (cfg->processes == 0)
         cfg->processes = 1;
+    if (cfg->algorithm < 0)
+        cfg->algorithm = LB_ALGO_ROUNDROBIN;
     health_inherit(&cfg->health, &health_defaults);
 }
 
@@ -604,31 +613,63 @@ split_backend(lb_cfg_parser_t *p, const char *item, const char **host,
     return 0;
 }
 
+/* "ADDRESS weight=3 backup": the parameters go into b, and item is cut
+ * after the address. */
 static int
-check_backend_text(lb_cfg_parser_t *p, const char *item)
+backend_params(lb_cfg_parser_t *p, char *item, lb_backend_cfg_t *b)
 {
-    const char *s;
+    char *space = item + strcspn(item, " \t\r\n\v\f");
 
-    for (s = item; *s; s++) {
-        if (is_space((unsigned char)*s)) {
-            lb__cfg_fail(p, p->lineno,
-                         "backend '%s' contains a space; separate backends "
-                         "with ','", item);
-            return -1;
-        }
+    b->weight = 1;
+    if (*space == '\0')
+        return 0;
+    if (lb__cfg_backend_params(p, item, space, b) != 0)
+        return -1;
+    *space = '\0';
+    return 0;
+}
+
+/* "unix:PATH": a local stream socket, as nginx writes it. */
+static int
+parse_unix_backend(lb_cfg_parser_t *p, const char *item, lb_backend_cfg_t *b)
+{
+    const char *path = item + 5;
+    int rc = lb_addr_from_unix(path, &b->addr);
+
+    if (rc == LB_ENOTSUP) {
+        lb__cfg_fail(p, p->lineno, "backend '%s': UNIX-socket backends are "
+                     "not supported on this system; use host:port", item);
+        return -1;
     }
+    if (rc != 0) {
+        lb__cfg_fail(p, p->lineno, "backend '%s': the socket path is empty "
+                     "or longer than the system allows (107 bytes on "
+                     "Linux)", item);
+        return -1;
+    }
+    b->host = lb__cfg_dup(path);
+    b->label = lb__cfg_dup(item);
+    if (b->host == NULL || b->label == NULL) {
+        lb__cfg_fail(p, p->lineno, "out of memory");
+        return -1;
+    }
+    b->port = 0;
+    b->resolved = 1;
     return 0;
 }
 
 /* Fills b from one item; names stay unresolved until the final pass. */
 static int
-parse_backend(lb_cfg_parser_t *p, const char *item, lb_backend_cfg_t *b)
+parse_backend(lb_cfg_parser_t *p, char *item, lb_backend_cfg_t *b)
 {
     const char *host, *port;
     size_t hostlen = 0;
 
-    if (check_backend_text(p, item) != 0 ||
-        split_backend(p, item, &host, &hostlen, &port) != 0)
+    if (backend_params(p, item, b) != 0)
+        return -1;
+    if (strncmp(item, "unix:", 5) == 0)
+        return parse_unix_backend(p, item, b);
+    if (split_backend(p, item, &host, &hostlen, &port) != 0)
         return -1;
     if (hostlen == 0) {
         lb__cfg_fail(p, p->lineno, "backend '%s' has no host before ':'",
@@ -690,7 +731,7 @@ grow_backends(lb_cfg_parser_t *p, size_t li)
 }
 
 static int
-add_backend(lb_cfg_parser_t *p, size_t li, const char *item)
+add_backend(lb_cfg_parser_t *p, size_t li, char *item)
 {
     lb_listener_cfg_t *l;
 

@@ -1,8 +1,11 @@
 /* health.c - passive and active backend health and max_conns, shared by
  * every worker of a listener through atomics in shared memory. Races
- * between workers only decide which of them logs a transition. */
+ * between workers only decide which of them logs a transition. A new
+ * client's backend is chosen here too: the algorithm (pick.c) runs over
+ * the backends in service, primaries before backups. */
 #include "lb_health.h"
 #include "lb_log.h"
+#include "lb_pick.h"
 
 #define FALLBACK_LOG_MS 1000 /* at most one "all down" line a second */
 
@@ -29,13 +32,16 @@ lb_health_init(lb_health_t *h, const lb_listener_cfg_t *cfg,
     h->slot = slot;
     h->processes = processes ? processes : 1;
     h->last_fallback_log = 0;
+    h->nbackup = 0;
     /* A worker that died left its counts behind; its slot starts over. */
-    for (size_t i = 0; i < cfg->nbackends; i++)
+    for (size_t i = 0; i < cfg->nbackends; i++) {
         lb_atomic_store(&conns[i * h->processes + slot], 0);
+        h->nbackup += (size_t)(cfg->backends[i].backup != 0);
+    }
 }
 
-static int64_t
-open_conns(lb_health_t *h, size_t i)
+int64_t
+lb_health_open_conns(lb_health_t *h, size_t i)
 {
     int64_t n = 0;
 
@@ -56,7 +62,7 @@ lb_health_rank(lb_health_t *h, size_t i, uint64_t now)
     lb_backend_state_t *st = &h->state[i];
     int max = h->cfg->health.max_conns;
 
-    if (max > 0 && open_conns(h, i) >= max)
+    if (max > 0 && lb_health_open_conns(h, i) >= max)
         return 0;
     if (lb_atomic_load(&st->down) != LB_UP &&
         (int64_t)now < lb_atomic_load(&st->down_until))
@@ -64,30 +70,42 @@ lb_health_rank(lb_health_t *h, size_t i, uint64_t now)
     return 2;
 }
 
+int
+lb_health_retry_rank(lb_health_t *h, size_t i, uint64_t now)
+{
+    int rank = lb_health_rank(h, i, now);
+
+    return rank == LB_RANK_OK && !h->cfg->backends[i].backup ? rank + 1
+                                                             : rank;
+}
+
+/* The passes of a pick, best first: {backup tier, rank wanted}. */
+static const int passes[4][2] = {
+    {0, LB_RANK_OK}, {1, LB_RANK_OK}, {0, LB_RANK_DOWN}, {1, LB_RANK_DOWN},
+};
+
 long
-lb_health_pick(lb_health_t *h, lb_rr_t *rr, uint64_t now)
+lb_health_pick(lb_health_t *h, lb_rr_t *rr, const lb_addr_t *client,
+               uint64_t now)
 {
     size_t n = h->cfg->nbackends;
-    long fallback = -1;
+    long i = -1;
+    size_t p;
 
-    /* Each skip takes the next turn, so the backends still in service
-     * share the load evenly. */
-    for (size_t tries = 0; tries < n; tries++) {
-        size_t i = lb_rr_pick(rr, n);
-        int rank = lb_health_rank(h, i, now);
+    for (p = 0; p < 4 && i < 0; p++) {
+        size_t tier = passes[p][0] ? h->nbackup : n - h->nbackup;
 
-        if (rank == 2)
-            return (long)i;
-        if (rank == 1 && fallback < 0)
-            fallback = (long)i;
+        /* An empty tier would only cost the round robin a lap. */
+        if (tier > 0)
+            i = lb_pick_pass(h, rr, client, now, passes[p][0], passes[p][1]);
     }
-    if (fallback >= 0 && now - h->last_fallback_log >= FALLBACK_LOG_MS) {
+    if (i >= 0 && passes[p - 1][1] == LB_RANK_DOWN &&
+        now - h->last_fallback_log >= FALLBACK_LOG_MS) {
         h->last_fallback_log = now;
         lb_log_error("Every backend of %s is out of service; trying %s "
-                     "anyway", h->cfg->listen_label,
-                     label(h, (size_t)fallback));
+                     "anyway", h->cfg->listen_label, label(h, (size_t)i));
     }
-    return fallback;
+    return i;
 }
 
 /* Takes backend i out; the worker that does it logs it. */

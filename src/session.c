@@ -357,8 +357,8 @@ retry_rank(void *ctx, size_t i)
 {
     lb_session_t *sess = ctx;
 
-    return lb_health_rank(&sess->lc->health, i,
-                          lb_loop_now(server(sess)->loop));
+    return lb_health_retry_rank(&sess->lc->health, i,
+                                lb_loop_now(server(sess)->loop));
 }
 
 static void
@@ -496,7 +496,8 @@ void
 lb_session_start(lb_lctx_t *lc, lb_stream_t *client, const lb_addr_t *peer)
 {
     lb_server_t *srv = lc->srv;
-    long first = lb_health_pick(&lc->health, lc->rr, lb_loop_now(srv->loop));
+    long first = lb_health_pick(&lc->health, lc->rr, peer,
+                                lb_loop_now(srv->loop));
     lb_session_t *sess;
 
     if (first < 0) {

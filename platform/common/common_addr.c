@@ -6,6 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#ifndef _WIN32
+#include <sys/un.h>
+#endif
+
 static int
 store(lb_addr_t *out, const void *sa, size_t len)
 {
@@ -36,6 +40,27 @@ lb_addr_from_numeric(const char *host, uint16_t port, lb_addr_t *out)
         return store(out, &sin6, sizeof(sin6));
     }
     return LB_EINVAL;
+}
+
+int
+lb_addr_from_unix(const char *path, lb_addr_t *out)
+{
+#ifdef _WIN32
+    /* Winsock has AF_UNIX, but ConnectEx and the rest of IOCP do not. */
+    (void)path;
+    (void)out;
+    return LB_ENOTSUP;
+#else
+    struct sockaddr_un sa_un;
+    size_t n = strlen(path);
+
+    if (n == 0 || n >= sizeof(sa_un.sun_path))
+        return LB_EINVAL;
+    memset(&sa_un, 0, sizeof(sa_un));
+    sa_un.sun_family = AF_UNIX;
+    memcpy(sa_un.sun_path, path, n + 1);
+    return store(out, &sa_un, sizeof(sa_un));
+#endif
 }
 
 void
@@ -98,6 +123,12 @@ lb_addr_format(const lb_addr_t *addr, char *buf, size_t size)
         const struct sockaddr_in6 *sin6 = (const void *)addr->u.bytes;
         inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
         snprintf(buf, size, "[%s]:%u", host, (unsigned)ntohs(sin6->sin6_port));
+#ifndef _WIN32
+    } else if (sa->sa_family == AF_UNIX) {
+        const struct sockaddr_un *sa_un = (const void *)addr->u.bytes;
+        snprintf(buf, size, "unix:%.*s", (int)sizeof(sa_un->sun_path),
+                 sa_un->sun_path);
+#endif
     } else {
         snprintf(buf, size, "(unknown address)");
     }
