@@ -61,6 +61,7 @@ typedef struct lb_listener_cfg_s {
     double half_close_timeout; /* the same once either side sent FIN */
     int max_connections;       /* open at once per worker; 0 = no own limit */
     lb_health_cfg_t health;
+    int log_connections;       /* a log line as each connection ends */
 } lb_listener_cfg_t;
 
 typedef struct lb_config_s {
@@ -77,6 +78,7 @@ typedef struct lb_config_s {
     char *log_file;            /* NULL = stdout/stderr */
     char *user, *group;        /* run as these after binding (POSIX) */
     lb_health_cfg_t health;
+    int log_connections;       /* default 1: a line per connection */
     lb_listener_cfg_t *listeners;
     size_t nlisteners;
 } lb_config_t;

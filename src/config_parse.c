@@ -275,6 +275,7 @@ static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
     {"rise", offsetof(T, health.rise), opt_positive},                         \
     {"fall", offsetof(T, health.fall), opt_positive},
     LB_HEALTH_OPTIONS(lb_config_t)
+    {"log_connections", offsetof(lb_config_t, log_connections), opt_bool},
 };
 
 /* What a [listener:NAME] section may set for itself. */
@@ -288,6 +289,8 @@ static const lb_cfg_option_t
     {"max_connections", offsetof(lb_listener_cfg_t, max_connections),
      opt_count},
     LB_HEALTH_OPTIONS(lb_listener_cfg_t)
+    {"log_connections", offsetof(lb_listener_cfg_t, log_connections),
+     opt_bool},
 };
 
 static void
@@ -326,6 +329,7 @@ lb__cfg_listener_unset(lb_listener_cfg_t *l)
     l->half_close_timeout = LB_CFG_UNSET_DOUBLE;
     l->max_connections = LB_CFG_UNSET_INT;
     health_unset(&l->health);
+    l->log_connections = LB_CFG_UNSET_INT;
 }
 
 void
@@ -340,6 +344,8 @@ lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l)
     if (l->max_connections < 0)
         l->max_connections = 0; /* only the process-wide limit */
     health_inherit(&l->health, &cfg->health);
+    if (l->log_connections < 0)
+        l->log_connections = cfg->log_connections;
 }
 
 int
@@ -384,6 +390,7 @@ lb__cfg_options_unset(lb_config_t *cfg)
     cfg->log_file = NULL;
     cfg->user = cfg->group = NULL;
     health_unset(&cfg->health);
+    cfg->log_connections = LB_CFG_UNSET_INT;
 }
 
 static const lb_health_cfg_t health_defaults = {
@@ -411,6 +418,10 @@ lb__cfg_options_defaults(lb_config_t *cfg)
     if (cfg->processes == 0)
         cfg->processes = 1;
     health_inherit(&cfg->health, &health_defaults);
+    /* On: the line per connection is what an operator looks for first,
+     * and it costs one formatted write as the connection ends. */
+    if (cfg->log_connections < 0)
+        cfg->log_connections = 1;
 }
 
 int

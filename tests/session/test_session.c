@@ -23,6 +23,8 @@ static lb_config_t cfg;
 static lb_server_t srv;
 static lb_listener_t *listeners[1];
 static lb_shared_t shared;
+static FILE *log_out;  /* where the core's log lines go */
+static long log_start; /* where this test's lines begin */
 
 static const char IDLE_CONFIG[] =
     "[options]\n"
@@ -41,6 +43,8 @@ start_server_with(const char *text)
     char *err = NULL;
 
     fake_reset();
+    fseek(log_out, 0, SEEK_END);
+    log_start = ftell(log_out);
     CU_ASSERT_EQUAL_FATAL(lb_config_load_string("t.cfg", text, strlen(text),
                                                 &cfg, NULL, NULL, &err), 0);
     CU_ASSERT_EQUAL_FATAL(lb_listener_bind(&cfg.listeners[0].listen, 16,
@@ -74,6 +78,36 @@ stop_server(void)
     lb_config_free(&cfg);
     free(shared.block);
     fake_reset();
+}
+
+/* What the core logged since the test began (the last 8 KiB at most). */
+static const char *
+logged(void)
+{
+    static char text[8192];
+    long end;
+    size_t n;
+
+    fseek(log_out, 0, SEEK_END);
+    end = ftell(log_out);
+    if (end - log_start > (long)sizeof(text) - 1)
+        log_start = end - (long)sizeof(text) + 1;
+    fseek(log_out, log_start, SEEK_SET);
+    n = fread(text, 1, sizeof(text) - 1, log_out);
+    text[n] = '\0';
+    fseek(log_out, 0, SEEK_END);
+    return text;
+}
+
+/* The connection log line holds needle; prints the log when not. */
+static void
+expect_logged(const char *needle)
+{
+    const char *text = logged();
+
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, needle));
+    if (strstr(text, needle) == NULL)
+        fprintf(stderr, "\nwanted '%s' in the log:\n%s\n", needle, text);
 }
 
 static int
@@ -389,15 +423,183 @@ test_no_idle_limit_by_default(void)
     stop_server();
 }
 
+/* ---- the line logged as each connection ends ---- */
+
+static void
+test_log_line_of_a_relayed_connection(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server();
+    c = fake_accept();
+    b = fake.last_connect;
+    fake_advance(250);
+    fake_connected(b, 0);
+    fake_deliver(c, "hello", 5, 0);
+    fake_written(b, 0);
+    fake_deliver(b, "hi", 2, 0);
+    fake_written(c, 0);
+    fake_advance(1000);
+    fake_deliver(c, NULL, 0, 0);
+    CU_ASSERT_PTR_NULL(strstr(logged(), "Connection ")); /* not yet */
+    fake_deliver(b, NULL, 0, 0);
+    expect_logged("Connection client=192.0.2.7:40000 listener=127.0.0.1:8080 "
+                  "backend=10.0.0.1:80 to_backend=5 to_client=2 "
+                  "connect_ms=250 duration_ms=1250 retries=0 end=closed\n");
+    stop_server();
+}
+
+static void
+test_log_line_counts_retries(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server();
+    c = fake_accept();
+    fake_connected(fake.last_connect, LB_ECONNREFUSED);
+    b = fake.last_connect;
+    fake_connected(b, 0);
+    fake_deliver(c, NULL, 0, 0);
+    fake_deliver(b, NULL, 0, 0);
+    expect_logged("backend=10.0.0.2:80 to_backend=0 to_client=0 connect_ms=0 "
+                  "duration_ms=0 retries=1 end=closed");
+    stop_server();
+}
+
+static void
+test_log_line_when_every_backend_failed(void)
+{
+    start_server();
+    fake_accept();
+    for (int i = 0; i < 3; i++) {
+        fake_advance(100);
+        fake_connected(fake.last_connect, LB_ECONNREFUSED);
+    }
+    expect_logged("backend=- to_backend=0 to_client=0 connect_ms=- "
+                  "duration_ms=300 retries=2 end=connect_failed\n");
+    stop_server();
+}
+
+static void
+test_log_line_of_resets(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server();
+    c = established(&b);
+    fake_deliver(b, NULL, 0, LB_ECONNRESET);
+    expect_logged("end=backend_reset\n");
+    fake_run_closes();
+    c = established(&b);
+    fake_deliver(c, "abc", 3, 0);
+    fake_written(b, 0);
+    fake_deliver(c, NULL, 0, LB_ECONNRESET);
+    expect_logged("to_backend=3 to_client=0 connect_ms=0 duration_ms=0 "
+                  "retries=0 end=client_reset\n");
+    stop_server();
+}
+
+static void
+test_log_line_first_cause_wins(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server();
+    c = established(&b);
+    fake_deliver(c, "req", 3, 0);
+    fake_written(b, LB_EPIPE); /* the backend is gone ... */
+    fake_deliver(b, NULL, 0, 0); /* ... though its side ends with a FIN */
+    CU_ASSERT(c->closed);
+    expect_logged("end=backend_reset\n");
+    stop_server();
+}
+
+static void
+test_log_line_of_timeouts(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server_with(IDLE_CONFIG);
+    established(&b);
+    fake_advance(10000);
+    expect_logged("listener=127.0.0.1:8080 backend=10.0.0.1:80 to_backend=0 "
+                  "to_client=0 connect_ms=0 duration_ms=10000 retries=0 "
+                  "end=idle_timeout\n");
+    fake_run_closes();
+    c = established(&b);
+    fake_deliver(c, NULL, 0, 0);
+    fake_advance(3000);
+    expect_logged("duration_ms=3000 retries=0 end=half_close_timeout\n");
+    stop_server();
+}
+
+static void
+test_log_line_of_a_cut_connection(void)
+{
+    lb_stream_t *b;
+
+    start_server();
+    established(&b);
+    fake_stop_request();
+    fake_advance(6000);
+    expect_logged("duration_ms=6000 retries=0 end=shutdown\n");
+    stop_server();
+}
+
+static const char FULL_CONFIG[] =
+    "[options]\n"
+    "max_conns = 1\n"
+    "[mappings]\n"
+    "127.0.0.1:8080 = 10.0.0.1:80\n";
+
+static void
+test_log_line_of_a_refused_client(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server_with(FULL_CONFIG);
+    established(&b);
+    c = fake_accept(); /* the only backend is at max_conns */
+    CU_ASSERT(c->closed);
+    CU_ASSERT_EQUAL(fake.nconnects, 1);
+    expect_logged("backend=- to_backend=0 to_client=0 connect_ms=- "
+                  "duration_ms=0 retries=0 end=refused\n");
+    stop_server();
+}
+
+static const char QUIET_CONFIG[] =
+    "[options]\n"
+    "log_connections = 1\n"
+    "[listener:quiet]\n"
+    "listen = 127.0.0.1:8080\n"
+    "backends = 10.0.0.1:80\n"
+    "log_connections = off\n";
+
+static void
+test_log_connections_off(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server_with(QUIET_CONFIG);
+    c = established(&b);
+    fake_deliver(c, NULL, 0, 0);
+    fake_deliver(b, NULL, 0, 0);
+    CU_ASSERT(c->closed);
+    CU_ASSERT_PTR_NULL(strstr(logged(), "Connection "));
+    stop_server();
+}
+
 int
 main(void)
 {
     CU_pSuite s;
-    FILE *quiet = tmpfile();
     unsigned failures;
 
-    if (quiet)
-        lb_log_redirect(quiet); /* the core's log lines are not results */
+    /* The core's log lines are not results, but some tests read them. */
+    log_out = tmpfile();
+    if (log_out == NULL)
+        return 2;
+    lb_log_redirect(log_out);
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
     s = CU_add_suite("session (fake platform)", NULL, NULL);
@@ -429,6 +631,20 @@ main(void)
     CU_add_test(s, "no idle limit by default", test_no_idle_limit_by_default);
     CU_add_test(s, "listener limit pauses and resumes",
                 test_listener_limit_pauses_and_resumes);
+    CU_add_test(s, "log line of a relayed connection",
+                test_log_line_of_a_relayed_connection);
+    CU_add_test(s, "log line counts retries", test_log_line_counts_retries);
+    CU_add_test(s, "log line when every backend failed",
+                test_log_line_when_every_backend_failed);
+    CU_add_test(s, "log line of resets", test_log_line_of_resets);
+    CU_add_test(s, "log line: the first cause wins",
+                test_log_line_first_cause_wins);
+    CU_add_test(s, "log line of timeouts", test_log_line_of_timeouts);
+    CU_add_test(s, "log line of a cut connection",
+                test_log_line_of_a_cut_connection);
+    CU_add_test(s, "log line of a refused client",
+                test_log_line_of_a_refused_client);
+    CU_add_test(s, "log_connections = off", test_log_connections_off);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

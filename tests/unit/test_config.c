@@ -921,6 +921,36 @@ test_duplicate_backends_merged(void)
     lb_config_free(&cfg);
 }
 
+static void
+test_log_connections(void)
+{
+    lb_config_t cfg;
+    warnings_t w = {0, ""};
+
+    CU_ASSERT_EQUAL_FATAL(load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
+                                  &w), LB_EXIT_OK);
+    CU_ASSERT_EQUAL(cfg.log_connections, 1); /* on by default */
+    CU_ASSERT_EQUAL(cfg.listeners[0].log_connections, 1);
+    lb_config_free(&cfg);
+    CU_ASSERT_EQUAL_FATAL(load_ok("[options]\nlog_connections = no\n"
+                                  "[mappings]\n8080 = 10.0.0.1:80\n"
+                                  "[listener:b]\nlisten = 8081\n"
+                                  "backends = 10.0.0.1:80\n"
+                                  "log_connections = ON\n", &cfg, &w),
+                          LB_EXIT_OK);
+    CU_ASSERT_EQUAL(cfg.log_connections, 0);
+    CU_ASSERT_EQUAL(cfg.listeners[0].log_connections, 0); /* inherited */
+    CU_ASSERT_EQUAL(cfg.listeners[1].log_connections, 1); /* its own */
+    lb_config_free(&cfg);
+    expect_error("[options]\nlog_connections = 2\n[mappings]\n"
+                 "8080 = 10.0.0.1:80\n", 2,
+                 "log_connections must be 0, 1, true, false, yes, no, on or "
+                 "off, got '2'");
+    expect_error("[listener:a]\nlisten = 8080\nbackends = 10.0.0.1:80\n"
+                 "log_connections = 0\nlog_connections = 1\n", 5,
+                 "duplicate key 'log_connections'");
+}
+
 void
 lb_test_config_register(void)
 {
@@ -962,6 +992,7 @@ lb_test_config_register(void)
         {"user and group", test_user_group},
         {"health options", test_health_options},
         {"duplicate backends merged", test_duplicate_backends_merged},
+        {"log_connections", test_log_connections},
     };
     CU_pSuite suite = CU_add_suite("config", NULL, NULL);
     size_t i;
