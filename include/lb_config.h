@@ -62,6 +62,8 @@ typedef struct lb_listener_cfg_s {
     int max_connections;       /* open at once per worker; 0 = no own limit */
     lb_health_cfg_t health;
     int log_connections;       /* a log line as each connection ends */
+    int send_proxy;            /* PROXY header to backends: 0, 1 or 2 */
+    int accept_proxy;          /* clients start with a PROXY header */
 } lb_listener_cfg_t;
 
 typedef struct lb_config_s {
@@ -79,6 +81,8 @@ typedef struct lb_config_s {
     char *user, *group;        /* run as these after binding (POSIX) */
     lb_health_cfg_t health;
     int log_connections;       /* default 1: a line per connection */
+    int send_proxy;            /* default 0 (off); 1 or 2: its version */
+    int accept_proxy;          /* default 0 */
     lb_listener_cfg_t *listeners;
     size_t nlisteners;
 } lb_config_t;

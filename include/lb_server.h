@@ -40,6 +40,7 @@ typedef struct lb_lctx_s {
     int paused;              /* a connection limit is reached */
     uint64_t last_limit_log;
     uint64_t last_full_log;  /* every backend at max_conns */
+    uint64_t last_proxy_log; /* a client without a valid PROXY header */
 } lb_lctx_t;
 
 typedef struct lb_server_s {

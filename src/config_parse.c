@@ -132,6 +132,25 @@ opt_bool(lb_cfg_parser_t *p, const char *name, const char *value,
     return -1;
 }
 
+/* A PROXY protocol version to send: v1, v2 or off. */
+static int
+opt_proxy_version(lb_cfg_parser_t *p, const char *name, const char *value,
+                  void *field)
+{
+    static const char *const words[] = {"off", "v1", "v2"};
+    size_t i;
+
+    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (lb__cfg_casecmp(value, words[i]) == 0) {
+            *(int *)field = (int)i;
+            return 0;
+        }
+    }
+    lb__cfg_fail(p, p->lineno, "%s must be v1, v2 or off, got '%s'", name,
+                 value);
+    return -1;
+}
+
 static int
 opt_buffer_size(lb_cfg_parser_t *p, const char *name, const char *value,
                 void *field)
@@ -276,6 +295,8 @@ static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
     {"fall", offsetof(T, health.fall), opt_positive},
     LB_HEALTH_OPTIONS(lb_config_t)
     {"log_connections", offsetof(lb_config_t, log_connections), opt_bool},
+    {"send_proxy", offsetof(lb_config_t, send_proxy), opt_proxy_version},
+    {"accept_proxy", offsetof(lb_config_t, accept_proxy), opt_bool},
 };
 
 /* What a [listener:NAME] section may set for itself. */
@@ -291,6 +312,9 @@ static const lb_cfg_option_t
     LB_HEALTH_OPTIONS(lb_listener_cfg_t)
     {"log_connections", offsetof(lb_listener_cfg_t, log_connections),
      opt_bool},
+    {"send_proxy", offsetof(lb_listener_cfg_t, send_proxy),
+     opt_proxy_version},
+    {"accept_proxy", offsetof(lb_listener_cfg_t, accept_proxy), opt_bool},
 };
 
 static void
@@ -330,6 +354,7 @@ lb__cfg_listener_unset(lb_listener_cfg_t *l)
     l->max_connections = LB_CFG_UNSET_INT;
     health_unset(&l->health);
     l->log_connections = LB_CFG_UNSET_INT;
+    l->send_proxy = l->accept_proxy = LB_CFG_UNSET_INT;
 }
 
 void
@@ -346,6 +371,10 @@ lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l)
     health_inherit(&l->health, &cfg->health);
     if (l->log_connections < 0)
         l->log_connections = cfg->log_connections;
+    if (l->send_proxy < 0)
+        l->send_proxy = cfg->send_proxy;
+    if (l->accept_proxy < 0)
+        l->accept_proxy = cfg->accept_proxy;
 }
 
 int
@@ -391,6 +420,7 @@ lb__cfg_options_unset(lb_config_t *cfg)
     cfg->user = cfg->group = NULL;
     health_unset(&cfg->health);
     cfg->log_connections = LB_CFG_UNSET_INT;
+    cfg->send_proxy = cfg->accept_proxy = LB_CFG_UNSET_INT;
 }
 
 static const lb_health_cfg_t health_defaults = {
@@ -422,6 +452,10 @@ lb__cfg_options_defaults(lb_config_t *cfg)
      * and it costs one formatted write as the connection ends. */
     if (cfg->log_connections < 0)
         cfg->log_connections = 1;
+    if (cfg->send_proxy < 0)
+        cfg->send_proxy = 0;
+    if (cfg->accept_proxy < 0)
+        cfg->accept_proxy = 0;
 }
 
 int

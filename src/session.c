@@ -1,11 +1,19 @@
-/* session.c - one client connection: pick a backend, connect with a
- * timeout, retry elsewhere on failure, then relay both directions with at
- * most one buffer each, passing half-closes and resets on. */
+/* session.c - one client connection: read its PROXY header if the
+ * listener expects one, pick a backend, connect with a timeout, retry
+ * elsewhere on failure, then relay both directions with at most one buffer
+ * each (after our own PROXY header, if any), passing half-closes and resets
+ * on. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lb_log.h"
+#include "lb_proxy_proto.h"
 #include "lb_server.h"
+
+/* How long a client may take to send its PROXY header when
+ * connect_timeout is 0 (no limit is no option: it holds a slot). */
+#define PROXY_TIMEOUT_S 5.0
 
 enum { UP = 0, DOWN = 1 }; /* UP: client to backend */
 enum { H_IDLE = 0, H_READING, H_WRITING, H_DONE };
@@ -23,12 +31,14 @@ enum {
     END_CONNECT_FAILED, /* every backend tried failed */
     END_REFUSED,        /* every backend at max_conns */
     END_SHUTDOWN,       /* cut by the balancer: drain deadline, 2nd stop */
+    END_PROXY,          /* accept_proxy: no valid header in time */
     END_ERROR           /* a local failure (out of memory, a socket call) */
 };
 
 static const char *const end_names[] = {
     "closed", "closed", "client_reset", "backend_reset", "idle_timeout",
-    "half_close_timeout", "connect_failed", "refused", "shutdown", "error",
+    "half_close_timeout", "connect_failed", "refused", "shutdown",
+    "proxy_error", "error",
 };
 
 struct lb_session_s {
@@ -54,6 +64,11 @@ struct lb_session_s {
     uint64_t bytes[2];       /* per direction */
     uint32_t connect_ms;     /* accept to backend up, once connected */
     unsigned char end;       /* END_*: the first cause */
+    /* PROXY protocol: the client's header while it comes in pieces, then
+     * the header for the backend until it is written. */
+    unsigned char pp_wait;   /* reading the client's header */
+    uint32_t held;           /* client bytes after its header, in buf[UP] */
+    lb_pp_buf_t pp;
 };
 
 static void try_backend(lb_session_t *sess);
@@ -143,6 +158,7 @@ free_session(lb_session_t *sess)
         sess->next->prev = sess->prev;
     uncount(sess);
     lb_tried_free(&sess->tried);
+    lb_pp_buf_free(&sess->pp);
     free(sess);
     lb_server_session_ended(srv, lc);
 }
@@ -416,6 +432,49 @@ on_splice(lb_stream_t *src, long nmoved, int at_sink)
         source_reset(sess, d);
 }
 
+/* ---- PROXY protocol to the backend (send_proxy) ---- */
+
+/* Client bytes that came with the client's own PROXY header go first. */
+static void
+send_held(lb_session_t *sess)
+{
+    size_t n = sess->held;
+
+    if (n == 0) {
+        start_read(sess, UP);
+        return;
+    }
+    sess->held = 0;
+    sess->bytes[UP] += n;
+    if (lb_stream_write(sess->backend, sess->buf[UP], n, on_write) != 0)
+        end_session(sess, END_ERROR, 1);
+}
+
+static void
+on_header_written(lb_stream_t *s, int status)
+{
+    lb_session_t *sess = lb_stream_data(s);
+
+    lb_pp_buf_free(&sess->pp);
+    if (status < 0)
+        sink_failed(sess, UP);
+    else
+        send_held(sess);
+}
+
+/* The backend is connected: our PROXY header before any client byte, then
+ * the bytes held, then the relay. */
+static void
+start_up(lb_session_t *sess)
+{
+    sess->state[UP] = H_WRITING;
+    if (sess->pp.data == NULL)
+        send_held(sess);
+    else if (lb_stream_write(sess->backend, sess->pp.data, sess->pp.len,
+                             on_header_written) != 0)
+        end_session(sess, END_ERROR, 1);
+}
+
 /* ---- connecting and retrying ---- */
 
 static void
@@ -492,7 +551,7 @@ on_connected(lb_stream_t *s, int status)
     lb_health_succeeded(&sess->lc->health, sess->backend_idx);
     touch(sess);
     arm_idle(sess);
-    start_read(sess, UP);
+    start_up(sess);
     if (!sess->closing)
         start_read(sess, DOWN);
 }
@@ -527,13 +586,18 @@ on_resolved(lb_resolve_t *req, int status, const lb_addr_t *addr,
     connect_to(sess, addr);
 }
 
-/* Before the backend answered: the connect timeout; after: silence. */
+static void header_timed_out(lb_session_t *sess);
+
+/* Waiting for a PROXY header: its timeout; before the backend answered:
+ * the connect timeout; after: silence. */
 static void
 on_timer(lb_timer_t *t)
 {
     lb_session_t *sess = t->data;
 
-    if (sess->connected)
+    if (sess->pp_wait)
+        header_timed_out(sess);
+    else if (sess->connected)
         idle_check(sess);
     else
         backend_failed(sess, LB_ETIMEDOUT);
@@ -597,6 +661,152 @@ choose_backend(lb_session_t *sess)
     try_backend(sess);
 }
 
+/* ---- the client's PROXY header (accept_proxy) ---- */
+
+/* The header for the backend (send_proxy), built before the first connect
+ * and kept until written: from the client's own header when it named the
+ * addresses (chaining), else from the connection. */
+static int
+prepare_header(lb_session_t *sess, const lb_pp_header_t *hdr)
+{
+    int version = sess->lc->cfg->send_proxy;
+    const lb_addr_t *dst;
+    lb_addr_t local;
+
+    if (version == 0)
+        return 0;
+    dst = hdr != NULL && hdr->has_addr ? &hdr->dst : &local;
+    if (dst == &local && lb_stream_local(sess->client, &local) != 0)
+        local.len = 0; /* sent as UNKNOWN (v1) or LOCAL (v2) */
+    sess->pp.data = malloc(LB_PP_BUILD_MAX);
+    if (sess->pp.data == NULL)
+        return LB_ENOMEM;
+    sess->pp.len = lb_pp_build(version, &sess->client_addr, dst,
+                               sess->pp.data);
+    return 0;
+}
+
+/* The client is known: sess->client_addr is what its PROXY header said,
+ * if the listener expects one, else its peer address. (Allow and deny
+ * lists belong here.) Then a backend. */
+static void
+admit(lb_session_t *sess, const lb_pp_header_t *hdr)
+{
+    if (prepare_header(sess, hdr) != 0) {
+        lb_log_error("out of memory: dropping a connection on %s",
+                     sess->lc->cfg->listen_label);
+        end_session(sess, END_ERROR, 1);
+        return;
+    }
+    choose_backend(sess);
+}
+
+/* Logged at most once a second per listener: a client that speaks no
+ * PROXY protocol could otherwise fill the log. */
+static void
+header_failed(lb_session_t *sess, const char *why)
+{
+    lb_lctx_t *lc = sess->lc;
+    uint64_t now = lb_loop_now(lc->srv->loop);
+    char client[LB_ADDRSTRLEN];
+
+    if (now - lc->last_proxy_log >= 1000) {
+        lc->last_proxy_log = now;
+        client_label(sess, client, sizeof(client));
+        lb_log_error("No valid PROXY header from %s on %s (%s); closing the "
+                     "connection", client, lc->cfg->listen_label, why);
+    }
+    end_session(sess, END_PROXY, 0);
+}
+
+static double
+header_timeout(const lb_session_t *sess)
+{
+    double t = sess->lc->cfg->connect_timeout;
+
+    return t > 0 ? t : PROXY_TIMEOUT_S;
+}
+
+static void
+header_timed_out(lb_session_t *sess)
+{
+    char why[64];
+
+    snprintf(why, sizeof(why), "none complete within %.1f s",
+             header_timeout(sess));
+    header_failed(sess, why);
+}
+
+/* The read's bytes after its first `used` (the end of the header) are
+ * client data: kept in the read's buffer until the backend is up. */
+static void
+keep_rest(lb_session_t *sess, char *buf, size_t n, size_t used)
+{
+    if (used >= n) {
+        lb_bufpool_put(&server(sess)->pool, buf);
+        return;
+    }
+    memmove(buf, buf + used, n - used);
+    sess->buf[UP] = buf;
+    sess->held = (uint32_t)(n - used);
+}
+
+static void
+header_done(lb_session_t *sess, const lb_pp_header_t *hdr)
+{
+    lb_pp_buf_free(&sess->pp);
+    sess->pp_wait = 0;
+    lb_timer_stop(&sess->timer);
+    if (hdr->has_addr)
+        sess->client_addr = hdr->src;
+    admit(sess, hdr);
+}
+
+static void on_header_read(lb_stream_t *s, long nread, char *buf);
+
+static void
+read_header(lb_session_t *sess)
+{
+    if (lb_stream_read(sess->client, on_header_read) != 0)
+        end_session(sess, END_ERROR, 1);
+}
+
+static void
+on_header_read(lb_stream_t *s, long nread, char *buf)
+{
+    lb_session_t *sess = lb_stream_data(s);
+    lb_pp_header_t hdr;
+    size_t used = 0;
+    long rc;
+
+    if (nread <= 0) {
+        header_failed(sess, nread == LB_EOF ? "closed before a complete "
+                                              "header"
+                                            : lb_strerror((int)nread));
+        return;
+    }
+    rc = lb_pp_feed(&sess->pp, buf, (size_t)nread, &hdr, &used);
+    if (rc > 0)
+        keep_rest(sess, buf, (size_t)nread, used);
+    else
+        lb_bufpool_put(&server(sess)->pool, buf);
+    if (rc > 0)
+        header_done(sess, &hdr);
+    else if (rc == LB_PP_NEED_MORE)
+        read_header(sess);
+    else
+        header_failed(sess, lb_pp_strerror(rc));
+}
+
+static void
+expect_header(lb_session_t *sess)
+{
+    sess->pp_wait = 1;
+    lb_timer_start(&sess->timer,
+                   (uint64_t)(header_timeout(sess) * 1000.0 + 0.5));
+    read_header(sess);
+}
+
 void
 lb_session_start(lb_lctx_t *lc, lb_stream_t *client)
 {
@@ -624,5 +834,8 @@ lb_session_start(lb_lctx_t *lc, lb_stream_t *client)
     srv->active++;
     lc->active++;
     sess->started = lb_loop_now(srv->loop);
-    choose_backend(sess);
+    if (lc->cfg->accept_proxy)
+        expect_header(sess);
+    else
+        admit(sess, NULL);
 }

@@ -120,3 +120,46 @@ lb_addr_equal(const lb_addr_t *a, const lb_addr_t *b)
 {
     return a->len == b->len && memcmp(a->u.bytes, b->u.bytes, a->len) == 0;
 }
+
+size_t
+lb_addr_ip(const lb_addr_t *addr, unsigned char ip[16])
+{
+    const struct sockaddr *sa = (const struct sockaddr *)addr->u.bytes;
+
+    if (addr->len >= sizeof(struct sockaddr_in) && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const void *)addr->u.bytes;
+        memcpy(ip, &sin->sin_addr, 4);
+        return 4;
+    }
+    if (addr->len >= sizeof(struct sockaddr_in6) &&
+        sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const void *)addr->u.bytes;
+        memcpy(ip, &sin6->sin6_addr, 16);
+        return 16;
+    }
+    return 0;
+}
+
+int
+lb_addr_from_ip(const unsigned char *ip, size_t len, uint16_t port,
+                lb_addr_t *out)
+{
+    struct sockaddr_in sin;
+    struct sockaddr_in6 sin6;
+
+    if (len == 4) {
+        memset(&sin, 0, sizeof(sin));
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons(port);
+        memcpy(&sin.sin_addr, ip, 4);
+        return store(out, &sin, sizeof(sin));
+    }
+    if (len == 16) {
+        memset(&sin6, 0, sizeof(sin6));
+        sin6.sin6_family = AF_INET6;
+        sin6.sin6_port = htons(port);
+        memcpy(&sin6.sin6_addr, ip, 16);
+        return store(out, &sin6, sizeof(sin6));
+    }
+    return LB_EINVAL;
+}

@@ -589,6 +589,254 @@ test_log_connections_off(void)
     stop_server();
 }
 
+/* ---- PROXY protocol ---- */
+
+static const char SEND_V1_CONFIG[] =
+    "[options]\n"
+    "buffer_size = 16\n"
+    "[listener:pp]\n"
+    "listen = 127.0.0.1:8080\n"
+    "backends = 10.0.0.1:80\n"
+    "send_proxy = v1\n";
+
+static const char SEND_V2_CONFIG[] =
+    "[listener:pp]\n"
+    "listen = 127.0.0.1:8080\n"
+    "backends = 10.0.0.1:80\n"
+    "send_proxy = v2\n";
+
+static const char ACCEPT_CONFIG[] =
+    "[options]\n"
+    "buffer_size = 16\n"
+    "connect_timeout = 2\n"
+    "[listener:pp]\n"
+    "listen = 127.0.0.1:8080\n"
+    "backends = 10.0.0.1:80\n"
+    "accept_proxy = 1\n";
+
+static const char CHAIN_CONFIG[] =
+    "[options]\n"
+    "buffer_size = 16\n"
+    "accept_proxy = 1\n"
+    "send_proxy = v1\n"
+    "[mappings]\n"
+    "127.0.0.1:8080 = 10.0.0.1:80\n";
+
+#define V1_IN "PROXY TCP4 203.0.113.9 198.51.100.1 5555 443\r\n"
+
+/* The client sends bytes in reads of at most buffer_size (16) bytes. */
+static void
+deliver_chunks(lb_stream_t *c, const char *bytes, size_t len)
+{
+    while (len > 0) {
+        size_t n = len < 16 ? len : 16;
+
+        CU_ASSERT_FATAL(c->reading);
+        fake_deliver(c, bytes, n, 0);
+        bytes += n;
+        len -= n;
+    }
+}
+
+static void
+test_send_proxy_v1_before_any_client_byte(void)
+{
+    static const char hdr[] = "PROXY TCP4 192.0.2.7 127.0.0.1 40000 8080\r\n";
+    lb_stream_t *b, *c;
+
+    start_server_with(SEND_V1_CONFIG);
+    c = fake_accept();
+    b = fake.last_connect;
+    fake_connected(b, 0);
+    CU_ASSERT(b->writing);   /* the header */
+    CU_ASSERT(!c->reading);  /* no client byte before it */
+    CU_ASSERT(b->reading);   /* the backend may speak meanwhile */
+    fake_written(b, 0);
+    CU_ASSERT(c->reading);
+    fake_deliver(c, "hello", 5, 0);
+    fake_written(b, 0);
+    CU_ASSERT_EQUAL(b->nsent, sizeof(hdr) - 1 + 5);
+    CU_ASSERT_NSTRING_EQUAL(b->sent, hdr, sizeof(hdr) - 1);
+    CU_ASSERT_NSTRING_EQUAL(b->sent + sizeof(hdr) - 1, "hello", 5);
+    fake_deliver(c, NULL, 0, 0);
+    fake_deliver(b, NULL, 0, 0);
+    expect_logged("to_backend=5 to_client=0"); /* the header not counted */
+    stop_server();
+}
+
+static void
+test_send_proxy_v2(void)
+{
+    static const unsigned char hdr[28] = {
+        0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49,
+        0x54, 0x0A, 0x21, 0x11, 0x00, 0x0C, 192,  0,    2,    7,
+        127,  0,    0,    1,    0x9C, 0x40, 0x1F, 0x90};
+    lb_stream_t *b;
+
+    start_server_with(SEND_V2_CONFIG);
+    fake_accept();
+    b = fake.last_connect;
+    fake_connected(b, 0);
+    fake_written(b, 0);
+    CU_ASSERT_EQUAL(b->nsent, sizeof(hdr));
+    CU_ASSERT(memcmp(b->sent, hdr, sizeof(hdr)) == 0);
+    stop_server();
+}
+
+static void
+test_abort_while_header_is_written(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server_with(SEND_V1_CONFIG);
+    c = fake_accept();
+    b = fake.last_connect;
+    fake_connected(b, 0);
+    CU_ASSERT(b->writing);
+    fake_stop_request();
+    fake_stop_request(); /* cut at once, the header still being written */
+    CU_ASSERT(c->closed && b->closed);
+    fake_run_closes(); /* the header's buffer is freed with the session */
+    CU_ASSERT_EQUAL(srv.active, 0);
+    expect_logged("end=shutdown");
+    stop_server();
+}
+
+static void
+test_accept_proxy_header_in_pieces(void)
+{
+    static const char data[] = V1_IN "hi";
+    lb_stream_t *b, *c;
+
+    start_server_with(ACCEPT_CONFIG);
+    c = fake_accept();
+    /* 48 bytes in reads of 16: no backend before the header is whole */
+    deliver_chunks(c, data, 32);
+    CU_ASSERT_EQUAL(fake.nconnects, 0);
+    CU_ASSERT_EQUAL(srv.pool.in_use, 0);
+    deliver_chunks(c, data + 32, sizeof(data) - 1 - 32);
+    CU_ASSERT_EQUAL(fake.nconnects, 1);
+    CU_ASSERT(!c->reading); /* its next bytes wait for the backend */
+    CU_ASSERT_EQUAL(srv.pool.in_use, 1); /* "hi", held */
+    b = fake.last_connect;
+    fake_connected(b, 0);
+    CU_ASSERT(b->writing);
+    fake_written(b, 0);
+    CU_ASSERT_EQUAL(b->nsent, 2);
+    CU_ASSERT_NSTRING_EQUAL(b->sent, "hi", 2);
+    CU_ASSERT(c->reading);
+    CU_ASSERT_EQUAL(srv.pool.in_use, 0);
+    fake_deliver(c, NULL, 0, 0);
+    fake_deliver(b, NULL, 0, 0);
+    expect_logged("Connection client=203.0.113.9:5555 listener=127.0.0.1:8080 "
+                  "backend=10.0.0.1:80 to_backend=2 to_client=0");
+    stop_server();
+}
+
+static void
+test_accept_proxy_header_alone(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server_with(ACCEPT_CONFIG);
+    c = fake_accept();
+    deliver_chunks(c, "PROXY UNKNOWN\r\n", 15);
+    b = fake.last_connect;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    fake_connected(b, 0);
+    CU_ASSERT(c->reading); /* nothing held: reading at once */
+    CU_ASSERT(!b->writing);
+    fake_deliver(c, NULL, 0, 0);
+    fake_deliver(b, NULL, 0, 0);
+    /* UNKNOWN: the real peer stands */
+    expect_logged("Connection client=192.0.2.7:40000 ");
+    stop_server();
+}
+
+static void
+test_accept_proxy_garbage(void)
+{
+    lb_stream_t *c, *c2;
+    const char *text;
+
+    start_server_with(ACCEPT_CONFIG);
+    c = fake_accept();
+    fake_deliver(c, "GET / HTTP/1.0\r\n", 16, 0);
+    CU_ASSERT(c->closed);
+    CU_ASSERT_EQUAL(fake.nconnects, 0);
+    expect_logged("No valid PROXY header from 192.0.2.7:40000 on "
+                  "127.0.0.1:8080 (not a PROXY protocol header)");
+    expect_logged("backend=- to_backend=0 to_client=0 connect_ms=- "
+                  "duration_ms=0 retries=0 end=proxy_error\n");
+    c2 = fake_accept(); /* within the second: not logged again */
+    fake_deliver(c2, "PROXY TCP4 1.2.3", 16, 0);
+    fake_deliver(c2, ".4 5.6.7.8 1 2\n", 15, 0);
+    CU_ASSERT(c2->closed);
+    text = logged();
+    CU_ASSERT_PTR_NULL(strstr(strstr(text, "No valid") + 1, "No valid"));
+    fake_run_closes();
+    CU_ASSERT_EQUAL(srv.active, 0);
+    stop_server();
+}
+
+static void
+test_accept_proxy_timeout_and_eof(void)
+{
+    lb_stream_t *c;
+
+    start_server_with(ACCEPT_CONFIG);
+    c = fake_accept();
+    fake_deliver(c, "PROXY ", 6, 0);
+    fake_advance(1999);
+    CU_ASSERT(!c->closed);
+    fake_advance(1); /* connect_timeout = 2 */
+    CU_ASSERT(c->closed);
+    expect_logged("(none complete within 2.0 s)");
+    fake_advance(1000);
+    c = fake_accept();
+    fake_deliver(c, "PROXY TCP4", 10, 0); /* kept: it came in pieces */
+    fake_deliver(c, NULL, 0, 0);
+    CU_ASSERT(c->closed);
+    expect_logged("(closed before a complete header)");
+    CU_ASSERT_EQUAL(fake.nconnects, 0);
+    stop_server();
+}
+
+static void
+test_abort_while_header_is_read(void)
+{
+    lb_stream_t *c;
+
+    start_server_with(ACCEPT_CONFIG);
+    c = fake_accept();
+    fake_deliver(c, "PROXY TCP4", 10, 0);
+    CU_ASSERT(c->reading);
+    stop_server(); /* what was kept is freed with the session */
+}
+
+static void
+test_proxy_chain_v2_in_v1_out(void)
+{
+    static const unsigned char in[28 + 3] = {
+        0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54,
+        0x0A, 0x21, 0x11, 0x00, 0x0C, 203,  0,    113,  9,    198,  51,
+        100,  1,    0x15, 0xB3, 0x01, 0xBB, 'a',  'b',  'c'};
+    lb_stream_t *b, *c;
+
+    start_server_with(CHAIN_CONFIG);
+    c = fake_accept();
+    deliver_chunks(c, (const char *)in, sizeof(in));
+    b = fake.last_connect;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    fake_connected(b, 0);
+    fake_written(b, 0); /* our header */
+    fake_written(b, 0); /* then "abc" */
+    CU_ASSERT_EQUAL(b->nsent, sizeof(V1_IN) - 1 + 3);
+    CU_ASSERT_NSTRING_EQUAL(b->sent, V1_IN "abc", sizeof(V1_IN) - 1 + 3);
+    CU_ASSERT(c->reading);
+    stop_server();
+}
+
 int
 main(void)
 {
@@ -645,6 +893,22 @@ main(void)
     CU_add_test(s, "log line of a refused client",
                 test_log_line_of_a_refused_client);
     CU_add_test(s, "log_connections = off", test_log_connections_off);
+    CU_add_test(s, "send_proxy v1 before any client byte",
+                test_send_proxy_v1_before_any_client_byte);
+    CU_add_test(s, "send_proxy v2", test_send_proxy_v2);
+    CU_add_test(s, "abort while the header is written",
+                test_abort_while_header_is_written);
+    CU_add_test(s, "accept_proxy: header in pieces, data after it",
+                test_accept_proxy_header_in_pieces);
+    CU_add_test(s, "accept_proxy: header alone (UNKNOWN)",
+                test_accept_proxy_header_alone);
+    CU_add_test(s, "accept_proxy: garbage", test_accept_proxy_garbage);
+    CU_add_test(s, "accept_proxy: timeout and EOF",
+                test_accept_proxy_timeout_and_eof);
+    CU_add_test(s, "abort while the header is read",
+                test_abort_while_header_is_read);
+    CU_add_test(s, "PROXY chain: v2 in, v1 out",
+                test_proxy_chain_v2_in_v1_out);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
