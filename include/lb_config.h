@@ -79,6 +79,9 @@ typedef struct lb_listener_cfg_s {
     /* Effective source lists: the section's own, else [options]'; both
      * empty = every client is served. */
     lb_acl_t allow, deny;
+    int log_connections;       /* a log line as each connection ends */
+    int send_proxy;            /* PROXY header to backends: 0, 1 or 2 */
+    int accept_proxy;          /* clients start with a PROXY header */
 } lb_listener_cfg_t;
 
 typedef struct lb_config_s {
@@ -97,6 +100,9 @@ typedef struct lb_config_s {
     lb_health_cfg_t health;
     int algorithm;             /* lb_algorithm_t, default roundrobin */
     lb_acl_t allow, deny;      /* default source lists; empty = none */
+    int log_connections;       /* default 1: a line per connection */
+    int send_proxy;            /* default 0 (off); 1 or 2: its version */
+    int accept_proxy;          /* default 0 */
     lb_listener_cfg_t *listeners;
     size_t nlisteners;
 } lb_config_t;

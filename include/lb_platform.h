@@ -90,6 +90,9 @@ int lb_addr_equal(const lb_addr_t *a, const lb_addr_t *b);
  * IPv4-mapped one as it is) bytes written to out, or 0 if addr holds no
  * IP address. */
 int lb_addr_ip(const lb_addr_t *addr, unsigned char out[16]);
+/* An address from a raw IP (len 4 or 16) and a port; 0 or LB_EINVAL. */
+int lb_addr_from_ip(const unsigned char *ip, size_t len, uint16_t port,
+                    lb_addr_t *out);
 
 typedef struct lb_loop_s lb_loop_t;
 typedef struct lb_stream_s lb_stream_t;
@@ -198,6 +201,9 @@ void lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb);
 void *lb_stream_data(const lb_stream_t *s);
 void lb_stream_set_data(lb_stream_t *s, void *data);
 int lb_stream_peer(const lb_stream_t *s, lb_addr_t *out);
+/* The local end of a stream (for an accepted one, the address the client
+ * connected to). */
+int lb_stream_local(const lb_stream_t *s, lb_addr_t *out);
 
 /* ---- name resolution without blocking the loop ---- */
 int lb_resolve_start(lb_loop_t *loop, const char *host, uint16_t port,

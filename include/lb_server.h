@@ -50,6 +50,7 @@ typedef struct lb_lctx_s {
     uint64_t refused_log_due; /* loop time the next line may be written */
     char last_refused[LB_ADDRSTRLEN];
     lb_timer_t refused_timer;
+    uint64_t last_proxy_log; /* a client without a valid PROXY header */
 } lb_lctx_t;
 
 typedef struct lb_server_s lb_server_t;

@@ -18,8 +18,8 @@
 #define LB_CFG_UNSET_INT (-1)
 #define LB_CFG_UNSET_DOUBLE (-1.0)
 
-#define LB_CFG_NOPTIONS 22
-#define LB_CFG_NLISTENER_OPTIONS 14
+#define LB_CFG_NOPTIONS 25
+#define LB_CFG_NLISTENER_OPTIONS 17
 
 typedef enum {
     LB_CFG_SEC_NONE,     /* before the first [section] */

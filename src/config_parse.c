@@ -133,6 +133,25 @@ opt_bool(lb_cfg_parser_t *p, const char *name, const char *value,
     return -1;
 }
 
+/* A PROXY protocol version to send: v1, v2 or off. */
+static int
+opt_proxy_version(lb_cfg_parser_t *p, const char *name, const char *value,
+                  void *field)
+{
+    static const char *const words[] = {"off", "v1", "v2"};
+    size_t i;
+
+    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (lb__cfg_casecmp(value, words[i]) == 0) {
+            *(int *)field = (int)i;
+            return 0;
+        }
+    }
+    lb__cfg_fail(p, p->lineno, "%s must be v1, v2 or off, got '%s'", name,
+                 value);
+    return -1;
+}
+
 static int
 opt_buffer_size(lb_cfg_parser_t *p, const char *name, const char *value,
                 void *field)
@@ -282,6 +301,9 @@ static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
     LB_HEALTH_OPTIONS(lb_config_t)
     {"allow", offsetof(lb_config_t, allow), opt_acl},
     {"deny", offsetof(lb_config_t, deny), opt_acl},
+    {"log_connections", offsetof(lb_config_t, log_connections), opt_bool},
+    {"send_proxy", offsetof(lb_config_t, send_proxy), opt_proxy_version},
+    {"accept_proxy", offsetof(lb_config_t, accept_proxy), opt_bool},
 };
 
 /* What a [listener:NAME] section may set for itself. */
@@ -299,6 +321,11 @@ static const lb_cfg_option_t
     LB_HEALTH_OPTIONS(lb_listener_cfg_t)
     {"allow", offsetof(lb_listener_cfg_t, allow), opt_acl},
     {"deny", offsetof(lb_listener_cfg_t, deny), opt_acl},
+    {"log_connections", offsetof(lb_listener_cfg_t, log_connections),
+     opt_bool},
+    {"send_proxy", offsetof(lb_listener_cfg_t, send_proxy),
+     opt_proxy_version},
+    {"accept_proxy", offsetof(lb_listener_cfg_t, accept_proxy), opt_bool},
 };
 
 static void
@@ -338,6 +365,8 @@ lb__cfg_listener_unset(lb_listener_cfg_t *l)
     l->max_connections = LB_CFG_UNSET_INT;
     l->algorithm = LB_CFG_UNSET_INT;
     health_unset(&l->health);
+    l->log_connections = LB_CFG_UNSET_INT;
+    l->send_proxy = l->accept_proxy = LB_CFG_UNSET_INT;
 }
 
 int
@@ -354,6 +383,12 @@ lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l)
     if (l->algorithm < 0)
         l->algorithm = cfg->algorithm;
     health_inherit(&l->health, &cfg->health);
+    if (l->log_connections < 0)
+        l->log_connections = cfg->log_connections;
+    if (l->send_proxy < 0)
+        l->send_proxy = cfg->send_proxy;
+    if (l->accept_proxy < 0)
+        l->accept_proxy = cfg->accept_proxy;
     /* A list is never empty once set, so empty means "not set here". A
      * copy rather than a pointer: each listener frees its own. */
     if (l->allow.n == 0 && lb_acl_copy(&l->allow, &cfg->allow) != 0)
@@ -406,6 +441,8 @@ lb__cfg_options_unset(lb_config_t *cfg)
     cfg->user = cfg->group = NULL;
     cfg->algorithm = LB_CFG_UNSET_INT;
     health_unset(&cfg->health);
+    cfg->log_connections = LB_CFG_UNSET_INT;
+    cfg->send_proxy = cfg->accept_proxy = LB_CFG_UNSET_INT;
 }
 
 static const lb_health_cfg_t health_defaults = {
@@ -435,6 +472,14 @@ lb__cfg_options_defaults(lb_config_t *cfg)
     if (cfg->algorithm < 0)
         cfg->algorithm = LB_ALGO_ROUNDROBIN;
     health_inherit(&cfg->health, &health_defaults);
+    /* On: the line per connection is what an operator looks for first,
+     * and it costs one formatted write as the connection ends. */
+    if (cfg->log_connections < 0)
+        cfg->log_connections = 1;
+    if (cfg->send_proxy < 0)
+        cfg->send_proxy = 0;
+    if (cfg->accept_proxy < 0)
+        cfg->accept_proxy = 0;
 }
 
 int

@@ -171,3 +171,27 @@ lb_addr_ip(const lb_addr_t *addr, unsigned char out[16])
     }
     return 0;
 }
+
+int
+lb_addr_from_ip(const unsigned char *ip, size_t len, uint16_t port,
+                lb_addr_t *out)
+{
+    struct sockaddr_in sin;
+    struct sockaddr_in6 sin6;
+
+    if (len == 4) {
+        memset(&sin, 0, sizeof(sin));
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons(port);
+        memcpy(&sin.sin_addr, ip, 4);
+        return store(out, &sin, sizeof(sin));
+    }
+    if (len == 16) {
+        memset(&sin6, 0, sizeof(sin6));
+        sin6.sin6_family = AF_INET6;
+        sin6.sin6_port = htons(port);
+        memcpy(&sin6.sin6_addr, ip, 16);
+        return store(out, &sin6, sizeof(sin6));
+    }
+    return LB_EINVAL;
+}

@@ -337,3 +337,19 @@ lb_stream_peer(const lb_stream_t *s, lb_addr_t *out)
     out->len = len;
     return 0;
 }
+
+int
+lb_stream_local(const lb_stream_t *s, lb_addr_t *out)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (getsockname(s->io.fd, (struct sockaddr *)&ss, &len) != 0)
+        return lb__posix_error(errno);
+    if (len > sizeof(out->u.bytes))
+        return LB_EINVAL;
+    memset(out, 0, sizeof(*out));
+    memcpy(out->u.bytes, &ss, len);
+    out->len = len;
+    return 0;
+}

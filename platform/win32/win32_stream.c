@@ -296,3 +296,19 @@ lb_stream_peer(const lb_stream_t *s, lb_addr_t *out)
     out->len = (uint32_t)len;
     return 0;
 }
+
+int
+lb_stream_local(const lb_stream_t *s, lb_addr_t *out)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+
+    if (getsockname(s->sock, (struct sockaddr *)&ss, &len) != 0)
+        return lb__win_error(WSAGetLastError());
+    if (len < 0 || (size_t)len > sizeof(out->u.bytes))
+        return LB_EINVAL;
+    memset(out, 0, sizeof(*out));
+    memcpy(out->u.bytes, &ss, (size_t)len);
+    out->len = (uint32_t)len;
+    return 0;
+}

@@ -172,6 +172,7 @@ fake_accept_from(const char *host)
 
     if (host != NULL)
         lb_addr_from_numeric(host, 40000, &s->peer);
+    lb_addr_from_numeric("127.0.0.1", 8080, &s->local);
     fake.listener->cb(fake.listener, s, 0, fake.listener->data);
     return s;
 }
@@ -312,6 +313,13 @@ int
 lb_stream_peer(const lb_stream_t *s, lb_addr_t *out)
 {
     *out = s->peer;
+    return 0;
+}
+
+int
+lb_stream_local(const lb_stream_t *s, lb_addr_t *out)
+{
+    *out = s->local;
     return 0;
 }
 

@@ -11,7 +11,7 @@
 
 struct lb_stream_s {
     void *data;
-    lb_addr_t addr, peer;
+    lb_addr_t addr, peer, local;
     lb_connect_cb connect_cb;
     lb_read_cb read_cb;
     lb_write_cb write_cb;

@@ -23,6 +23,8 @@ static lb_config_t cfg;
 static lb_server_t srv;
 static lb_listener_t *listeners[1];
 static lb_shared_t shared;
+static FILE *log_out;  /* where the core's log lines go */
+static long log_start; /* where this test's lines begin */
 
 static const char IDLE_CONFIG[] =
     "[options]\n"
@@ -41,6 +43,8 @@ start_server_with(const char *text)
     char *err = NULL;
 
     fake_reset();
+    fseek(log_out, 0, SEEK_END);
+    log_start = ftell(log_out);
     CU_ASSERT_EQUAL_FATAL(lb_config_load_string("t.cfg", text, strlen(text),
                                                 &cfg, NULL, NULL, &err), 0);
     CU_ASSERT_EQUAL_FATAL(lb_listener_bind(&cfg.listeners[0].listen, 16,
@@ -74,6 +78,36 @@ stop_server(void)
     lb_config_free(&cfg);
     lb_shared_release(&shared);
     fake_reset();
+}
+
+/* What the core logged since the test began (the last 8 KiB at most). */
+static const char *
+logged(void)
+{
+    static char text[8192];
+    long end;
+    size_t n;
+
+    fseek(log_out, 0, SEEK_END);
+    end = ftell(log_out);
+    if (end - log_start > (long)sizeof(text) - 1)
+        log_start = end - (long)sizeof(text) + 1;
+    fseek(log_out, log_start, SEEK_SET);
+    n = fread(text, 1, sizeof(text) - 1, log_out);
+    text[n] = '\0';
+    fseek(log_out, 0, SEEK_END);
+    return text;
+}
+
+/* The connection log line holds needle; prints the log when not. */
+static void
+expect_logged(const char *needle)
+{
+    const char *text = logged();
+
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, needle));
+    if (strstr(text, needle) == NULL)
+        fprintf(stderr, "\nwanted '%s' in the log:\n%s\n", needle, text);
 }
 
 static int
@@ -516,15 +550,431 @@ test_in_loop_reload_succession(void)
     fake_reset();
 }
 
+/* ---- the line logged as each connection ends ---- */
+
+static void
+test_log_line_of_a_relayed_connection(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server();
+    c = fake_accept();
+    b = fake.last_connect;
+    fake_advance(250);
+    fake_connected(b, 0);
+    fake_deliver(c, "hello", 5, 0);
+    fake_written(b, 0);
+    fake_deliver(b, "hi", 2, 0);
+    fake_written(c, 0);
+    fake_advance(1000);
+    fake_deliver(c, NULL, 0, 0);
+    CU_ASSERT_PTR_NULL(strstr(logged(), "Connection ")); /* not yet */
+    fake_deliver(b, NULL, 0, 0);
+    expect_logged("Connection client=192.0.2.7:40000 listener=127.0.0.1:8080 "
+                  "backend=10.0.0.1:80 to_backend=5 to_client=2 "
+                  "connect_ms=250 duration_ms=1250 retries=0 end=closed\n");
+    stop_server();
+}
+
+static void
+test_log_line_counts_retries(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server();
+    c = fake_accept();
+    fake_connected(fake.last_connect, LB_ECONNREFUSED);
+    b = fake.last_connect;
+    fake_connected(b, 0);
+    fake_deliver(c, NULL, 0, 0);
+    fake_deliver(b, NULL, 0, 0);
+    expect_logged("backend=10.0.0.2:80 to_backend=0 to_client=0 connect_ms=0 "
+                  "duration_ms=0 retries=1 end=closed");
+    stop_server();
+}
+
+static void
+test_log_line_when_every_backend_failed(void)
+{
+    start_server();
+    fake_accept();
+    for (int i = 0; i < 3; i++) {
+        fake_advance(100);
+        fake_connected(fake.last_connect, LB_ECONNREFUSED);
+    }
+    expect_logged("backend=- to_backend=0 to_client=0 connect_ms=- "
+                  "duration_ms=300 retries=2 end=connect_failed\n");
+    stop_server();
+}
+
+static void
+test_log_line_of_resets(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server();
+    c = established(&b);
+    fake_deliver(b, NULL, 0, LB_ECONNRESET);
+    expect_logged("end=backend_reset\n");
+    fake_run_closes();
+    c = established(&b);
+    fake_deliver(c, "abc", 3, 0);
+    fake_written(b, 0);
+    fake_deliver(c, NULL, 0, LB_ECONNRESET);
+    expect_logged("to_backend=3 to_client=0 connect_ms=0 duration_ms=0 "
+                  "retries=0 end=client_reset\n");
+    stop_server();
+}
+
+static void
+test_log_line_first_cause_wins(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server();
+    c = established(&b);
+    fake_deliver(c, "req", 3, 0);
+    fake_written(b, LB_EPIPE); /* the backend is gone ... */
+    fake_deliver(b, NULL, 0, 0); /* ... though its side ends with a FIN */
+    CU_ASSERT(c->closed);
+    expect_logged("end=backend_reset\n");
+    stop_server();
+}
+
+static void
+test_log_line_of_timeouts(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server_with(IDLE_CONFIG);
+    established(&b);
+    fake_advance(10000);
+    expect_logged("listener=127.0.0.1:8080 backend=10.0.0.1:80 to_backend=0 "
+                  "to_client=0 connect_ms=0 duration_ms=10000 retries=0 "
+                  "end=idle_timeout\n");
+    fake_run_closes();
+    c = established(&b);
+    fake_deliver(c, NULL, 0, 0);
+    fake_advance(3000);
+    expect_logged("duration_ms=3000 retries=0 end=half_close_timeout\n");
+    stop_server();
+}
+
+static void
+test_log_line_of_a_cut_connection(void)
+{
+    lb_stream_t *b;
+
+    start_server();
+    established(&b);
+    fake_stop_request();
+    fake_advance(6000);
+    expect_logged("duration_ms=6000 retries=0 end=shutdown\n");
+    stop_server();
+}
+
+static const char FULL_CONFIG[] =
+    "[options]\n"
+    "max_conns = 1\n"
+    "[mappings]\n"
+    "127.0.0.1:8080 = 10.0.0.1:80\n";
+
+static void
+test_log_line_of_a_refused_client(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server_with(FULL_CONFIG);
+    established(&b);
+    c = fake_accept(); /* the only backend is at max_conns */
+    CU_ASSERT(c->closed);
+    CU_ASSERT_EQUAL(fake.nconnects, 1);
+    expect_logged("backend=- to_backend=0 to_client=0 connect_ms=- "
+                  "duration_ms=0 retries=0 end=refused\n");
+    stop_server();
+}
+
+static const char QUIET_CONFIG[] =
+    "[options]\n"
+    "log_connections = 1\n"
+    "[listener:quiet]\n"
+    "listen = 127.0.0.1:8080\n"
+    "backends = 10.0.0.1:80\n"
+    "log_connections = off\n";
+
+static void
+test_log_connections_off(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server_with(QUIET_CONFIG);
+    c = established(&b);
+    fake_deliver(c, NULL, 0, 0);
+    fake_deliver(b, NULL, 0, 0);
+    CU_ASSERT(c->closed);
+    CU_ASSERT_PTR_NULL(strstr(logged(), "Connection "));
+    stop_server();
+}
+
+/* ---- PROXY protocol ---- */
+
+static const char SEND_V1_CONFIG[] =
+    "[options]\n"
+    "buffer_size = 16\n"
+    "[listener:pp]\n"
+    "listen = 127.0.0.1:8080\n"
+    "backends = 10.0.0.1:80\n"
+    "send_proxy = v1\n";
+
+static const char SEND_V2_CONFIG[] =
+    "[listener:pp]\n"
+    "listen = 127.0.0.1:8080\n"
+    "backends = 10.0.0.1:80\n"
+    "send_proxy = v2\n";
+
+static const char ACCEPT_CONFIG[] =
+    "[options]\n"
+    "buffer_size = 16\n"
+    "connect_timeout = 2\n"
+    "[listener:pp]\n"
+    "listen = 127.0.0.1:8080\n"
+    "backends = 10.0.0.1:80\n"
+    "accept_proxy = 1\n";
+
+static const char CHAIN_CONFIG[] =
+    "[options]\n"
+    "buffer_size = 16\n"
+    "accept_proxy = 1\n"
+    "send_proxy = v1\n"
+    "[mappings]\n"
+    "127.0.0.1:8080 = 10.0.0.1:80\n";
+
+#define V1_IN "PROXY TCP4 203.0.113.9 198.51.100.1 5555 443\r\n"
+
+/* The client sends bytes in reads of at most buffer_size (16) bytes. */
+static void
+deliver_chunks(lb_stream_t *c, const char *bytes, size_t len)
+{
+    while (len > 0) {
+        size_t n = len < 16 ? len : 16;
+
+        CU_ASSERT_FATAL(c->reading);
+        fake_deliver(c, bytes, n, 0);
+        bytes += n;
+        len -= n;
+    }
+}
+
+static void
+test_send_proxy_v1_before_any_client_byte(void)
+{
+    static const char hdr[] = "PROXY TCP4 192.0.2.7 127.0.0.1 40000 8080\r\n";
+    lb_stream_t *b, *c;
+
+    start_server_with(SEND_V1_CONFIG);
+    c = fake_accept();
+    b = fake.last_connect;
+    fake_connected(b, 0);
+    CU_ASSERT(b->writing);   /* the header */
+    CU_ASSERT(!c->reading);  /* no client byte before it */
+    CU_ASSERT(b->reading);   /* the backend may speak meanwhile */
+    fake_written(b, 0);
+    CU_ASSERT(c->reading);
+    fake_deliver(c, "hello", 5, 0);
+    fake_written(b, 0);
+    CU_ASSERT_EQUAL(b->nsent, sizeof(hdr) - 1 + 5);
+    CU_ASSERT_NSTRING_EQUAL(b->sent, hdr, sizeof(hdr) - 1);
+    CU_ASSERT_NSTRING_EQUAL(b->sent + sizeof(hdr) - 1, "hello", 5);
+    fake_deliver(c, NULL, 0, 0);
+    fake_deliver(b, NULL, 0, 0);
+    expect_logged("to_backend=5 to_client=0"); /* the header not counted */
+    stop_server();
+}
+
+static void
+test_send_proxy_v2(void)
+{
+    static const unsigned char hdr[28] = {
+        0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49,
+        0x54, 0x0A, 0x21, 0x11, 0x00, 0x0C, 192,  0,    2,    7,
+        127,  0,    0,    1,    0x9C, 0x40, 0x1F, 0x90};
+    lb_stream_t *b;
+
+    start_server_with(SEND_V2_CONFIG);
+    fake_accept();
+    b = fake.last_connect;
+    fake_connected(b, 0);
+    fake_written(b, 0);
+    CU_ASSERT_EQUAL(b->nsent, sizeof(hdr));
+    CU_ASSERT(memcmp(b->sent, hdr, sizeof(hdr)) == 0);
+    stop_server();
+}
+
+static void
+test_abort_while_header_is_written(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server_with(SEND_V1_CONFIG);
+    c = fake_accept();
+    b = fake.last_connect;
+    fake_connected(b, 0);
+    CU_ASSERT(b->writing);
+    fake_stop_request();
+    fake_stop_request(); /* cut at once, the header still being written */
+    CU_ASSERT(c->closed && b->closed);
+    fake_run_closes(); /* the header's buffer is freed with the session */
+    CU_ASSERT_EQUAL(srv.active, 0);
+    expect_logged("end=shutdown");
+    stop_server();
+}
+
+static void
+test_accept_proxy_header_in_pieces(void)
+{
+    static const char data[] = V1_IN "hi";
+    lb_stream_t *b, *c;
+
+    start_server_with(ACCEPT_CONFIG);
+    c = fake_accept();
+    /* 48 bytes in reads of 16: no backend before the header is whole */
+    deliver_chunks(c, data, 32);
+    CU_ASSERT_EQUAL(fake.nconnects, 0);
+    CU_ASSERT_EQUAL(srv.pool->in_use, 0);
+    deliver_chunks(c, data + 32, sizeof(data) - 1 - 32);
+    CU_ASSERT_EQUAL(fake.nconnects, 1);
+    CU_ASSERT(!c->reading); /* its next bytes wait for the backend */
+    CU_ASSERT_EQUAL(srv.pool->in_use, 1); /* "hi", held */
+    b = fake.last_connect;
+    fake_connected(b, 0);
+    CU_ASSERT(b->writing);
+    fake_written(b, 0);
+    CU_ASSERT_EQUAL(b->nsent, 2);
+    CU_ASSERT_NSTRING_EQUAL(b->sent, "hi", 2);
+    CU_ASSERT(c->reading);
+    CU_ASSERT_EQUAL(srv.pool->in_use, 0);
+    fake_deliver(c, NULL, 0, 0);
+    fake_deliver(b, NULL, 0, 0);
+    expect_logged("Connection client=203.0.113.9:5555 listener=127.0.0.1:8080 "
+                  "backend=10.0.0.1:80 to_backend=2 to_client=0");
+    stop_server();
+}
+
+static void
+test_accept_proxy_header_alone(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server_with(ACCEPT_CONFIG);
+    c = fake_accept();
+    deliver_chunks(c, "PROXY UNKNOWN\r\n", 15);
+    b = fake.last_connect;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    fake_connected(b, 0);
+    CU_ASSERT(c->reading); /* nothing held: reading at once */
+    CU_ASSERT(!b->writing);
+    fake_deliver(c, NULL, 0, 0);
+    fake_deliver(b, NULL, 0, 0);
+    /* UNKNOWN: the real peer stands */
+    expect_logged("Connection client=192.0.2.7:40000 ");
+    stop_server();
+}
+
+static void
+test_accept_proxy_garbage(void)
+{
+    lb_stream_t *c, *c2;
+    const char *text;
+
+    start_server_with(ACCEPT_CONFIG);
+    c = fake_accept();
+    fake_deliver(c, "GET / HTTP/1.0\r\n", 16, 0);
+    CU_ASSERT(c->closed);
+    CU_ASSERT_EQUAL(fake.nconnects, 0);
+    expect_logged("No valid PROXY header from 192.0.2.7:40000 on "
+                  "127.0.0.1:8080 (not a PROXY protocol header)");
+    expect_logged("backend=- to_backend=0 to_client=0 connect_ms=- "
+                  "duration_ms=0 retries=0 end=proxy_error\n");
+    c2 = fake_accept(); /* within the second: not logged again */
+    fake_deliver(c2, "PROXY TCP4 1.2.3", 16, 0);
+    fake_deliver(c2, ".4 5.6.7.8 1 2\n", 15, 0);
+    CU_ASSERT(c2->closed);
+    text = logged();
+    CU_ASSERT_PTR_NULL(strstr(strstr(text, "No valid") + 1, "No valid"));
+    fake_run_closes();
+    CU_ASSERT_EQUAL(srv.active, 0);
+    stop_server();
+}
+
+static void
+test_accept_proxy_timeout_and_eof(void)
+{
+    lb_stream_t *c;
+
+    start_server_with(ACCEPT_CONFIG);
+    c = fake_accept();
+    fake_deliver(c, "PROXY ", 6, 0);
+    fake_advance(1999);
+    CU_ASSERT(!c->closed);
+    fake_advance(1); /* connect_timeout = 2 */
+    CU_ASSERT(c->closed);
+    expect_logged("(none complete within 2.0 s)");
+    fake_advance(1000);
+    c = fake_accept();
+    fake_deliver(c, "PROXY TCP4", 10, 0); /* kept: it came in pieces */
+    fake_deliver(c, NULL, 0, 0);
+    CU_ASSERT(c->closed);
+    expect_logged("(closed before a complete header)");
+    CU_ASSERT_EQUAL(fake.nconnects, 0);
+    stop_server();
+}
+
+static void
+test_abort_while_header_is_read(void)
+{
+    lb_stream_t *c;
+
+    start_server_with(ACCEPT_CONFIG);
+    c = fake_accept();
+    fake_deliver(c, "PROXY TCP4", 10, 0);
+    CU_ASSERT(c->reading);
+    stop_server(); /* what was kept is freed with the session */
+}
+
+static void
+test_proxy_chain_v2_in_v1_out(void)
+{
+    static const unsigned char in[28 + 3] = {
+        0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54,
+        0x0A, 0x21, 0x11, 0x00, 0x0C, 203,  0,    113,  9,    198,  51,
+        100,  1,    0x15, 0xB3, 0x01, 0xBB, 'a',  'b',  'c'};
+    lb_stream_t *b, *c;
+
+    start_server_with(CHAIN_CONFIG);
+    c = fake_accept();
+    deliver_chunks(c, (const char *)in, sizeof(in));
+    b = fake.last_connect;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    fake_connected(b, 0);
+    fake_written(b, 0); /* our header */
+    fake_written(b, 0); /* then "abc" */
+    CU_ASSERT_EQUAL(b->nsent, sizeof(V1_IN) - 1 + 3);
+    CU_ASSERT_NSTRING_EQUAL(b->sent, V1_IN "abc", sizeof(V1_IN) - 1 + 3);
+    CU_ASSERT(c->reading);
+    stop_server();
+}
+
 int
 main(void)
 {
     CU_pSuite s;
-    FILE *quiet = tmpfile();
     unsigned failures;
 
-    if (quiet)
-        lb_log_redirect(quiet); /* the core's log lines are not results */
+    /* The core's log lines are not results, but some tests read them. */
+    log_out = tmpfile();
+    if (log_out == NULL)
+        return 2;
+    lb_log_redirect(log_out);
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
     s = CU_add_suite("session (fake platform)", NULL, NULL);
@@ -560,6 +1010,36 @@ main(void)
                 test_in_loop_reload_succession);
     CU_add_test(s, "allow/deny refuse before a backend",
                 test_allow_deny_refuse_before_a_backend);
+    CU_add_test(s, "log line of a relayed connection",
+                test_log_line_of_a_relayed_connection);
+    CU_add_test(s, "log line counts retries", test_log_line_counts_retries);
+    CU_add_test(s, "log line when every backend failed",
+                test_log_line_when_every_backend_failed);
+    CU_add_test(s, "log line of resets", test_log_line_of_resets);
+    CU_add_test(s, "log line: the first cause wins",
+                test_log_line_first_cause_wins);
+    CU_add_test(s, "log line of timeouts", test_log_line_of_timeouts);
+    CU_add_test(s, "log line of a cut connection",
+                test_log_line_of_a_cut_connection);
+    CU_add_test(s, "log line of a refused client",
+                test_log_line_of_a_refused_client);
+    CU_add_test(s, "log_connections = off", test_log_connections_off);
+    CU_add_test(s, "send_proxy v1 before any client byte",
+                test_send_proxy_v1_before_any_client_byte);
+    CU_add_test(s, "send_proxy v2", test_send_proxy_v2);
+    CU_add_test(s, "abort while the header is written",
+                test_abort_while_header_is_written);
+    CU_add_test(s, "accept_proxy: header in pieces, data after it",
+                test_accept_proxy_header_in_pieces);
+    CU_add_test(s, "accept_proxy: header alone (UNKNOWN)",
+                test_accept_proxy_header_alone);
+    CU_add_test(s, "accept_proxy: garbage", test_accept_proxy_garbage);
+    CU_add_test(s, "accept_proxy: timeout and EOF",
+                test_accept_proxy_timeout_and_eof);
+    CU_add_test(s, "abort while the header is read",
+                test_abort_while_header_is_read);
+    CU_add_test(s, "PROXY chain: v2 in, v1 out",
+                test_proxy_chain_v2_in_v1_out);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

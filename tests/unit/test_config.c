@@ -1007,6 +1007,73 @@ test_acl_errors(void)
 #undef ACL_ERR
 }
 
+static void
+test_log_connections(void)
+{
+    lb_config_t cfg;
+    warnings_t w = {0, ""};
+
+    CU_ASSERT_EQUAL_FATAL(load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
+                                  &w), LB_EXIT_OK);
+    CU_ASSERT_EQUAL(cfg.log_connections, 1); /* on by default */
+    CU_ASSERT_EQUAL(cfg.listeners[0].log_connections, 1);
+    lb_config_free(&cfg);
+    CU_ASSERT_EQUAL_FATAL(load_ok("[options]\nlog_connections = no\n"
+                                  "[mappings]\n8080 = 10.0.0.1:80\n"
+                                  "[listener:b]\nlisten = 8081\n"
+                                  "backends = 10.0.0.1:80\n"
+                                  "log_connections = ON\n", &cfg, &w),
+                          LB_EXIT_OK);
+    CU_ASSERT_EQUAL(cfg.log_connections, 0);
+    CU_ASSERT_EQUAL(cfg.listeners[0].log_connections, 0); /* inherited */
+    CU_ASSERT_EQUAL(cfg.listeners[1].log_connections, 1); /* its own */
+    lb_config_free(&cfg);
+    expect_error("[options]\nlog_connections = 2\n[mappings]\n"
+                 "8080 = 10.0.0.1:80\n", 2,
+                 "log_connections must be 0, 1, true, false, yes, no, on or "
+                 "off, got '2'");
+    expect_error("[listener:a]\nlisten = 8080\nbackends = 10.0.0.1:80\n"
+                 "log_connections = 0\nlog_connections = 1\n", 5,
+                 "duplicate key 'log_connections'");
+}
+
+static void
+test_proxy_options(void)
+{
+    lb_config_t cfg;
+    warnings_t w = {0, ""};
+
+    CU_ASSERT_EQUAL_FATAL(load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
+                                  &w), LB_EXIT_OK);
+    CU_ASSERT_EQUAL(cfg.listeners[0].send_proxy, 0); /* off by default */
+    CU_ASSERT_EQUAL(cfg.listeners[0].accept_proxy, 0);
+    lb_config_free(&cfg);
+    CU_ASSERT_EQUAL_FATAL(load_ok("[options]\nsend_proxy = V2\n"
+                                  "accept_proxy = yes\n"
+                                  "[mappings]\n8080 = 10.0.0.1:80\n"
+                                  "[listener:b]\nlisten = 8081\n"
+                                  "backends = 10.0.0.1:80\n"
+                                  "send_proxy = v1\naccept_proxy = 0\n"
+                                  "[listener:c]\nlisten = 8082\n"
+                                  "backends = 10.0.0.1:80\n"
+                                  "send_proxy = off\n", &cfg, &w),
+                          LB_EXIT_OK);
+    CU_ASSERT_EQUAL(cfg.listeners[0].send_proxy, 2); /* inherited */
+    CU_ASSERT_EQUAL(cfg.listeners[0].accept_proxy, 1);
+    CU_ASSERT_EQUAL(cfg.listeners[1].send_proxy, 1); /* its own */
+    CU_ASSERT_EQUAL(cfg.listeners[1].accept_proxy, 0);
+    CU_ASSERT_EQUAL(cfg.listeners[2].send_proxy, 0);
+    CU_ASSERT_EQUAL(cfg.listeners[2].accept_proxy, 1);
+    lb_config_free(&cfg);
+    expect_error("[options]\nsend_proxy = 2\n[mappings]\n"
+                 "8080 = 10.0.0.1:80\n", 2,
+                 "send_proxy must be v1, v2 or off, got '2'");
+    expect_error("[listener:a]\nlisten = 8080\nbackends = 10.0.0.1:80\n"
+                 "accept_proxy = v1\n", 4,
+                 "accept_proxy must be 0, 1, true, false, yes, no, on or "
+                 "off, got 'v1'");
+}
+
 void
 lb_test_config_register(void)
 {
@@ -1050,6 +1117,8 @@ lb_test_config_register(void)
         {"duplicate backends merged", test_duplicate_backends_merged},
         {"allow and deny lists", test_acl_lists},
         {"allow and deny errors", test_acl_errors},
+        {"log_connections", test_log_connections},
+        {"send_proxy and accept_proxy", test_proxy_options},
     };
     CU_pSuite suite = CU_add_suite("config", NULL, NULL);
     size_t i;

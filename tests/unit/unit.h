@@ -9,5 +9,6 @@ void lb_test_drain_register(void);
 void lb_test_timers_register(void);
 void lb_test_health_register(void);
 void lb_test_algorithms_register(void);
+void lb_test_proxy_proto_register(void);
 
 #endif
