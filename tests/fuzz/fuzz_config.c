@@ -66,7 +66,12 @@ check_ok(const lb_config_t *cfg)
         for (size_t j = 0; j < l->nbackends; j++) {
             const lb_backend_cfg_t *b = &l->backends[j];
 
-            if (b->host == NULL || b->label == NULL || b->port == 0)
+            if (b->host == NULL || b->label == NULL)
+                abort();
+            /* Port 0 only for a unix:PATH backend, which has no port. */
+            if (b->port == 0 && strncmp(b->label, "unix:", 5) != 0)
+                abort();
+            if (b->weight < 1 || b->weight > 1000)
                 abort();
             if (cfg->pre_resolve && !b->resolved)
                 abort(); /* pre-resolved means every backend resolved */
