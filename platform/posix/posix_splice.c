@@ -17,6 +17,7 @@
 #include <fcntl.h>
 
 #define MAX_FREE_PIPES 256
+#define SPLICE_ROUNDS 16   /* pipe fills per step before reporting */
 
 struct lb__splice_s {
     int pipe[2];
@@ -105,37 +106,82 @@ pump_out(struct lb__splice_s *sp)
     return 1;
 }
 
-/* Advances the transfer as far as the sockets allow. */
+/* One splice from src into the pipe, never beyond max bytes in it.
+ * Returns bytes taken, 0 at src's end, or -1 with errno. */
+static ssize_t
+pump_in(struct lb__splice_s *sp)
+{
+    ssize_t n;
+
+    do
+        n = splice(sp->src->io.fd, NULL, sp->pipe[1], NULL,
+                   sp->max - sp->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        sp->in_pipe += (size_t)n;
+        sp->moved += (size_t)n;
+    }
+    return n;
+}
+
+/* Waits for the one socket that holds the transfer up. */
+static void
+wait_for(struct lb__splice_s *sp, int dst_full)
+{
+    lb_loop_t *loop = sp->src->loop;
+
+    if (dst_full) {
+        lb__io_stop(loop, &sp->src->io, POLLIN);
+        (void)lb__io_start(loop, &sp->dst->io, POLLOUT);
+    } else {
+        lb__io_stop(loop, &sp->dst->io, POLLOUT);
+        (void)lb__io_start(loop, &sp->src->io, POLLIN);
+    }
+}
+
+/* Advances the transfer as far as the sockets allow: the pipe is topped
+ * up (to at most max bytes) and drained in turn, without a trip through
+ * the loop per chunk, until src has nothing more for now (the bytes moved
+ * are reported) or dst is full (it waits for room). A bounded number of
+ * rounds keeps one fast connection from starving the others. */
 void
 lb__splice_step(struct lb__splice_s *sp)
 {
-    lb_loop_t *loop = sp->src->loop;
-    ssize_t n;
+    int src_end = 0, src_dry = 0;
 
-    if (sp->in_pipe > 0) {
-        int r = pump_out(sp);
-        if (r < 0)
+    for (int round = 0; round < SPLICE_ROUNDS; round++) {
+        int out;
+
+        if (!src_end && !src_dry && sp->in_pipe < sp->max) {
+            ssize_t n = pump_in(sp);
+
+            if (n == 0)
+                src_end = 1;
+            else if (n < 0 && errno == EAGAIN)
+                src_dry = 1;
+            else if (n < 0) {
+                finish(sp, lb__posix_error(errno), 0);
+                return;
+            }
+        }
+        out = pump_out(sp);
+        if (out < 0) {
             finish(sp, lb__posix_error(errno == 0 ? EIO : errno), 1);
-        else if (r == 0)
-            (void)lb__io_start(loop, &sp->dst->io, POLLOUT);
-        else
-            finish(sp, (long)sp->moved, 0);
-        return;
+            return;
+        }
+        if (out == 0) {
+            wait_for(sp, 1);
+            return;
+        }
+        if (src_end || src_dry)
+            break; /* the pipe is empty and src has no more for now */
     }
-    do
-        n = splice(sp->src->io.fd, NULL, sp->pipe[1], NULL, sp->max,
-                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    while (n < 0 && errno == EINTR);
-    if (n > 0) {
-        sp->in_pipe = sp->moved = (size_t)n;
-        lb__splice_step(sp);
-    } else if (n == 0) {
+    if (sp->moved > 0)
+        finish(sp, (long)sp->moved, 0);
+    else if (src_end)
         finish(sp, LB_EOF, 0);
-    } else if (errno == EAGAIN) {
-        (void)lb__io_start(loop, &sp->src->io, POLLIN);
-    } else {
-        finish(sp, lb__posix_error(errno), 0);
-    }
+    else
+        wait_for(sp, 0);
 }
 
 int
