@@ -34,6 +34,7 @@ struct stats_conn_s {
     size_t len;
     lb_buf_t resp;
     int phase, eof;
+    int full; /* more came than MAX_REQUEST */
 };
 
 static void on_read(lb_stream_t *s, long nread, char *buf);
@@ -245,14 +246,18 @@ headers_done(const stats_conn_t *c, size_t from)
 }
 
 /* Adds what was read (buffer_size may be as small as 1: a request comes
- * in as many reads as it takes). 0, or -1 when it is too long. */
+ * in as many reads as it takes); what does not fit is dropped and marks
+ * the request too long, unless its headers turn out complete. 0, or -1
+ * with no memory for it. */
 static int
 take(stats_conn_t *c, const char *buf, size_t n)
 {
     if (c->req == NULL && (c->req = malloc(MAX_REQUEST + 1)) == NULL)
         return -1;
-    if (n > MAX_REQUEST - c->len)
-        return -1;
+    if (n > MAX_REQUEST - c->len) {
+        n = MAX_REQUEST - c->len;
+        c->full = 1;
+    }
     memcpy(c->req + c->len, buf, n);
     c->len += n;
     return 0;
@@ -279,9 +284,11 @@ on_read(lb_stream_t *s, long nread, char *buf)
     if (c->phase != C_READING)
         read_more(c); /* lingering: what comes now is dropped */
     else if (rc != 0)
-        respond(c, c->req ? &too_large : &failed);
+        respond(c, &failed);
     else if (headers_done(c, before))
         respond(c, NULL);
+    else if (c->full)
+        respond(c, &too_large);
     else
         read_more(c);
 }
