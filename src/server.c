@@ -26,7 +26,8 @@ lb__server_close_listeners(lb_server_t *srv)
     lb_stats_close_listener(srv);
 }
 
-/* What a drain waits for: sessions, and active checks' streams. */
+/* What a drain waits for: sessions, active checks' streams and stats
+ * connections. */
 size_t
 lb__server_open_count(const lb_server_t *srv)
 {
