@@ -18,6 +18,7 @@ import threading
 import time
 
 import lbtest
+import test_windows_service as svc  # the Wine service helpers
 from lbtest import contains, eq, true
 
 # A listener name with a quote, a backslash and markup: it has to come out
@@ -498,3 +499,71 @@ def _try_v6(port):
     except OSError:
         return False
     return status == 200 and json.loads(body)["listeners"][0]["name"]
+
+
+@svc.windows_only
+def test_stats_kept_across_service_reload():
+    """The Windows service's in-loop reload (--reload-service, as
+    SERVICE_CONTROL_PARAMCHANGE) with the stats address unchanged: scrapes
+    every 50 ms never fail, the new server answers for the new config (an
+    added listener, counters started over), and the service stops
+    cleanly."""
+    b0 = lbtest.Backend(lbtest.echo)
+    p1, p2, p3, stats = lbtest.free_ports(4)
+    work = tempfile.mkdtemp(prefix="lbsvc-")
+    cfg = os.path.join(work, "svc.cfg")
+    text = _config(stats, p1, [b0.port], p2, [b0.port], 1)
+    with open(cfg, "w") as f:
+        f.write(text)
+    name = "PumpkinLBStatsTest"
+    failures, scrapes, stop = [], [0], threading.Event()
+
+    def scrape():
+        while not stop.is_set():
+            try:
+                if _http(stats, b"GET /metrics HTTP/1.0\r\n\r\n")[0] != 200:
+                    failures.append("status")
+                scrapes[0] += 1
+            except (OSError, lbtest.TestFailure) as e:
+                failures.append(repr(e))
+            time.sleep(0.05)
+
+    t = threading.Thread(target=scrape, daemon=True)
+    try:
+        rc, out = svc.wine("sc", "create", name, "binPath=",
+                           '"%s" --service "%s"' % (svc.winpath(lbtest.BINARY),
+                                                   svc.winpath(cfg)),
+                           "start=", "demand")
+        eq(rc, 0, "sc create exit status (%s)" % out)
+        eq(svc.wine("sc", "start", name)[0], 0, "sc start exit status")
+        true(lbtest.wait_until(lambda: lbtest.is_listening(stats), 20),
+             "the service serves statistics", log=svc.service_log()[-1500:])
+        _finish_client(_open_client(p1, b"before"))
+        eq(_value(_metrics(stats), "pumpkinlb_connections_total",
+                  listener=NAME), 1, "a client before the reload")
+        t.start()
+        with open(cfg + ".new", "w") as f:
+            f.write(text + "127.0.0.1:%d = 127.0.0.1:%d\n" % (p3, b0.port))
+        os.replace(cfg + ".new", cfg)
+        rc, out = svc.wine(lbtest.BINARY, "--reload-service", name)
+        eq(rc, 0, "--reload-service exit status (%s)" % out)
+        true(lbtest.wait_until(lambda: lbtest.is_listening(p3), 20),
+             "the added listener listens", log=svc.service_log()[-1500:])
+        n = scrapes[0]
+        true(lbtest.wait_until(lambda: scrapes[0] >= n + 5, 20),
+             "scrapes go on after the reload")
+        stop.set()
+        t.join(30)
+        eq(failures, [], "failed scrapes through the reload")
+        after = _metrics(stats)
+        eq(_value(after, "pumpkinlb_connections_total",
+                  listener="127.0.0.1:%d" % p3), 0, "the added listener")
+        eq(_value(after, "pumpkinlb_connections_total", listener=NAME), 0,
+           "counters start over at a reload")
+        eq(svc.wine("sc", "stop", name)[0], 0, "sc stop exit status")
+        state = svc.wait_state(name, 1, 15)
+        eq(state[:2], (1, 0), "STOPPED with exit code 0")
+    finally:
+        stop.set()
+        svc.remove_service(name)
+        b0.close()
