@@ -27,14 +27,13 @@ static lb_shared_t shared;
 
 /* A worker serving listener idx: 0 relays, 1 (cfg.nlisteners) is stats. */
 static void
-start(size_t idx)
+start_with(const char *text, size_t idx)
 {
     char *err = NULL;
 
     fake_reset();
-    CU_ASSERT_EQUAL_FATAL(lb_config_load_string("t.cfg", CONFIG,
-                                                strlen(CONFIG), &cfg, NULL,
-                                                NULL, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(lb_config_load_string("t.cfg", text, strlen(text),
+                                                &cfg, NULL, NULL, &err), 0);
     CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 1);
     CU_ASSERT_EQUAL_FATAL(lb_listener_bind(&cfg.listeners[0].listen, 16,
                                            &listeners[0]), 0);
@@ -47,6 +46,12 @@ start(size_t idx)
     CU_ASSERT_EQUAL(srv.stats != NULL, idx == 1);
     /* The worker closes what it serves; the other one is ours. */
     lb_listener_close(listeners[1 - idx]);
+}
+
+static void
+start(size_t idx)
+{
+    start_with(CONFIG, idx);
 }
 
 static void
@@ -366,6 +371,34 @@ test_failed_client_counted(void)
     stop();
 }
 
+/* With accept_proxy, what came with the client's PROXY header is sent
+ * once the backend is up: counted then, like every other client byte. */
+static void
+test_bytes_after_a_proxy_header(void)
+{
+    static const char text[] =
+        "[options]\nbuffer_size = 64\nstats = 127.0.0.1:9100\n"
+        "accept_proxy = 1\n[mappings]\n127.0.0.1:8080 = 10.0.0.1:80\n";
+    static const char in[] =
+        "PROXY TCP4 203.0.113.9 198.51.100.1 5555 443\r\nhi";
+    lb_stream_t *b, *c;
+
+    start_with(text, 0);
+    c = fake_accept();
+    fake_deliver(c, in, sizeof(in) - 1, 0);
+    b = fake.last_connect;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    fake_connected(b, 0);
+    CU_ASSERT_EQUAL(bytes_of(0, LB_STATS_IN), 2);
+    fake_written(b, 0);
+    fake_deliver(c, "!", 1, 0);
+    CU_ASSERT_EQUAL(bytes_of(0, LB_STATS_IN), 3);
+    fake_written(b, 0);
+    fake_deliver(c, NULL, 0, 0);
+    fake_deliver(b, NULL, 0, 0);
+    stop();
+}
+
 void
 lb_test_stats_http_register(void)
 {
@@ -382,4 +415,6 @@ lb_test_stats_http_register(void)
     CU_add_test(s, "relay counters", test_relay_counters);
     CU_add_test(s, "a client every backend failed",
                 test_failed_client_counted);
+    CU_add_test(s, "bytes after a PROXY header",
+                test_bytes_after_a_proxy_header);
 }
