@@ -41,7 +41,7 @@ BIN  := $(BUILD)/pumpkinlb
 UNIT := $(BUILD)/unit-tests
 FUZZ_REPLAY := $(BUILD)/fuzz-replay
 
-.PHONY: all deps run test unit integration clean check-config
+.PHONY: all deps test-deps run test unit integration clean check-config
 
 all: deps $(BIN)
 
@@ -64,6 +64,18 @@ deps:
 	@if ! pkg-config --exists $(PKGS) 2>/dev/null || \
 	    ! command -v python3 >/dev/null 2>&1; then \
 	  $(call apt_install,build dependencies,$(DEB_PKGS),exit 1;); \
+	fi
+
+# What the statistics tests need (tests/integration/test_stats.py): the
+# Prometheus client library's parser of the text format (Debian's package
+# is found by any python3 3.11) and headless Chromium for the HTML page.
+# Installed with apt-get as root; otherwise those tests fail and say so.
+TEST_DEB_PKGS := chromium python3-prometheus-client
+test-deps:
+	@if ! command -v chromium >/dev/null 2>&1 || \
+	    ! { python3 -c 'import prometheus_client' 2>/dev/null || \
+	        [ -d /usr/lib/python3/dist-packages/prometheus_client ]; }; then \
+	  $(call apt_install,statistics test tools,$(TEST_DEB_PKGS),); \
 	fi
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h platform/posix/*.h platform/common/*.h)
@@ -90,14 +102,14 @@ run: all
 unit: deps $(UNIT)
 	$(UNIT)
 
-integration: all
+integration: all test-deps
 	python3 tests/integration/run.py $(BIN)
 
 # Linux workers wait with epoll; PUMPKINLB_POLL=1 gives them the portable
 # poll() backend, which these scenarios run with again so it stays tested.
 POLL_TESTS := test_relay.py test_faults.py test_timeouts.py
 
-test: deps $(BIN) $(UNIT) $(SESSION) $(FUZZ_REPLAY)
+test: deps test-deps $(BIN) $(UNIT) $(SESSION) $(FUZZ_REPLAY)
 	$(SAN_ENV) $(UNIT)
 	$(SAN_ENV) $(SESSION)
 	$(SAN_ENV) $(FUZZ_REPLAY) tests/fuzz/corpus tests/fuzz/regressions
@@ -260,7 +272,7 @@ $(WIN_MSI_NEXT): $(WIN_MSI)
 	wixl -a x64 -D SourceDir=$(WIN_BUILD) -D DocDir=. -D Version=$(VERSION_NEXT) \
 	  -o $@ installer/pumpkinlb.wxs
 
-test-windows: windows $(WIN_MSI) $(WIN_MSI_NEXT)
+test-windows: windows test-deps $(WIN_MSI) $(WIN_MSI_NEXT)
 	sh tests/wine/run.sh $(WIN_BUILD)
 
 # The MSI, with wixl (msitools); any wixl warning fails the build.

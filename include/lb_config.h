@@ -84,6 +84,14 @@ typedef struct lb_listener_cfg_s {
     int accept_proxy;          /* clients start with a PROXY header */
 } lb_listener_cfg_t;
 
+/* stats = ADDRESS:PORT in [options]: where live statistics are served
+ * (stats_http.c). */
+typedef struct lb_stats_cfg_s {
+    int line;        /* where it was set; 0 = no statistics (the default) */
+    lb_addr_t addr;
+    char *label;     /* e.g. "127.0.0.1:9100" */
+} lb_stats_cfg_t;
+
 typedef struct lb_config_s {
     char *path;
     int pre_resolve;           /* pre_resolve_workers, default 1 */
@@ -103,6 +111,7 @@ typedef struct lb_config_s {
     int log_connections;       /* default 1: a line per connection */
     int send_proxy;            /* default 0 (off); 1 or 2: its version */
     int accept_proxy;          /* default 0 */
+    lb_stats_cfg_t stats;
     lb_listener_cfg_t *listeners;
     size_t nlisteners;
 } lb_config_t;

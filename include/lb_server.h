@@ -9,13 +9,15 @@
 #include "lb_drain.h"
 #include "lb_health.h"
 #include "lb_platform.h"
+#include "lb_stats.h"
 
 typedef struct lb_session_s lb_session_t;
 typedef struct lb_check_s lb_check_t;
 
 /* What every worker process shares, all in one lb_shared_alloc() block
  * made before the workers start: per listener a round-robin cursor, the
- * health of its backends and the connections open to each. */
+ * health of its backends and the connections open to each, and the
+ * statistics' counters. */
 typedef struct lb_shared_s {
     void *block;
     size_t size;
@@ -23,6 +25,9 @@ typedef struct lb_shared_s {
     lb_backend_state_t **state;  /* per listener: one per backend */
     lb_atomic_t **conns;         /* per listener: backends x processes */
     unsigned processes;
+    lb_listener_counters_t *counters;     /* per listener */
+    lb_backend_counters_t **bcounters;    /* per listener: one per backend */
+    int64_t started;             /* Unix time the counters began */
 } lb_shared_t;
 
 int lb_shared_create(const lb_config_t *cfg, lb_shared_t *out);
@@ -69,6 +74,9 @@ struct lb_server_s {
     size_t max_active;      /* process-wide limit; 0 = none */
     size_t check_streams;   /* active checks' streams not yet closed */
     unsigned slot;          /* which worker of its listeners this is */
+    const lb_shared_t *shared;
+    struct lb_stats_http_s *stats; /* serving the stats address, or NULL */
+    size_t stats_streams;   /* its connections not yet closed */
     lb_drain_t drain;
     lb_timer_t drain_timer;
     lb_rng_t rng;
@@ -119,6 +127,8 @@ void lb_server_session_ended(lb_server_t *srv, lb_lctx_t *lc);
 /* A drain waits for these too; called when an active check's stream is
  * closed. */
 void lb_server_check_closed(lb_server_t *srv);
+/* The same for a stats connection (stats_http.c). */
+void lb_server_stats_closed(lb_server_t *srv);
 
 /* Active health checks (checker.c): started for the listeners this worker
  * checks (slot 0 checks for all the listener's workers), stopped by the

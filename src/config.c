@@ -178,6 +178,23 @@ merge_duplicates(lb_cfg_parser_t *p, size_t li)
     }
 }
 
+/* The stats address cannot also be a listener's: one socket each. */
+static void
+check_stats(lb_cfg_parser_t *p)
+{
+    const lb_config_t *cfg = p->cfg;
+
+    for (size_t i = 0; cfg->stats.line != 0 && i < cfg->nlisteners; i++) {
+        if (!lb_addr_equal(&cfg->stats.addr, &cfg->listeners[i].listen))
+            continue;
+        lb__cfg_fail(p, cfg->stats.line,
+                     "stats address '%s' is also the listen address of "
+                     "listener '%s' (line %d)", cfg->stats.label,
+                     cfg->listeners[i].name, p->pending[i].listen_line);
+        return;
+    }
+}
+
 static void
 finish(lb_cfg_parser_t *p)
 {
@@ -185,6 +202,7 @@ finish(lb_cfg_parser_t *p)
         lb__cfg_fail(p, 0,
                      "no listeners: add a [mappings] entry such as "
                      "8080=127.0.0.1:80 or a [listener:NAME] section");
+    check_stats(p);
     if (p->failed)
         return;
     lb__cfg_options_defaults(p->cfg);
@@ -331,6 +349,7 @@ lb_config_free(lb_config_t *cfg)
     free(cfg->log_file);
     free(cfg->user);
     free(cfg->group);
+    free(cfg->stats.label);
     lb_acl_free(&cfg->allow);
     lb_acl_free(&cfg->deny);
     memset(cfg, 0, sizeof(*cfg));

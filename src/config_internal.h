@@ -18,7 +18,7 @@
 #define LB_CFG_UNSET_INT (-1)
 #define LB_CFG_UNSET_DOUBLE (-1.0)
 
-#define LB_CFG_NOPTIONS 25
+#define LB_CFG_NOPTIONS 26
 #define LB_CFG_NLISTENER_OPTIONS 17
 
 typedef enum {

@@ -273,6 +273,8 @@ opt_path(lb_cfg_parser_t *p, const char *name, const char *value,
 
 static int opt_acl(lb_cfg_parser_t *p, const char *name, const char *value,
                    void *field);
+static int opt_stats(lb_cfg_parser_t *p, const char *name, const char *value,
+                     void *field);
 
 static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
     {"pre_resolve_workers", offsetof(lb_config_t, pre_resolve), opt_bool},
@@ -304,6 +306,7 @@ static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
     {"log_connections", offsetof(lb_config_t, log_connections), opt_bool},
     {"send_proxy", offsetof(lb_config_t, send_proxy), opt_proxy_version},
     {"accept_proxy", offsetof(lb_config_t, accept_proxy), opt_bool},
+    {"stats", offsetof(lb_config_t, stats), opt_stats},
 };
 
 /* What a [listener:NAME] section may set for itself. */
@@ -618,6 +621,27 @@ lb__cfg_parse_listen(lb_cfg_parser_t *p, const char *text, lb_addr_t *out)
     rc = listen_host(p, text, host, port, out);
     free(host);
     return rc;
+}
+
+/* stats = ADDRESS:PORT: written as a listener's listen address. */
+static int
+opt_stats(lb_cfg_parser_t *p, const char *name, const char *value,
+          void *field)
+{
+    lb_stats_cfg_t *st = field;
+    char label[LB_ADDRSTRLEN];
+    (void)name;
+
+    if (lb__cfg_parse_listen(p, value, &st->addr) != 0)
+        return -1;
+    lb_addr_format(&st->addr, label, sizeof(label));
+    st->label = lb__cfg_dup(label);
+    if (st->label == NULL) {
+        lb__cfg_fail(p, p->lineno, "out of memory");
+        return -1;
+    }
+    st->line = p->lineno;
+    return 0;
 }
 
 /* Splits one backend item into host (without brackets) and port text. */

@@ -18,7 +18,9 @@
 
 typedef struct lb_run_s {
     lb_config_t cfg;
-    lb_listener_t **listeners; /* parallel to cfg.listeners */
+    /* Parallel to cfg.listeners, then the stats address if it is set: its
+     * workers serve statistics (lb_stats.h). */
+    lb_listener_t **listeners;
     lb_shared_t shared;
     lb_run_spec_t *spec;       /* lb_run_serve's, whichever run is newest */
 } lb_run_t;
@@ -82,15 +84,51 @@ log_listener(const lb_listener_cfg_t *l)
                (unsigned long)l->deny.n);
 }
 
+static void
+log_listeners(const lb_run_t *run)
+{
+    for (size_t i = 0; i < run->cfg.nlisteners; i++)
+        log_listener(&run->cfg.listeners[i]);
+    if (run->cfg.stats.line != 0)
+        lb_log("Serving statistics on http://%s/ (no authentication: keep "
+               "it on loopback or a management network)",
+               run->cfg.stats.label);
+}
+
+/* How many sockets a run binds: its listeners and the stats address. */
+static size_t
+nbound(const lb_config_t *cfg)
+{
+    return cfg->nlisteners + (cfg->stats.line != 0);
+}
+
+/* Where socket i of a run listens, and where that was configured. */
+static const lb_addr_t *
+bound_addr(const lb_config_t *cfg, size_t i)
+{
+    return i < cfg->nlisteners ? &cfg->listeners[i].listen : &cfg->stats.addr;
+}
+
+static const char *
+bound_label(const lb_config_t *cfg, size_t i, int *line)
+{
+    if (i < cfg->nlisteners) {
+        *line = cfg->listeners[i].line;
+        return cfg->listeners[i].listen_label;
+    }
+    *line = cfg->stats.line;
+    return cfg->stats.label;
+}
+
 /* The listener of old bound to addr and not yet taken by the new run. */
 static long
 find_kept(const lb_run_t *old, const lb_addr_t *addr)
 {
     if (old == NULL)
         return -1;
-    for (size_t j = 0; j < old->cfg.nlisteners; j++)
+    for (size_t j = 0; j < nbound(&old->cfg); j++)
         if (old->listeners[j] != NULL &&
-            lb_addr_equal(&old->cfg.listeners[j].listen, addr))
+            lb_addr_equal(bound_addr(&old->cfg, j), addr))
             return (long)j;
     return -1;
 }
@@ -116,25 +154,26 @@ static int
 bind_all(lb_run_t *run, lb_run_t *old)
 {
     const lb_config_t *cfg = &run->cfg;
-    long *from = calloc(cfg->nlisteners, sizeof(*from));
-    int rc = 0;
+    long *from = calloc(nbound(cfg), sizeof(*from));
+    int rc = 0, line;
     size_t i;
 
     if (from == NULL)
         return LB_EXIT_FAILURE;
-    for (i = 0; i < cfg->nlisteners && rc == 0; i++) {
-        const lb_listener_cfg_t *l = &cfg->listeners[i];
+    for (i = 0; i < nbound(cfg) && rc == 0; i++) {
+        const lb_addr_t *addr = bound_addr(cfg, i);
+        const char *label = bound_label(cfg, i, &line);
 
-        from[i] = find_kept(old, &l->listen);
+        from[i] = find_kept(old, addr);
         if (from[i] >= 0) {
             run->listeners[i] = old->listeners[from[i]];
             old->listeners[from[i]] = NULL;
             continue;
         }
-        rc = lb_listener_bind(&l->listen, LISTEN_BACKLOG, &run->listeners[i]);
+        rc = lb_listener_bind(addr, LISTEN_BACKLOG, &run->listeners[i]);
         if (rc != 0) {
             lb_log_fatal("%s:%d: cannot listen on %s: %s", cfg->path,
-                         l->line, l->listen_label, lb_strerror(rc));
+                         line, label, lb_strerror(rc));
             run->listeners[i] = NULL;
             unbind(run, old, from, i);
         }
@@ -174,7 +213,7 @@ free_run(lb_run_t *run)
 {
     if (run == NULL)
         return;
-    for (size_t i = 0; run->listeners && i < run->cfg.nlisteners; i++)
+    for (size_t i = 0; run->listeners && i < nbound(&run->cfg); i++)
         if (run->listeners[i])
             lb_listener_close(run->listeners[i]);
     lb_shared_release(&run->shared);
@@ -194,7 +233,7 @@ new_run(lb_config_t *cfg, lb_run_t *old)
         return NULL;
     run->cfg = *cfg;
     memset(cfg, 0, sizeof(*cfg));
-    run->listeners = calloc(run->cfg.nlisteners, sizeof(*run->listeners));
+    run->listeners = calloc(nbound(&run->cfg), sizeof(*run->listeners));
     if (run->listeners == NULL || bind_all(run, old) != 0) {
         free(run->listeners);
         run->listeners = NULL;
@@ -214,15 +253,14 @@ fill_spec(lb_run_t *run, lb_run_spec_t *spec)
 {
     memset(spec, 0, sizeof(*spec));
     spec->listeners = run->listeners;
-    spec->nlisteners = run->cfg.nlisteners;
+    spec->nlisteners = nbound(&run->cfg);
     spec->processes = run->cfg.processes;
     spec->stop_timeout = run->cfg.graceful_timeout;
     spec->worker = worker;
     spec->ctx = run;
     spec->log = log_supervisor;
     spec->reload = reload;
-    for (size_t i = 0; i < run->cfg.nlisteners; i++)
-        log_listener(&run->cfg.listeners[i]);
+    log_listeners(run);
 }
 
 int
@@ -274,10 +312,12 @@ warn_fixed(const lb_config_t *was, const lb_config_t *now)
 static void
 log_removed(const lb_run_t *old)
 {
-    for (size_t j = 0; j < old->cfg.nlisteners; j++)
+    int line;
+
+    for (size_t j = 0; j < nbound(&old->cfg); j++)
         if (old->listeners[j] != NULL)
             lb_log("Listener on %s removed; its connections finish first",
-                   old->cfg.listeners[j].listen_label);
+                   bound_label(&old->cfg, j, &line));
 }
 
 /* The next run: its config read and checked, its new addresses bound,
@@ -337,11 +377,11 @@ reload(void *ctx, lb_run_spec_t *next)
 static void
 give_back(lb_run_t *run, lb_run_t *old)
 {
-    for (size_t i = 0; i < run->cfg.nlisteners; i++)
-        for (size_t j = 0; j < old->cfg.nlisteners; j++)
+    for (size_t i = 0; i < nbound(&run->cfg); i++)
+        for (size_t j = 0; j < nbound(&old->cfg); j++)
             if (old->listeners[j] == NULL && run->listeners[i] != NULL &&
-                lb_addr_equal(&old->cfg.listeners[j].listen,
-                              &run->cfg.listeners[i].listen)) {
+                lb_addr_equal(bound_addr(&old->cfg, j),
+                              bound_addr(&run->cfg, i))) {
                 old->listeners[j] = run->listeners[i];
                 run->listeners[i] = NULL;
             }
@@ -369,7 +409,7 @@ reload_here(lb_server_t *srv, void *ctx)
                      "keeping %lu", (unsigned long)old->cfg.buffer_size);
         run->cfg.buffer_size = old->cfg.buffer_size; /* the loop's pool */
     }
-    n = run->cfg.nlisteners;
+    n = nbound(&run->cfg); /* the stats address too, last */
     idx = calloc(n, sizeof(*idx));
     for (size_t i = 0; idx && i < n; i++)
         idx[i] = i;
@@ -385,12 +425,11 @@ reload_here(lb_server_t *srv, void *ctx)
     }
     free(idx);
     /* The old server closed or handed over every socket old had. */
-    for (size_t j = 0; j < old->cfg.nlisteners; j++)
+    for (size_t j = 0; j < nbound(&old->cfg); j++)
         old->listeners[j] = NULL;
     run->spec->ctx = run;
     run->spec->listeners = run->listeners;
     run->spec->nlisteners = n;
-    for (size_t i = 0; i < n; i++)
-        log_listener(&run->cfg.listeners[i]);
+    log_listeners(run);
     reloaded(run);
 }

@@ -23,13 +23,15 @@ lb__server_close_listeners(lb_server_t *srv)
             srv->lctx[i].listener = NULL;
         }
     }
+    lb_stats_close_listener(srv);
 }
 
-/* What a drain waits for: sessions, and active checks' streams. */
+/* What a drain waits for: sessions, active checks' streams and stats
+ * connections. */
 size_t
 lb__server_open_count(const lb_server_t *srv)
 {
-    return srv->active + srv->check_streams;
+    return srv->active + srv->check_streams + srv->stats_streams;
 }
 
 static void
@@ -47,6 +49,7 @@ cut_all(lb_server_t *srv)
         lb_session_abort(s, 1);
         s = next;
     }
+    lb_stats_cut(srv);
 }
 
 void
@@ -116,6 +119,7 @@ lb_server_session_ended(lb_server_t *srv, lb_lctx_t *lc)
 {
     lc->active--;
     srv->active--;
+    lb_stats_active(lc, -1);
     apply_limits(srv);
     drain_progress(srv);
 }
@@ -124,6 +128,13 @@ void
 lb_server_check_closed(lb_server_t *srv)
 {
     srv->check_streams--;
+    drain_progress(srv);
+}
+
+void
+lb_server_stats_closed(lb_server_t *srv)
+{
+    srv->stats_streams--;
     drain_progress(srv);
 }
 
@@ -193,6 +204,7 @@ refuse(lb_lctx_t *lc, lb_stream_t *s, const lb_addr_t *peer)
         LB_ACL_PASS)
         return 0;
     lb_stream_close(s, LB_CLOSE_RESET, NULL);
+    lb_stats_refused(lc, LB_STATS_REFUSED_ACL);
     lc->refused++;
     lb_addr_format(peer, lc->last_refused, sizeof(lc->last_refused));
     now = lb_loop_now(lc->srv->loop);
@@ -220,6 +232,7 @@ lb__server_on_accept(lb_listener_t *l, lb_stream_t *s, int status,
         }
         return;
     }
+    lb_stats_accepted(lc);
     /* A client already gone has no peer; the session notices by itself,
      * and allow/deny refuse it as unknown. */
     if (lb_stream_peer(s, &peer) != 0)
@@ -277,7 +290,14 @@ lb__server_listen(lb_server_t *srv, lb_listener_t **listeners,
                   const lb_shared_t *shared, const size_t *idx, size_t n,
                   lb_server_t *previous)
 {
-    srv->lctx = calloc(n, sizeof(*srv->lctx));
+    int stats_rc;
+
+    srv->shared = shared;
+    /* The stats listener, if among them, is stats_http.c's; n: the rest. */
+    stats_rc = lb_stats_worker_init(srv, listeners, idx, &n, previous);
+    if (stats_rc != 0)
+        return stats_rc;
+    srv->lctx = calloc(n ? n : 1, sizeof(*srv->lctx));
     if (srv->lctx == NULL)
         return LB_ENOMEM;
     srv->nlctx = n;
@@ -356,6 +376,7 @@ lb__server_free_parts(lb_server_t *srv)
         free(srv->lctx[i].checks);
     lb_timer_stop(&srv->drain_timer);
     lb_timer_stop(&srv->reap_timer);
+    lb_stats_free(srv);
     free(srv->lctx);
     srv->lctx = NULL;
     srv->nlctx = 0;

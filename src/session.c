@@ -400,6 +400,7 @@ on_read(lb_stream_t *s, long nread, char *buf)
 
     if (nread > 0) {
         touch(sess);
+        lb_stats_bytes(sess->lc, sess->backend_idx, d, nread);
         sess->buf[d] = buf;
         sess->state[d] = H_WRITING;
         sess->bytes[d] += (uint64_t)nread;
@@ -422,6 +423,7 @@ on_splice(lb_stream_t *src, long nmoved, int at_sink)
     if (nmoved > 0) {
         touch(sess);
         sess->bytes[d] += (uint64_t)nmoved;
+        lb_stats_bytes(sess->lc, sess->backend_idx, d, nmoved);
         start_read(sess, d);
     }
     else if (nmoved == LB_EOF)
@@ -446,6 +448,7 @@ send_held(lb_session_t *sess)
     }
     sess->held = 0;
     sess->bytes[UP] += n;
+    lb_stats_bytes(sess->lc, sess->backend_idx, UP, (long)n);
     if (lb_stream_write(sess->backend, sess->buf[UP], n, on_write) != 0)
         end_session(sess, END_ERROR, 1);
 }
@@ -482,6 +485,7 @@ give_up(lb_session_t *sess, int err)
 {
     char client[LB_ADDRSTRLEN];
 
+    lb_stats_failed(sess->lc);
     client_label(sess, client, sizeof(client));
     lb_log_error("All backends failed for client %s on %s (last: %s: %s); "
                  "closing the client connection", client,
@@ -520,6 +524,7 @@ backend_failed(lb_session_t *sess, int err)
     }
     close_stream(&sess->backend, LB_CLOSE_NORMAL);
     uncount(sess);
+    lb_stats_connect(sess->lc, sess->backend_idx, 0);
     if (!our_fault(err))
         lb_health_failed(&sess->lc->health, sess->backend_idx,
                          lb_loop_now(server(sess)->loop));
@@ -549,6 +554,7 @@ on_connected(lb_stream_t *s, int status)
     sess->connect_ms =
         (uint32_t)(lb_loop_now(server(sess)->loop) - sess->started);
     lb_health_succeeded(&sess->lc->health, sess->backend_idx);
+    lb_stats_connect(sess->lc, sess->backend_idx, 1);
     touch(sess);
     arm_idle(sess);
     start_up(sess);
@@ -642,6 +648,7 @@ refuse_full(lb_session_t *sess)
                      "client connections", lc->cfg->listen_label,
                      lc->cfg->health.max_conns);
     }
+    lb_stats_refused(lc, LB_STATS_REFUSED_FULL);
     end_session(sess, END_REFUSED, 0);
 }
 
@@ -832,6 +839,7 @@ lb_session_start(lb_lctx_t *lc, lb_stream_t *client, const lb_addr_t *peer)
     srv->sessions = sess;
     srv->active++;
     lc->active++;
+    lb_stats_active(lc, 1);
     sess->started = lb_loop_now(srv->loop);
     if (lc->cfg->accept_proxy)
         expect_header(sess);

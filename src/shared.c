@@ -1,6 +1,8 @@
 /* shared.c - lays out the memory every worker process shares: one block,
  * so nothing in it needs freeing on its own and pointers into it stay
  * valid in every forked worker. */
+#include <time.h>
+
 #include "lb_server.h"
 
 /* Every part starts on a 16-byte boundary, enough for any of them. */
@@ -12,6 +14,7 @@ align_up(size_t off)
 
 typedef struct layout_s {
     size_t rr, state_ptrs, conns_ptrs, states, conns, size;
+    size_t counters, bcounter_ptrs, bcounters; /* statistics */
 } layout_t;
 
 static layout_t
@@ -29,7 +32,12 @@ plan(const lb_config_t *cfg, unsigned processes)
     l.states = align_up(l.conns_ptrs +
                         cfg->nlisteners * sizeof(lb_atomic_t *));
     l.conns = align_up(l.states + nb * sizeof(lb_backend_state_t));
-    l.size = l.conns + nb * processes * sizeof(lb_atomic_t);
+    l.counters = align_up(l.conns + nb * processes * sizeof(lb_atomic_t));
+    l.bcounter_ptrs = align_up(l.counters + cfg->nlisteners *
+                               sizeof(lb_listener_counters_t));
+    l.bcounters = align_up(l.bcounter_ptrs + cfg->nlisteners *
+                           sizeof(lb_backend_counters_t *));
+    l.size = l.bcounters + nb * sizeof(lb_backend_counters_t);
     return l;
 }
 
@@ -41,6 +49,8 @@ lb_shared_create(const lb_config_t *cfg, lb_shared_t *out)
     char *base = lb_shared_alloc(l.size);
     lb_backend_state_t *state;
     lb_atomic_t *conns;
+    lb_backend_counters_t *bcounters;
+    time_t now = time(NULL);
 
     if (base == NULL)
         return LB_ENOMEM;
@@ -52,11 +62,18 @@ lb_shared_create(const lb_config_t *cfg, lb_shared_t *out)
     out->conns = (lb_atomic_t **)(void *)(base + l.conns_ptrs);
     state = (lb_backend_state_t *)(void *)(base + l.states);
     conns = (lb_atomic_t *)(void *)(base + l.conns);
+    out->counters = (lb_listener_counters_t *)(void *)(base + l.counters);
+    out->bcounters = (lb_backend_counters_t **)(void *)(base +
+                                                        l.bcounter_ptrs);
+    bcounters = (lb_backend_counters_t *)(void *)(base + l.bcounters);
+    out->started = now == (time_t)-1 ? 0 : (int64_t)now;
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         out->state[i] = state;
         out->conns[i] = conns;
+        out->bcounters[i] = bcounters;
         state += cfg->listeners[i].nbackends;
         conns += cfg->listeners[i].nbackends * processes;
+        bcounters += cfg->listeners[i].nbackends;
     }
     return 0;
 }

@@ -964,6 +964,8 @@ test_proxy_chain_v2_in_v1_out(void)
     stop_server();
 }
 
+void lb_test_stats_http_register(void); /* test_stats_http.c */
+
 int
 main(void)
 {
@@ -1040,6 +1042,7 @@ main(void)
                 test_abort_while_header_is_read);
     CU_add_test(s, "PROXY chain: v2 in, v1 out",
                 test_proxy_chain_v2_in_v1_out);
+    lb_test_stats_http_register();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

@@ -10,5 +10,6 @@ void lb_test_timers_register(void);
 void lb_test_health_register(void);
 void lb_test_algorithms_register(void);
 void lb_test_proxy_proto_register(void);
+void lb_test_stats_register(void);
 
 #endif

@@ -1,0 +1,123 @@
+/* lb_stats.h - live statistics: the counters every worker process bumps in
+ * the shared block (stats.c), a snapshot of them, its renderers as
+ * Prometheus text, JSON and HTML (stats_render.c), and the small HTTP
+ * responder on the `stats` address (stats_http.c). Core-internal. */
+#ifndef LB_STATS_H
+#define LB_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lb_config.h"
+#include "lb_log.h" /* LB_PRINTF */
+#include "lb_platform.h"
+
+struct lb_lctx_s;
+struct lb_server_s;
+struct lb_shared_s;
+
+/* Directions of relayed bytes, as the session numbers them. */
+#define LB_STATS_IN 0  /* from clients, to backends */
+#define LB_STATS_OUT 1 /* from backends, to clients */
+
+/* Why a client was turned away before it was relayed. */
+#define LB_STATS_REFUSED_ACL 0  /* allow/deny */
+#define LB_STATS_REFUSED_FULL 1 /* every backend at max_conns */
+
+/* One listener's counters in shared memory. Open connections are kept per
+ * worker slot, so a restarted worker can forget its predecessor's. */
+typedef struct lb_listener_counters_s {
+    lb_atomic_t accepted;   /* clients accepted, refused ones included */
+    lb_atomic_t refused[2]; /* by LB_STATS_REFUSED_* */
+    lb_atomic_t failed;     /* clients closed when every backend failed */
+    lb_atomic_t active[LB_MAX_PROCESSES];
+} lb_listener_counters_t;
+
+/* One backend's counters; its open connections are the health module's
+ * per-slot counts. */
+typedef struct lb_backend_counters_s {
+    lb_atomic_t connections; /* connects that succeeded */
+    lb_atomic_t failures;    /* connects that failed */
+    lb_atomic_t bytes[2];    /* by LB_STATS_IN / LB_STATS_OUT */
+} lb_backend_counters_t;
+
+/* ---- counting, from the relay (one atomic add each, no syscall) ---- */
+void lb_stats_accepted(struct lb_lctx_s *lc);
+void lb_stats_refused(struct lb_lctx_s *lc, int why);
+void lb_stats_active(struct lb_lctx_s *lc, int delta);
+void lb_stats_failed(struct lb_lctx_s *lc);
+/* A connect to backend b succeeded (ok) or failed. */
+void lb_stats_connect(struct lb_lctx_s *lc, size_t b, int ok);
+/* n bytes were read in direction dir of a connection to backend b. */
+void lb_stats_bytes(struct lb_lctx_s *lc, size_t b, int dir, long n);
+
+/* ---- a snapshot: plain numbers, what the renderers take ---- */
+typedef struct lb_stats_backend_s {
+    const char *name; /* as written in the config */
+    int down;         /* LB_UP, LB_DOWN_FAILS or LB_DOWN_CHECKS */
+    int64_t active, connections, failures, bytes[2];
+} lb_stats_backend_t;
+
+typedef struct lb_stats_listener_s {
+    const char *name;    /* [listener:NAME] or the mapping's key */
+    const char *address; /* listen address */
+    int64_t accepted, active, refused[2], failed;
+    int64_t bytes[2];    /* the sum of its backends' */
+    const lb_stats_backend_t *backends;
+    size_t nbackends;
+} lb_stats_listener_t;
+
+typedef struct lb_stats_snapshot_s {
+    const char *version;
+    int64_t started; /* Unix time the counters began: start or reload */
+    int64_t now;     /* Unix time of the snapshot */
+    lb_stats_listener_t *listeners;
+    size_t nlisteners;
+    lb_stats_backend_t *all_backends; /* listeners point into it */
+} lb_stats_snapshot_t;
+
+/* Reads every counter of sh (laid out for cfg). 0 or LB_ENOMEM. */
+int lb_stats_snapshot(const lb_config_t *cfg, const struct lb_shared_s *sh,
+                      lb_stats_snapshot_t *out);
+void lb_stats_snapshot_free(lb_stats_snapshot_t *s);
+
+/* ---- rendering into a growing buffer ---- */
+typedef struct lb_buf_s {
+    char *data; /* NUL-terminated while len > 0 */
+    size_t len, cap;
+    int failed; /* out of memory: the text is incomplete */
+} lb_buf_t;
+
+void lb_buf_add(lb_buf_t *b, const char *s, size_t n);
+void lb_buf_puts(lb_buf_t *b, const char *s);
+void lb_buf_printf(lb_buf_t *b, const char *fmt, ...) LB_PRINTF(2, 3);
+void lb_buf_free(lb_buf_t *b);
+
+/* Escaped text for each format; bytes that are not UTF-8 become U+FFFD,
+ * so every output is valid UTF-8. */
+void lb_stats_escape_label(lb_buf_t *b, const char *s); /* Prometheus */
+void lb_stats_escape_json(lb_buf_t *b, const char *s);  /* with quotes */
+void lb_stats_escape_html(lb_buf_t *b, const char *s);
+
+/* The whole document; 0 or LB_ENOMEM. */
+int lb_stats_prometheus(const lb_stats_snapshot_t *s, lb_buf_t *out);
+int lb_stats_json(const lb_stats_snapshot_t *s, lb_buf_t *out);
+int lb_stats_html(const lb_stats_snapshot_t *s, lb_buf_t *out);
+
+/* ---- serving, in a worker ---- */
+/* run.c binds the stats address as one more listener after the config's
+ * (index cfg->nlisteners), and hands a worker its listener indexes in
+ * order, so it comes last in idx[0..*n). If it is there, this serves it
+ * and takes it off (*n shrinks); an in-loop reload's new server takes the
+ * socket over from previous (NULL: none) when it is the same. It also
+ * zeroes this worker's per-slot counts of the listeners it serves. */
+int lb_stats_worker_init(struct lb_server_s *srv, lb_listener_t **listeners,
+                         const size_t *idx, size_t *n,
+                         struct lb_server_s *previous);
+/* Stops accepting (a stop was requested). */
+void lb_stats_close_listener(struct lb_server_s *srv);
+/* Closes every stats connection now (the drain's deadline). */
+void lb_stats_cut(struct lb_server_s *srv);
+void lb_stats_free(struct lb_server_s *srv);
+
+#endif

@@ -1,0 +1,402 @@
+/* stats_http.c - the HTTP/1.0 responder on the `stats` address: one GET
+ * per connection, its request line and headers read into a bounded
+ * buffer, answered from a snapshot of the shared counters, then closed.
+ * It has no authentication: the address belongs on loopback or a
+ * management network. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lb_server.h"
+
+#define MAX_REQUEST 4096 /* request line and headers; beyond: 431 */
+#define MAX_CONNS 64     /* open at once per worker; beyond: reset */
+#define REQUEST_MS 5000  /* to send the whole request */
+#define RESPONSE_MS 30000 /* to take the whole response */
+#define LINGER_MS 2000   /* after it, for the client's FIN */
+
+typedef struct stats_conn_s stats_conn_t;
+
+typedef struct lb_stats_http_s {
+    lb_server_t *srv;
+    lb_listener_t *listener; /* NULL once closed */
+    stats_conn_t *conns;
+    size_t nconns;
+} lb_stats_http_t;
+
+enum { C_READING, C_WRITING, C_LINGERING };
+
+struct stats_conn_s {
+    lb_stats_http_t *http;
+    stats_conn_t *prev, *next;
+    lb_stream_t *stream; /* NULL once closed */
+    lb_timer_t timer;
+    char *req;           /* MAX_REQUEST + 1 bytes, from the first byte on */
+    size_t len;
+    lb_buf_t resp;
+    int phase, eof;
+    int full; /* more came than MAX_REQUEST */
+};
+
+static void on_read(lb_stream_t *s, long nread, char *buf);
+
+/* ---- lifetime ---- */
+
+static void
+on_closed(lb_stream_t *s)
+{
+    stats_conn_t *c = lb_stream_data(s);
+    lb_stats_http_t *http = c->http;
+
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        http->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    http->nconns--;
+    free(c->req);
+    lb_buf_free(&c->resp);
+    free(c);
+    lb_server_stats_closed(http->srv);
+}
+
+static void
+conn_close(stats_conn_t *c, int how)
+{
+    if (c->stream == NULL)
+        return;
+    lb_timer_stop(&c->timer);
+    lb_stream_close(c->stream, how, on_closed);
+    c->stream = NULL;
+}
+
+static void
+on_timer(lb_timer_t *t)
+{
+    stats_conn_t *c = t->data;
+
+    /* A client that would not take its response is reset; one that sent
+     * nothing, or did not close after its response, just closed. */
+    conn_close(c, c->phase == C_WRITING ? LB_CLOSE_RESET : LB_CLOSE_NORMAL);
+}
+
+static void
+read_more(stats_conn_t *c)
+{
+    if (lb_stream_read(c->stream, on_read) != 0)
+        conn_close(c, LB_CLOSE_RESET);
+}
+
+/* ---- the response ---- */
+
+typedef struct reply_s {
+    int code;
+    const char *reason, *type;
+    int (*render)(const lb_stats_snapshot_t *s, lb_buf_t *out);
+} reply_t;
+
+static const reply_t pages[] = {
+    {200, "OK", "text/html; charset=utf-8", lb_stats_html},
+    {200, "OK", "text/plain; version=0.0.4; charset=utf-8",
+     lb_stats_prometheus},
+    {200, "OK", "application/json", lb_stats_json},
+};
+static const char *const paths[] = {"/", "/metrics", "/stats.json"};
+
+static const reply_t bad_request = {400, "Bad Request", NULL, NULL};
+static const reply_t not_found = {404, "Not Found", NULL, NULL};
+static const reply_t not_allowed = {405, "Method Not Allowed", NULL, NULL};
+static const reply_t too_large = {431, "Request Header Fields Too Large",
+                                  NULL, NULL};
+static const reply_t failed = {500, "Internal Server Error", NULL, NULL};
+
+/* The body of r: a page rendered from the counters, or a line of text
+ * (500's if the page cannot be had). Returns what it answers. */
+static const reply_t *
+body(lb_server_t *srv, const reply_t *r, lb_buf_t *out)
+{
+    lb_stats_snapshot_t snap;
+
+    if (r->render != NULL) {
+        int rc = lb_stats_snapshot(srv->cfg, srv->shared, &snap);
+
+        if (rc == 0) {
+            rc = r->render(&snap, out);
+            lb_stats_snapshot_free(&snap);
+        }
+        if (rc == 0)
+            return r;
+        lb_buf_free(out);
+        r = &failed;
+    }
+    lb_buf_printf(out, "%d %s\nPumpkinLB statistics: GET /, /metrics or "
+                  "/stats.json\n", r->code, r->reason);
+    return r;
+}
+
+static void
+build(lb_server_t *srv, const reply_t *r, lb_buf_t *out)
+{
+    lb_buf_t text = {0};
+
+    r = body(srv, r, &text);
+    lb_buf_printf(out, "HTTP/1.0 %d %s\r\nContent-Type: %s\r\n"
+                  "Content-Length: %llu\r\nCache-Control: no-store\r\n"
+                  "%sConnection: close\r\n\r\n", r->code, r->reason,
+                  r->type ? r->type : "text/plain; charset=utf-8",
+                  (unsigned long long)text.len,
+                  r->code == 405 ? "Allow: GET\r\n" : "");
+    if (text.len > 0)
+        lb_buf_add(out, text.data, text.len);
+    lb_buf_free(&text);
+}
+
+/* ---- the request ---- */
+
+static int
+is_version(const char *v)
+{
+    return strncmp(v, "HTTP/1.", 7) == 0 && v[7] >= '0' && v[7] <= '9' &&
+           v[8] == '\0';
+}
+
+/* What to answer to "METHOD TARGET HTTP/1.x" (req NUL-terminated). */
+static const reply_t *
+route(char *req)
+{
+    char *line_end = strchr(req, '\n');
+    char *sp1, *sp2, *query;
+
+    if (line_end == NULL)
+        return &bad_request;
+    *line_end = '\0';
+    if (line_end > req && line_end[-1] == '\r')
+        line_end[-1] = '\0';
+    sp1 = strchr(req, ' ');
+    sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+    if (sp2 == NULL || sp1 == req || sp2 == sp1 + 1 || !is_version(sp2 + 1))
+        return &bad_request;
+    *sp1 = *sp2 = '\0';
+    if (strcmp(req, "GET") != 0)
+        return &not_allowed;
+    query = strpbrk(sp1 + 1, "?#");
+    if (query != NULL)
+        *query = '\0';
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+        if (strcmp(sp1 + 1, paths[i]) == 0)
+            return &pages[i];
+    return &not_found;
+}
+
+static void
+on_written(lb_stream_t *s, int status)
+{
+    stats_conn_t *c = lb_stream_data(s);
+
+    lb_buf_free(&c->resp);
+    if (status < 0 || c->eof) {
+        conn_close(c, status < 0 ? LB_CLOSE_RESET : LB_CLOSE_NORMAL);
+        return;
+    }
+    /* FIN first, and read what the client may still send until its own:
+     * closing on unread bytes would reset, and could destroy the response
+     * before the client read it. */
+    c->phase = C_LINGERING;
+    if (lb_stream_shutdown(c->stream) != 0) {
+        conn_close(c, LB_CLOSE_NORMAL);
+        return;
+    }
+    lb_timer_start(&c->timer, LINGER_MS);
+    read_more(c);
+}
+
+static void
+respond(stats_conn_t *c, const reply_t *r)
+{
+    lb_server_t *srv = c->http->srv;
+
+    if (r == NULL) {
+        c->req[c->len] = '\0';
+        r = route(c->req);
+    }
+    build(srv, r, &c->resp);
+    if (c->resp.failed) {
+        conn_close(c, LB_CLOSE_RESET);
+        return;
+    }
+    c->phase = C_WRITING;
+    lb_timer_start(&c->timer, RESPONSE_MS);
+    if (lb_stream_write(c->stream, c->resp.data, c->resp.len, on_written) != 0)
+        conn_close(c, LB_CLOSE_RESET);
+}
+
+/* An empty line ends the headers; only the bytes just added (and the two
+ * before them) can complete one. */
+static int
+headers_done(const stats_conn_t *c, size_t from)
+{
+    for (size_t i = from >= 2 ? from - 2 : 0; i + 1 < c->len; i++) {
+        if (c->req[i] != '\n')
+            continue;
+        if (c->req[i + 1] == '\n' ||
+            (c->req[i + 1] == '\r' && i + 2 < c->len && c->req[i + 2] == '\n'))
+            return 1;
+    }
+    return 0;
+}
+
+/* Adds what was read (buffer_size may be as small as 1: a request comes
+ * in as many reads as it takes); what does not fit is dropped and marks
+ * the request too long, unless its headers turn out complete. 0, or -1
+ * with no memory for it. */
+static int
+take(stats_conn_t *c, const char *buf, size_t n)
+{
+    if (c->req == NULL && (c->req = malloc(MAX_REQUEST + 1)) == NULL)
+        return -1;
+    if (n > MAX_REQUEST - c->len) {
+        n = MAX_REQUEST - c->len;
+        c->full = 1;
+    }
+    memcpy(c->req + c->len, buf, n);
+    c->len += n;
+    return 0;
+}
+
+static void
+on_read(lb_stream_t *s, long nread, char *buf)
+{
+    stats_conn_t *c = lb_stream_data(s);
+    lb_server_t *srv = c->http->srv;
+    size_t before = c->len;
+    int rc;
+
+    if (nread < 0) {
+        c->eof = 1;
+        if (c->phase == C_READING && nread == LB_EOF && c->len > 0)
+            respond(c, NULL); /* a client that sent FIN after its request */
+        else
+            conn_close(c, LB_CLOSE_NORMAL);
+        return;
+    }
+    rc = c->phase == C_READING ? take(c, buf, (size_t)nread) : 0;
+    lb_bufpool_put(srv->pool, buf);
+    if (c->phase != C_READING)
+        read_more(c); /* lingering: what comes now is dropped */
+    else if (rc != 0)
+        respond(c, &failed);
+    else if (headers_done(c, before))
+        respond(c, NULL);
+    else if (c->full)
+        respond(c, &too_large);
+    else
+        read_more(c);
+}
+
+/* ---- the listener ---- */
+
+static void
+on_accept(lb_listener_t *l, lb_stream_t *s, int status, void *data)
+{
+    lb_stats_http_t *http = data;
+    stats_conn_t *c;
+    (void)l;
+
+    if (status < 0)
+        return; /* the platform pauses accepting for a moment */
+    c = http->nconns < MAX_CONNS ? calloc(1, sizeof(*c)) : NULL;
+    if (c == NULL) {
+        lb_stream_close(s, LB_CLOSE_RESET, NULL);
+        return;
+    }
+    c->http = http;
+    c->stream = s;
+    c->next = http->conns;
+    if (http->conns)
+        http->conns->prev = c;
+    http->conns = c;
+    http->nconns++;
+    http->srv->stats_streams++;
+    lb_stream_set_data(s, c);
+    lb_timer_init(http->srv->loop, &c->timer, on_timer, c);
+    lb_timer_start(&c->timer, REQUEST_MS);
+    read_more(c);
+}
+
+static int
+serve(lb_server_t *srv, lb_listener_t *l, lb_server_t *previous)
+{
+    lb_stats_http_t *http = calloc(1, sizeof(*http));
+
+    if (http == NULL)
+        return LB_ENOMEM;
+    http->srv = srv;
+    http->listener = l;
+    srv->stats = http;
+    if (previous && previous->stats && previous->stats->listener == l) {
+        /* An in-loop reload kept the address: the socket stays open, and
+         * the previous server's scrapes finish on their own. */
+        previous->stats->listener = NULL;
+        lb_listener_handover(l, on_accept, http);
+        return 0;
+    }
+    /* On failure the caller's lb_server_fini closes the listener. */
+    return lb_listener_start(srv->loop, l, on_accept, http);
+}
+
+int
+lb_stats_worker_init(lb_server_t *srv, lb_listener_t **listeners,
+                     const size_t *idx, size_t *n, lb_server_t *previous)
+{
+    size_t stats = srv->cfg->nlisteners;
+
+    for (size_t i = 0; i < *n; i++) {
+        if (idx[i] == stats && i + 1 != *n)
+            return LB_EINVAL; /* see lb_stats.h: it comes last */
+        if (idx[i] < stats && srv->slot < LB_MAX_PROCESSES)
+            lb_atomic_store(&srv->shared->counters[idx[i]].active[srv->slot],
+                            0); /* what a dead predecessor left */
+    }
+    if (*n == 0 || idx[*n - 1] != stats)
+        return 0;
+    (*n)--;
+    return serve(srv, listeners[stats], previous);
+}
+
+void
+lb_stats_close_listener(lb_server_t *srv)
+{
+    if (srv->stats == NULL || srv->stats->listener == NULL)
+        return;
+    lb_listener_close(srv->stats->listener);
+    srv->stats->listener = NULL;
+}
+
+void
+lb_stats_cut(lb_server_t *srv)
+{
+    /* Closing never frees at once (the close callback does). */
+    for (stats_conn_t *c = srv->stats ? srv->stats->conns : NULL; c;
+         c = c->next)
+        conn_close(c, LB_CLOSE_RESET);
+}
+
+void
+lb_stats_free(lb_server_t *srv)
+{
+    lb_stats_http_t *http = srv->stats;
+
+    if (http == NULL)
+        return;
+    lb_stats_close_listener(srv);
+    /* The loop is gone: connections it still had get no callback. */
+    while (http->conns) {
+        stats_conn_t *c = http->conns;
+        http->conns = c->next;
+        free(c->req);
+        lb_buf_free(&c->resp);
+        free(c);
+    }
+    free(http);
+    srv->stats = NULL;
+}

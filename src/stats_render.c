@@ -1,0 +1,539 @@
+/* stats_render.c - a statistics snapshot as text: Prometheus' text
+ * exposition format 0.0.4, JSON and an HTML page. Pure functions into a
+ * buffer that grows as needed, so no config (1024 backends with long
+ * names) can overflow anything; every name is escaped for its format. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lb_health.h"
+#include "lb_stats.h"
+
+/* ---- the buffer ---- */
+
+static int
+reserve(lb_buf_t *b, size_t more)
+{
+    size_t cap = b->cap ? b->cap : 256;
+    char *p;
+
+    if (b->failed)
+        return -1;
+    if (more < b->cap - b->len)
+        return 0; /* room for the bytes and the NUL */
+    while (cap - b->len <= more) {
+        if (cap > ((size_t)-1) / 2) {
+            b->failed = 1;
+            return -1;
+        }
+        cap *= 2;
+    }
+    p = realloc(b->data, cap);
+    if (p == NULL) {
+        b->failed = 1;
+        return -1;
+    }
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+void
+lb_buf_add(lb_buf_t *b, const char *s, size_t n)
+{
+    if (reserve(b, n) != 0)
+        return;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void
+lb_buf_puts(lb_buf_t *b, const char *s)
+{
+    lb_buf_add(b, s, strlen(s));
+}
+
+void
+lb_buf_printf(lb_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->failed = 1;
+        return;
+    }
+    if (reserve(b, (size_t)n) != 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void
+lb_buf_free(lb_buf_t *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof(*b));
+}
+
+/* ---- escaping ---- */
+
+/* The length of the valid UTF-8 character at s (NUL-terminated), or 0. */
+static size_t
+utf8_len(const unsigned char *s)
+{
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t n;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] < 0xC2 || s[0] > 0xF4)
+        return 0;
+    n = s[0] < 0xE0 ? 2 : s[0] < 0xF0 ? 3 : 4;
+    if (s[0] == 0xE0)
+        lo = 0xA0; /* overlong */
+    else if (s[0] == 0xED)
+        hi = 0x9F; /* surrogates */
+    else if (s[0] == 0xF0)
+        lo = 0x90; /* overlong */
+    else if (s[0] == 0xF4)
+        hi = 0x8F; /* past U+10FFFF */
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* Copies s, with what sub() says for each ASCII character (NULL: as it
+ * is) and U+FFFD for each byte that is not UTF-8. */
+static void
+escape(lb_buf_t *b, const char *s, const char *(*sub)(int c, char tmp[8]))
+{
+    const unsigned char *p = (const unsigned char *)s;
+    char tmp[8];
+
+    while (*p) {
+        size_t n = utf8_len(p);
+        const char *r = n == 1 ? sub(*p, tmp) : NULL;
+
+        if (n == 0) {
+            lb_buf_puts(b, "\xEF\xBF\xBD");
+            n = 1;
+        } else if (r != NULL) {
+            lb_buf_puts(b, r);
+        } else {
+            lb_buf_add(b, (const char *)p, n);
+        }
+        p += n;
+    }
+}
+
+static const char *
+label_sub(int c, char tmp[8])
+{
+    (void)tmp;
+    return c == '\\' ? "\\\\" : c == '"' ? "\\\"" : c == '\n' ? "\\n" : NULL;
+}
+
+static const char *
+json_sub(int c, char tmp[8])
+{
+    if (c == '\\' || c == '"') {
+        tmp[0] = '\\';
+        tmp[1] = (char)c;
+        tmp[2] = '\0';
+        return tmp;
+    }
+    if (c < 0x20) {
+        snprintf(tmp, 8, "\\u%04x", (unsigned)c);
+        return tmp;
+    }
+    return NULL;
+}
+
+static const char *
+html_sub(int c, char tmp[8])
+{
+    (void)tmp;
+    switch (c) {
+    case '&': return "&amp;";
+    case '<': return "&lt;";
+    case '>': return "&gt;";
+    case '"': return "&quot;";
+    case '\'': return "&#39;";
+    default: return NULL;
+    }
+}
+
+void
+lb_stats_escape_label(lb_buf_t *b, const char *s)
+{
+    escape(b, s, label_sub);
+}
+
+void
+lb_stats_escape_json(lb_buf_t *b, const char *s)
+{
+    lb_buf_puts(b, "\"");
+    escape(b, s, json_sub);
+    lb_buf_puts(b, "\"");
+}
+
+void
+lb_stats_escape_html(lb_buf_t *b, const char *s)
+{
+    escape(b, s, html_sub);
+}
+
+static int
+finish(lb_buf_t *b)
+{
+    return b->failed ? LB_ENOMEM : 0;
+}
+
+/* ---- state words ---- */
+
+static const char *
+state_word(int down)
+{
+    return down == LB_UP ? "up" : "down";
+}
+
+/* Why a backend is out, in metric-label form; "" when it is up. */
+static const char *
+down_reason(int down)
+{
+    return down == LB_DOWN_FAILS    ? "failed_connects"
+           : down == LB_DOWN_CHECKS ? "health_checks"
+           : down == LB_UP          ? ""
+                                    : "unknown";
+}
+
+/* ---- Prometheus ---- */
+
+/* A family of one int64 field (or a pair of them, told apart by a label)
+ * of each listener or backend snapshot. */
+typedef struct family_s {
+    const char *name, *type, *help;
+    size_t off;
+    const char *label;     /* NULL, or the label of a pair */
+    const char *values[2]; /* its values: the pair's [0] and [1] */
+} family_t;
+
+#define L_FIELD(f) offsetof(lb_stats_listener_t, f)
+#define B_FIELD(f) offsetof(lb_stats_backend_t, f)
+
+static const family_t listener_families[] = {
+    {"pumpkinlb_connections_total", "counter",
+     "Client connections accepted, refused ones included.",
+     L_FIELD(accepted), NULL, {NULL, NULL}},
+    {"pumpkinlb_connections_active", "gauge", "Client connections open now.",
+     L_FIELD(active), NULL, {NULL, NULL}},
+    {"pumpkinlb_connections_refused_total", "counter",
+     "Clients turned away at once: by allow/deny, or with every backend at "
+     "max_conns.",
+     L_FIELD(refused), "reason", {"allow_deny", "max_conns"}},
+    {"pumpkinlb_connections_failed_total", "counter",
+     "Clients closed because every backend tried failed to connect.",
+     L_FIELD(failed), NULL, {NULL, NULL}},
+    {"pumpkinlb_bytes_total", "counter",
+     "Bytes relayed: in from clients to backends, out from backends to "
+     "clients.",
+     L_FIELD(bytes), "direction", {"in", "out"}},
+};
+
+static const family_t backend_families[] = {
+    {"pumpkinlb_backend_connections_active", "gauge",
+     "Connections open (or being connected) to the backend now.",
+     B_FIELD(active), NULL, {NULL, NULL}},
+    {"pumpkinlb_backend_connections_total", "counter",
+     "Connects to the backend that succeeded.", B_FIELD(connections), NULL,
+     {NULL, NULL}},
+    {"pumpkinlb_backend_connect_failures_total", "counter",
+     "Connects to the backend that failed (refused, timed out, unreachable, "
+     "name not resolved).",
+     B_FIELD(failures), NULL, {NULL, NULL}},
+    {"pumpkinlb_backend_bytes_total", "counter",
+     "Bytes relayed through the backend: in to it from clients, out from it "
+     "to clients.",
+     B_FIELD(bytes), "direction", {"in", "out"}},
+};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static void
+header(lb_buf_t *b, const char *name, const char *type, const char *help)
+{
+    lb_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* name{listener="...",backend="..." (be may be NULL): the caller adds
+ * any further labels, then sample_end(). */
+static void
+sample_start(lb_buf_t *b, const char *name, const lb_stats_listener_t *l,
+             const lb_stats_backend_t *be)
+{
+    lb_buf_printf(b, "%s{listener=\"", name);
+    lb_stats_escape_label(b, l->name);
+    if (be != NULL) {
+        lb_buf_puts(b, "\",backend=\"");
+        lb_stats_escape_label(b, be->name);
+    }
+    lb_buf_puts(b, "\"");
+}
+
+static void
+sample_end(lb_buf_t *b, int64_t value)
+{
+    lb_buf_printf(b, "} %lld\n", (long long)value);
+}
+
+/* The samples of family f for one listener (be NULL) or backend. */
+static void
+family_samples(lb_buf_t *b, const family_t *f, const lb_stats_listener_t *l,
+               const lb_stats_backend_t *be)
+{
+    const char *base = be ? (const char *)be : (const char *)l;
+    const int64_t *v = (const int64_t *)(const void *)(base + f->off);
+
+    for (int k = 0; k < (f->label ? 2 : 1); k++) {
+        sample_start(b, f->name, l, be);
+        if (f->label)
+            lb_buf_printf(b, ",%s=\"%s\"", f->label, f->values[k]);
+        sample_end(b, v[k]);
+    }
+}
+
+static void
+listener_metrics(lb_buf_t *b, const lb_stats_snapshot_t *s)
+{
+    header(b, "pumpkinlb_listener_info", "gauge",
+           "Each listener, by name, with its listen address.");
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        sample_start(b, "pumpkinlb_listener_info", &s->listeners[i], NULL);
+        lb_buf_puts(b, ",address=\"");
+        lb_stats_escape_label(b, s->listeners[i].address);
+        lb_buf_puts(b, "\"");
+        sample_end(b, 1);
+    }
+    for (size_t f = 0; f < COUNT(listener_families); f++) {
+        const family_t *fam = &listener_families[f];
+
+        header(b, fam->name, fam->type, fam->help);
+        for (size_t i = 0; i < s->nlisteners; i++)
+            family_samples(b, fam, &s->listeners[i], NULL);
+    }
+}
+
+static void
+backend_state_metrics(lb_buf_t *b, const lb_stats_snapshot_t *s)
+{
+    static const char *const states[] = {"up", "failed_connects",
+                                         "health_checks"};
+
+    header(b, "pumpkinlb_backend_up", "gauge",
+           "1 if the backend is in service, 0 if health took it out.");
+    for (size_t i = 0; i < s->nlisteners; i++)
+        for (size_t j = 0; j < s->listeners[i].nbackends; j++) {
+            const lb_stats_backend_t *be = &s->listeners[i].backends[j];
+
+            sample_start(b, "pumpkinlb_backend_up", &s->listeners[i], be);
+            sample_end(b, be->down == LB_UP);
+        }
+    header(b, "pumpkinlb_backend_state", "gauge",
+           "1 for the backend's state: up, or out of service for "
+           "failed_connects or health_checks.");
+    for (size_t i = 0; i < s->nlisteners; i++)
+        for (size_t j = 0; j < s->listeners[i].nbackends; j++) {
+            const lb_stats_backend_t *be = &s->listeners[i].backends[j];
+            const char *now = be->down == LB_UP ? "up" : down_reason(be->down);
+
+            for (size_t k = 0; k < COUNT(states); k++) {
+                sample_start(b, "pumpkinlb_backend_state", &s->listeners[i],
+                             be);
+                lb_buf_printf(b, ",state=\"%s\"", states[k]);
+                sample_end(b, strcmp(now, states[k]) == 0);
+            }
+        }
+}
+
+int
+lb_stats_prometheus(const lb_stats_snapshot_t *s, lb_buf_t *out)
+{
+    header(out, "pumpkinlb_info", "gauge", "The running PumpkinLB.");
+    lb_buf_printf(out, "pumpkinlb_info{version=\"");
+    lb_stats_escape_label(out, s->version);
+    lb_buf_puts(out, "\"} 1\n");
+    header(out, "pumpkinlb_start_time_seconds", "gauge",
+           "Unix time the counters started from zero: the start or the "
+           "last reload.");
+    lb_buf_printf(out, "pumpkinlb_start_time_seconds %lld\n",
+                  (long long)s->started);
+    listener_metrics(out, s);
+    backend_state_metrics(out, s);
+    for (size_t f = 0; f < COUNT(backend_families); f++) {
+        const family_t *fam = &backend_families[f];
+
+        header(out, fam->name, fam->type, fam->help);
+        for (size_t i = 0; i < s->nlisteners; i++)
+            for (size_t j = 0; j < s->listeners[i].nbackends; j++)
+                family_samples(out, fam, &s->listeners[i],
+                               &s->listeners[i].backends[j]);
+    }
+    return finish(out);
+}
+
+/* ---- JSON ---- */
+
+static void
+json_pair(lb_buf_t *b, const char *key, const char *names[2],
+          const int64_t v[2])
+{
+    lb_buf_printf(b, ",\"%s\":{\"%s\":%lld,\"%s\":%lld}", key, names[0],
+                  (long long)v[0], names[1], (long long)v[1]);
+}
+
+static void
+json_backend(lb_buf_t *b, const lb_stats_backend_t *be)
+{
+    static const char *dirs[2] = {"in", "out"};
+
+    lb_buf_puts(b, "{\"name\":");
+    lb_stats_escape_json(b, be->name);
+    lb_buf_printf(b, ",\"up\":%s,\"state\":\"%s\",\"down_reason\":",
+                  be->down == LB_UP ? "true" : "false", state_word(be->down));
+    if (be->down == LB_UP)
+        lb_buf_puts(b, "null");
+    else
+        lb_buf_printf(b, "\"%s\"", down_reason(be->down));
+    lb_buf_printf(b, ",\"connections_active\":%lld,\"connections_total\":%lld"
+                  ",\"connect_failures_total\":%lld",
+                  (long long)be->active, (long long)be->connections,
+                  (long long)be->failures);
+    json_pair(b, "bytes_total", dirs, be->bytes);
+    lb_buf_puts(b, "}");
+}
+
+static void
+json_listener(lb_buf_t *b, const lb_stats_listener_t *l)
+{
+    static const char *dirs[2] = {"in", "out"};
+    static const char *why[2] = {"allow_deny", "max_conns"};
+
+    lb_buf_puts(b, "{\"name\":");
+    lb_stats_escape_json(b, l->name);
+    lb_buf_puts(b, ",\"address\":");
+    lb_stats_escape_json(b, l->address);
+    lb_buf_printf(b, ",\"connections_total\":%lld,\"connections_active\":%lld"
+                  ",\"connections_failed_total\":%lld",
+                  (long long)l->accepted, (long long)l->active,
+                  (long long)l->failed);
+    json_pair(b, "connections_refused_total", why, l->refused);
+    json_pair(b, "bytes_total", dirs, l->bytes);
+    lb_buf_puts(b, ",\"backends\":[");
+    for (size_t j = 0; j < l->nbackends; j++) {
+        lb_buf_puts(b, j ? ",\n  " : "\n  ");
+        json_backend(b, &l->backends[j]);
+    }
+    lb_buf_puts(b, "]}");
+}
+
+int
+lb_stats_json(const lb_stats_snapshot_t *s, lb_buf_t *out)
+{
+    lb_buf_puts(out, "{\"version\":");
+    lb_stats_escape_json(out, s->version);
+    lb_buf_printf(out, ",\"start_time\":%lld,\"time\":%lld,\"listeners\":[",
+                  (long long)s->started, (long long)s->now);
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        lb_buf_puts(out, i ? ",\n " : "\n ");
+        json_listener(out, &s->listeners[i]);
+    }
+    lb_buf_puts(out, "]}\n");
+    return finish(out);
+}
+
+/* ---- HTML ---- */
+
+static const char html_head[] =
+    "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+    "<meta http-equiv=\"refresh\" content=\"5\">\n"
+    "<title>PumpkinLB statistics</title>\n<style>\n"
+    "body{font-family:sans-serif;margin:1em 2em}\n"
+    "table{border-collapse:collapse;margin-bottom:2em}\n"
+    "th,td{border:1px solid #999;padding:.2em .6em;text-align:right}\n"
+    "th:first-child,td:first-child,td.state{text-align:left}\n"
+    "tr.up td.state{background:#cfc}\ntr.down td.state{background:#fcc}\n"
+    "</style>\n</head>\n<body>\n<h1>PumpkinLB statistics</h1>\n";
+
+static void
+html_backend(lb_buf_t *b, const lb_stats_backend_t *be)
+{
+    lb_buf_printf(b, "<tr class=\"backend %s\"><td class=\"name\">",
+                  state_word(be->down));
+    lb_stats_escape_html(b, be->name);
+    lb_buf_printf(b, "</td><td class=\"state\">%s", state_word(be->down));
+    if (be->down != LB_UP)
+        lb_buf_printf(b, " (%s)", be->down == LB_DOWN_FAILS ? "failed connects"
+                      : be->down == LB_DOWN_CHECKS ? "health checks"
+                                                   : "unknown");
+    lb_buf_printf(b, "</td><td>%lld</td><td>%lld</td><td>%lld</td>"
+                  "<td>%lld</td><td>%lld</td></tr>\n",
+                  (long long)be->active, (long long)be->connections,
+                  (long long)be->failures, (long long)be->bytes[0],
+                  (long long)be->bytes[1]);
+}
+
+static void
+html_listener(lb_buf_t *b, const lb_stats_listener_t *l)
+{
+    lb_buf_puts(b, "<h2>");
+    lb_stats_escape_html(b, l->name);
+    if (strcmp(l->name, l->address) != 0) { /* "8080" listens on ... */
+        lb_buf_puts(b, " <small>");
+        lb_stats_escape_html(b, l->address);
+        lb_buf_puts(b, "</small>");
+    }
+    lb_buf_printf(b, "</h2>\n<p>Clients: %lld accepted, %lld open, "
+                  "%lld refused by allow/deny, %lld refused at max_conns, "
+                  "%lld failed. Bytes: %lld in, %lld out.</p>\n",
+                  (long long)l->accepted, (long long)l->active,
+                  (long long)l->refused[0], (long long)l->refused[1],
+                  (long long)l->failed, (long long)l->bytes[0],
+                  (long long)l->bytes[1]);
+    lb_buf_puts(b, "<table class=\"listener\" data-listener=\"");
+    lb_stats_escape_html(b, l->name);
+    lb_buf_puts(b, "\">\n<tr><th>Backend</th><th>State</th><th>Open</th>"
+                "<th>Connections</th><th>Connect failures</th>"
+                "<th>Bytes in</th><th>Bytes out</th></tr>\n");
+    for (size_t j = 0; j < l->nbackends; j++)
+        html_backend(b, &l->backends[j]);
+    lb_buf_puts(b, "</table>\n");
+}
+
+int
+lb_stats_html(const lb_stats_snapshot_t *s, lb_buf_t *out)
+{
+    lb_buf_puts(out, html_head);
+    lb_buf_puts(out, "<p>PumpkinLB ");
+    lb_stats_escape_html(out, s->version);
+    lb_buf_printf(out, "; counters from the last %lld s (since the start or "
+                  "the last reload). Also as <a href=\"/metrics\">Prometheus "
+                  "metrics</a> and <a href=\"/stats.json\">JSON</a>; this "
+                  "page reloads every 5 s.</p>\n",
+                  (long long)(s->now - s->started));
+    for (size_t i = 0; i < s->nlisteners; i++)
+        html_listener(out, &s->listeners[i]);
+    lb_buf_puts(out, "</body>\n</html>\n");
+    return finish(out);
+}
