@@ -16,10 +16,13 @@ typedef enum {
 typedef struct lb_drain_s {
     lb_drain_state_t state;
     uint64_t deadline; /* ms, loop time */
+    int unbounded;     /* draining with no deadline (replaced by a reload) */
 } lb_drain_t;
 
 /* A stop was requested (count = how many so far). The first starts a drain
- * of up to timeout_ms; a second cuts at once. Returns the new state. */
+ * of up to timeout_ms; a second cuts at once. Count 0 is a reload's
+ * retirement: a drain with no deadline, since a reload must never cut a
+ * connection; a stop after it sets the deadline. Returns the new state. */
 lb_drain_state_t lb_drain_request(lb_drain_t *d, int count, uint64_t now,
                                   uint64_t timeout_ms, size_t active);
 /* Re-evaluates after a connection closed or a timer fired. */

@@ -148,7 +148,9 @@ void lb_loop_free(lb_loop_t *loop);
 /* Monotonic milliseconds, cached per loop iteration. */
 uint64_t lb_loop_now(lb_loop_t *loop);
 /* cb runs (in the loop) each time a stop is requested: SIGTERM/SIGINT, the
- * parent going away, Ctrl+C, SERVICE_CONTROL_STOP; count is 1, 2, ... */
+ * parent going away, Ctrl+C, SERVICE_CONTROL_STOP; count is 1, 2, ...
+ * Count 0: this worker was replaced by a reload (POSIX) and should drain
+ * with no deadline. */
 void lb_loop_on_stop(lb_loop_t *loop, lb_stop_cb cb, void *data);
 /* cb runs (in the loop) when a reload is asked for where the platform
  * delivers it to the loop: SERVICE_CONTROL_PARAMCHANGE on Windows. POSIX

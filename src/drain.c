@@ -9,7 +9,8 @@ lb_drain_update(lb_drain_t *d, uint64_t now, size_t active)
         return d->state;
     if (active == 0)
         d->state = LB_DRAIN_DONE;
-    else if (d->state == LB_DRAIN_DRAINING && now >= d->deadline)
+    else if (d->state == LB_DRAIN_DRAINING && !d->unbounded &&
+             now >= d->deadline)
         d->state = LB_DRAIN_CUTTING;
     return d->state;
 }
@@ -18,9 +19,15 @@ lb_drain_state_t
 lb_drain_request(lb_drain_t *d, int count, uint64_t now, uint64_t timeout_ms,
                  size_t active)
 {
-    if (d->state == LB_DRAIN_RUNNING && count <= 1) {
+    if (count == 0 && d->state == LB_DRAIN_RUNNING) {
         d->state = LB_DRAIN_DRAINING;
+        d->unbounded = 1;
+    } else if (count == 1 && (d->state == LB_DRAIN_RUNNING || d->unbounded)) {
+        d->state = LB_DRAIN_DRAINING;
+        d->unbounded = 0;
         d->deadline = now + timeout_ms;
+    } else if (count == 0) {
+        /* already draining, or done: a retirement changes nothing */
     } else if (d->state != LB_DRAIN_DONE) {
         d->state = LB_DRAIN_CUTTING; /* asked again: stop at once */
     }
@@ -30,7 +37,7 @@ lb_drain_request(lb_drain_t *d, int count, uint64_t now, uint64_t timeout_ms,
 uint64_t
 lb_drain_remaining(const lb_drain_t *d, uint64_t now)
 {
-    if (d->state != LB_DRAIN_DRAINING || now >= d->deadline)
+    if (d->state != LB_DRAIN_DRAINING || d->unbounded || now >= d->deadline)
         return 0;
     return d->deadline - now;
 }

@@ -56,7 +56,7 @@ void
 lb__server_apply(lb_server_t *srv, lb_drain_state_t st)
 {
     lb_timer_stop(&srv->drain_timer);
-    if (st == LB_DRAIN_DRAINING) {
+    if (st == LB_DRAIN_DRAINING && !srv->drain.unbounded) {
         lb_timer_start(&srv->drain_timer,
                        lb_drain_remaining(&srv->drain, lb_loop_now(srv->loop)));
     } else if (st == LB_DRAIN_CUTTING) {
@@ -151,7 +151,11 @@ lb__server_stop(lb_server_t *srv, int count)
         lb_checks_stop(&srv->lctx[i]);
     st = lb_drain_request(&srv->drain, count, lb_loop_now(srv->loop), ms,
                           lb__server_open_count(srv));
-    if (st == LB_DRAIN_DRAINING)
+    if (st == LB_DRAIN_DRAINING && srv->drain.unbounded)
+        lb_log("Worker %ld: replaced by a reload; its %lu active "
+               "connection(s) finish first", lb_getpid(),
+               (unsigned long)srv->active);
+    else if (st == LB_DRAIN_DRAINING)
         lb_log("Worker %ld: listener closed, waiting up to %.1f s for %lu "
                "active connection(s)", lb_getpid(),
                srv->cfg->graceful_timeout, (unsigned long)srv->active);
@@ -165,8 +169,9 @@ lb__server_on_stop(lb_loop_t *loop, int count, void *data)
     (void)loop;
 
     lb__server_stop(srv, count);
-    /* Retired servers drain already; a second stop cuts them too. */
-    for (lb_server_t *r = srv->retired; r && count >= 2; r = r->next_retired)
+    /* Retired servers drain with no deadline; a stop gives them one, and a
+     * second cuts them too. */
+    for (lb_server_t *r = srv->retired; r && count >= 1; r = r->next_retired)
         lb__server_stop(r, count);
 }
 

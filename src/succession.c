@@ -76,7 +76,7 @@ retire(lb_server_t *old, lb_server_t *srv)
     old->successor = srv;
     old->next_retired = srv->retired;
     srv->retired = old;
-    lb__server_stop(old, 1);
+    lb__server_stop(old, 0); /* no deadline: a reload cuts nothing */
 }
 
 int

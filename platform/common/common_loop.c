@@ -29,6 +29,15 @@ lb_loop_on_reload(lb_loop_t *loop, lb_reload_cb cb, void *data)
 }
 
 void
+lb__loop_request_retire(lb_loop_t *loop)
+{
+    lb__loop_base_t *b = LB__LOOP(loop);
+
+    if (b->stop_cb)
+        b->stop_cb(loop, 0, b->stop_data);
+}
+
+void
 lb__loop_request_reload(lb_loop_t *loop)
 {
     lb__loop_base_t *b = LB__LOOP(loop);

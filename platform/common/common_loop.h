@@ -25,6 +25,8 @@ typedef struct lb__loop_base_s {
 
 /* A stop was asked for (signal, Ctrl+C, service stop, parent gone). */
 void lb__loop_request_stop(lb_loop_t *loop);
+/* A reload replaced this worker: the stop callback with count 0. */
+void lb__loop_request_retire(lb_loop_t *loop);
 /* A reload was asked for (Windows: SERVICE_CONTROL_PARAMCHANGE). */
 void lb__loop_request_reload(lb_loop_t *loop);
 /* Milliseconds the loop may sleep: 0 with completions queued, -1 for

@@ -100,8 +100,13 @@ on_lifeline(lb_loop_t *loop, lb__io_t *io, short revents)
     (void)revents;
 
     if (n > 0) {
-        for (ssize_t i = 0; i < n; i++)
-            lb__loop_request_stop(loop);
+        /* 'R': replaced by a reload; anything else: a stop request. */
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] == 'R')
+                lb__loop_request_retire(loop);
+            else
+                lb__loop_request_stop(loop);
+        }
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
         lb__io_remove(loop, io);
         if (loop->base.stop_count == 0)

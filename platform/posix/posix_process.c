@@ -28,8 +28,8 @@ typedef struct slot_s {
     uint64_t started;
     uint64_t restart_at;
     unsigned backoff;
-    int retiring;           /* of a config replaced by a reload */
-    uint64_t kill_at;       /* retiring: when its drain is over */
+    int retiring;           /* of a config replaced by a reload; it drains
+                             * with no deadline until a stop */
 } slot_t;
 
 typedef struct super_s {
@@ -164,15 +164,13 @@ reap(super_t *sv)
     }
 }
 
-/* One stop request to each worker; to retiring ones (already asked once)
- * only with all set, as a second request cuts their connections. */
+/* One stop request to each worker. A retiring one drains with no
+ * deadline until this first request gives it one; a second cuts. */
 static void
-request_stop(super_t *sv, int all)
+request_stop(super_t *sv)
 {
     for (size_t i = 0; i < sv->nslots; i++) {
         slot_t *slot = &sv->slots[i];
-        if (slot->retiring && !all)
-            continue;
         if (slot->pid > 0 && write(slot->ctl, "S", 1) != 1)
             say(sv, 1, "cannot ask worker %ld to stop (errno %ld)",
                 (long)slot->pid, errno);
@@ -206,7 +204,7 @@ begin_stop(super_t *sv)
         sv->kill_at = lb__posix_clock_ms() + KILL_MARGIN_MS +
                       (uint64_t)(sv->spec->stop_timeout * 1000.0);
     }
-    request_stop(sv, sv->stopping > 1);
+    request_stop(sv);
 }
 
 static int
@@ -228,8 +226,6 @@ next_timeout(const super_t *sv)
     for (size_t i = 0; i < sv->nslots; i++) {
         const slot_t *slot = &sv->slots[i];
 
-        if (slot->retiring && slot->pid > 0 && slot->kill_at < when)
-            when = slot->kill_at;
         if (!sv->stopping && !slot->retiring && slot->pid == 0 &&
             slot->restart_at < when)
             when = slot->restart_at;
@@ -239,30 +235,11 @@ next_timeout(const super_t *sv)
     return when <= now ? 0 : (int)(when - now > 60000 ? 60000 : when - now);
 }
 
-/* A retiring worker past its drain deadline is killed. */
-static void
-kill_late_retirees(super_t *sv, uint64_t now)
-{
-    for (size_t i = 0; i < sv->nslots; i++) {
-        slot_t *slot = &sv->slots[i];
-
-        if (!slot->retiring || slot->pid <= 0 || now < slot->kill_at)
-            continue;
-        say(sv, 1, "worker process %ld of the previous configuration did "
-            "not stop in time; killing it", (long)slot->pid, 0);
-        if (kill(slot->pid, SIGKILL) != 0 && errno != ESRCH)
-            say(sv, 1, "cannot signal worker %ld (errno %ld)",
-                (long)slot->pid, errno);
-        slot->kill_at = now + KILL_MARGIN_MS;
-    }
-}
-
 static void
 on_timeout(super_t *sv)
 {
     uint64_t now = lb__posix_clock_ms();
 
-    kill_late_retirees(sv, now);
     if (sv->stopping) {
         if (now >= sv->kill_at && running(sv)) {
             say(sv, 1, "workers did not stop in time; killing them", 0, 0);
@@ -290,14 +267,12 @@ init_slots(slot_t *slots, const lb_run_spec_t *spec)
     }
 }
 
-/* The running workers become retiring ones (with a drain deadline from the
- * configuration they serve), followed by fresh slots for next. */
+/* The running workers become retiring ones, followed by fresh slots for
+ * next. */
 static slot_t *
 retire_and_add(super_t *sv, const lb_run_spec_t *next, size_t *count)
 {
     size_t add = next->nlisteners * (next->processes ? next->processes : 1);
-    uint64_t deadline = lb__posix_clock_ms() + KILL_MARGIN_MS +
-                        (uint64_t)(sv->spec->stop_timeout * 1000.0);
     slot_t *slots = calloc(sv->nslots + add, sizeof(*slots));
     size_t n = 0;
 
@@ -307,10 +282,8 @@ retire_and_add(super_t *sv, const lb_run_spec_t *next, size_t *count)
         if (sv->slots[i].pid <= 0)
             continue; /* dead: nothing to retire, its successor is new */
         slots[n] = sv->slots[i];
-        if (!slots[n].retiring) {
-            slots[n].retiring = 2; /* to be asked to stop */
-            slots[n].kill_at = deadline;
-        }
+        if (!slots[n].retiring)
+            slots[n].retiring = 2; /* to be told it was replaced */
         n++;
     }
     init_slots(slots + n, next);
@@ -346,8 +319,9 @@ reload(super_t *sv)
         if (slots[i].retiring != 2)
             continue;
         slots[i].retiring = 1;
-        if (write(slots[i].ctl, "S", 1) != 1)
-            say(sv, 1, "cannot ask worker %ld to stop (errno %ld)",
+        /* 'R': drain with no deadline, as a reload must cut nothing. */
+        if (write(slots[i].ctl, "R", 1) != 1)
+            say(sv, 1, "cannot tell worker %ld it was replaced (errno %ld)",
                 (long)slots[i].pid, errno);
     }
 }

@@ -169,3 +169,31 @@ def test_bad_reload_changes_nothing():
            "the same workers serve")
         lb.signal(signal.SIGTERM)
         eq(lb.wait_exit(15), 0, "exit status after failed reloads")
+
+
+@lbtest.posix_only("reload is SIGHUP here; the Windows in-loop reload's "
+                   "no-deadline drain is a session test")
+def test_reload_never_cuts_a_connection():
+    """graceful_shutdown_timeout = 1: a quiet connection open before a
+    reload still relays 4 s after it (a reload drains with no deadline);
+    a stop then gives the old worker its 1 s, and everything exits 0."""
+    with lbtest.Scope() as s:
+        b = s.backend(lbtest.echo)
+        port = lbtest.free_port()
+        lb = s.balancer(_config([(port, [b.port])],
+                                "graceful_shutdown_timeout = 1\n"),
+                        wait_ports=[port])
+        c = lbtest.connect(port)
+        c.sendall(b"before\n")
+        eq(lbtest.recv_line(c), b"before\n", "echo before the reload")
+        lb.signal(signal.SIGHUP)
+        true(lb.wait_log(r"Reloaded ", timeout=10), "the reload is logged")
+        time.sleep(4)
+        c.sendall(b"after\n")
+        eq(lbtest.recv_line(c), b"after\n",
+           "echo on the same connection 4 s after the reload")
+        eq(lbtest.request_line(port, b"new\n"), b"new\n",
+           "a new client is served too")
+        lb.signal(signal.SIGTERM)
+        eq(lb.wait_exit(15), 0, "exit status after the stop")
+        c.close()
