@@ -234,7 +234,14 @@ def test_backend_process_killed_mid_stream():
         true(got == pattern[:len(got)],
              "what the client got is an intact prefix of the stream",
              received=len(got))
-        eq(how, "reset", "how the client's stream ended after the kill")
+        if lbtest.WINE:
+            # Wine sometimes reports the dead peer's RST to the balancer as
+            # an orderly close (seen under load); real Winsock reports
+            # WSAECONNRESET. Either way the client's stream must end.
+            true(how in ("reset", "eof"), "the client's stream ended after "
+                 "the kill", how=how)
+        else:
+            eq(how, "reset", "how the client's stream ended after the kill")
         true(_echo_ok(port, "after-kill"),
              "the next client is served by the live backend")
         true("restarting" not in lb.log(), "no worker restart",
