@@ -191,36 +191,35 @@ opt_seconds(lb_cfg_parser_t *p, const char *name, const char *value,
     return -1;
 }
 
+/* A whole number from min up (to INT_MAX) into an int. */
 static int
-opt_count(lb_cfg_parser_t *p, const char *name, const char *value,
-            void *field)
+opt_int_from(lb_cfg_parser_t *p, const char *name, const char *value,
+             void *field, unsigned long min)
 {
     unsigned long v = 0;
 
-    if (parse_uint(value, INT_MAX, &v) == LB_NUM_OK) {
+    if (parse_uint(value, INT_MAX, &v) == LB_NUM_OK && v >= min) {
         *(int *)field = (int)v;
         return 0;
     }
     lb__cfg_fail(p, p->lineno,
-                 "%s must be a whole number, 0 or more, got '%s'", name,
-                 value);
+                 "%s must be a whole number, %lu or more, got '%s'", name,
+                 min, value);
     return -1;
+}
+
+static int
+opt_count(lb_cfg_parser_t *p, const char *name, const char *value,
+          void *field)
+{
+    return opt_int_from(p, name, value, field, 0);
 }
 
 static int
 opt_positive(lb_cfg_parser_t *p, const char *name, const char *value,
              void *field)
 {
-    unsigned long v = 0;
-
-    if (parse_uint(value, INT_MAX, &v) == LB_NUM_OK && v > 0) {
-        *(int *)field = (int)v;
-        return 0;
-    }
-    lb__cfg_fail(p, p->lineno,
-                 "%s must be a whole number, 1 or more, got '%s'", name,
-                 value);
-    return -1;
+    return opt_int_from(p, name, value, field, 1);
 }
 
 /* A duration that cannot be 0: a window of no length means nothing. */
