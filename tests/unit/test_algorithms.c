@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "lb_log.h"
-#include "lb_server.h"
+#include "health_fixture.h"
 #include "unit.h"
 
 /* ---- config ---- */
@@ -225,56 +225,11 @@ test_param_warnings(void)
 
 /* ---- picking ---- */
 
-static lb_config_t cfg;
-static lb_shared_t shared;
-static lb_health_t w0, w1; /* two workers of listener 0 (one slot when
-                            * processes = 1) */
-static FILE *log_fp;
-
-static void
-setup(const char *text)
-{
-    char *err = NULL;
-
-    CU_ASSERT_EQUAL_FATAL(lb_config_load_string("t.cfg", text, strlen(text),
-                                                &cfg, NULL, NULL, &err),
-                          LB_EXIT_OK);
-    CU_ASSERT_EQUAL_FATAL(lb_shared_create(&cfg, &shared), 0);
-    lb_health_init(&w0, &cfg.listeners[0], shared.state[0], shared.conns[0],
-                   0, shared.processes);
-    lb_health_init(&w1, &cfg.listeners[0], shared.state[0], shared.conns[0],
-                   shared.processes > 1 ? 1 : 0, shared.processes);
-    log_fp = tmpfile();
-    CU_ASSERT_PTR_NOT_NULL_FATAL(log_fp);
-    lb_log_redirect(log_fp);
-}
-
-static void
-teardown(void)
-{
-    lb_log_redirect(NULL);
-    fclose(log_fp);
-    lb_config_free(&cfg);
-}
-
-static int
-logged(const char *needle)
-{
-    char line[512];
-    int n = 0;
-
-    fflush(log_fp);
-    rewind(log_fp);
-    while (fgets(line, sizeof(line), log_fp))
-        n += strstr(line, needle) != NULL;
-    fseek(log_fp, 0, SEEK_END);
-    return n;
-}
 
 static long
 pick(lb_health_t *h, const lb_addr_t *client)
 {
-    return lb_health_pick(h, &shared.rr[0], client, 1000);
+    return lb_health_pick(h, &hf_shared.rr[0], client, 1000);
 }
 
 /* 10.N/16 for client n: distinct addresses spread over the space. */
@@ -296,11 +251,11 @@ test_weighted_smooth(void)
     static const long want[7] = {0, 0, 1, 0, 2, 0, 0}; /* a a b a c a a */
     int seen[3] = {0, 0, 0};
 
-    setup("[options]\nalgorithm = weighted\nprocesses = 2\n[mappings]\n"
+    hf_setup("[options]\nalgorithm = weighted\nprocesses = 2\n[mappings]\n"
           "8080 = 10.0.0.1:80 weight=5, 10.0.0.2:80, 10.0.0.3:80\n");
     for (int i = 0; i < 70; i++) {
         /* The workers take turns: the order is shared, not per worker. */
-        long b = pick(i % 2 ? &w1 : &w0, NULL);
+        long b = pick(i % 2 ? &hf_w1 : &hf_w0, NULL);
 
         CU_ASSERT_FATAL(b >= 0 && b < 3);
         CU_ASSERT_EQUAL(b, want[i % 7]);
@@ -309,7 +264,7 @@ test_weighted_smooth(void)
     CU_ASSERT_EQUAL(seen[0], 50);
     CU_ASSERT_EQUAL(seen[1], 10);
     CU_ASSERT_EQUAL(seen[2], 10);
-    teardown();
+    hf_teardown();
 }
 
 static void
@@ -317,12 +272,12 @@ test_weighted_skips_down(void)
 {
     int seen[3] = {0, 0, 0};
 
-    setup("[options]\nalgorithm = weighted\n[mappings]\n"
+    hf_setup("[options]\nalgorithm = weighted\n[mappings]\n"
           "8080 = 10.0.0.1:80 weight=3, 10.0.0.2:80 weight=2,\n"
           "       10.0.0.3:80 weight=1\n");
-    lb_health_failed(&w0, 1, 1000);
+    lb_health_failed(&hf_w0, 1, 1000);
     for (int i = 0; i < 40; i++) {
-        long b = pick(&w0, NULL);
+        long b = pick(&hf_w0, NULL);
 
         CU_ASSERT_FATAL(b >= 0 && b < 3);
         seen[b]++;
@@ -330,7 +285,7 @@ test_weighted_skips_down(void)
     CU_ASSERT_EQUAL(seen[1], 0);
     CU_ASSERT_EQUAL(seen[0], 30); /* 3:1 between the two left */
     CU_ASSERT_EQUAL(seen[2], 10);
-    teardown();
+    hf_teardown();
 }
 
 static void
@@ -338,55 +293,55 @@ test_leastconn(void)
 {
     int seen[3] = {0, 0, 0};
 
-    setup("[options]\nalgorithm = leastconn\nprocesses = 2\n[mappings]\n"
+    hf_setup("[options]\nalgorithm = leastconn\nprocesses = 2\n[mappings]\n"
           "8080 = 10.0.0.1:80, 10.0.0.2:80, 10.0.0.3:80\n");
     /* Ties take turns. */
     for (int i = 0; i < 30; i++) {
-        long b = pick(&w0, NULL);
+        long b = pick(&hf_w0, NULL);
 
         CU_ASSERT_FATAL(b >= 0 && b < 3);
         seen[b]++;
     }
     CU_ASSERT(seen[0] == 10 && seen[1] == 10 && seen[2] == 10);
     /* Counted over both workers: 3, 1 (0 + 1) and 2. */
-    lb_health_count(&w0, 0, 2);
-    lb_health_count(&w1, 0, 1);
-    lb_health_count(&w1, 1, 1);
-    lb_health_count(&w0, 2, 1);
-    lb_health_count(&w1, 2, 1);
+    lb_health_count(&hf_w0, 0, 2);
+    lb_health_count(&hf_w1, 0, 1);
+    lb_health_count(&hf_w1, 1, 1);
+    lb_health_count(&hf_w0, 2, 1);
+    lb_health_count(&hf_w1, 2, 1);
     for (int i = 0; i < 6; i++)
-        CU_ASSERT_EQUAL(pick(i % 2 ? &w1 : &w0, NULL), 1);
+        CU_ASSERT_EQUAL(pick(i % 2 ? &hf_w1 : &hf_w0, NULL), 1);
     /* Filling up as clients arrive: each goes to the least loaded. */
-    lb_health_count(&w0, 0, 2);
-    lb_health_count(&w0, 1, 1); /* 5, 2, 2 */
+    lb_health_count(&hf_w0, 0, 2);
+    lb_health_count(&hf_w0, 1, 1); /* 5, 2, 2 */
     for (int i = 0; i < 4; i++) {
-        long b = pick(&w0, NULL);
+        long b = pick(&hf_w0, NULL);
 
         CU_ASSERT(b == 1 || b == 2);
-        lb_health_count(&w0, (size_t)b, 1);
+        lb_health_count(&hf_w0, (size_t)b, 1);
     }
-    CU_ASSERT_EQUAL(lb_health_open_conns(&w1, 1) +
-                        lb_health_open_conns(&w1, 2), 8);
-    CU_ASSERT_EQUAL(lb_health_open_conns(&w1, 1), 4);
+    CU_ASSERT_EQUAL(lb_health_open_conns(&hf_w1, 1) +
+                        lb_health_open_conns(&hf_w1, 2), 8);
+    CU_ASSERT_EQUAL(lb_health_open_conns(&hf_w1, 1), 4);
     /* Down: skipped, however idle. */
-    lb_health_count(&w0, 0, -4);
-    lb_health_count(&w1, 0, -1);
-    lb_health_failed(&w0, 0, 1000);
-    CU_ASSERT_NOT_EQUAL(pick(&w0, NULL), 0);
-    teardown();
+    lb_health_count(&hf_w0, 0, -4);
+    lb_health_count(&hf_w1, 0, -1);
+    lb_health_failed(&hf_w0, 0, 1000);
+    CU_ASSERT_NOT_EQUAL(pick(&hf_w0, NULL), 0);
+    hf_teardown();
 }
 
 static void
 test_leastconn_weights(void)
 {
-    setup("[options]\nalgorithm = leastconn\n[mappings]\n"
+    hf_setup("[options]\nalgorithm = leastconn\n[mappings]\n"
           "8080 = 10.0.0.1:80 weight=3, 10.0.0.2:80\n");
-    lb_health_count(&w0, 0, 5);
-    lb_health_count(&w0, 1, 2);
-    CU_ASSERT_EQUAL(pick(&w0, NULL), 0); /* 5/3 < 2/1 */
-    lb_health_count(&w0, 0, 2);
-    CU_ASSERT_EQUAL(pick(&w0, NULL), 1); /* 7/3 > 2/1 */
-    teardown();
+    lb_health_count(&hf_w0, 0, 5);
+    lb_health_count(&hf_w0, 1, 2);
+    CU_ASSERT_EQUAL(pick(&hf_w0, NULL), 0); /* 5/3 < 2/1 */
+    lb_health_count(&hf_w0, 0, 2);
+    CU_ASSERT_EQUAL(pick(&hf_w0, NULL), 1); /* 7/3 > 2/1 */
+    hf_teardown();
 }
 
 static void
@@ -395,11 +350,11 @@ test_source_sticky_and_spread(void)
     int seen[4] = {0, 0, 0, 0};
     lb_addr_t a, mapped;
 
-    setup("[options]\nalgorithm = source\n[mappings]\n"
+    hf_setup("[options]\nalgorithm = source\n[mappings]\n"
           "8080 = 10.0.0.1:80, 10.0.0.2:80, 10.0.0.3:80, 10.0.0.4:80\n");
     for (unsigned n = 0; n < 10000; n++) {
         lb_addr_t c = client_v4(n * 7919u);
-        long b = pick(&w0, &c);
+        long b = pick(&hf_w0, &c);
 
         CU_ASSERT_FATAL(b >= 0 && b < 4);
         seen[b]++;
@@ -411,25 +366,25 @@ test_source_sticky_and_spread(void)
     CU_ASSERT_EQUAL(lb_addr_from_numeric("192.0.2.7", 1, &a), 0);
     CU_ASSERT_EQUAL(lb_addr_from_numeric("::ffff:192.0.2.7", 2, &mapped), 0);
     for (int i = 0; i < 20; i++) {
-        CU_ASSERT_EQUAL(pick(&w1, &a), pick(&w0, &a));
-        CU_ASSERT_EQUAL(pick(&w0, &mapped), pick(&w0, &a));
+        CU_ASSERT_EQUAL(pick(&hf_w1, &a), pick(&hf_w0, &a));
+        CU_ASSERT_EQUAL(pick(&hf_w0, &mapped), pick(&hf_w0, &a));
     }
-    teardown();
+    hf_teardown();
 }
 
 /* Where each of n clients goes with this config, by backend label. */
 static void
 source_labels(const char *text, unsigned n, char (*out)[32])
 {
-    setup(text);
+    hf_setup(text);
     for (unsigned i = 0; i < n; i++) {
         lb_addr_t c = client_v4(i * 104729u);
-        long b = pick(&w0, &c);
+        long b = pick(&hf_w0, &c);
 
         CU_ASSERT_FATAL(b >= 0);
-        snprintf(out[i], 32, "%s", cfg.listeners[0].backends[b].label);
+        snprintf(out[i], 32, "%s", hf_cfg.listeners[0].backends[b].label);
     }
-    teardown();
+    hf_teardown();
 }
 
 static void
@@ -471,18 +426,18 @@ test_source_skip_and_weights(void)
     static long before[N];
     int moved = 0, seen[2] = {0, 0};
 
-    setup("[options]\nalgorithm = source\n[mappings]\n"
+    hf_setup("[options]\nalgorithm = source\n[mappings]\n"
           "8080 = 10.0.0.1:80, 10.0.0.2:80, 10.0.0.3:80\n");
     for (unsigned i = 0; i < N; i++) {
         lb_addr_t c = client_v4(i * 31u);
 
-        before[i] = pick(&w0, &c);
+        before[i] = pick(&hf_w0, &c);
     }
     /* Out of service: only its clients go elsewhere, and come back. */
-    lb_health_failed(&w0, 1, 1000);
+    lb_health_failed(&hf_w0, 1, 1000);
     for (unsigned i = 0; i < N; i++) {
         lb_addr_t c = client_v4(i * 31u);
-        long b = pick(&w0, &c);
+        long b = pick(&hf_w0, &c);
 
         CU_ASSERT_NOT_EQUAL(b, 1);
         if (before[i] == 1)
@@ -491,24 +446,24 @@ test_source_skip_and_weights(void)
             CU_ASSERT_EQUAL(b, before[i]);
     }
     CU_ASSERT(moved > 1000);
-    lb_health_succeeded(&w0, 1);
+    lb_health_succeeded(&hf_w0, 1);
     for (unsigned i = 0; i < N; i += 7) {
         lb_addr_t c = client_v4(i * 31u);
 
-        CU_ASSERT_EQUAL(pick(&w0, &c), before[i]);
+        CU_ASSERT_EQUAL(pick(&hf_w0, &c), before[i]);
     }
-    teardown();
-    setup("[options]\nalgorithm = source\n[mappings]\n"
+    hf_teardown();
+    hf_setup("[options]\nalgorithm = source\n[mappings]\n"
           "8080 = 10.0.0.1:80 weight=3, 10.0.0.2:80\n");
     for (unsigned i = 0; i < 10000; i++) {
         lb_addr_t c = client_v4(i * 7919u);
-        long b = pick(&w0, &c);
+        long b = pick(&hf_w0, &c);
 
         CU_ASSERT_FATAL(b == 0 || b == 1);
         seen[b]++;
     }
     CU_ASSERT(seen[0] > 7200 && seen[0] < 7800); /* 3:1 */
-    teardown();
+    hf_teardown();
 }
 
 static void
@@ -524,25 +479,25 @@ test_backup_only_when_needed(void)
                  "max_conns = 2\nprocesses = 2\n[mappings]\n8080 = "
                  "10.0.0.1:80, 10.0.0.9:80 backup, 10.0.0.2:80\n",
                  algos[a]);
-        setup(text);
+        hf_setup(text);
         for (int i = 0; i < 20; i++)
-            CU_ASSERT_NOT_EQUAL(pick(&w0, &c), 1);
-        lb_health_failed(&w0, 0, 1000);
+            CU_ASSERT_NOT_EQUAL(pick(&hf_w0, &c), 1);
+        lb_health_failed(&hf_w0, 0, 1000);
         for (int i = 0; i < 6; i++)
-            CU_ASSERT_EQUAL(pick(&w0, &c), 2);
+            CU_ASSERT_EQUAL(pick(&hf_w0, &c), 2);
         /* Every primary out or full: the backup. */
-        lb_health_count(&w1, 2, 2);
+        lb_health_count(&hf_w1, 2, 2);
         for (int i = 0; i < 6; i++)
-            CU_ASSERT_EQUAL(pick(&w0, &c), 1);
-        CU_ASSERT_EQUAL(logged("out of service"), 0);
+            CU_ASSERT_EQUAL(pick(&hf_w0, &c), 1);
+        CU_ASSERT_EQUAL(hf_logged("out of service"), 0);
         /* The backup full too: a primary out of service, anyway. */
-        lb_health_count(&w1, 1, 2);
-        CU_ASSERT_EQUAL(pick(&w0, &c), 0);
-        CU_ASSERT_EQUAL(logged("Every backend of 0.0.0.0:8080 is out of "
+        lb_health_count(&hf_w1, 1, 2);
+        CU_ASSERT_EQUAL(pick(&hf_w0, &c), 0);
+        CU_ASSERT_EQUAL(hf_logged("Every backend of 0.0.0.0:8080 is out of "
                                "service; trying 10.0.0.1:80 anyway"), 1);
-        lb_health_count(&w1, 2, -1);
-        CU_ASSERT_EQUAL(pick(&w0, &c), 2);
-        teardown();
+        lb_health_count(&hf_w1, 2, -1);
+        CU_ASSERT_EQUAL(pick(&hf_w0, &c), 2);
+        hf_teardown();
     }
 }
 
@@ -551,34 +506,34 @@ test_backups_share_and_retry_rank(void)
 {
     int seen[4] = {0, 0, 0, 0};
 
-    setup("[mappings]\n8080 = 10.0.0.1:80, 10.0.0.2:80, 10.0.0.8:80 backup,"
+    hf_setup("[mappings]\n8080 = 10.0.0.1:80, 10.0.0.2:80, 10.0.0.8:80 backup,"
           " 10.0.0.9:80 backup\n");
-    CU_ASSERT_EQUAL(lb_health_retry_rank(&w0, 0, 1), 3);
-    CU_ASSERT_EQUAL(lb_health_retry_rank(&w0, 2, 1), 2);
-    lb_health_failed(&w0, 0, 1000);
-    lb_health_failed(&w0, 1, 1000);
-    CU_ASSERT_EQUAL(lb_health_retry_rank(&w0, 0, 1001), 1);
-    CU_ASSERT_EQUAL(lb_health_retry_rank(&w0, 3, 1001), 2);
+    CU_ASSERT_EQUAL(lb_health_retry_rank(&hf_w0, 0, 1), 3);
+    CU_ASSERT_EQUAL(lb_health_retry_rank(&hf_w0, 2, 1), 2);
+    lb_health_failed(&hf_w0, 0, 1000);
+    lb_health_failed(&hf_w0, 1, 1000);
+    CU_ASSERT_EQUAL(lb_health_retry_rank(&hf_w0, 0, 1001), 1);
+    CU_ASSERT_EQUAL(lb_health_retry_rank(&hf_w0, 3, 1001), 2);
     /* The backups take turns, as the primaries would. */
     for (int i = 0; i < 20; i++) {
-        long b = pick(&w0, NULL);
+        long b = pick(&hf_w0, NULL);
 
         CU_ASSERT_FATAL(b >= 0 && b < 4);
         seen[b]++;
     }
     CU_ASSERT_EQUAL(seen[2], 10);
     CU_ASSERT_EQUAL(seen[3], 10);
-    teardown();
+    hf_teardown();
 }
 
 /* Without backups or weights, roundrobin is PumpkinLB 2's exact order. */
 static void
 test_roundrobin_unchanged(void)
 {
-    setup("[mappings]\n8080 = 10.0.0.1:80, 10.0.0.2:80, 10.0.0.3:80\n");
+    hf_setup("[mappings]\n8080 = 10.0.0.1:80, 10.0.0.2:80, 10.0.0.3:80\n");
     for (int i = 0; i < 30; i++)
-        CU_ASSERT_EQUAL(pick(i % 2 ? &w1 : &w0, NULL), i % 3);
-    teardown();
+        CU_ASSERT_EQUAL(pick(i % 2 ? &hf_w1 : &hf_w0, NULL), i % 3);
+    hf_teardown();
 }
 
 void

@@ -8,129 +8,83 @@
 #include <string.h>
 
 #include "lb_log.h"
-#include "lb_server.h"
+#include "health_fixture.h"
 #include "unit.h"
 
-static lb_config_t cfg;
-static lb_shared_t shared;
-static lb_health_t w0, w1; /* two workers of listener 0 */
-static FILE *log_fp;
-
-static void
-setup(const char *text)
-{
-    char *err = NULL;
-
-    CU_ASSERT_EQUAL_FATAL(lb_config_load_string("t.cfg", text, strlen(text),
-                                                &cfg, NULL, NULL, &err),
-                          LB_EXIT_OK);
-    CU_ASSERT_EQUAL_FATAL(lb_shared_create(&cfg, &shared), 0);
-    lb_health_init(&w0, &cfg.listeners[0], shared.state[0], shared.conns[0],
-                   0, shared.processes);
-    lb_health_init(&w1, &cfg.listeners[0], shared.state[0], shared.conns[0],
-                   1, shared.processes);
-    log_fp = tmpfile();
-    CU_ASSERT_PTR_NOT_NULL_FATAL(log_fp);
-    lb_log_redirect(log_fp);
-}
-
-static void
-teardown(void)
-{
-    lb_log_redirect(NULL);
-    fclose(log_fp);
-    lb_config_free(&cfg);
-    /* lb_shared_alloc() memory lives as long as the process. */
-}
-
-/* How many log lines so far contain needle. */
-static int
-logged(const char *needle)
-{
-    char line[512];
-    int n = 0;
-
-    fflush(log_fp);
-    rewind(log_fp);
-    while (fgets(line, sizeof(line), log_fp))
-        n += strstr(line, needle) != NULL;
-    fseek(log_fp, 0, SEEK_END);
-    return n;
-}
 
 static void
 test_passive_down_and_back(void)
 {
-    setup("[options]\nmax_fails = 2\nfail_timeout = 10\nprocesses = 2\n"
+    hf_setup("[options]\nmax_fails = 2\nfail_timeout = 10\nprocesses = 2\n"
           "[mappings]\n8080 = 10.0.0.1:80, 10.0.0.2:80\n");
-    lb_health_failed(&w0, 0, 1000);
-    CU_ASSERT_EQUAL(lb_health_rank(&w1, 0, 1001), 2); /* one is not enough */
-    lb_health_failed(&w1, 0, 2000); /* the other worker's failure counts */
-    CU_ASSERT_EQUAL(lb_health_rank(&w0, 0, 2001), 1);
-    CU_ASSERT_EQUAL(lb_health_rank(&w1, 0, 2001), 1);
-    CU_ASSERT_EQUAL(lb_health_rank(&w0, 1, 2001), 2);
-    CU_ASSERT_EQUAL(logged("Backend 10.0.0.1:80 of 0.0.0.0:8080 is DOWN: 2 "
+    lb_health_failed(&hf_w0, 0, 1000);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w1, 0, 1001), 2); /* one is not enough */
+    lb_health_failed(&hf_w1, 0, 2000); /* the other worker's failure counts */
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 2001), 1);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w1, 0, 2001), 1);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 1, 2001), 2);
+    CU_ASSERT_EQUAL(hf_logged("Backend 10.0.0.1:80 of 0.0.0.0:8080 is DOWN: 2 "
                            "failed connect(s) within 10.0 s"), 1);
     /* After fail_timeout it gets another chance; failing it, it is out
      * again without a second log line. */
-    CU_ASSERT_EQUAL(lb_health_rank(&w0, 0, 12000), 2);
-    lb_health_failed(&w0, 0, 12500);
-    CU_ASSERT_EQUAL(lb_health_rank(&w0, 0, 13000), 1);
-    CU_ASSERT_EQUAL(lb_health_rank(&w0, 0, 22500), 2);
-    CU_ASSERT_EQUAL(logged("is DOWN"), 1);
-    lb_health_succeeded(&w1, 0);
-    CU_ASSERT_EQUAL(lb_health_rank(&w0, 0, 22600), 2);
-    CU_ASSERT_EQUAL(logged("Backend 10.0.0.1:80 of 0.0.0.0:8080 is UP again: "
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 12000), 2);
+    lb_health_failed(&hf_w0, 0, 12500);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 13000), 1);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 22500), 2);
+    CU_ASSERT_EQUAL(hf_logged("is DOWN"), 1);
+    lb_health_succeeded(&hf_w1, 0);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 22600), 2);
+    CU_ASSERT_EQUAL(hf_logged("Backend 10.0.0.1:80 of 0.0.0.0:8080 is UP again: "
                            "a connect succeeded"), 1);
-    lb_health_succeeded(&w1, 0); /* already up: nothing to say */
-    CU_ASSERT_EQUAL(logged("is UP again"), 1);
-    teardown();
+    lb_health_succeeded(&hf_w1, 0); /* already up: nothing to say */
+    CU_ASSERT_EQUAL(hf_logged("is UP again"), 1);
+    hf_teardown();
 }
 
 static void
 test_failures_outside_window(void)
 {
-    setup("[options]\nmax_fails = 2\nfail_timeout = 1\n"
+    hf_setup("[options]\nmax_fails = 2\nfail_timeout = 1\n"
           "[mappings]\n8080 = 10.0.0.1:80\n");
-    lb_health_failed(&w0, 0, 5000);
-    lb_health_failed(&w0, 0, 6000); /* the window of the first is over */
-    CU_ASSERT_EQUAL(lb_health_rank(&w0, 0, 6001), 2);
-    lb_health_failed(&w0, 0, 6500);
-    CU_ASSERT_EQUAL(lb_health_rank(&w0, 0, 6501), 1);
-    teardown();
+    lb_health_failed(&hf_w0, 0, 5000);
+    lb_health_failed(&hf_w0, 0, 6000); /* the window of the first is over */
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 6001), 2);
+    lb_health_failed(&hf_w0, 0, 6500);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 6501), 1);
+    hf_teardown();
 }
 
 static void
 test_max_fails_zero_never_down(void)
 {
-    setup("[options]\nmax_fails = 0\n[mappings]\n8080 = 10.0.0.1:80\n");
+    hf_setup("[options]\nmax_fails = 0\n[mappings]\n8080 = 10.0.0.1:80\n");
     for (int i = 0; i < 100; i++)
-        lb_health_failed(&w0, 0, 1000 + (uint64_t)i);
-    CU_ASSERT_EQUAL(lb_health_rank(&w0, 0, 2000), 2);
-    CU_ASSERT_EQUAL(logged("is DOWN"), 0);
-    teardown();
+        lb_health_failed(&hf_w0, 0, 1000 + (uint64_t)i);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 2000), 2);
+    CU_ASSERT_EQUAL(hf_logged("is DOWN"), 0);
+    hf_teardown();
 }
 
 static void
 test_max_conns_over_workers(void)
 {
-    setup("[options]\nmax_conns = 2\nprocesses = 2\n"
+    hf_setup("[options]\nmax_conns = 2\nprocesses = 2\n"
           "[mappings]\n8080 = 10.0.0.1:80, 10.0.0.2:80\n");
-    lb_health_count(&w0, 0, 1);
-    CU_ASSERT_EQUAL(lb_health_rank(&w1, 0, 1), 2);
-    lb_health_count(&w1, 0, 1);
-    CU_ASSERT_EQUAL(lb_health_rank(&w0, 0, 1), 0);
-    CU_ASSERT_EQUAL(lb_health_rank(&w1, 0, 1), 0);
-    CU_ASSERT_EQUAL(lb_health_rank(&w1, 1, 1), 2);
-    lb_health_count(&w0, 0, -1);
-    CU_ASSERT_EQUAL(lb_health_rank(&w1, 0, 1), 2);
+    lb_health_count(&hf_w0, 0, 1);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w1, 0, 1), 2);
+    lb_health_count(&hf_w1, 0, 1);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 1), 0);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w1, 0, 1), 0);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w1, 1, 1), 2);
+    lb_health_count(&hf_w0, 0, -1);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w1, 0, 1), 2);
     /* Worker 1 dies holding one; its successor starts its row at 0. */
-    lb_health_count(&w0, 0, 1);
-    CU_ASSERT_EQUAL(lb_health_rank(&w0, 0, 1), 0);
-    lb_health_init(&w1, &cfg.listeners[0], shared.state[0], shared.conns[0],
-                   1, shared.processes);
-    CU_ASSERT_EQUAL(lb_health_rank(&w0, 0, 1), 2);
-    teardown();
+    lb_health_count(&hf_w0, 0, 1);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 1), 0);
+    lb_health_init(&hf_w1, &hf_cfg.listeners[0], hf_shared.state[0], hf_shared.conns[0],
+                   1, hf_shared.processes);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 1), 2);
+    hf_teardown();
 }
 
 static void
@@ -138,10 +92,10 @@ test_pick_skips_down_evenly(void)
 {
     int seen[3] = {0, 0, 0};
 
-    setup("[mappings]\n8080 = 10.0.0.1:80, 10.0.0.2:80, 10.0.0.3:80\n");
-    lb_health_failed(&w0, 1, 1000); /* max_fails 1 by default */
+    hf_setup("[mappings]\n8080 = 10.0.0.1:80, 10.0.0.2:80, 10.0.0.3:80\n");
+    lb_health_failed(&hf_w0, 1, 1000); /* max_fails 1 by default */
     for (int i = 0; i < 60; i++) {
-        long b = lb_health_pick(&w0, &shared.rr[0], NULL, 1001);
+        long b = lb_health_pick(&hf_w0, &hf_shared.rr[0], NULL, 1001);
 
         CU_ASSERT(b >= 0 && b < 3);
         if (b >= 0 && b < 3)
@@ -150,25 +104,25 @@ test_pick_skips_down_evenly(void)
     CU_ASSERT_EQUAL(seen[1], 0);
     CU_ASSERT_EQUAL(seen[0], 30);
     CU_ASSERT_EQUAL(seen[2], 30);
-    teardown();
+    hf_teardown();
 }
 
 static void
 test_pick_all_down_or_full(void)
 {
-    setup("[options]\nmax_conns = 1\n"
+    hf_setup("[options]\nmax_conns = 1\n"
           "[mappings]\n8080 = 10.0.0.1:80, 10.0.0.2:80\n");
-    lb_health_failed(&w0, 0, 1000);
-    lb_health_failed(&w0, 1, 1000);
+    lb_health_failed(&hf_w0, 0, 1000);
+    lb_health_failed(&hf_w0, 1, 1000);
     /* Everything is out of service: try one anyway, and say so. */
-    CU_ASSERT(lb_health_pick(&w0, &shared.rr[0], NULL, 1001) >= 0);
-    CU_ASSERT_EQUAL(logged("Every backend of 0.0.0.0:8080 is out of "
+    CU_ASSERT(lb_health_pick(&hf_w0, &hf_shared.rr[0], NULL, 1001) >= 0);
+    CU_ASSERT_EQUAL(hf_logged("Every backend of 0.0.0.0:8080 is out of "
                            "service"), 1);
-    lb_health_count(&w0, 0, 1);
-    CU_ASSERT_EQUAL(lb_health_pick(&w0, &shared.rr[0], NULL, 1001), 1);
-    lb_health_count(&w0, 1, 1);
-    CU_ASSERT_EQUAL(lb_health_pick(&w0, &shared.rr[0], NULL, 1001), -1);
-    teardown();
+    lb_health_count(&hf_w0, 0, 1);
+    CU_ASSERT_EQUAL(lb_health_pick(&hf_w0, &hf_shared.rr[0], NULL, 1001), 1);
+    lb_health_count(&hf_w0, 1, 1);
+    CU_ASSERT_EQUAL(lb_health_pick(&hf_w0, &hf_shared.rr[0], NULL, 1001), -1);
+    hf_teardown();
 }
 
 static void
@@ -176,22 +130,22 @@ test_active_rise_fall(void)
 {
     lb_check_streak_t sk = {0, 0, 0};
 
-    setup("[options]\ncheck_interval = 1\nrise = 2\nfall = 3\n"
+    hf_setup("[options]\ncheck_interval = 1\nrise = 2\nfall = 3\n"
           "[mappings]\n8080 = 10.0.0.1:80\n");
-    lb_health_checked(&w0, 0, 0, &sk);
-    lb_health_checked(&w0, 0, 0, &sk);
-    CU_ASSERT_EQUAL(lb_health_rank(&w0, 0, 1), 2);
-    lb_health_checked(&w0, 0, 0, &sk);
+    lb_health_checked(&hf_w0, 0, 0, &sk);
+    lb_health_checked(&hf_w0, 0, 0, &sk);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 1), 2);
+    lb_health_checked(&hf_w0, 0, 0, &sk);
     /* Out until the checks pass, however long that takes. */
-    CU_ASSERT_EQUAL(lb_health_rank(&w1, 0, UINT64_C(1) << 40), 1);
-    CU_ASSERT_EQUAL(logged("DOWN: 3 health checks in a row failed; not used "
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w1, 0, UINT64_C(1) << 40), 1);
+    CU_ASSERT_EQUAL(hf_logged("DOWN: 3 health checks in a row failed; not used "
                            "until 2 health checks in a row pass"), 1);
-    lb_health_checked(&w0, 0, 1, &sk);
-    CU_ASSERT_EQUAL(lb_health_rank(&w1, 0, 1), 1);
-    lb_health_checked(&w0, 0, 1, &sk);
-    CU_ASSERT_EQUAL(lb_health_rank(&w1, 0, 1), 2);
-    CU_ASSERT_EQUAL(logged("UP again: 2 health checks in a row passed"), 1);
-    teardown();
+    lb_health_checked(&hf_w0, 0, 1, &sk);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w1, 0, 1), 1);
+    lb_health_checked(&hf_w0, 0, 1, &sk);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w1, 0, 1), 2);
+    CU_ASSERT_EQUAL(hf_logged("UP again: 2 health checks in a row passed"), 1);
+    hf_teardown();
 }
 
 static void
@@ -199,20 +153,20 @@ test_passive_down_waits_for_checks(void)
 {
     lb_check_streak_t sk = {0, 0, 0};
 
-    setup("[options]\ncheck_interval = 1\nrise = 2\nfail_timeout = 1\n"
+    hf_setup("[options]\ncheck_interval = 1\nrise = 2\nfail_timeout = 1\n"
           "[mappings]\n8080 = 10.0.0.1:80\n");
     for (int i = 0; i < 5; i++)
-        lb_health_checked(&w0, 0, 1, &sk); /* passing all along */
-    lb_health_failed(&w1, 0, 1000);
-    CU_ASSERT_EQUAL(lb_health_rank(&w0, 0, 50000), 1);
-    CU_ASSERT_EQUAL(logged("not used until 2 health checks in a row pass"),
+        lb_health_checked(&hf_w0, 0, 1, &sk); /* passing all along */
+    lb_health_failed(&hf_w1, 0, 1000);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 50000), 1);
+    CU_ASSERT_EQUAL(hf_logged("not used until 2 health checks in a row pass"),
                     1);
     /* Passes from before it went down do not count. */
-    lb_health_checked(&w0, 0, 1, &sk);
-    CU_ASSERT_EQUAL(lb_health_rank(&w0, 0, 50000), 1);
-    lb_health_checked(&w0, 0, 1, &sk);
-    CU_ASSERT_EQUAL(lb_health_rank(&w0, 0, 50000), 2);
-    teardown();
+    lb_health_checked(&hf_w0, 0, 1, &sk);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 50000), 1);
+    lb_health_checked(&hf_w0, 0, 1, &sk);
+    CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 50000), 2);
+    hf_teardown();
 }
 
 static int
