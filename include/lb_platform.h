@@ -182,6 +182,15 @@ int lb_stream_connect(lb_loop_t *loop, const lb_addr_t *addr,
                       lb_connect_cb cb, void *data, lb_stream_t **out);
 int lb_stream_read(lb_stream_t *s, lb_read_cb cb);
 int lb_stream_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb);
+/* 1 when the bytes s's last read delivered were its last: its next read
+ * reports LB_EOF at once. 0 when the platform cannot tell yet; the next
+ * read then finds out as usual. */
+int lb_stream_eof_next(const lb_stream_t *s);
+/* lb_stream_write for bytes that a shutdown or close of s follows at once
+ * (and nothing else may come between): the platform may send them with
+ * the FIN, one packet instead of two. Elsewhere as lb_stream_write. */
+int lb_stream_write_last(lb_stream_t *s, char *buf, size_t len,
+                         lb_write_cb cb);
 /* Moves up to max bytes from src to dst inside the kernel, with no user
  * buffer between (Linux: splice through a pipe): takes what src has, and
  * completes once all of it was written to dst. Occupies src's read slot

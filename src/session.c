@@ -392,6 +392,17 @@ on_write(lb_stream_t *s, int status)
         start_read(sess, d);
 }
 
+/* Bytes the source sent last go out with the FIN that passes its end on
+ * (the read of that end comes next, from on_write): a short reply and its
+ * close reach the peer in one packet, not two. */
+static int
+relay(lb_session_t *sess, int d, lb_stream_t *src, char *buf, size_t n)
+{
+    if (lb_stream_eof_next(src))
+        return lb_stream_write_last(sink(sess, d), buf, n, on_write);
+    return lb_stream_write(sink(sess, d), buf, n, on_write);
+}
+
 static void
 on_read(lb_stream_t *s, long nread, char *buf)
 {
@@ -405,7 +416,7 @@ on_read(lb_stream_t *s, long nread, char *buf)
         sess->state[d] = H_WRITING;
         sess->bytes[d] += (uint64_t)nread;
         sess->bulk[d] = (size_t)nread == server(sess)->cfg->buffer_size;
-        if (lb_stream_write(sink(sess, d), buf, (size_t)nread, on_write) != 0)
+        if (relay(sess, d, s, buf, (size_t)nread) != 0)
             end_session(sess, END_ERROR, 1);
     } else if (nread == LB_EOF) {
         source_ended(sess, d);

@@ -20,10 +20,12 @@ struct lb__epoll_s {
     struct epoll_event ev[MAX_EVENTS];
 };
 
+/* EPOLLRDHUP rides along with EPOLLIN: a reader that knows the FIN is in
+ * can tell the last data from the rest (lb_stream_eof_next). */
 static uint32_t
 to_epoll(short events)
 {
-    return ((events & POLLIN) ? (uint32_t)EPOLLIN : 0) |
+    return ((events & POLLIN) ? (uint32_t)(EPOLLIN | EPOLLRDHUP) : 0) |
            ((events & POLLOUT) ? (uint32_t)EPOLLOUT : 0);
 }
 
@@ -32,6 +34,7 @@ from_epoll(uint32_t ev)
 {
     return (short)(((ev & EPOLLIN) ? POLLIN : 0) |
                    ((ev & EPOLLOUT) ? POLLOUT : 0) |
+                   ((ev & EPOLLRDHUP) ? LB__PEER_FIN : 0) |
                    ((ev & EPOLLERR) ? POLLERR : 0) |
                    ((ev & EPOLLHUP) ? POLLHUP : 0));
 }
@@ -72,9 +75,10 @@ ep_update(lb_loop_t *loop, lb__io_t *io)
 }
 
 /* epoll forgets a descriptor only when every copy of it is closed, and a
- * listening socket is open in other processes: the set must be told. */
+ * listening socket is open in other processes: the set must be told,
+ * unless the caller knows this close is the last (closes_alone). */
 static void
-ep_remove(lb_loop_t *loop, lb__io_t *io)
+ep_remove(lb_loop_t *loop, lb__io_t *io, int closes_alone)
 {
     struct lb__epoll_s *ep = loop->epoll;
     struct epoll_event e; /* ignored by DEL, but not NULL before 2.6.9 */
@@ -86,7 +90,7 @@ ep_remove(lb_loop_t *loop, lb__io_t *io)
             ep->ev[i].data.ptr = NULL;
     memset(&e, 0, sizeof(e));
     /* ENOENT would mean not registered: what is wanted anyway. */
-    if (io->armed != 0 && epoll_ctl(ep->fd, EPOLL_CTL_DEL, io->fd, &e) != 0 &&
+    if (io->armed != 0 && !closes_alone && epoll_ctl(ep->fd, EPOLL_CTL_DEL, io->fd, &e) != 0 &&
         errno != ENOENT)
         lb__loop_fail(loop, lb__posix_error(errno));
     io->armed = 0;
@@ -107,7 +111,9 @@ wanted(lb_loop_t *loop, lb__io_t *io, uint32_t ev)
     }
     if (io->events == 0)
         return 0; /* as poll(): no interest, no report, errors included */
-    return (short)(rev & (io->events | POLLERR | POLLHUP));
+    if (!(io->events & POLLIN))
+        rev &= (short)~LB__PEER_FIN;
+    return (short)(rev & (io->events | LB__PEER_FIN | POLLERR | POLLHUP));
 }
 
 static void

@@ -20,6 +20,10 @@
 typedef struct lb__io_s lb__io_t;
 typedef void (*lb__io_cb)(lb_loop_t *loop, lb__io_t *io, short revents);
 
+/* With POLLIN: the peer's FIN has arrived (epoll's EPOLLRDHUP; poll never
+ * reports it). Outside the POLL* bits every system defines. */
+#define LB__PEER_FIN 0x4000
+
 /* A watched descriptor. events is what its owner waits for (POLLIN,
  * POLLOUT); the rest is the backend's: index is its slot in loop->pfds or
  * -1 (poll), armed the mask registered with epoll or 0. */
@@ -36,7 +40,9 @@ struct lb__io_s {
 typedef struct lb__backend_s {
     int (*init)(lb_loop_t *loop);
     int (*update)(lb_loop_t *loop, lb__io_t *io); /* io->events changed */
-    void (*remove)(lb_loop_t *loop, lb__io_t *io); /* io->fd may close next */
+    /* io->fd may close next; closes_alone: it is closed right after, and
+     * no other process has it, so the kernel forgets it anyway. */
+    void (*remove)(lb_loop_t *loop, lb__io_t *io, int closes_alone);
     /* Waits at most timeout_ms, stamps the loop's clock, runs callbacks;
      * 0 or an LB_E* code. */
     int (*run_once)(lb_loop_t *loop, int timeout_ms);
@@ -55,6 +61,10 @@ struct lb_stream_s {
     lb__io_t io;
     lb_loop_t *loop;
     int read_hint;          /* last read filled the buffer: try again at once */
+    int peer_fin;           /* the peer's FIN is in (LB__PEER_FIN) */
+    int eof_next;           /* the data just read was the last: EOF next */
+    int write_flags;        /* of send(): MSG_MORE for lb_stream_write_last */
+    unsigned forks_at_open; /* lb__posix_forks when the socket was made */
     struct lb__splice_s *splice;     /* as source: a splice under way */
     struct lb__splice_s *splice_out; /* as sink: a splice under way */
     lb_timer_t drain;       /* LB_CLOSE_DRAIN_RESET: waiting for acks */
@@ -91,6 +101,10 @@ struct lb_loop_s {
 int lb__io_start(lb_loop_t *loop, lb__io_t *io, short events);
 void lb__io_stop(lb_loop_t *loop, lb__io_t *io, short events);
 void lb__io_remove(lb_loop_t *loop, lb__io_t *io);
+void lb__io_remove_closing(lb_loop_t *loop, lb__io_t *io);
+/* Forks made by this process so far: a descriptor opened after the last
+ * one is in no other process. */
+extern unsigned lb__posix_forks;
 void lb__stream_queue(lb_stream_t *s, unsigned what);
 void lb__loop_note_fd(lb_loop_t *loop, int fd);
 void lb__loop_fail(lb_loop_t *loop, int err);
@@ -99,7 +113,9 @@ uint64_t lb__posix_clock_ms(void);
 /* posix_socket.c */
 int lb__posix_nonblock(int fd);
 int lb__posix_socket(int family);
-lb_stream_t *lb__stream_new(lb_loop_t *loop, int fd);
+/* nodelay: set TCP_NODELAY (an accepted socket on Linux has it already,
+ * from its listener). */
+lb_stream_t *lb__stream_new(lb_loop_t *loop, int fd, int nodelay);
 
 /* posix_error.c */
 int lb__posix_error(int err);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 int lb__posix_lifeline_fd = -1;
+unsigned lb__posix_forks;
 
 uint64_t
 lb__posix_clock_ms(void)
@@ -63,7 +64,17 @@ void
 lb__io_remove(lb_loop_t *loop, lb__io_t *io)
 {
     io->events = 0;
-    loop->backend->remove(loop, io);
+    loop->backend->remove(loop, io, 0);
+}
+
+/* Before io->fd is closed, when no other process has a copy of it: epoll
+ * drops a descriptor whose last copy closes, so telling it costs a system
+ * call for nothing. */
+void
+lb__io_remove_closing(lb_loop_t *loop, lb__io_t *io)
+{
+    io->events = 0;
+    loop->backend->remove(loop, io, 1);
 }
 
 void

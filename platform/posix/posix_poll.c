@@ -25,7 +25,7 @@ grow(lb_loop_t *loop)
 }
 
 static void
-poll_remove(lb_loop_t *loop, lb__io_t *io)
+drop_entry(lb_loop_t *loop, lb__io_t *io)
 {
     size_t i = (size_t)io->index, last;
 
@@ -42,13 +42,20 @@ poll_remove(lb_loop_t *loop, lb__io_t *io)
     io->index = -1;
 }
 
+static void
+poll_remove(lb_loop_t *loop, lb__io_t *io, int closes_alone)
+{
+    (void)closes_alone; /* the array is ours: the entry goes either way */
+    drop_entry(loop, io);
+}
+
 /* The descriptor joins the set with its first interest and leaves it
  * with its last. */
 static int
 poll_update(lb_loop_t *loop, lb__io_t *io)
 {
     if (io->events == 0) {
-        poll_remove(loop, io);
+        drop_entry(loop, io);
         return 0;
     }
     if (io->index >= 0) {

@@ -103,6 +103,7 @@ spawn(super_t *sv, slot_t *slot)
 
     fflush(NULL); /* or the child would print the parent's buffer again */
     if (control_pipe(ctl) == 0) {
+        lb__posix_forks++;
         pid = fork();
         if (pid == 0)
             child_main(sv, slot, ctl[0]);

@@ -111,6 +111,7 @@ spawn_resolver(lb_loop_t *loop)
         return lb__posix_error(errno);
     }
     lb__loop_note_fd(loop, pair[0] > pair[1] ? pair[0] : pair[1]);
+    lb__posix_forks++;
     r->pid = fork();
     if (r->pid == 0)
         start_helper(loop, r, pair);

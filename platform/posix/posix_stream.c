@@ -18,6 +18,9 @@
 #else
 #define SEND_FLAGS 0 /* SIGPIPE is ignored anyway */
 #endif
+#ifndef MSG_MORE
+#define MSG_MORE 0 /* not everywhere: the FIN then goes in a packet of its own */
+#endif
 
 int
 lb__posix_nonblock(int fd)
@@ -57,7 +60,7 @@ lb__posix_socket(int family)
 static void on_io(lb_loop_t *loop, lb__io_t *io, short revents);
 
 lb_stream_t *
-lb__stream_new(lb_loop_t *loop, int fd)
+lb__stream_new(lb_loop_t *loop, int fd, int nodelay)
 {
     lb_stream_t *s = calloc(1, sizeof(*s));
     int one = 1;
@@ -68,9 +71,11 @@ lb__stream_new(lb_loop_t *loop, int fd)
     s->io.fd = fd;
     s->io.index = -1;
     s->io.cb = on_io;
+    s->forks_at_open = lb__posix_forks;
     /* Relayed bytes are latency-bound; Nagle would only delay them. A
      * failure here costs speed, not correctness. */
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (nodelay)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     lb__loop_note_fd(loop, fd);
     return s;
 }
@@ -85,7 +90,7 @@ lb_stream_connect(lb_loop_t *loop, const lb_addr_t *addr, lb_connect_cb cb,
 
     if (fd < 0)
         return fd;
-    s = lb__stream_new(loop, fd);
+    s = lb__stream_new(loop, fd, 1);
     if (s == NULL) {
         close(fd);
         return LB_ENOMEM;
@@ -109,7 +114,7 @@ lb_stream_connect(lb_loop_t *loop, const lb_addr_t *addr, lb_connect_cb cb,
 }
 
 static void
-finish_connect(lb_stream_t *s)
+finish_connect(lb_stream_t *s, short revents)
 {
     int err = 0;
     socklen_t len = sizeof(err);
@@ -117,9 +122,32 @@ finish_connect(lb_stream_t *s)
 
     lb__io_stop(s->loop, &s->io, POLLOUT);
     s->base.connect_cb = NULL;
+#ifdef __linux__
+    /* Linux reports a failed connect as POLLERR or POLLHUP, and a socket
+     * is writable only once connected: no error, no need to ask. */
+    if (!(revents & (POLLERR | POLLHUP))) {
+        cb(s, 0);
+        return;
+    }
+#else
+    (void)revents;
+#endif
     if (getsockopt(s->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
         err = errno;
     cb(s, err ? lb__posix_error(err) : 0);
+}
+
+/* Whether only the FIN is left to read; a peek, so nothing is consumed. */
+static int
+only_fin_left(int fd)
+{
+    char c;
+    ssize_t n;
+
+    do
+        n = recv(fd, &c, 1, MSG_PEEK);
+    while (n < 0 && errno == EINTR);
+    return n == 0;
 }
 
 /* One recv() into a fresh buffer. Returns 1 if the read finished (result
@@ -142,6 +170,11 @@ try_read(lb_stream_t *s)
         s->base.read_result = n;
         s->base.read_buf = buf;
         s->read_hint = (size_t)n == a->size;
+        /* The peer's FIN is in and this read did not fill the buffer: if
+         * nothing but the FIN is left, the core can send these bytes with
+         * the FIN that follows them (lb_stream_write_last). */
+        if (!s->read_hint && s->peer_fin)
+            s->eof_next = only_fin_left(s->io.fd);
         return 1;
     }
     a->put(a->ctx, buf);
@@ -156,6 +189,13 @@ int
 lb_stream_read(lb_stream_t *s, lb_read_cb cb)
 {
     s->base.read_cb = cb;
+    if (s->eof_next) {
+        /* Seen by the peek: the end is certain, and a recv would only
+         * confirm it. */
+        s->base.read_result = LB_EOF;
+        lb__stream_queue(s, LB__DONE_READ);
+        return 0;
+    }
     /* After a full buffer more data is likely waiting: skip a poll round. */
     if (s->read_hint && try_read(s)) {
         lb__stream_queue(s, LB__DONE_READ);
@@ -185,7 +225,7 @@ try_write(lb_stream_t *s)
 {
     while (s->base.woff < s->base.wlen) {
         ssize_t n = send(s->io.fd, s->base.wbuf + s->base.woff, s->base.wlen - s->base.woff,
-                         SEND_FLAGS);
+                         SEND_FLAGS | s->write_flags);
         if (n > 0) {
             s->base.woff += (size_t)n;
         } else if (n < 0 && errno == EINTR) {
@@ -201,9 +241,10 @@ try_write(lb_stream_t *s)
     return 1;
 }
 
-int
-lb_stream_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb)
+static int
+start_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb, int flags)
 {
+    s->write_flags = flags;
     s->base.wbuf = buf;
     s->base.wlen = len;
     s->base.woff = 0;
@@ -213,6 +254,26 @@ lb_stream_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb)
         return 0;
     }
     return lb__io_start(s->loop, &s->io, POLLOUT);
+}
+
+int
+lb_stream_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb)
+{
+    return start_write(s, buf, len, cb, 0);
+}
+
+/* MSG_MORE holds a partial segment back until the shutdown that follows:
+ * Linux then sends the bytes and the FIN in one packet. */
+int
+lb_stream_write_last(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb)
+{
+    return start_write(s, buf, len, cb, MSG_MORE);
+}
+
+int
+lb_stream_eof_next(const lb_stream_t *s)
+{
+    return s->eof_next;
 }
 
 static void
@@ -233,8 +294,10 @@ on_io(lb_loop_t *loop, lb__io_t *io, short revents)
     short err = revents & (POLLERR | POLLHUP | POLLNVAL);
     (void)loop;
 
+    if (revents & LB__PEER_FIN)
+        s->peer_fin = 1;
     if (s->base.connect_cb && (revents & (POLLOUT | err))) {
-        finish_connect(s);
+        finish_connect(s, revents);
         return;
     }
     if ((io->events & POLLOUT) && (revents & (POLLOUT | err))) {
@@ -306,14 +369,20 @@ drain_check(lb_timer_t *t)
 void
 lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
 {
+    int drain;
+
     if (s->base.closing)
         return;
     s->base.closing = 1;
     s->base.close_cb = cb;
     lb__splice_abort(s);
-    lb__io_remove(s->loop, &s->io);
+    drain = how == LB_CLOSE_DRAIN_RESET && unacked(s->io.fd) > 0;
+    if (!drain && s->forks_at_open == lb__posix_forks)
+        lb__io_remove_closing(s->loop, &s->io); /* close_now follows */
+    else
+        lb__io_remove(s->loop, &s->io);
     lb__stream_drop_read(&s->base, &s->loop->base.alloc);
-    if (how == LB_CLOSE_DRAIN_RESET && unacked(s->io.fd) > 0) {
+    if (drain) {
         s->drain_until = lb_loop_now(s->loop) + DRAIN_MAX_MS;
         lb_timer_init(s->loop, &s->drain, drain_check, s);
         lb_timer_start(&s->drain, DRAIN_CHECK_MS);

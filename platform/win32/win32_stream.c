@@ -251,6 +251,21 @@ lb_stream_splice(lb_stream_t *src, lb_stream_t *dst, size_t max,
     return LB_ENOTSUP;
 }
 
+/* IOCP reports the end only as a read of its own; the FIN goes in a
+ * packet after the last bytes. */
+int
+lb_stream_eof_next(const lb_stream_t *s)
+{
+    (void)s;
+    return 0;
+}
+
+int
+lb_stream_write_last(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb)
+{
+    return lb_stream_write(s, buf, len, cb);
+}
+
 int
 lb_stream_shutdown(lb_stream_t *s)
 {

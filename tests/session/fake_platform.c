@@ -246,8 +246,23 @@ fake_deliver(lb_stream_t *s, const char *bytes, size_t len, int err)
 }
 
 int
+lb_stream_eof_next(const lb_stream_t *s)
+{
+    return s->eof_next;
+}
+
+int
+lb_stream_write_last(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb)
+{
+    lb_stream_write(s, buf, len, cb);
+    s->write_last = 1;
+    return 0;
+}
+
+int
 lb_stream_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb)
 {
+    s->write_last = 0;
     s->wbuf = buf;
     s->wlen = len;
     s->write_cb = cb;

@@ -19,6 +19,8 @@ struct lb_stream_s {
     char *wbuf;
     size_t wlen;
     int connecting, reading, writing, shut, closed, close_how;
+    int eof_next;   /* set by a test: what is delivered next is the last */
+    int write_last; /* the pending write came from lb_stream_write_last */
     int close_delivered;
     char sent[1 << 16]; /* everything written to this stream */
     size_t nsent;

@@ -163,6 +163,36 @@ test_relay_and_half_close(void)
     stop_server();
 }
 
+/* When the platform knows the bytes it read were the last (the FIN is in
+ * behind them), they are written with lb_stream_write_last, and the FIN
+ * is passed on right after they are out, with no other write between. */
+static void
+test_last_bytes_go_with_the_fin(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server();
+    c = established(&b);
+    fake_deliver(c, "GET", 3, 0);
+    CU_ASSERT(b->writing && !b->write_last); /* more may follow */
+    fake_written(b, 0);
+    b->eof_next = 1;
+    fake_deliver(b, "reply", 5, 0);
+    CU_ASSERT(c->writing && c->write_last);
+    CU_ASSERT(!c->shut); /* not before the bytes were handed over */
+    fake_written(c, 0);
+    CU_ASSERT(b->reading);
+    fake_deliver(b, NULL, 0, 0); /* what the platform reports next */
+    CU_ASSERT(c->shut);
+    CU_ASSERT(!c->writing);
+    CU_ASSERT_NSTRING_EQUAL(c->sent, "reply", 5);
+    fake_deliver(c, NULL, 0, 0);
+    CU_ASSERT(c->closed && b->closed);
+    CU_ASSERT_EQUAL(c->close_how, LB_CLOSE_NORMAL);
+    fake_run_closes();
+    stop_server();
+}
+
 static void
 test_both_directions_hold_at_most_two_buffers(void)
 {
@@ -984,6 +1014,7 @@ main(void)
         return 2;
     s = CU_add_suite("session (fake platform)", NULL, NULL);
     CU_add_test(s, "relay and half-close", test_relay_and_half_close);
+    CU_add_test(s, "last bytes go with the FIN", test_last_bytes_go_with_the_fin);
     CU_add_test(s, "at most two buffers",
                 test_both_directions_hold_at_most_two_buffers);
     CU_add_test(s, "round robin across clients",
