@@ -26,6 +26,7 @@ struct lb__splice_s {
     size_t in_pipe;    /* taken from src, not yet written to dst */
     size_t moved;      /* taken in this transfer */
     int deferred;      /* still inside lb_stream_splice: queue the result */
+    int corked;        /* the last splice to dst said more was coming */
     struct lb__splice_s *next_free;
 };
 
@@ -87,15 +88,23 @@ finish(struct lb__splice_s *sp, long result, int at_sink)
     }
 }
 
-/* Returns 1 once the pipe is empty, 0 if dst is full, -1 on error. */
+/* Returns 1 once the pipe is empty, 0 if dst is full, -1 on error.
+ * more: src had a full pipe for us, so more is likely right behind it;
+ * SPLICE_F_MORE lets TCP fill whole segments instead of sending one per
+ * pipeful, and the reader behind dst is woken once per segment. */
 static int
-pump_out(struct lb__splice_s *sp)
+pump_out(struct lb__splice_s *sp, int more)
 {
+    unsigned flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK |
+                     (more ? SPLICE_F_MORE : 0);
+
     while (sp->in_pipe > 0) {
         ssize_t n = splice(sp->pipe[0], NULL, sp->dst->io.fd, NULL,
-                           sp->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-        if (n > 0)
+                           sp->in_pipe, flags);
+        if (n > 0) {
             sp->in_pipe -= (size_t)n;
+            sp->corked = more;
+        }
         else if (n < 0 && errno == EINTR)
             continue;
         else if (n < 0 && errno == EAGAIN)
@@ -104,6 +113,22 @@ pump_out(struct lb__splice_s *sp)
             return -1;
     }
     return 1;
+}
+
+/* src ran dry after a splice that promised more: what TCP held back for
+ * a full segment goes now (setting TCP_NODELAY pushes pending frames).
+ * Not a TCP socket (unix:): nothing was held back, and the call fails
+ * harmlessly. */
+static void
+uncork(struct lb__splice_s *sp)
+{
+    int one = 1;
+
+    if (!sp->corked)
+        return;
+    sp->corked = 0;
+    (void)setsockopt(sp->dst->io.fd, IPPROTO_TCP, TCP_NODELAY, &one,
+                     sizeof(one));
 }
 
 /* One splice from src into the pipe, never beyond max bytes in it.
@@ -150,7 +175,7 @@ lb__splice_step(struct lb__splice_s *sp)
     int src_end = 0, src_dry = 0;
 
     for (int round = 0; round < SPLICE_ROUNDS; round++) {
-        int out;
+        int out, more;
 
         if (!src_end && !src_dry && sp->in_pipe < sp->max) {
             ssize_t n = pump_in(sp);
@@ -164,7 +189,8 @@ lb__splice_step(struct lb__splice_s *sp)
                 return;
             }
         }
-        out = pump_out(sp);
+        more = !src_end && !src_dry && sp->in_pipe == sp->max;
+        out = pump_out(sp, more);
         if (out < 0) {
             finish(sp, lb__posix_error(errno == 0 ? EIO : errno), 1);
             return;
@@ -173,8 +199,10 @@ lb__splice_step(struct lb__splice_s *sp)
             wait_for(sp, 1);
             return;
         }
-        if (src_end || src_dry)
-            break; /* the pipe is empty and src has no more for now */
+        if (src_end || src_dry) {
+            uncork(sp); /* the pipe is empty and src has no more for now */
+            break;
+        }
     }
     if (sp->moved > 0)
         finish(sp, (long)sp->moved, 0);
@@ -196,6 +224,7 @@ lb_stream_splice(lb_stream_t *src, lb_stream_t *dst, size_t max,
     sp->dst = dst;
     sp->max = max;
     sp->in_pipe = sp->moved = 0;
+    sp->corked = 0;
     src->splice = sp;
     dst->splice_out = sp;
     src->base.splice_cb = cb;

@@ -97,6 +97,52 @@ def test_client_half_close():
         eq(b.errors, [], "backend errors")
 
 
+def _recv_exactly(c, n, deadline):
+    got = bytearray()
+    while len(got) < n:
+        c.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = c.recv(n - len(got))
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        got += chunk
+    return bytes(got)
+
+
+def test_whole_buffers_then_silence():
+    """Messages of exactly 1, 2, 3, 16 and 64 buffers, then 100 of exactly
+    one, each echoed in full before the next is sent, on one connection
+    that stays open. On Linux a full buffer is spliced on with "more is
+    coming"; when nothing more comes, those bytes must go at once, not
+    when TCP's delayed-ACK timer (40 ms or more) flushes them: 100 round
+    trips must not take 100 such waits (4 s)."""
+    with lbtest.Scope() as s:
+        b = s.backend(lbtest.echo)
+        port = lbtest.free_port()
+        s.balancer(lbtest.mapping_config(port, [b.port],
+                                         options={"buffer_size": 4096}),
+                   wait_ports=[port])
+        with lbtest.connect(port, timeout=10) as c:
+            sizes = (1, 2, 3, 16, 64) + (1,) * 100
+            started = time.monotonic()
+            for i, k in enumerate(sizes):
+                if i == 5:
+                    started = time.monotonic()
+                data = lbtest.pattern_bytes(k * 4096, i)
+                c.sendall(data)
+                got = _recv_exactly(c, len(data), time.monotonic() + 5)
+                eq(len(got), len(data),
+                   "message %d (%d buffers): bytes echoed within 5 s" % (i, k))
+                true(got == data, "message %d: the same bytes" % i)
+            took = time.monotonic() - started
+            lbtest.note("100 one-buffer round trips took %.3f s" % took)
+            true(took < 4.0, "100 one-buffer round trips took %.2f s, "
+                 "as if each waited for a timer" % took)
+        eq(b.errors, [], "backend errors")
+
+
 def test_short_reply_then_close():
     """A backend that sends b'hello\\n' and closes at once without reading:
     the client still receives the reply, then EOF (20 times)."""
