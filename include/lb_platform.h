@@ -180,6 +180,11 @@ void lb_listener_close(lb_listener_t *l);
 /* ---- streams ---- */
 int lb_stream_connect(lb_loop_t *loop, const lb_addr_t *addr,
                       lb_connect_cb cb, void *data, lb_stream_t **out);
+/* As lb_stream_connect, for a caller that writes first, as soon as the
+ * connect completes: the handshake's last ACK may then wait to go with
+ * those bytes (Linux: TCP_QUICKACK off), one packet instead of two. */
+int lb_stream_connect_data(lb_loop_t *loop, const lb_addr_t *addr,
+                           lb_connect_cb cb, void *data, lb_stream_t **out);
 int lb_stream_read(lb_stream_t *s, lb_read_cb cb);
 int lb_stream_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb);
 /* 1 when the bytes s's last read delivered were its last: its next read

@@ -577,8 +577,13 @@ static void
 connect_to(lb_session_t *sess, const lb_addr_t *addr)
 {
     lb_server_t *srv = server(sess);
-    int rc = lb_stream_connect(srv->loop, addr, on_connected, sess,
-                               &sess->backend);
+    /* A PROXY header, or bytes that came with the client's, go first. */
+    int data_first = sess->held > 0 || sess->pp.data != NULL;
+    int rc = data_first
+                 ? lb_stream_connect_data(srv->loop, addr, on_connected, sess,
+                                          &sess->backend)
+                 : lb_stream_connect(srv->loop, addr, on_connected, sess,
+                                     &sess->backend);
 
     if (rc != 0) {
         sess->backend = NULL;

@@ -80,9 +80,26 @@ lb__stream_new(lb_loop_t *loop, int fd, int nodelay)
     return s;
 }
 
-int
-lb_stream_connect(lb_loop_t *loop, const lb_addr_t *addr, lb_connect_cb cb,
-                  void *data, lb_stream_t **out)
+/* Linux sends the handshake's last ACK at once unless the socket is in
+ * "pingpong" mode (TCP_QUICKACK off); then it waits, briefly, for data to
+ * ride on. Only for a caller that has that data. */
+static void
+delay_handshake_ack(int fd, const struct sockaddr *sa)
+{
+#if defined(__linux__) && defined(TCP_QUICKACK)
+    int zero = 0;
+
+    if (sa->sa_family != AF_UNIX)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
+#else
+    (void)fd;
+    (void)sa;
+#endif
+}
+
+static int
+connect_stream(lb_loop_t *loop, const lb_addr_t *addr, lb_connect_cb cb,
+               void *data, lb_stream_t **out, int data_first)
 {
     const struct sockaddr *sa = (const struct sockaddr *)addr->u.bytes;
     int fd = lb__posix_socket(sa->sa_family);
@@ -90,6 +107,8 @@ lb_stream_connect(lb_loop_t *loop, const lb_addr_t *addr, lb_connect_cb cb,
 
     if (fd < 0)
         return fd;
+    if (data_first)
+        delay_handshake_ack(fd, sa);
     s = lb__stream_new(loop, fd, 1);
     if (s == NULL) {
         close(fd);
@@ -111,6 +130,20 @@ lb_stream_connect(lb_loop_t *loop, const lb_addr_t *addr, lb_connect_cb cb,
         lb__stream_queue(s, LB__DONE_CONNECT);
     }
     return 0;
+}
+
+int
+lb_stream_connect(lb_loop_t *loop, const lb_addr_t *addr, lb_connect_cb cb,
+                  void *data, lb_stream_t **out)
+{
+    return connect_stream(loop, addr, cb, data, out, 0);
+}
+
+int
+lb_stream_connect_data(lb_loop_t *loop, const lb_addr_t *addr,
+                       lb_connect_cb cb, void *data, lb_stream_t **out)
+{
+    return connect_stream(loop, addr, cb, data, out, 1);
 }
 
 static void

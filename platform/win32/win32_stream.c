@@ -93,6 +93,14 @@ lb_stream_connect(lb_loop_t *loop, const lb_addr_t *addr, lb_connect_cb cb,
     return 0;
 }
 
+/* ConnectEx could carry the first bytes itself; not used yet. */
+int
+lb_stream_connect_data(lb_loop_t *loop, const lb_addr_t *addr,
+                       lb_connect_cb cb, void *data, lb_stream_t **out)
+{
+    return lb_stream_connect(loop, addr, cb, data, out);
+}
+
 static void
 post_zero_read(lb_stream_t *s)
 {

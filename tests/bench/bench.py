@@ -241,14 +241,15 @@ def run_workload(ctx, wl):
 
 
 def run_peer(ctx, peer, workloads, backends, record):
-    """All workloads for one peer in one round; records every figure."""
+    """The workloads given, for one peer in one round, with one start of
+    the proxy; records every figure."""
     ctx.peer = peer
     ctx.target = ctx.ports.be1 if peer.direct else ctx.ports.lb
     ctx.proxy = None
     say("== round %d: %s (%s)" % (ctx.round, peer.name, datetime.datetime.now().strftime("%T")))
     try:
         # Backends go first, so each workload meets the proxy with its backends up.
-        ordered = sorted(workloads, key=lambda w: WORKLOADS[w][0] != "iperf")
+        ordered = by_backend(workloads)
         ctx.proxy = start_proxy(peer, ctx)
         for wl in ordered:
             backends.use(WORKLOADS[wl][0])
@@ -268,6 +269,16 @@ def run_peer(ctx, peer, workloads, backends, record):
     finally:
         if ctx.proxy:
             procs.stop(ctx.proxy)
+
+
+def by_backend(workloads):
+    """iperf workloads first, then the nginx ones: backends change once."""
+    return sorted(workloads, key=lambda w: WORKLOADS[w][0] != "iperf")
+
+
+def peer_order(peers, n):
+    """A B C D, then D C B A, alternating with n."""
+    return list(peers) if n % 2 else list(reversed(peers))
 
 
 def _brief(res):
@@ -412,9 +423,9 @@ def main(argv):
     try:
         for r in range(1, args.rounds + 1):
             ctx.round = r
-            order = peers if r % 2 else list(reversed(peers))
-            for peer in order:
-                run_peer(ctx, peer, workloads, backends, record)
+            for i, wl in enumerate(by_backend(workloads)):
+                for peer in peer_order(peers, r + i):
+                    run_peer(ctx, peer, [wl], backends, record)
             backends.stop()
     except KeyboardInterrupt:
         interrupted = True

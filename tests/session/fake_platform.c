@@ -211,6 +211,17 @@ fake_connected(lb_stream_t *s, int status)
 }
 
 int
+lb_stream_connect_data(lb_loop_t *loop, const lb_addr_t *addr,
+                       lb_connect_cb cb, void *data, lb_stream_t **out)
+{
+    int rc = lb_stream_connect(loop, addr, cb, data, out);
+
+    if (rc == 0)
+        (*out)->data_first = 1;
+    return rc;
+}
+
+int
 lb_stream_read(lb_stream_t *s, lb_read_cb cb)
 {
     s->read_cb = cb;

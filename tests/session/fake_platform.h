@@ -21,6 +21,7 @@ struct lb_stream_s {
     int connecting, reading, writing, shut, closed, close_how;
     int eof_next;   /* set by a test: what is delivered next is the last */
     int write_last; /* the pending write came from lb_stream_write_last */
+    int data_first; /* made by lb_stream_connect_data */
     int close_delivered;
     char sent[1 << 16]; /* everything written to this stream */
     size_t nsent;
@@ -36,6 +37,7 @@ typedef struct fake_state_s {
     lb_stream_t *last_connect;
     int nconnects;
     int connect_fails_at_once; /* lb_stream_connect returns this if set */
+
 } fake_state_t;
 
 extern fake_state_t fake;

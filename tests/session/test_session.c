@@ -139,6 +139,7 @@ test_relay_and_half_close(void)
 
     start_server();
     c = established(&b);
+    CU_ASSERT(!b->data_first); /* the backend may be the first to speak */
     CU_ASSERT_EQUAL(srv.pool->in_use, 0); /* idle: no buffer */
     fake_deliver(c, "hello", 5, 0);
     CU_ASSERT(b->writing);
@@ -807,6 +808,7 @@ test_send_proxy_v1_before_any_client_byte(void)
     start_server_with(SEND_V1_CONFIG);
     c = fake_accept();
     b = fake.last_connect;
+    CU_ASSERT(b->data_first); /* we speak first: the header */
     fake_connected(b, 0);
     CU_ASSERT(b->writing);   /* the header */
     CU_ASSERT(!c->reading);  /* no client byte before it */
