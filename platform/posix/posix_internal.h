@@ -63,6 +63,7 @@ struct lb_stream_s {
     int read_hint;          /* last read filled the buffer: try again at once */
     int peer_fin;           /* the peer's FIN is in (LB__PEER_FIN) */
     int eof_next;           /* the data just read was the last: EOF next */
+    int kept_error;         /* met by that look ahead: the next read's */
     int write_flags;        /* of send(): MSG_MORE for lb_stream_write_last */
     unsigned forks_at_open; /* lb__posix_forks when the socket was made */
     struct lb__splice_s *splice;     /* as source: a splice under way */

@@ -170,16 +170,21 @@ finish_connect(lb_stream_t *s, short revents)
     cb(s, err ? lb__posix_error(err) : 0);
 }
 
-/* Whether only the FIN is left to read; a peek, so nothing is consumed. */
+/* Whether only the FIN is left to read; a peek, so no byte is consumed.
+ * A pending error (a reset behind the bytes) is, though: the kernel
+ * reports it once, so it is kept for the next read, which would otherwise
+ * find a plain end. */
 static int
-only_fin_left(int fd)
+only_fin_left(lb_stream_t *s)
 {
     char c;
     ssize_t n;
 
     do
-        n = recv(fd, &c, 1, MSG_PEEK);
+        n = recv(s->io.fd, &c, 1, MSG_PEEK);
     while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        s->kept_error = lb__posix_error(errno);
     return n == 0;
 }
 
@@ -207,7 +212,7 @@ try_read(lb_stream_t *s)
          * nothing but the FIN is left, the core can send these bytes with
          * the FIN that follows them (lb_stream_write_last). */
         if (!s->read_hint && s->peer_fin)
-            s->eof_next = only_fin_left(s->io.fd);
+            s->eof_next = only_fin_left(s);
         return 1;
     }
     a->put(a->ctx, buf);
@@ -222,6 +227,12 @@ int
 lb_stream_read(lb_stream_t *s, lb_read_cb cb)
 {
     s->base.read_cb = cb;
+    if (s->kept_error) {
+        s->base.read_result = s->kept_error;
+        s->kept_error = 0;
+        lb__stream_queue(s, LB__DONE_READ);
+        return 0;
+    }
     if (s->eof_next) {
         /* Seen by the peek: the end is certain, and a recv would only
          * confirm it. */

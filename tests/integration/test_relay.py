@@ -3,8 +3,11 @@ buffers, many concurrent connections; the worker's event backend."""
 
 import os
 import selectors
+import signal
 import socket
+import struct
 import sys
+import threading
 import time
 
 import lbtest
@@ -178,6 +181,59 @@ def test_backend_reset_passed_on():
                 how = "timeout"
         eq(b.received, [b"please reset\n"], "request seen by the backend")
         eq(how, "reset", "what the client saw after the backend's reset")
+
+
+def _worker_pid(lb):
+    """The single worker process of lb (one listener, processes = 1)."""
+    true(lbtest.wait_until(lambda: lbtest.children_of(lb.pid), 5),
+         "the balancer has a worker process")
+    kids = lbtest.children_of(lb.pid)
+    eq(len(kids), 1, "worker processes")
+    return kids[0][0]
+
+
+@lbtest.posix_only("SIGSTOP holds the worker while the reply and the reset "
+                   "arrive")
+def test_short_reply_then_reset_passed_on():
+    """A backend answers a few bytes and resets right behind them, while
+    the worker is stopped, so it finds both at once (5 times): each client
+    gets the bytes, then a reset, never a clean EOF. (On Linux the balancer
+    looks behind a short read once the peer's end is in, to send the last
+    bytes with a FIN; a reset it meets there must stay a reset.)"""
+    go, sent = threading.Event(), threading.Event()
+
+    def reply_then_reset(conn, backend):
+        backend.note_served(lbtest.recv_line(conn))
+        go.wait(10)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                        struct.pack("ii", 1, 0))
+        conn.sendall(b"bye\n")
+        conn.close()
+        sent.set()
+
+    with lbtest.Scope() as s:
+        b = s.backend(reply_then_reset)
+        port = lbtest.free_port()
+        lb = s.balancer(lbtest.mapping_config(port, [b.port]),
+                        wait_ports=[port])
+        worker = _worker_pid(lb)
+        for i in range(5):
+            go.clear()
+            sent.clear()
+            with lbtest.connect(port, timeout=10) as c:
+                c.sendall(b"hello\n")
+                true(lbtest.wait_until(lambda: len(b.received) > i, 5),
+                     "attempt %d: the backend read the request" % i)
+                os.kill(worker, signal.SIGSTOP)
+                try:
+                    go.set()
+                    true(sent.wait(5), "attempt %d: the backend reset" % i)
+                    time.sleep(0.05)
+                finally:
+                    os.kill(worker, signal.SIGCONT)
+                got = lbtest.recv_hash(c, time.monotonic() + 10)
+            eq((got[0], got[2]), (4, "reset"),
+               "attempt %d: bytes received and how the stream ended" % i)
 
 
 def _greet_then_read(conn, backend):
