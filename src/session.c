@@ -1,74 +1,18 @@
-/* session.c - one client connection: read its PROXY header if the
- * listener expects one, pick a backend, connect with a timeout, retry
- * elsewhere on failure, then relay both directions with at most one buffer
- * each (after our own PROXY header, if any), passing half-closes and resets
- * on. */
+/* session.c - one client connection: pick a backend, connect with a
+ * timeout, retry elsewhere on failure, then relay both directions with at
+ * most one buffer each, passing half-closes and resets on, and log the
+ * connection as it ends. The PROXY protocol steps are in session_proxy.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lb_log.h"
-#include "lb_proxy_proto.h"
-#include "lb_server.h"
-
-/* How long a client may take to send its PROXY header when
- * connect_timeout is 0 (no limit is no option: it holds a slot). */
-#define PROXY_TIMEOUT_S 5.0
-
-enum { UP = 0, DOWN = 1 }; /* UP: client to backend */
-enum { H_IDLE = 0, H_READING, H_WRITING, H_DONE };
-
-/* Why a connection ended, for its log line; the first cause recorded
- * wins (a reset seen mid-transfer stays the reason even if the other way
- * then ends quietly). */
-enum {
-    END_NONE = 0,
-    END_CLOSED,         /* both sides sent FIN */
-    END_CLIENT_RESET,   /* the client reset, or could not be written to */
-    END_BACKEND_RESET,  /* the same for the backend, once connected */
-    END_IDLE,           /* idle_timeout */
-    END_HALF_CLOSE,     /* silent too long after one side's FIN */
-    END_CONNECT_FAILED, /* every backend tried failed */
-    END_REFUSED,        /* every backend at max_conns */
-    END_SHUTDOWN,       /* cut by the balancer: drain deadline, 2nd stop */
-    END_PROXY,          /* accept_proxy: no valid header in time */
-    END_ERROR           /* a local failure (out of memory, a socket call) */
-};
+#include "session_internal.h"
 
 static const char *const end_names[] = {
     "closed", "closed", "client_reset", "backend_reset", "idle_timeout",
     "half_close_timeout", "connect_failed", "refused", "shutdown",
     "proxy_error", "error",
-};
-
-struct lb_session_s {
-    lb_lctx_t *lc;
-    lb_session_t *prev, *next;
-    lb_stream_t *client, *backend;
-    lb_resolve_t *resolve;
-    lb_timer_t timer;
-    lb_tried_t tried;
-    lb_addr_t client_addr;
-    size_t backend_idx;
-    char *buf[2];            /* in flight per direction, else NULL */
-    unsigned char state[2];
-    unsigned char bulk[2];   /* a read filled the buffer: try splicing */
-    unsigned char closing, reset, connected;
-    unsigned char counted;   /* backend_idx counts this connection */
-    unsigned open_streams;   /* created and not yet closed-and-called-back */
-    int attempts;
-    uint64_t last_active;    /* loop time of the last byte either way */
-    /* For the line logged when the connection ends. Bytes are counted as
-     * they are read (or spliced) on their way, at no extra syscall. */
-    uint64_t started;        /* loop time of the accept */
-    uint64_t bytes[2];       /* per direction */
-    uint32_t connect_ms;     /* accept to backend up, once connected */
-    unsigned char end;       /* END_*: the first cause */
-    /* PROXY protocol: the client's header while it comes in pieces, then
-     * the header for the backend until it is written. */
-    unsigned char pp_wait;   /* reading the client's header */
-    uint32_t held;           /* client bytes after its header, in buf[UP] */
-    lb_pp_buf_t pp;
 };
 
 static void try_backend(lb_session_t *sess);
@@ -80,12 +24,6 @@ static const lb_backend_cfg_t *
 backend_cfg(const lb_session_t *sess)
 {
     return &sess->lc->cfg->backends[sess->backend_idx];
-}
-
-static lb_server_t *
-server(const lb_session_t *sess)
-{
-    return sess->lc->srv;
 }
 
 /* The backend's max_conns count no longer includes this connection. */
@@ -101,12 +39,6 @@ lb_session_t *
 lb_session_next(const lb_session_t *sess)
 {
     return sess->next;
-}
-
-static void
-client_label(const lb_session_t *sess, char *buf, size_t size)
-{
-    lb_addr_format(&sess->client_addr, buf, size);
 }
 
 /* One line as the connection ends, key=value in a fixed order, no value
@@ -209,8 +141,8 @@ set_end(lb_session_t *sess, int reason)
 
 /* Ends the session now for reason (unless an earlier cause is on
  * record); reset = the peers see a reset. */
-static void
-end_session(lb_session_t *sess, int reason, int reset)
+void
+lb__session_end(lb_session_t *sess, int reason, int reset)
 {
     int how;
 
@@ -225,7 +157,7 @@ end_session(lb_session_t *sess, int reason, int reset)
 void
 lb_session_abort(lb_session_t *sess, int reset)
 {
-    end_session(sess, END_SHUTDOWN, reset);
+    lb__session_end(sess, END_SHUTDOWN, reset);
 }
 
 /* The source of direction d was reset: everything it sent before is
@@ -270,8 +202,8 @@ touch(lb_session_t *sess)
 
 /* Bulk directions move through the kernel where the platform can
  * (lb_stream_splice); everything else is read into a buffer and written. */
-static void
-start_read(lb_session_t *sess, int d)
+void
+lb__session_read(lb_session_t *sess, int d)
 {
     sess->state[d] = H_READING;
     if (sess->bulk[d] &&
@@ -280,7 +212,7 @@ start_read(lb_session_t *sess, int d)
         return;
     sess->bulk[d] = 0; /* not here, or not now: the next full read retries */
     if (lb_stream_read(source(sess, d), on_read) != 0)
-        end_session(sess, END_ERROR, 1);
+        lb__session_end(sess, END_ERROR, 1);
 }
 
 /* A direction is over; when both are, the connection ends. Half-closed,
@@ -290,7 +222,7 @@ direction_done(lb_session_t *sess, int d)
 {
     sess->state[d] = H_DONE;
     if (sess->state[!d] == H_DONE)
-        end_session(sess, END_CLOSED, 0);
+        lb__session_end(sess, END_CLOSED, 0);
     else
         arm_idle(sess);
 }
@@ -349,7 +281,7 @@ idle_check(lb_session_t *sess)
     lb_log("Closing connection from %s on %s: no data either way for "
            "%.1f s", client, sess->lc->cfg->listen_label,
            (double)limit / 1000.0);
-    end_session(sess, half_closed(sess) ? END_HALF_CLOSE : END_IDLE, 0);
+    lb__session_end(sess, half_closed(sess) ? END_HALF_CLOSE : END_IDLE, 0);
 }
 
 /* The source sent FIN: pass it on (half-close) and keep the other
@@ -368,8 +300,8 @@ source_ended(lb_session_t *sess, int d)
 /* The sink is gone. What it sent before going is still relayed by the
  * other direction, which then sees its end; the client learns of the reset
  * when everything is closed. */
-static void
-sink_failed(lb_session_t *sess, int d)
+void
+lb__session_sink_failed(lb_session_t *sess, int d)
 {
     set_end(sess, d == UP ? END_BACKEND_RESET : END_CLIENT_RESET);
     sess->reset = 1;
@@ -377,8 +309,8 @@ sink_failed(lb_session_t *sess, int d)
 }
 
 
-static void
-on_write(lb_stream_t *s, int status)
+void
+lb__session_on_write(lb_stream_t *s, int status)
 {
     lb_session_t *sess = lb_stream_data(s);
     int d = s == sess->backend ? UP : DOWN;
@@ -387,9 +319,9 @@ on_write(lb_stream_t *s, int status)
     lb_bufpool_put(server(sess)->pool, sess->buf[d]);
     sess->buf[d] = NULL;
     if (status < 0)
-        sink_failed(sess, d);
+        lb__session_sink_failed(sess, d);
     else
-        start_read(sess, d);
+        lb__session_read(sess, d);
 }
 
 /* Bytes the source sent last go out with the FIN that passes its end on
@@ -398,9 +330,11 @@ on_write(lb_stream_t *s, int status)
 static int
 relay(lb_session_t *sess, int d, lb_stream_t *src, char *buf, size_t n)
 {
+    lb_stream_t *dst = sink(sess, d);
+
     if (lb_stream_eof_next(src))
-        return lb_stream_write_last(sink(sess, d), buf, n, on_write);
-    return lb_stream_write(sink(sess, d), buf, n, on_write);
+        return lb_stream_write_last(dst, buf, n, lb__session_on_write);
+    return lb_stream_write(dst, buf, n, lb__session_on_write);
 }
 
 static void
@@ -417,7 +351,7 @@ on_read(lb_stream_t *s, long nread, char *buf)
         sess->bytes[d] += (uint64_t)nread;
         sess->bulk[d] = (size_t)nread == server(sess)->cfg->buffer_size;
         if (relay(sess, d, s, buf, (size_t)nread) != 0)
-            end_session(sess, END_ERROR, 1);
+            lb__session_end(sess, END_ERROR, 1);
     } else if (nread == LB_EOF) {
         source_ended(sess, d);
     } else {
@@ -435,58 +369,14 @@ on_splice(lb_stream_t *src, long nmoved, int at_sink)
         touch(sess);
         sess->bytes[d] += (uint64_t)nmoved;
         lb_stats_bytes(sess->lc, sess->backend_idx, d, nmoved);
-        start_read(sess, d);
+        lb__session_read(sess, d);
     }
     else if (nmoved == LB_EOF)
         source_ended(sess, d);
     else if (at_sink)
-        sink_failed(sess, d);
+        lb__session_sink_failed(sess, d);
     else
         source_reset(sess, d);
-}
-
-/* ---- PROXY protocol to the backend (send_proxy) ---- */
-
-/* Client bytes that came with the client's own PROXY header go first. */
-static void
-send_held(lb_session_t *sess)
-{
-    size_t n = sess->held;
-
-    if (n == 0) {
-        start_read(sess, UP);
-        return;
-    }
-    sess->held = 0;
-    sess->bytes[UP] += n;
-    lb_stats_bytes(sess->lc, sess->backend_idx, UP, (long)n);
-    if (lb_stream_write(sess->backend, sess->buf[UP], n, on_write) != 0)
-        end_session(sess, END_ERROR, 1);
-}
-
-static void
-on_header_written(lb_stream_t *s, int status)
-{
-    lb_session_t *sess = lb_stream_data(s);
-
-    lb_pp_buf_free(&sess->pp);
-    if (status < 0)
-        sink_failed(sess, UP);
-    else
-        send_held(sess);
-}
-
-/* The backend is connected: our PROXY header before any client byte, then
- * the bytes held, then the relay. */
-static void
-start_up(lb_session_t *sess)
-{
-    sess->state[UP] = H_WRITING;
-    if (sess->pp.data == NULL)
-        send_held(sess);
-    else if (lb_stream_write(sess->backend, sess->pp.data, sess->pp.len,
-                             on_header_written) != 0)
-        end_session(sess, END_ERROR, 1);
 }
 
 /* ---- connecting and retrying ---- */
@@ -502,7 +392,7 @@ give_up(lb_session_t *sess, int err)
                  "closing the client connection", client,
                  sess->lc->cfg->listen_label, backend_cfg(sess)->label,
                  lb_strerror(err));
-    end_session(sess, END_CONNECT_FAILED, 0);
+    lb__session_end(sess, END_CONNECT_FAILED, 0);
 }
 
 /* Errors that say nothing about the backend: we ran out of something. */
@@ -568,9 +458,9 @@ on_connected(lb_stream_t *s, int status)
     lb_stats_connect(sess->lc, sess->backend_idx, 1);
     touch(sess);
     arm_idle(sess);
-    start_up(sess);
+    lb__session_start_up(sess);
     if (!sess->closing)
-        start_read(sess, DOWN);
+        lb__session_read(sess, DOWN);
 }
 
 static void
@@ -608,8 +498,6 @@ on_resolved(lb_resolve_t *req, int status, const lb_addr_t *addr,
     connect_to(sess, addr);
 }
 
-static void header_timed_out(lb_session_t *sess);
-
 /* Waiting for a PROXY header: its timeout; before the backend answered:
  * the connect timeout; after: silence. */
 static void
@@ -618,7 +506,7 @@ on_timer(lb_timer_t *t)
     lb_session_t *sess = t->data;
 
     if (sess->pp_wait)
-        header_timed_out(sess);
+        lb__session_header_timed_out(sess);
     else if (sess->connected)
         idle_check(sess);
     else
@@ -665,7 +553,7 @@ refuse_full(lb_session_t *sess)
                      lc->cfg->health.max_conns);
     }
     lb_stats_refused(lc, LB_STATS_REFUSED_FULL);
-    end_session(sess, END_REFUSED, 0);
+    lb__session_end(sess, END_REFUSED, 0);
 }
 
 /* The first backend, by the listener's order among those in service. */
@@ -684,150 +572,19 @@ choose_backend(lb_session_t *sess)
     try_backend(sess);
 }
 
-/* ---- the client's PROXY header (accept_proxy) ---- */
-
-/* The header for the backend (send_proxy), built before the first connect
- * and kept until written: from the client's own header when it named the
- * addresses (chaining), else from the connection. */
-static int
-prepare_header(lb_session_t *sess, const lb_pp_header_t *hdr)
-{
-    int version = sess->lc->cfg->send_proxy;
-    const lb_addr_t *dst;
-    lb_addr_t local;
-
-    if (version == 0)
-        return 0;
-    dst = hdr != NULL && hdr->has_addr ? &hdr->dst : &local;
-    if (dst == &local && lb_stream_local(sess->client, &local) != 0)
-        local.len = 0; /* sent as UNKNOWN (v1) or LOCAL (v2) */
-    sess->pp.data = malloc(LB_PP_BUILD_MAX);
-    if (sess->pp.data == NULL)
-        return LB_ENOMEM;
-    sess->pp.len = lb_pp_build(version, &sess->client_addr, dst,
-                               sess->pp.data);
-    return 0;
-}
-
 /* The client is known: sess->client_addr is what its PROXY header said,
  * if the listener expects one, else its peer address. (Allow and deny
  * lists belong here.) Then a backend. */
-static void
-admit(lb_session_t *sess, const lb_pp_header_t *hdr)
+void
+lb__session_admit(lb_session_t *sess, const lb_pp_header_t *hdr)
 {
-    if (prepare_header(sess, hdr) != 0) {
+    if (lb__session_prepare_header(sess, hdr) != 0) {
         lb_log_error("out of memory: dropping a connection on %s",
                      sess->lc->cfg->listen_label);
-        end_session(sess, END_ERROR, 1);
+        lb__session_end(sess, END_ERROR, 1);
         return;
     }
     choose_backend(sess);
-}
-
-/* Logged at most once a second per listener: a client that speaks no
- * PROXY protocol could otherwise fill the log. */
-static void
-header_failed(lb_session_t *sess, const char *why)
-{
-    lb_lctx_t *lc = sess->lc;
-    uint64_t now = lb_loop_now(lc->srv->loop);
-    char client[LB_ADDRSTRLEN];
-
-    if (now - lc->last_proxy_log >= 1000) {
-        lc->last_proxy_log = now;
-        client_label(sess, client, sizeof(client));
-        lb_log_error("No valid PROXY header from %s on %s (%s); closing the "
-                     "connection", client, lc->cfg->listen_label, why);
-    }
-    end_session(sess, END_PROXY, 0);
-}
-
-static double
-header_timeout(const lb_session_t *sess)
-{
-    double t = sess->lc->cfg->connect_timeout;
-
-    return t > 0 ? t : PROXY_TIMEOUT_S;
-}
-
-static void
-header_timed_out(lb_session_t *sess)
-{
-    char why[64];
-
-    snprintf(why, sizeof(why), "none complete within %.1f s",
-             header_timeout(sess));
-    header_failed(sess, why);
-}
-
-/* The read's bytes after its first `used` (the end of the header) are
- * client data: kept in the read's buffer until the backend is up. */
-static void
-keep_rest(lb_session_t *sess, char *buf, size_t n, size_t used)
-{
-    if (used >= n) {
-        lb_bufpool_put(server(sess)->pool, buf);
-        return;
-    }
-    memmove(buf, buf + used, n - used);
-    sess->buf[UP] = buf;
-    sess->held = (uint32_t)(n - used);
-}
-
-static void
-header_done(lb_session_t *sess, const lb_pp_header_t *hdr)
-{
-    lb_pp_buf_free(&sess->pp);
-    sess->pp_wait = 0;
-    lb_timer_stop(&sess->timer);
-    if (hdr->has_addr)
-        sess->client_addr = hdr->src;
-    admit(sess, hdr);
-}
-
-static void on_header_read(lb_stream_t *s, long nread, char *buf);
-
-static void
-read_header(lb_session_t *sess)
-{
-    if (lb_stream_read(sess->client, on_header_read) != 0)
-        end_session(sess, END_ERROR, 1);
-}
-
-static void
-on_header_read(lb_stream_t *s, long nread, char *buf)
-{
-    lb_session_t *sess = lb_stream_data(s);
-    lb_pp_header_t hdr;
-    size_t used = 0;
-    long rc;
-
-    if (nread <= 0) {
-        header_failed(sess, nread == LB_EOF ? "closed before a complete "
-                                              "header"
-                                            : lb_strerror((int)nread));
-        return;
-    }
-    rc = lb_pp_feed(&sess->pp, buf, (size_t)nread, &hdr, &used);
-    if (rc > 0)
-        keep_rest(sess, buf, (size_t)nread, used);
-    else
-        lb_bufpool_put(server(sess)->pool, buf);
-    if (rc > 0)
-        header_done(sess, &hdr);
-    else if (rc == LB_PP_NEED_MORE)
-        read_header(sess);
-    else
-        header_failed(sess, lb_pp_strerror(rc));
-}
-
-static void
-expect_header(lb_session_t *sess)
-{
-    sess->pp_wait = 1;
-    lb_timer_start(&sess->timer,
-                   (uint64_t)(header_timeout(sess) * 1000.0 + 0.5));
-    read_header(sess);
 }
 
 void
@@ -858,7 +615,7 @@ lb_session_start(lb_lctx_t *lc, lb_stream_t *client, const lb_addr_t *peer)
     lb_stats_active(lc, 1);
     sess->started = lb_loop_now(srv->loop);
     if (lc->cfg->accept_proxy)
-        expect_header(sess);
+        lb__session_expect_header(sess);
     else
-        admit(sess, NULL);
+        lb__session_admit(sess, NULL);
 }

@@ -90,8 +90,8 @@ ep_remove(lb_loop_t *loop, lb__io_t *io, int closes_alone)
             ep->ev[i].data.ptr = NULL;
     memset(&e, 0, sizeof(e));
     /* ENOENT would mean not registered: what is wanted anyway. */
-    if (io->armed != 0 && !closes_alone && epoll_ctl(ep->fd, EPOLL_CTL_DEL, io->fd, &e) != 0 &&
-        errno != ENOENT)
+    if (io->armed != 0 && !closes_alone &&
+        epoll_ctl(ep->fd, EPOLL_CTL_DEL, io->fd, &e) != 0 && errno != ENOENT)
         lb__loop_fail(loop, lb__posix_error(errno));
     io->armed = 0;
 }

@@ -60,12 +60,13 @@ struct lb_stream_s {
     lb__stream_base_t base; /* first: data, callbacks, completion queue */
     lb__io_t io;
     lb_loop_t *loop;
-    int read_hint;          /* last read filled the buffer: try again at once */
-    int peer_fin;           /* the peer's FIN is in (LB__PEER_FIN) */
-    int eof_next;           /* the data just read was the last: EOF next */
-    int kept_error;         /* met by that look ahead: the next read's */
-    int write_flags;        /* of send(): MSG_MORE for lb_stream_write_last */
-    unsigned forks_at_open; /* lb__posix_forks when the socket was made */
+    /* Bytes, not ints: an idle connection is mostly this struct. */
+    unsigned char read_hint;  /* last read filled the buffer: read again */
+    unsigned char peer_fin;   /* the peer's FIN is in (LB__PEER_FIN) */
+    unsigned char eof_next;   /* the data just read was the last: EOF next */
+    unsigned char write_last; /* lb_stream_write_last: send with MSG_MORE */
+    int kept_error;           /* met by that look ahead: the next read's */
+    unsigned forks_at_open;   /* lb__posix_forks when the socket was made */
     struct lb__splice_s *splice;     /* as source: a splice under way */
     struct lb__splice_s *splice_out; /* as sink: a splice under way */
     lb_timer_t drain;       /* LB_CLOSE_DRAIN_RESET: waiting for acks */

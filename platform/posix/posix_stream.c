@@ -19,7 +19,7 @@
 #define SEND_FLAGS 0 /* SIGPIPE is ignored anyway */
 #endif
 #ifndef MSG_MORE
-#define MSG_MORE 0 /* not everywhere: the FIN then goes in a packet of its own */
+#define MSG_MORE 0 /* not everywhere: the FIN then goes in a packet alone */
 #endif
 
 int
@@ -207,12 +207,12 @@ try_read(lb_stream_t *s)
     if (n > 0) {
         s->base.read_result = n;
         s->base.read_buf = buf;
-        s->read_hint = (size_t)n == a->size;
+        s->read_hint = (size_t)n == a->size ? 1 : 0;
         /* The peer's FIN is in and this read did not fill the buffer: if
          * nothing but the FIN is left, the core can send these bytes with
          * the FIN that follows them (lb_stream_write_last). */
         if (!s->read_hint && s->peer_fin)
-            s->eof_next = only_fin_left(s);
+            s->eof_next = (unsigned char)only_fin_left(s);
         return 1;
     }
     a->put(a->ctx, buf);
@@ -268,8 +268,9 @@ static int
 try_write(lb_stream_t *s)
 {
     while (s->base.woff < s->base.wlen) {
-        ssize_t n = send(s->io.fd, s->base.wbuf + s->base.woff, s->base.wlen - s->base.woff,
-                         SEND_FLAGS | s->write_flags);
+        ssize_t n = send(s->io.fd, s->base.wbuf + s->base.woff,
+                         s->base.wlen - s->base.woff,
+                         SEND_FLAGS | (s->write_last ? MSG_MORE : 0));
         if (n > 0) {
             s->base.woff += (size_t)n;
         } else if (n < 0 && errno == EINTR) {
@@ -286,9 +287,9 @@ try_write(lb_stream_t *s)
 }
 
 static int
-start_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb, int flags)
+start_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb, int last)
 {
-    s->write_flags = flags;
+    s->write_last = (unsigned char)last;
     s->base.wbuf = buf;
     s->base.wlen = len;
     s->base.woff = 0;
@@ -311,7 +312,7 @@ lb_stream_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb)
 int
 lb_stream_write_last(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb)
 {
-    return start_write(s, buf, len, cb, MSG_MORE);
+    return start_write(s, buf, len, cb, 1);
 }
 
 int

@@ -228,10 +228,16 @@ def run_workload(ctx, wl):
     """Run one workload; its figures plus the proxy's CPU seconds over it."""
     _, runner, unit_of_work = WORKLOADS[wl]
     cpu0 = procs.cpu_seconds(ctx.proxy.pid) if ctx.proxy else None
+    segs0 = procs.tcp_outsegs()
     res = runner(ctx)
+    segs1 = procs.tcp_outsegs()
     if not res and ctx.peer.direct and wl.startswith("idle"):
         return {"_skipped": (None, "skipped for direct: no proxy memory to measure")}
     done = res.pop("_done", (None, None))[0]
+    # Packets are what a proxy makes the kernel do, on both cores, and
+    # unlike rates they hardly move with the machine's other load.
+    if unit_of_work in ("conn", "req") and done and segs0 is not None and segs1 is not None:
+        res[wl + "_segs_per_req"] = ((segs1 - segs0) / done, "segments")
     if ctx.proxy:
         cpu = procs.cpu_seconds(ctx.proxy.pid) - cpu0
         res[wl + "_cpu_s"] = (cpu, "s")

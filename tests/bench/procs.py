@@ -169,3 +169,24 @@ def wait_listening(ports, timeout=10.0, proc=None):
             return False
         time.sleep(0.05)
     return False
+
+
+def parse_tcp_outsegs(text):
+    """/proc/net/snmp text -> the Tcp OutSegs counter, or None."""
+    lines = [l.split() for l in text.splitlines() if l.startswith("Tcp:")]
+    if len(lines) < 2 or "OutSegs" not in lines[0]:
+        return None
+    try:
+        return int(lines[1][lines[0].index("OutSegs")])
+    except (IndexError, ValueError):
+        return None
+
+
+def tcp_outsegs():
+    """TCP segments sent so far in this network namespace (every socket on
+    loopback: client, proxy and backend sides), or None."""
+    try:
+        with open("/proc/net/snmp") as f:
+            return parse_tcp_outsegs(f.read())
+    except OSError:
+        return None

@@ -9,6 +9,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import peers     # noqa: E402
+import procs     # noqa: E402
 import report    # noqa: E402
 from workloads import latency_ms, parse_iperf_csv, parse_wrk  # noqa: E402
 
@@ -35,7 +36,21 @@ IPERF8 = """20261124234100,127.0.0.1,41000,127.0.0.1,18700,3,0.0-2.0,700000000,2
 """
 
 
+SNMP = """Ip: Forwarding DefaultTTL InReceives
+Ip: 1 64 100
+Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails EstabResets CurrEstab InSegs OutSegs RetransSegs InErrs OutRsts InCsumErrors
+Tcp: 1 200 120000 -1 10 10 0 0 2 5000 4321 0 0 3 0
+Udp: InDatagrams NoPorts
+Udp: 1 2
+"""
+
+
 class Parsers(unittest.TestCase):
+    def test_tcp_outsegs(self):
+        self.assertEqual(procs.parse_tcp_outsegs(SNMP), 4321)
+        self.assertIsNone(procs.parse_tcp_outsegs("Ip: a\nIp: 1\n"))
+        self.assertIsInstance(procs.tcp_outsegs(), (int, type(None)))
+
     def test_latency_units(self):
         self.assertAlmostEqual(latency_ms("850.00us"), 0.85)
         self.assertAlmostEqual(latency_ms("3.46ms"), 3.46)

@@ -1,0 +1,96 @@
+/* session_internal.h - what session.c (connecting, relaying, ending) and
+ * session_proxy.c (the PROXY protocol both ways) share: the session and
+ * the steps each calls in the other. */
+#ifndef LB_SESSION_INTERNAL_H
+#define LB_SESSION_INTERNAL_H
+
+#include "lb_proxy_proto.h"
+#include "lb_server.h"
+
+/* How long a client may take to send its PROXY header when
+ * connect_timeout is 0 (no limit is no option: it holds a slot). */
+#define PROXY_TIMEOUT_S 5.0
+
+enum { UP = 0, DOWN = 1 }; /* UP: client to backend */
+enum { H_IDLE = 0, H_READING, H_WRITING, H_DONE };
+
+/* Why a connection ended, for its log line; the first cause recorded
+ * wins (a reset seen mid-transfer stays the reason even if the other way
+ * then ends quietly). */
+enum {
+    END_NONE = 0,
+    END_CLOSED,         /* both sides sent FIN */
+    END_CLIENT_RESET,   /* the client reset, or could not be written to */
+    END_BACKEND_RESET,  /* the same for the backend, once connected */
+    END_IDLE,           /* idle_timeout */
+    END_HALF_CLOSE,     /* silent too long after one side's FIN */
+    END_CONNECT_FAILED, /* every backend tried failed */
+    END_REFUSED,        /* every backend at max_conns */
+    END_SHUTDOWN,       /* cut by the balancer: drain deadline, 2nd stop */
+    END_PROXY,          /* accept_proxy: no valid header in time */
+    END_ERROR           /* a local failure (out of memory, a socket call) */
+};
+
+
+struct lb_session_s {
+    lb_lctx_t *lc;
+    lb_session_t *prev, *next;
+    lb_stream_t *client, *backend;
+    lb_resolve_t *resolve;
+    lb_timer_t timer;
+    lb_tried_t tried;
+    lb_addr_t client_addr;
+    size_t backend_idx;
+    char *buf[2];            /* in flight per direction, else NULL */
+    unsigned char state[2];
+    unsigned char bulk[2];   /* a read filled the buffer: try splicing */
+    unsigned char closing, reset, connected;
+    unsigned char counted;   /* backend_idx counts this connection */
+    unsigned open_streams;   /* created and not yet closed-and-called-back */
+    int attempts;
+    uint64_t last_active;    /* loop time of the last byte either way */
+    /* For the line logged when the connection ends. Bytes are counted as
+     * they are read (or spliced) on their way, at no extra syscall. */
+    uint64_t started;        /* loop time of the accept */
+    uint64_t bytes[2];       /* per direction */
+    uint32_t connect_ms;     /* accept to backend up, once connected */
+    unsigned char end;       /* END_*: the first cause */
+    /* PROXY protocol: the client's header while it comes in pieces, then
+     * the header for the backend until it is written. */
+    unsigned char pp_wait;   /* reading the client's header */
+    uint32_t held;           /* client bytes after its header, in buf[UP] */
+    lb_pp_buf_t pp;
+};
+
+static inline lb_server_t *
+server(const lb_session_t *sess)
+{
+    return sess->lc->srv;
+}
+
+static inline void
+client_label(const lb_session_t *sess, char *buf, size_t size)
+{
+    lb_addr_format(&sess->client_addr, buf, size);
+}
+
+/* session.c */
+/* Ends the session now for reason (unless an earlier cause is on
+ * record); reset = the peers see a reset. */
+void lb__session_end(lb_session_t *sess, int reason, int reset);
+/* Relays direction d from its source's next bytes on. */
+void lb__session_read(lb_session_t *sess, int d);
+void lb__session_sink_failed(lb_session_t *sess, int d);
+void lb__session_on_write(lb_stream_t *s, int status);
+/* The client is known (its PROXY header read, if one was expected):
+ * our header for the backend, if any, then a backend. */
+void lb__session_admit(lb_session_t *sess, const lb_pp_header_t *hdr);
+
+/* session_proxy.c */
+int lb__session_prepare_header(lb_session_t *sess, const lb_pp_header_t *hdr);
+void lb__session_expect_header(lb_session_t *sess);
+void lb__session_header_timed_out(lb_session_t *sess);
+/* The backend is connected: our header, the bytes held, then the relay. */
+void lb__session_start_up(lb_session_t *sess);
+
+#endif
