@@ -63,9 +63,9 @@ struct lb_stream_s {
     /* Bytes, not ints: an idle connection is mostly this struct. */
     unsigned char read_hint;  /* last read filled the buffer: read again */
     unsigned char peer_fin;   /* the peer's FIN is in (LB__PEER_FIN) */
-    unsigned char eof_next;   /* the data just read was the last: EOF next */
     unsigned char write_last; /* lb_stream_write_last: send with MSG_MORE */
-    int kept_error;           /* met by that look ahead: the next read's */
+    int known_next;           /* the next read's result, if a look ahead
+                                 found it (LB_EOF or an error), else 0 */
     unsigned forks_at_open;   /* lb__posix_forks when the socket was made */
     struct lb__splice_s *splice;     /* as source: a splice under way */
     struct lb__splice_s *splice_out; /* as sink: a splice under way */

@@ -170,22 +170,25 @@ finish_connect(lb_stream_t *s, short revents)
     cb(s, err ? lb__posix_error(err) : 0);
 }
 
-/* Whether only the FIN is left to read; a peek, so no byte is consumed.
- * A pending error (a reset behind the bytes) is, though: the kernel
- * reports it once, so it is kept for the next read, which would otherwise
- * find a plain end. */
+/* What the read after this one will return, if already decided: LB_EOF
+ * when only the FIN is left, an error when one is pending, else 0. A
+ * peek, so no byte is consumed; a pending error (a reset behind the
+ * bytes) is, though, since the kernel reports it once: the result is
+ * kept for the next read, which would otherwise find a plain end. */
 static int
-only_fin_left(lb_stream_t *s)
+look_ahead(int fd)
 {
     char c;
     ssize_t n;
 
     do
-        n = recv(s->io.fd, &c, 1, MSG_PEEK);
+        n = recv(fd, &c, 1, MSG_PEEK);
     while (n < 0 && errno == EINTR);
+    if (n == 0)
+        return LB_EOF;
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-        s->kept_error = lb__posix_error(errno);
-    return n == 0;
+        return lb__posix_error(errno);
+    return 0;
 }
 
 /* One recv() into a fresh buffer. Returns 1 if the read finished (result
@@ -212,7 +215,7 @@ try_read(lb_stream_t *s)
          * nothing but the FIN is left, the core can send these bytes with
          * the FIN that follows them (lb_stream_write_last). */
         if (!s->read_hint && s->peer_fin)
-            s->eof_next = (unsigned char)only_fin_left(s);
+            s->known_next = look_ahead(s->io.fd);
         return 1;
     }
     a->put(a->ctx, buf);
@@ -227,16 +230,11 @@ int
 lb_stream_read(lb_stream_t *s, lb_read_cb cb)
 {
     s->base.read_cb = cb;
-    if (s->kept_error) {
-        s->base.read_result = s->kept_error;
-        s->kept_error = 0;
-        lb__stream_queue(s, LB__DONE_READ);
-        return 0;
-    }
-    if (s->eof_next) {
-        /* Seen by the peek: the end is certain, and a recv would only
-         * confirm it. */
-        s->base.read_result = LB_EOF;
+    if (s->known_next) {
+        /* Seen by the peek: an end is certain and a recv would only
+         * confirm it; an error could not be read again. */
+        s->base.read_result = s->known_next;
+        s->known_next = 0;
         lb__stream_queue(s, LB__DONE_READ);
         return 0;
     }
@@ -318,7 +316,7 @@ lb_stream_write_last(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb)
 int
 lb_stream_eof_next(const lb_stream_t *s)
 {
-    return s->eof_next;
+    return s->known_next == LB_EOF;
 }
 
 static void
