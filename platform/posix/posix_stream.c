@@ -434,13 +434,16 @@ lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
     close_now(s, how != LB_CLOSE_NORMAL);
 }
 
-int
-lb_stream_peer(const lb_stream_t *s, lb_addr_t *out)
+/* The address at the far end (peer) or at ours of fd. */
+static int
+socket_address(int fd, int peer, lb_addr_t *out)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
+    int rc = peer ? getpeername(fd, (struct sockaddr *)&ss, &len)
+                  : getsockname(fd, (struct sockaddr *)&ss, &len);
 
-    if (getpeername(s->io.fd, (struct sockaddr *)&ss, &len) != 0)
+    if (rc != 0)
         return lb__posix_error(errno);
     if (len > sizeof(out->u.bytes))
         return LB_EINVAL;
@@ -451,17 +454,13 @@ lb_stream_peer(const lb_stream_t *s, lb_addr_t *out)
 }
 
 int
+lb_stream_peer(const lb_stream_t *s, lb_addr_t *out)
+{
+    return socket_address(s->io.fd, 1, out);
+}
+
+int
 lb_stream_local(const lb_stream_t *s, lb_addr_t *out)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-
-    if (getsockname(s->io.fd, (struct sockaddr *)&ss, &len) != 0)
-        return lb__posix_error(errno);
-    if (len > sizeof(out->u.bytes))
-        return LB_EINVAL;
-    memset(out, 0, sizeof(*out));
-    memcpy(out->u.bytes, &ss, len);
-    out->len = len;
-    return 0;
+    return socket_address(s->io.fd, 0, out);
 }

@@ -304,13 +304,16 @@ lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
     maybe_closed(s);
 }
 
-int
-lb_stream_peer(const lb_stream_t *s, lb_addr_t *out)
+/* The address at the far end (peer) or at ours of sock. */
+static int
+socket_address(SOCKET sock, int peer, lb_addr_t *out)
 {
     struct sockaddr_storage ss;
     int len = sizeof(ss);
+    int rc = peer ? getpeername(sock, (struct sockaddr *)&ss, &len)
+                  : getsockname(sock, (struct sockaddr *)&ss, &len);
 
-    if (getpeername(s->sock, (struct sockaddr *)&ss, &len) != 0)
+    if (rc != 0)
         return lb__win_error(WSAGetLastError());
     if (len < 0 || (size_t)len > sizeof(out->u.bytes))
         return LB_EINVAL;
@@ -321,17 +324,13 @@ lb_stream_peer(const lb_stream_t *s, lb_addr_t *out)
 }
 
 int
+lb_stream_peer(const lb_stream_t *s, lb_addr_t *out)
+{
+    return socket_address(s->sock, 1, out);
+}
+
+int
 lb_stream_local(const lb_stream_t *s, lb_addr_t *out)
 {
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-
-    if (getsockname(s->sock, (struct sockaddr *)&ss, &len) != 0)
-        return lb__win_error(WSAGetLastError());
-    if (len < 0 || (size_t)len > sizeof(out->u.bytes))
-        return LB_EINVAL;
-    memset(out, 0, sizeof(*out));
-    memcpy(out->u.bytes, &ss, (size_t)len);
-    out->len = (uint32_t)len;
-    return 0;
+    return socket_address(s->sock, 0, out);
 }
