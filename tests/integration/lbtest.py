@@ -411,6 +411,15 @@ class Balancer:
     def pid(self):
         return self.proc.pid
 
+    def worker_pid(self):
+        """The single worker process (POSIX: one listener, processes=1)."""
+        self._note_workers()
+        true(wait_until(lambda: children_of(self.pid), 5),
+             "the balancer has a worker process")
+        kids = children_of(self.pid)
+        eq(len(kids), 1, "worker processes")
+        return kids[0][0]
+
     def _note_workers(self):
         if self.proc and self.proc.poll() is None:
             for pid, start in children_of(self.proc.pid):

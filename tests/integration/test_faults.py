@@ -34,16 +34,6 @@ TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 # ---------------------------------------------------------------- helpers
 
-def _worker_pid(lb):
-    """The single worker process of lb (POSIX: one listener, processes=1)."""
-    lb._note_workers()
-    true(lbtest.wait_until(lambda: lbtest.children_of(lb.pid), 5),
-         "the balancer has a worker process")
-    kids = lbtest.children_of(lb.pid)
-    eq(len(kids), 1, "worker processes")
-    return kids[0][0]
-
-
 def _rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -277,7 +267,7 @@ def _stalled_rss(s, buffer_size):
     lb = s.balancer(lbtest.mapping_config(
         port, [b.port], options={"buffer_size": buffer_size}),
         wait_ports=[port], name="lb%d" % buffer_size)
-    wpid = _worker_pid(lb)
+    wpid = lb.worker_pid()
     idle_rss = _rss_kib(wpid)
     c = lbtest.connect(port, timeout=10)
     s.on_close(c.close)
@@ -371,7 +361,7 @@ def test_out_of_descriptors_no_busy_loop():
         lb.starttime = st[2] if st else None
         lbtest.register_pid(lb.proc.pid)
         lb.wait_listening(port)
-        wpid = _worker_pid(lb)
+        wpid = lb.worker_pid()
         clients = []
         for i in range(100):
             c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -536,7 +526,7 @@ def test_5000_idle_connections_closed_at_idle_timeout():
         lb = s.balancer(lbtest.mapping_config(
             port, [echo.port], options={"idle_timeout": limit}),
             wait_ports=[port])
-        wpid = None if lbtest.WINE else _worker_pid(lb)
+        wpid = None if lbtest.WINE else lb.worker_pid()
         rss_before = _rss_kib(wpid) if wpid else None
 
         probes, stop = [], threading.Event()

@@ -183,15 +183,6 @@ def test_backend_reset_passed_on():
         eq(how, "reset", "what the client saw after the backend's reset")
 
 
-def _worker_pid(lb):
-    """The single worker process of lb (one listener, processes = 1)."""
-    true(lbtest.wait_until(lambda: lbtest.children_of(lb.pid), 5),
-         "the balancer has a worker process")
-    kids = lbtest.children_of(lb.pid)
-    eq(len(kids), 1, "worker processes")
-    return kids[0][0]
-
-
 @lbtest.posix_only("SIGSTOP holds the worker while the reply and the reset "
                    "arrive")
 def test_short_reply_then_reset_passed_on():
@@ -216,7 +207,7 @@ def test_short_reply_then_reset_passed_on():
         port = lbtest.free_port()
         lb = s.balancer(lbtest.mapping_config(port, [b.port]),
                         wait_ports=[port])
-        worker = _worker_pid(lb)
+        worker = lb.worker_pid()
         for i in range(5):
             go.clear()
             sent.clear()
