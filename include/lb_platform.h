@@ -102,9 +102,11 @@ typedef struct lb_timer_s lb_timer_t;
 
 typedef void (*lb_timer_cb)(lb_timer_t *timer);
 /* status < 0: accepting failed (LB_EMFILE: out of descriptors); the
- * platform pauses the listener briefly by itself, s is NULL. */
-typedef void (*lb_accept_cb)(lb_listener_t *l, lb_stream_t *s, int status,
-                             void *data);
+ * platform pauses the listener briefly by itself, s is NULL. peer is the
+ * client's address where the accept call gave it (valid during the call),
+ * else NULL: then lb_stream_peer asks. */
+typedef void (*lb_accept_cb)(lb_listener_t *l, lb_stream_t *s,
+                             const lb_addr_t *peer, int status, void *data);
 typedef void (*lb_connect_cb)(lb_stream_t *s, int status);
 /* nread > 0: buf holds nread bytes and now belongs to the core.
  * nread < 0: LB_EOF or an error; no buffer. */

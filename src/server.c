@@ -221,8 +221,8 @@ refuse(lb_lctx_t *lc, lb_stream_t *s, const lb_addr_t *peer)
 }
 
 void
-lb__server_on_accept(lb_listener_t *l, lb_stream_t *s, int status,
-                     void *data)
+lb__server_on_accept(lb_listener_t *l, lb_stream_t *s,
+                     const lb_addr_t *client, int status, void *data)
 {
     lb_lctx_t *lc = data;
     uint64_t now = lb_loop_now(lc->srv->loop);
@@ -238,9 +238,12 @@ lb__server_on_accept(lb_listener_t *l, lb_stream_t *s, int status,
         return;
     }
     lb_stats_accepted(lc);
-    /* A client already gone has no peer; the session notices by itself,
-     * and allow/deny refuse it as unknown. */
-    if (lb_stream_peer(s, &peer) != 0)
+    /* The platform gives the address with the accept where it can. A
+     * client already gone has no peer; the session notices by itself, and
+     * allow/deny refuse it as unknown. */
+    if (client != NULL)
+        peer = *client;
+    else if (lb_stream_peer(s, &peer) != 0)
         memset(&peer, 0, sizeof(peer));
     if (refuse(lc, s, &peer))
         return;

@@ -17,8 +17,8 @@ size_t lb__server_open_count(const lb_server_t *srv);
 void lb__server_apply(lb_server_t *srv, lb_drain_state_t st);
 void lb__server_stop(lb_server_t *srv, int count);
 void lb__server_on_stop(lb_loop_t *loop, int count, void *data);
-void lb__server_on_accept(lb_listener_t *l, lb_stream_t *s, int status,
-                          void *data);
+void lb__server_on_accept(lb_listener_t *l, lb_stream_t *s,
+                          const lb_addr_t *client, int status, void *data);
 size_t lb__server_process_limit(const lb_config_t *cfg);
 void lb__server_free_parts(lb_server_t *srv);
 

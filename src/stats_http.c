@@ -296,11 +296,13 @@ on_read(lb_stream_t *s, long nread, char *buf)
 /* ---- the listener ---- */
 
 static void
-on_accept(lb_listener_t *l, lb_stream_t *s, int status, void *data)
+on_accept(lb_listener_t *l, lb_stream_t *s, const lb_addr_t *peer, int status,
+          void *data)
 {
     lb_stats_http_t *http = data;
     stats_conn_t *c;
     (void)l;
+    (void)peer;
 
     if (status < 0)
         return; /* the platform pauses accepting for a moment */

@@ -1,12 +1,18 @@
-/* posix_epoll.c - the readiness backend on Linux: level-triggered epoll,
- * so callbacks see what poll() would have told them, at a cost per wait
- * that grows with the descriptors that are ready, not with those watched.
- * posix_poll.c stays the portable backend (PUMPKINLB_POLL=1 picks it). */
+/* posix_epoll.c - the readiness backend on Linux: epoll, so callbacks see
+ * what poll() would have told them, at a cost per wait that grows with the
+ * descriptors that are ready, not with those watched. Listeners and pipes
+ * are level-triggered. Streams (io->edge) are registered once, edge-
+ * triggered, for reading and writing, and never changed: their owner says
+ * when it has drained one (lb__io_drained), and until then what is ready
+ * is kept in io->ready, so a connection costs one epoll_ctl per socket
+ * instead of one each time it turns from writing to reading (nginx's
+ * model). posix_poll.c stays the portable backend (PUMPKINLB_POLL=1). */
 #ifdef __linux__
 
 #include "posix_internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -17,8 +23,51 @@
 struct lb__epoll_s {
     int fd;
     int nev; /* events of the batch being dispatched, else 0 */
+    /* Edge ios that are ready for what their owner now wants, though no
+     * new edge will come: dispatched after the next wait, which then does
+     * not block. */
+    lb__link_t due;
     struct epoll_event ev[MAX_EVENTS];
 };
+
+static void
+link_init(lb__link_t *head)
+{
+    head->prev = head->next = head;
+}
+
+static int
+link_empty(const lb__link_t *head)
+{
+    return head->next == head;
+}
+
+static void
+link_remove(lb__link_t *l)
+{
+    if (l->next == NULL)
+        return;
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    l->prev = l->next = NULL;
+}
+
+static void
+link_push(lb__link_t *head, lb__link_t *l)
+{
+    if (l->next != NULL)
+        return; /* on the list already */
+    l->prev = head->prev;
+    l->next = head;
+    head->prev->next = l;
+    head->prev = l;
+}
+
+static lb__io_t *
+io_of(lb__link_t *l)
+{
+    return (lb__io_t *)(void *)((char *)l - offsetof(lb__io_t, due));
+}
 
 /* EPOLLRDHUP rides along with EPOLLIN: a reader that knows the FIN is in
  * can tell the last data from the rest (lb_stream_eof_next). */
@@ -58,6 +107,41 @@ set_armed(lb_loop_t *loop, lb__io_t *io, short mask)
     return 0;
 }
 
+/* What an edge io's callback hears now: the ready bits it waits for, with
+ * errors and hang-ups as poll() reports them, or 0. */
+static short
+edge_wanted(const lb__io_t *io)
+{
+    short rev;
+
+    if (io->events == 0)
+        return 0;
+    rev = (short)(io->ready & (io->events | POLLERR | POLLHUP));
+    if (rev != 0 && (io->events & POLLIN))
+        rev |= (short)(io->ready & LB__PEER_FIN);
+    return rev;
+}
+
+/* Registered at the first interest, for everything at once; an interest
+ * in what is already known to be ready is served after the next wait. */
+static int
+edge_update(lb_loop_t *loop, lb__io_t *io)
+{
+    if (io->armed == 0 && io->events != 0) {
+        struct epoll_event e;
+
+        memset(&e, 0, sizeof(e));
+        e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        e.data.ptr = io;
+        if (epoll_ctl(loop->epoll->fd, EPOLL_CTL_ADD, io->fd, &e) != 0)
+            return lb__posix_error(errno);
+        io->armed = POLLIN | POLLOUT;
+    }
+    if (edge_wanted(io) != 0)
+        link_push(&loop->epoll->due, &io->due);
+    return 0;
+}
+
 /* A dropped POLLIN stays registered: a stream asks to read again as soon
  * as its chunk was written, and a wake-up for it meanwhile is corrected
  * then (see wanted), so the common case costs no epoll_ctl. A dropped
@@ -69,6 +153,8 @@ ep_update(lb_loop_t *loop, lb__io_t *io)
 {
     short want = (short)(io->events | (io->armed & POLLIN));
 
+    if (io->edge)
+        return edge_update(loop, io);
     if (want == 0 && io->armed != 0)
         want = POLLIN;
     return set_armed(loop, io, want);
@@ -88,6 +174,8 @@ ep_remove(lb_loop_t *loop, lb__io_t *io, int closes_alone)
     for (int i = 0; i < ep->nev; i++)
         if (ep->ev[i].data.ptr == io)
             ep->ev[i].data.ptr = NULL;
+    link_remove(&io->due);
+    io->ready = 0;
     memset(&e, 0, sizeof(e));
     /* ENOENT would mean not registered: what is wanted anyway. */
     if (io->armed != 0 && !closes_alone &&
@@ -128,24 +216,60 @@ dispatch(lb_loop_t *loop, int n)
 
         if (io == NULL)
             continue; /* removed by an earlier callback of this batch */
-        rev = wanted(loop, io, ep->ev[i].events);
+        if (io->edge) {
+            io->ready |= from_epoll(ep->ev[i].events);
+            rev = edge_wanted(io);
+            link_remove(&io->due); /* served now */
+        } else {
+            rev = wanted(loop, io, ep->ev[i].events);
+        }
         if (rev != 0)
             io->cb(loop, io, rev);
     }
     ep->nev = 0;
 }
 
+/* The ios that were due when this round began; those that become due
+ * meanwhile (a callback asking for more of what is ready) wait for the
+ * next round, so one busy stream cannot keep the loop from its timers
+ * and its other descriptors. A callback may remove any io, which unlinks
+ * it from this list too. */
+static void
+run_due(lb_loop_t *loop)
+{
+    lb__link_t *due = &loop->epoll->due, now;
+
+    if (link_empty(due))
+        return;
+    now.next = due->next;
+    now.prev = due->prev;
+    now.next->prev = &now;
+    now.prev->next = &now;
+    link_init(due);
+    while (!link_empty(&now)) {
+        lb__io_t *io = io_of(now.next);
+        short rev;
+
+        link_remove(&io->due);
+        rev = edge_wanted(io);
+        if (rev != 0)
+            io->cb(loop, io, rev);
+    }
+}
+
 static int
 ep_run_once(lb_loop_t *loop, int timeout_ms)
 {
     struct lb__epoll_s *ep = loop->epoll;
-    int n = epoll_wait(ep->fd, ep->ev, MAX_EVENTS, timeout_ms);
+    int n = epoll_wait(ep->fd, ep->ev, MAX_EVENTS,
+                       link_empty(&ep->due) ? timeout_ms : 0);
     int err = errno;
 
     loop->base.now = lb__posix_clock_ms();
     if (n < 0)
         return err == EINTR ? 0 : lb__posix_error(err);
     dispatch(loop, n);
+    run_due(loop);
     return 0;
 }
 
@@ -163,6 +287,7 @@ ep_init(lb_loop_t *loop)
         return err;
     }
     lb__loop_note_fd(loop, ep->fd); /* the resolver's helper closes it */
+    link_init(&ep->due);
     loop->epoll = ep;
     return 0;
 }

@@ -24,15 +24,28 @@ typedef void (*lb__io_cb)(lb_loop_t *loop, lb__io_t *io, short revents);
  * reports it). Outside the POLL* bits every system defines. */
 #define LB__PEER_FIN 0x4000
 
+/* Links an io into the epoll backend's list of ios to dispatch without
+ * waiting (circular, so an io unlinks itself from whichever list). */
+typedef struct lb__link_s {
+    struct lb__link_s *prev, *next; /* NULL: on no list */
+} lb__link_t;
+
 /* A watched descriptor. events is what its owner waits for (POLLIN,
  * POLLOUT); the rest is the backend's: index is its slot in loop->pfds or
- * -1 (poll), armed the mask registered with epoll or 0. */
+ * -1 (poll), armed the mask registered with epoll or 0.
+ * edge: the owner tells when it has drained the descriptor (a read or
+ * write that came back EAGAIN or short: lb__io_drained), so the epoll
+ * backend registers it once, edge-triggered, for both directions, and
+ * keeps what is ready in `ready` (poll ignores both). */
 struct lb__io_s {
     int fd;
     short events;
     short armed;
+    short ready;
+    unsigned char edge;
     long index;
     lb__io_cb cb;
+    lb__link_t due; /* epoll, edge: ready and wanted, dispatch next round */
 };
 
 /* How the loop learns which descriptors are ready: posix_poll.c (portable)
@@ -64,6 +77,7 @@ struct lb_stream_s {
     unsigned char read_hint;  /* last read filled the buffer: read again */
     unsigned char peer_fin;   /* the peer's FIN is in (LB__PEER_FIN) */
     unsigned char write_last; /* lb_stream_write_last: send with MSG_MORE */
+    unsigned char nodelay_due; /* TCP_NODELAY still to set: NODELAY_* */
     int known_next;           /* the next read's result, if a look ahead
                                  found it (LB_EOF or an error), else 0 */
     unsigned forks_at_open;   /* lb__posix_forks when the socket was made */
@@ -104,6 +118,9 @@ int lb__io_start(lb_loop_t *loop, lb__io_t *io, short events);
 void lb__io_stop(lb_loop_t *loop, lb__io_t *io, short events);
 void lb__io_remove(lb_loop_t *loop, lb__io_t *io);
 void lb__io_remove_closing(lb_loop_t *loop, lb__io_t *io);
+/* The owner of an edge io found no more to read (POLLIN) or no room to
+ * write (POLLOUT) for now: the next edge will say when there is. */
+void lb__io_drained(lb__io_t *io, short events);
 /* Forks made by this process so far: a descriptor opened after the last
  * one is in no other process. */
 extern unsigned lb__posix_forks;
@@ -115,9 +132,12 @@ uint64_t lb__posix_clock_ms(void);
 /* posix_socket.c */
 int lb__posix_nonblock(int fd);
 int lb__posix_socket(int family);
-/* nodelay: set TCP_NODELAY (an accepted socket on Linux has it already,
- * from its listener). */
+/* nodelay: the stream needs TCP_NODELAY (an accepted socket on Linux has
+ * it already, from its listener); it is set before the second send. */
 lb_stream_t *lb__stream_new(lb_loop_t *loop, int fd, int nodelay);
+/* Sets TCP_NODELAY now if the stream still lacks it: before any send but
+ * the first, and before a splice into it. */
+void lb__stream_nodelay(lb_stream_t *s);
 
 /* posix_error.c */
 int lb__posix_error(int err);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* Linux copies TCP_NODELAY from the listener to what it accepts, which
@@ -102,23 +103,43 @@ pause_accepting(lb_listener_t *l)
     lb_timer_start(&l->pause, EMFILE_PAUSE_MS);
 }
 
-static int
-accept_one(lb_listener_t *l)
+/* An address the system did not give (len 0: a UNIX client, or one gone
+ * before the accept) is left for lb_stream_peer to ask about. */
+static void
+keep_peer(const struct sockaddr_storage *ss, socklen_t len, lb_addr_t *out)
 {
+    memset(out, 0, sizeof(*out));
+    if (len == 0 || len > sizeof(out->u.bytes) || len > sizeof(*ss))
+        return;
+    memcpy(out->u.bytes, ss, len);
+    out->len = len;
+}
+
+/* The client's address comes with the accept, which saves the core a
+ * getpeername() per connection. */
+static int
+accept_one(lb_listener_t *l, lb_addr_t *peer)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
     int fd;
 
 #if defined(__linux__) || defined(__CYGWIN__)
     /* accept4 saves the fcntl() calls; both systems have it. */
-    do
-        fd = accept4(l->io.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    while (fd < 0 && errno == EINTR);
+    do {
+        len = sizeof(ss);
+        fd = accept4(l->io.fd, (struct sockaddr *)&ss, &len,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
     if (fd < 0)
         return lb__posix_error(errno);
+    keep_peer(&ss, len, peer);
     return fd;
 #else
-    do
-        fd = accept(l->io.fd, NULL, NULL);
-    while (fd < 0 && errno == EINTR);
+    do {
+        len = sizeof(ss);
+        fd = accept(l->io.fd, (struct sockaddr *)&ss, &len);
+    } while (fd < 0 && errno == EINTR);
     if (fd < 0)
         return lb__posix_error(errno);
     if (lb__posix_nonblock(fd) != 0 ||
@@ -126,6 +147,7 @@ accept_one(lb_listener_t *l)
         close(fd);
         return LOST_ONE;
     }
+    keep_peer(&ss, len, peer);
     return fd;
 #endif
 }
@@ -137,14 +159,15 @@ on_accept(lb_loop_t *loop, lb__io_t *io, short revents)
     (void)revents;
 
     for (int i = 0; i < ACCEPT_BATCH && l->io.fd >= 0 && !l->paused; i++) {
-        int fd = accept_one(l);
+        lb_addr_t peer;
+        int fd = accept_one(l, &peer);
         lb_stream_t *s;
 
         if (fd == LB_EAGAIN)
             return;
         if (fd == LB_EMFILE || fd == LB_ENOMEM) {
             pause_accepting(l);
-            l->cb(l, NULL, fd, l->data);
+            l->cb(l, NULL, NULL, fd, l->data);
             return;
         }
         if (fd < 0)
@@ -153,10 +176,10 @@ on_accept(lb_loop_t *loop, lb__io_t *io, short revents)
         if (s == NULL) {
             close(fd);
             pause_accepting(l);
-            l->cb(l, NULL, LB_ENOMEM, l->data);
+            l->cb(l, NULL, NULL, LB_ENOMEM, l->data);
             return;
         }
-        l->cb(l, s, 0, l->data);
+        l->cb(l, s, peer.len ? &peer : NULL, 0, l->data);
     }
 }
 

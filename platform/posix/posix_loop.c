@@ -59,6 +59,12 @@ lb__io_stop(lb_loop_t *loop, lb__io_t *io, short events)
         lb__loop_fail(loop, rc);
 }
 
+void
+lb__io_drained(lb__io_t *io, short events)
+{
+    io->ready &= (short)~events;
+}
+
 /* Before io->fd is closed or io freed. */
 void
 lb__io_remove(lb_loop_t *loop, lb__io_t *io)

@@ -98,6 +98,7 @@ pump_out(struct lb__splice_s *sp, int more)
     unsigned flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK |
                      (more ? SPLICE_F_MORE : 0);
 
+    lb__stream_nodelay(sp->dst);
     while (sp->in_pipe > 0) {
         ssize_t n = splice(sp->pipe[0], NULL, sp->dst->io.fd, NULL,
                            sp->in_pipe, flags);
@@ -107,9 +108,10 @@ pump_out(struct lb__splice_s *sp, int more)
         }
         else if (n < 0 && errno == EINTR)
             continue;
-        else if (n < 0 && errno == EAGAIN)
+        else if (n < 0 && errno == EAGAIN) {
+            lb__io_drained(&sp->dst->io, POLLOUT);
             return 0;
-        else
+        } else
             return -1;
     }
     return 1;
@@ -136,6 +138,7 @@ uncork(struct lb__splice_s *sp)
 static ssize_t
 pump_in(struct lb__splice_s *sp)
 {
+    int pipe_empty = sp->in_pipe == 0;
     ssize_t n;
 
     do
@@ -145,6 +148,10 @@ pump_in(struct lb__splice_s *sp)
     if (n > 0) {
         sp->in_pipe += (size_t)n;
         sp->moved += (size_t)n;
+    } else if (n < 0 && errno == EAGAIN && pipe_empty) {
+        /* Only an empty pipe makes EAGAIN mean that src is dry: a pipe
+         * with bytes in may have run out of slots instead. */
+        lb__io_drained(&sp->src->io, POLLIN);
     }
     return n;
 }

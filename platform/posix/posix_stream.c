@@ -59,11 +59,29 @@ lb__posix_socket(int family)
 
 static void on_io(lb_loop_t *loop, lb__io_t *io, short revents);
 
+/* Nagle holds a small segment back only while sent data is unacknowledged,
+ * so a stream's first send goes out at once without TCP_NODELAY: a short
+ * connection (one request each way) never needs the setsockopt() at all.
+ * Any later send could be held, so the option is set before it. */
+enum { NODELAY_SET = 0, NODELAY_AFTER_FIRST = 1, NODELAY_BEFORE_NEXT = 2 };
+
+void
+lb__stream_nodelay(lb_stream_t *s)
+{
+    int one = 1;
+
+    if (s->nodelay_due == NODELAY_SET)
+        return;
+    s->nodelay_due = NODELAY_SET;
+    /* Fails on a UNIX socket, which has no Nagle; elsewhere a failure
+     * costs speed, not correctness. */
+    (void)setsockopt(s->io.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 lb_stream_t *
 lb__stream_new(lb_loop_t *loop, int fd, int nodelay)
 {
     lb_stream_t *s = calloc(1, sizeof(*s));
-    int one = 1;
 
     if (s == NULL)
         return NULL;
@@ -71,11 +89,10 @@ lb__stream_new(lb_loop_t *loop, int fd, int nodelay)
     s->io.fd = fd;
     s->io.index = -1;
     s->io.cb = on_io;
+    s->io.edge = 1; /* every read and write below reports EAGAIN */
     s->forks_at_open = lb__posix_forks;
-    /* Relayed bytes are latency-bound; Nagle would only delay them. A
-     * failure here costs speed, not correctness. */
-    if (nodelay)
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* Relayed bytes are latency-bound; Nagle would only delay them. */
+    s->nodelay_due = nodelay ? NODELAY_AFTER_FIRST : NODELAY_SET;
     lb__loop_note_fd(loop, fd);
     return s;
 }
@@ -109,7 +126,7 @@ connect_stream(lb_loop_t *loop, const lb_addr_t *addr, lb_connect_cb cb,
         return fd;
     if (data_first)
         delay_handshake_ack(fd, sa);
-    s = lb__stream_new(loop, fd, 1);
+    s = lb__stream_new(loop, fd, sa->sa_family != AF_UNIX);
     if (s == NULL) {
         close(fd);
         return LB_ENOMEM;
@@ -176,18 +193,20 @@ finish_connect(lb_stream_t *s, short revents)
  * bytes) is, though, since the kernel reports it once: the result is
  * kept for the next read, which would otherwise find a plain end. */
 static int
-look_ahead(int fd)
+look_ahead(lb_stream_t *s)
 {
     char c;
     ssize_t n;
 
     do
-        n = recv(fd, &c, 1, MSG_PEEK);
+        n = recv(s->io.fd, &c, 1, MSG_PEEK);
     while (n < 0 && errno == EINTR);
     if (n == 0)
         return LB_EOF;
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
         return lb__posix_error(errno);
+    if (n < 0)
+        lb__io_drained(&s->io, POLLIN);
     return 0;
 }
 
@@ -215,13 +234,20 @@ try_read(lb_stream_t *s)
          * nothing but the FIN is left, the core can send these bytes with
          * the FIN that follows them (lb_stream_write_last). */
         if (!s->read_hint && s->peer_fin)
-            s->known_next = look_ahead(s->io.fd);
+            s->known_next = look_ahead(s);
+        else if (!s->read_hint)
+            /* A read stops short only when the queue ran dry (TCP and UNIX
+             * streams alike); what comes later brings a new edge. nginx
+             * trusts the same, saving the read that would say EAGAIN. */
+            lb__io_drained(&s->io, POLLIN);
         return 1;
     }
     a->put(a->ctx, buf);
     s->read_hint = 0;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        lb__io_drained(&s->io, POLLIN);
         return 0;
+    }
     s->base.read_result = n == 0 ? LB_EOF : lb__posix_error(errno);
     return 1;
 }
@@ -266,14 +292,21 @@ static int
 try_write(lb_stream_t *s)
 {
     while (s->base.woff < s->base.wlen) {
-        ssize_t n = send(s->io.fd, s->base.wbuf + s->base.woff,
-                         s->base.wlen - s->base.woff,
-                         SEND_FLAGS | (s->write_last ? MSG_MORE : 0));
+        ssize_t n;
+
+        if (s->nodelay_due == NODELAY_BEFORE_NEXT)
+            lb__stream_nodelay(s);
+        n = send(s->io.fd, s->base.wbuf + s->base.woff,
+                 s->base.wlen - s->base.woff,
+                 SEND_FLAGS | (s->write_last ? MSG_MORE : 0));
         if (n > 0) {
+            if (s->nodelay_due == NODELAY_AFTER_FIRST)
+                s->nodelay_due = NODELAY_BEFORE_NEXT;
             s->base.woff += (size_t)n;
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            lb__io_drained(&s->io, POLLOUT);
             return 0;
         } else {
             s->base.write_status = lb__posix_error(n < 0 ? errno : EIO);

@@ -166,7 +166,7 @@ hand_over(lb__accept_t *a)
         closesocket(sock); /* this client is lost; the others are not */
         return;
     }
-    l->cb(l, s, 0, l->data);
+    l->cb(l, s, NULL, 0, l->data);
 }
 
 void
@@ -193,7 +193,7 @@ lb__listener_op_done(lb__accept_t *a, int status)
         closesocket(a->sock);
         a->sock = INVALID_SOCKET;
         if (status == LB_EMFILE || status == LB_ENOMEM)
-            l->cb(l, NULL, status, l->data);
+            l->cb(l, NULL, NULL, status, l->data);
     }
     if (!l->closing && !l->paused && post_accept(a) != 0 &&
         !lb_timer_active(&l->retry))

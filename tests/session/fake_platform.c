@@ -173,7 +173,7 @@ fake_accept_from(const char *host)
     if (host != NULL)
         lb_addr_from_numeric(host, 40000, &s->peer);
     lb_addr_from_numeric("127.0.0.1", 8080, &s->local);
-    fake.listener->cb(fake.listener, s, 0, fake.listener->data);
+    fake.listener->cb(fake.listener, s, NULL, 0, fake.listener->data);
     return s;
 }
 

@@ -1,0 +1,237 @@
+/* test_streams.c - streams on a real loop over 127.0.0.1: what arrived
+ * while nobody was reading (bytes, a reset, the rest after a full buffer)
+ * reaches the next read even though nothing more arrives to wake the
+ * loop. The epoll backend is edge-triggered for streams and must remember
+ * what is ready; IOCP and poll must deliver it too. */
+#include <CUnit/CUnit.h>
+#include <string.h>
+
+#include "lb_bufpool.h"
+#include "unit.h"
+
+#define WATCHDOG_MS 5000
+#define PAUSE_MS 50 /* long enough for several loop rounds to pass */
+
+enum script { SECOND_WRITE, RESET, FULL_BUFFERS };
+
+static struct rig {
+    enum script script;
+    lb_loop_t *loop;
+    lb_bufpool_t pool;
+    lb_listener_t *listener;
+    lb_stream_t *client, *server;
+    lb_timer_t watchdog, pause;
+    char got[512];
+    size_t ngot;
+    long end; /* what a read reported instead of bytes, else 0 */
+    int reads, done, timed_out, open;
+} R;
+
+static char first[] = "a", second[] = "b", bulk[200];
+
+static void on_read(lb_stream_t *s, long n, char *buf);
+
+static void
+on_closed(lb_stream_t *s)
+{
+    (void)s;
+    if (--R.open == 0) {
+        lb_timer_stop(&R.watchdog);
+        lb_loop_stop(R.loop); /* everything is closed and freed */
+    }
+}
+
+static void
+close_stream(lb_stream_t **sp)
+{
+    if (*sp == NULL)
+        return;
+    R.open++;
+    lb_stream_close(*sp, LB_CLOSE_NORMAL, on_closed);
+    *sp = NULL;
+}
+
+/* The script is over: close what is open, and stop once the loop has
+ * finished the closes (a loop cannot be run again after a stop). */
+static void
+finish(void)
+{
+    R.done = 1;
+    lb_timer_stop(&R.pause);
+    lb_listener_close(R.listener);
+    R.listener = NULL;
+    close_stream(&R.client);
+    close_stream(&R.server);
+    if (R.open == 0)
+        lb_loop_stop(R.loop);
+}
+
+static void
+read_again(lb_timer_t *t)
+{
+    (void)t;
+    CU_ASSERT_EQUAL(lb_stream_read(R.server, on_read), 0);
+}
+
+/* After a pause in which the loop went round while the bytes (or the
+ * reset) sat unread. */
+static void
+read_later(void)
+{
+    lb_timer_start(&R.pause, PAUSE_MS);
+}
+
+static void
+on_client_write(lb_stream_t *s, int status)
+{
+    (void)s;
+    CU_ASSERT_EQUAL(status, 0);
+    if (R.script == SECOND_WRITE && R.reads == 1)
+        read_later();
+}
+
+static void
+on_read(lb_stream_t *s, long n, char *buf)
+{
+    (void)s;
+    if (n <= 0) {
+        R.end = n == 0 ? -1 : n;
+        finish();
+        return;
+    }
+    CU_ASSERT_FATAL(R.ngot + (size_t)n <= sizeof(R.got));
+    memcpy(R.got + R.ngot, buf, (size_t)n);
+    R.ngot += (size_t)n;
+    R.reads++;
+    lb_bufpool_put(&R.pool, buf);
+    if (R.script == SECOND_WRITE && R.reads == 1)
+        (void)lb_stream_write(R.client, second, 1, on_client_write);
+    else if (R.script == RESET && R.reads == 1) {
+        lb_stream_close(R.client, LB_CLOSE_RESET, NULL);
+        R.client = NULL;
+        read_later();
+    } else if (R.script == FULL_BUFFERS && R.ngot < sizeof(bulk))
+        read_later();
+    else
+        finish();
+}
+
+static void
+on_connect(lb_stream_t *s, int status)
+{
+    CU_ASSERT_EQUAL_FATAL(status, 0);
+    if (R.script == FULL_BUFFERS)
+        (void)lb_stream_write(s, bulk, sizeof(bulk), on_client_write);
+    else
+        (void)lb_stream_write(s, first, 1, on_client_write);
+}
+
+static void
+on_accept(lb_listener_t *l, lb_stream_t *s, const lb_addr_t *peer,
+          int status, void *data)
+{
+    (void)l;
+    (void)peer;
+    (void)data;
+    CU_ASSERT_EQUAL_FATAL(status, 0);
+    R.server = s;
+    CU_ASSERT_EQUAL(lb_stream_read(s, on_read), 0);
+}
+
+static void
+on_watchdog(lb_timer_t *t)
+{
+    (void)t;
+    R.timed_out = 1;
+    lb_loop_stop(R.loop);
+}
+
+
+/* A listener on the first free port from 23000 on (picked at run time). */
+static int
+bind_free(lb_addr_t *addr)
+{
+    for (uint16_t port = 23000; port < 23500; port++) {
+        CU_ASSERT_EQUAL_FATAL(lb_addr_from_numeric("127.0.0.1", port, addr),
+                              0);
+        if (lb_listener_bind(addr, 16, &R.listener) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+static void
+teardown(void)
+{
+    if (R.listener)
+        lb_listener_close(R.listener); /* timed out: the rest leaks */
+    lb_loop_free(R.loop);
+    lb_bufpool_free(&R.pool);
+}
+
+static void
+run(enum script script, size_t buffer_size)
+{
+    lb_allocator_t a;
+    lb_addr_t addr;
+
+    memset(&R, 0, sizeof(R));
+    R.script = script;
+    lb_bufpool_init(&R.pool, buffer_size, 4);
+    a = lb_bufpool_allocator(&R.pool);
+    CU_ASSERT_EQUAL_FATAL(lb_loop_new(&R.loop, &a), 0);
+    CU_ASSERT_EQUAL_FATAL(bind_free(&addr), 0);
+    CU_ASSERT_EQUAL_FATAL(lb_listener_start(R.loop, R.listener, on_accept,
+                                            NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(lb_stream_connect(R.loop, &addr, on_connect, NULL,
+                                            &R.client), 0);
+    lb_timer_init(R.loop, &R.watchdog, on_watchdog, NULL);
+    lb_timer_init(R.loop, &R.pause, read_again, NULL);
+    lb_timer_start(&R.watchdog, WATCHDOG_MS);
+    CU_ASSERT_EQUAL(lb_loop_run(R.loop), 0);
+    CU_ASSERT(R.done);
+    CU_ASSERT(!R.timed_out);
+    CU_ASSERT_EQUAL(R.open, 0);
+}
+
+static void
+test_bytes_that_came_while_not_reading(void)
+{
+    run(SECOND_WRITE, 64);
+    CU_ASSERT_EQUAL(R.reads, 2);
+    CU_ASSERT_EQUAL(R.ngot, 2);
+    CU_ASSERT(memcmp(R.got, "ab", 2) == 0);
+    teardown();
+}
+
+static void
+test_reset_that_came_while_not_reading(void)
+{
+    run(RESET, 64);
+    CU_ASSERT_EQUAL(R.ngot, 1);
+    CU_ASSERT(R.end < 0); /* a reset (an orderly end under Wine) */
+    teardown();
+}
+
+static void
+test_rest_after_full_buffers(void)
+{
+    for (size_t i = 0; i < sizeof(bulk); i++)
+        bulk[i] = (char)('A' + i % 26);
+    run(FULL_BUFFERS, 64);
+    CU_ASSERT_EQUAL(R.ngot, sizeof(bulk));
+    CU_ASSERT(memcmp(R.got, bulk, sizeof(bulk)) == 0);
+    teardown();
+}
+
+void
+lb_test_streams_register(void)
+{
+    CU_pSuite s = CU_add_suite("streams", NULL, NULL);
+
+    CU_add_test(s, "bytes that came while not reading",
+                test_bytes_that_came_while_not_reading);
+    CU_add_test(s, "a reset that came while not reading",
+                test_reset_that_came_while_not_reading);
+    CU_add_test(s, "the rest after full buffers", test_rest_after_full_buffers);
+}
