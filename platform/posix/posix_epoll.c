@@ -84,6 +84,7 @@ from_epoll(uint32_t ev)
     return (short)(((ev & EPOLLIN) ? POLLIN : 0) |
                    ((ev & EPOLLOUT) ? POLLOUT : 0) |
                    ((ev & EPOLLRDHUP) ? LB__PEER_FIN : 0) |
+                   ((ev & EPOLLPRI) ? LB__URGENT : 0) |
                    ((ev & EPOLLERR) ? POLLERR : 0) |
                    ((ev & EPOLLHUP) ? POLLHUP : 0));
 }
@@ -131,7 +132,7 @@ edge_update(lb_loop_t *loop, lb__io_t *io)
         struct epoll_event e;
 
         memset(&e, 0, sizeof(e));
-        e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
         e.data.ptr = io;
         if (epoll_ctl(loop->epoll->fd, EPOLL_CTL_ADD, io->fd, &e) != 0)
             return lb__posix_error(errno);

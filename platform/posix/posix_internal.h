@@ -23,6 +23,10 @@ typedef void (*lb__io_cb)(lb_loop_t *loop, lb__io_t *io, short revents);
 /* With POLLIN: the peer's FIN has arrived (epoll's EPOLLRDHUP; poll never
  * reports it). Outside the POLL* bits every system defines. */
 #define LB__PEER_FIN 0x4000
+/* In an edge io's ready bits: urgent data (TCP's out-of-band byte) came
+ * (EPOLLPRI); a read stops short at its mark with bytes still behind it.
+ * Linux's POLLRDHUP has the same value, but poll is never asked for it. */
+#define LB__URGENT 0x2000
 
 /* Links an io into the epoll backend's list of ios to dispatch without
  * waiting (circular, so an io unlinks itself from whichever list). */

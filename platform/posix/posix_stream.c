@@ -235,10 +235,11 @@ try_read(lb_stream_t *s)
          * the FIN that follows them (lb_stream_write_last). */
         if (!s->read_hint && s->peer_fin)
             s->known_next = look_ahead(s);
-        else if (!s->read_hint)
+        else if (!s->read_hint && !(s->io.ready & LB__URGENT))
             /* A read stops short only when the queue ran dry (TCP and UNIX
-             * streams alike); what comes later brings a new edge. nginx
-             * trusts the same, saving the read that would say EAGAIN. */
+             * streams alike), or at an urgent byte's mark; what comes later
+             * brings a new edge. nginx trusts the same, saving the read
+             * that would say EAGAIN. */
             lb__io_drained(&s->io, POLLIN);
         return 1;
     }

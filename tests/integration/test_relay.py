@@ -272,6 +272,49 @@ def test_short_reply_then_reset_passed_on():
                "attempt %d: bytes received and how the stream ended" % i)
 
 
+@lbtest.posix_only("SIGSTOP holds the worker while the bytes arrive")
+def test_bytes_behind_urgent_data_relayed():
+    """A backend sends b'abc', one urgent byte (MSG_OOB) and b'def', all
+    while the worker is stopped, then waits for the client: the client
+    gets b'abcdef' (the urgent byte is not part of the stream), sends a
+    line, and gets the backend's answer. A read stops short at the urgent
+    mark with bytes still behind it, so a short read must not be taken as
+    "nothing more to read" there: no new data would come to say so."""
+    go, sent = threading.Event(), threading.Event()
+
+    def urgent_then_wait(conn, backend):
+        go.wait(10)
+        conn.sendall(b"abc")
+        conn.send(b"!", socket.MSG_OOB)
+        conn.sendall(b"def")
+        sent.set()
+        backend.note_served(lbtest.recv_line(conn))
+        conn.sendall(b"bye\n")
+
+    with lbtest.Scope() as s:
+        b = s.backend(urgent_then_wait)
+        port = lbtest.free_port()
+        lb = s.balancer(lbtest.mapping_config(port, [b.port]),
+                        wait_ports=[port])
+        worker = lb.worker_pid()
+        with lbtest.connect(port, timeout=10) as c:
+            true(lbtest.wait_until(lambda: b.accepted == 1, 5),
+                 "the backend accepted")
+            os.kill(worker, signal.SIGSTOP)
+            try:
+                go.set()
+                true(sent.wait(5), "the backend sent")
+                time.sleep(0.05)
+            finally:
+                os.kill(worker, signal.SIGCONT)
+            got = _recv_exactly(c, 6, time.monotonic() + 5)
+            eq(got, b"abcdef", "bytes around the urgent byte")
+            c.sendall(b"ok\n")
+            c.settimeout(5)
+            eq(lbtest.recv_line(c), b"bye\n", "the answer to the client")
+        eq(b.received, [b"ok\n"], "the client's line at the backend")
+
+
 def _greet_then_read(conn, backend):
     """Handler: send a greeting, half-close, then read to EOF."""
     conn.sendall(b"greeting\n")
