@@ -228,6 +228,19 @@ def test_backend_reset_passed_on():
         eq(how, "reset", "what the client saw after the backend's reset")
 
 
+def _while_stopped(worker, go, sent, what):
+    """Stops the worker, lets the backend go (go), waits until it has sent
+    (sent) and a moment more for the bytes to land, and lets the worker
+    run again: the worker then finds all of it at once."""
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        go.set()
+        true(sent.wait(5), what)
+        time.sleep(0.05)
+    finally:
+        os.kill(worker, signal.SIGCONT)
+
+
 @lbtest.posix_only("SIGSTOP holds the worker while the reply and the reset "
                    "arrive")
 def test_short_reply_then_reset_passed_on():
@@ -260,13 +273,8 @@ def test_short_reply_then_reset_passed_on():
                 c.sendall(b"hello\n")
                 true(lbtest.wait_until(lambda: len(b.received) > i, 5),
                      "attempt %d: the backend read the request" % i)
-                os.kill(worker, signal.SIGSTOP)
-                try:
-                    go.set()
-                    true(sent.wait(5), "attempt %d: the backend reset" % i)
-                    time.sleep(0.05)
-                finally:
-                    os.kill(worker, signal.SIGCONT)
+                _while_stopped(worker, go, sent,
+                               "attempt %d: the backend reset" % i)
                 got = lbtest.recv_hash(c, time.monotonic() + 10)
             eq((got[0], got[2]), (4, "reset"),
                "attempt %d: bytes received and how the stream ended" % i)
@@ -300,13 +308,7 @@ def test_bytes_behind_urgent_data_relayed():
         with lbtest.connect(port, timeout=10) as c:
             true(lbtest.wait_until(lambda: b.accepted == 1, 5),
                  "the backend accepted")
-            os.kill(worker, signal.SIGSTOP)
-            try:
-                go.set()
-                true(sent.wait(5), "the backend sent")
-                time.sleep(0.05)
-            finally:
-                os.kill(worker, signal.SIGCONT)
+            _while_stopped(worker, go, sent, "the backend sent")
             got = _recv_exactly(c, 6, time.monotonic() + 5)
             eq(got, b"abcdef", "bytes around the urgent byte")
             c.sendall(b"ok\n")
