@@ -114,8 +114,9 @@ typedef void (*lb_read_cb)(lb_stream_t *s, long nread, char *buf);
 typedef void (*lb_write_cb)(lb_stream_t *s, int status);
 typedef void (*lb_close_cb)(lb_stream_t *s);
 /* nmoved > 0: that many bytes went from src to dst. Else LB_EOF at the
- * source's end, or an error: at_sink says whether dst (1) or src (0)
- * failed. */
+ * source's end, LB_ENOTSUP when src has bytes that cannot be spliced
+ * (read them instead), or an error: at_sink says whether dst (1) or src
+ * (0) failed. */
 typedef void (*lb_splice_cb)(lb_stream_t *src, long nmoved, int at_sink);
 typedef void (*lb_stop_cb)(lb_loop_t *loop, int count, void *data);
 typedef void (*lb_reload_cb)(lb_loop_t *loop, void *data);

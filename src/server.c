@@ -238,8 +238,9 @@ lb__server_on_accept(lb_listener_t *l, lb_stream_t *s,
         return;
     }
     lb_stats_accepted(lc);
-    /* The platform gives the address with the accept where it can. A
-     * client already gone has no peer; the session notices by itself, and
+    /* The platform gives the address with the accept where it can (then
+     * even a client already gone has one). Asked afterwards, a client
+     * already gone has no peer; the session notices by itself, and
      * allow/deny refuse it as unknown. */
     if (client != NULL)
         peer = *client;

@@ -373,6 +373,8 @@ on_splice(lb_stream_t *src, long nmoved, int at_sink)
     }
     else if (nmoved == LB_EOF)
         source_ended(sess, d);
+    else if (nmoved == LB_ENOTSUP)
+        lb__session_read(sess, d); /* the next try reads, as it refuses */
     else if (at_sink)
         lb__session_sink_failed(sess, d);
     else

@@ -23,8 +23,9 @@ typedef void (*lb__io_cb)(lb_loop_t *loop, lb__io_t *io, short revents);
 /* With POLLIN: the peer's FIN has arrived (epoll's EPOLLRDHUP; poll never
  * reports it). Outside the POLL* bits every system defines. */
 #define LB__PEER_FIN 0x4000
-/* In an edge io's ready bits: urgent data (TCP's out-of-band byte) came
- * (EPOLLPRI); a read stops short at its mark with bytes still behind it.
+/* In a stream's ready bits, with either backend: urgent data (TCP's
+ * out-of-band byte) came (EPOLLPRI, POLLPRI); a read stops short at its
+ * mark with bytes still behind it, and splice cannot pass it at all.
  * Linux's POLLRDHUP has the same value, but poll is never asked for it. */
 #define LB__URGENT 0x2000
 
@@ -40,7 +41,7 @@ typedef struct lb__link_s {
  * edge: the owner tells when it has drained the descriptor (a read or
  * write that came back EAGAIN or short: lb__io_drained), so the epoll
  * backend registers it once, edge-triggered, for both directions, and
- * keeps what is ready in `ready` (poll ignores both). */
+ * keeps what is ready in `ready`; poll keeps only LB__URGENT there. */
 struct lb__io_s {
     int fd;
     short events;

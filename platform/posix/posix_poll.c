@@ -49,6 +49,15 @@ poll_remove(lb_loop_t *loop, lb__io_t *io, int closes_alone)
     drop_entry(loop, io);
 }
 
+/* A stream that reads also hears of urgent data (POLLPRI), which it must
+ * not splice (see LB__URGENT). */
+static short
+poll_mask(const lb__io_t *io)
+{
+    return (short)(io->events |
+                   (io->edge && (io->events & POLLIN) ? POLLPRI : 0));
+}
+
 /* The descriptor joins the set with its first interest and leaves it
  * with its last. */
 static int
@@ -59,14 +68,14 @@ poll_update(lb_loop_t *loop, lb__io_t *io)
         return 0;
     }
     if (io->index >= 0) {
-        loop->pfds[io->index].events = io->events;
+        loop->pfds[io->index].events = poll_mask(io);
         return 0;
     }
     if (loop->n == loop->cap && grow(loop) != 0)
         return LB_ENOMEM;
     io->index = (long)loop->n;
     loop->pfds[loop->n].fd = io->fd;
-    loop->pfds[loop->n].events = io->events;
+    loop->pfds[loop->n].events = poll_mask(io);
     loop->pfds[loop->n].revents = 0;
     loop->ios[loop->n++] = io;
     return 0;
@@ -85,6 +94,11 @@ dispatch(lb_loop_t *loop, size_t n)
             continue;
         loop->pfds[i].revents = 0;
         io = loop->ios[i];
+        if (rev & POLLPRI) {
+            /* Urgent data is data to read: the read steps past it. */
+            io->ready |= LB__URGENT;
+            rev = (short)((rev & ~POLLPRI) | POLLIN);
+        }
         io->cb(loop, io, rev);
         /* If io left the set, slot i now holds another entry. */
         if (i < loop->n && loop->ios[i] != io && loop->pfds[i].revents)

@@ -148,9 +148,11 @@ pump_in(struct lb__splice_s *sp)
     if (n > 0) {
         sp->in_pipe += (size_t)n;
         sp->moved += (size_t)n;
-    } else if (n < 0 && errno == EAGAIN && pipe_empty) {
+    } else if (n < 0 && errno == EAGAIN && pipe_empty &&
+               !(sp->src->io.ready & LB__URGENT)) {
         /* Only an empty pipe makes EAGAIN mean that src is dry: a pipe
-         * with bytes in may have run out of slots instead. */
+         * with bytes in may have run out of slots instead, and splice
+         * says EAGAIN at an urgent byte's mark with bytes behind it. */
         lb__io_drained(&sp->src->io, POLLIN);
     }
     return n;
@@ -215,6 +217,8 @@ lb__splice_step(struct lb__splice_s *sp)
         finish(sp, (long)sp->moved, 0);
     else if (src_end)
         finish(sp, LB_EOF, 0);
+    else if (sp->src->io.ready & LB__URGENT)
+        finish(sp, LB_ENOTSUP, 0); /* stuck at the mark: read past it */
     else
         wait_for(sp, 0);
 }
@@ -223,8 +227,12 @@ int
 lb_stream_splice(lb_stream_t *src, lb_stream_t *dst, size_t max,
                  lb_splice_cb cb)
 {
-    struct lb__splice_s *sp = pipe_get(src->loop);
+    struct lb__splice_s *sp;
 
+    /* splice never passes an urgent byte's mark (recv skips the byte). */
+    if (src->io.ready & LB__URGENT)
+        return LB_ENOTSUP;
+    sp = pipe_get(src->loop);
     if (sp == NULL)
         return LB_ENOTSUP;
     sp->src = src;

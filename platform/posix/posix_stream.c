@@ -223,6 +223,11 @@ try_read(lb_stream_t *s)
         s->base.read_result = LB_ENOMEM;
         return 1;
     }
+    /* A FIN the loop saw while nobody was reading: this read may be the
+     * last before it, and must not be taken for one that merely drained
+     * the socket (no new edge would come for the end). */
+    if (s->io.ready & LB__PEER_FIN)
+        s->peer_fin = 1;
     do
         n = recv(s->io.fd, buf, a->size, 0);
     while (n < 0 && errno == EINTR);

@@ -317,6 +317,36 @@ def test_bytes_behind_urgent_data_relayed():
         eq(b.received, [b"ok\n"], "the client's line at the backend")
 
 
+@lbtest.posix_only("SIGSTOP holds the worker while the bytes arrive")
+def test_urgent_byte_in_bulk_transfer():
+    """Two whole buffers through an echo backend, so both directions move
+    in bulk (spliced on Linux), then b'abc', an urgent byte and b'def' sent
+    while the worker is stopped: the client gets b'abcdef' echoed. splice
+    cannot pass an urgent byte's mark, so the balancer reads past it."""
+    with lbtest.Scope() as s:
+        b = s.backend(lbtest.echo)
+        port = lbtest.free_port()
+        lb = s.balancer(lbtest.mapping_config(port, [b.port],
+                                              options={"buffer_size": 4096}),
+                        wait_ports=[port])
+        worker = lb.worker_pid()
+        with lbtest.connect(port, timeout=10) as c:
+            data = lbtest.pattern_bytes(8192, 7)
+            c.sendall(data)
+            eq(_recv_exactly(c, 8192, time.monotonic() + 5), data,
+               "two buffers echoed")
+            os.kill(worker, signal.SIGSTOP)
+            try:
+                c.sendall(b"abc")
+                c.send(b"!", socket.MSG_OOB)
+                c.sendall(b"def")
+                time.sleep(0.05)
+            finally:
+                os.kill(worker, signal.SIGCONT)
+            eq(_recv_exactly(c, 6, time.monotonic() + 5), b"abcdef",
+               "bytes around the urgent byte, echoed")
+
+
 def _greet_then_read(conn, backend):
     """Handler: send a greeting, half-close, then read to EOF."""
     conn.sendall(b"greeting\n")

@@ -12,7 +12,7 @@
 #define WATCHDOG_MS 5000
 #define PAUSE_MS 50 /* long enough for several loop rounds to pass */
 
-enum script { SECOND_WRITE, RESET, FULL_BUFFERS };
+enum script { SECOND_WRITE, RESET, FULL_BUFFERS, FIN_BEHIND_FULL };
 
 static struct rig {
     enum script script;
@@ -27,7 +27,7 @@ static struct rig {
     int reads, done, timed_out, open;
 } R;
 
-static char first[] = "a", second[] = "b", bulk[200];
+static char first[] = "a", second[] = "b", bulk[200], tail[74];
 
 static void on_read(lb_stream_t *s, long n, char *buf);
 
@@ -112,8 +112,16 @@ on_read(lb_stream_t *s, long n, char *buf)
         read_later();
     } else if (R.script == FULL_BUFFERS && R.ngot < sizeof(bulk))
         read_later();
-    else
+    else if (R.script == FIN_BEHIND_FULL && R.reads == 1) {
+        /* The rest and the FIN come while nobody reads. */
+        lb_stream_close(R.client, LB_CLOSE_NORMAL, NULL);
+        R.client = NULL;
+        read_later();
+    } else if (R.script == FIN_BEHIND_FULL) {
+        CU_ASSERT_EQUAL(lb_stream_read(R.server, on_read), 0);
+    } else {
         finish();
+    }
 }
 
 static void
@@ -122,6 +130,8 @@ on_connect(lb_stream_t *s, int status)
     CU_ASSERT_EQUAL_FATAL(status, 0);
     if (R.script == FULL_BUFFERS)
         (void)lb_stream_write(s, bulk, sizeof(bulk), on_client_write);
+    else if (R.script == FIN_BEHIND_FULL)
+        (void)lb_stream_write(s, tail, sizeof(tail), on_client_write);
     else
         (void)lb_stream_write(s, first, 1, on_client_write);
 }
@@ -224,6 +234,19 @@ test_rest_after_full_buffers(void)
     teardown();
 }
 
+/* A full buffer first, so the next read goes straight to the socket
+ * rather than through the loop; it reads the last bytes short, and the
+ * FIN that came meanwhile must still be reported by the read after. */
+static void
+test_fin_behind_full_buffer(void)
+{
+    memset(tail, 'z', sizeof(tail));
+    run(FIN_BEHIND_FULL, 64);
+    CU_ASSERT_EQUAL(R.ngot, sizeof(tail));
+    CU_ASSERT_EQUAL(R.end, LB_EOF);
+    teardown();
+}
+
 void
 lb_test_streams_register(void)
 {
@@ -234,4 +257,5 @@ lb_test_streams_register(void)
     CU_add_test(s, "a reset that came while not reading",
                 test_reset_that_came_while_not_reading);
     CU_add_test(s, "the rest after full buffers", test_rest_after_full_buffers);
+    CU_add_test(s, "a FIN behind a full buffer", test_fin_behind_full_buffer);
 }
