@@ -158,6 +158,17 @@ pump_in(struct lb__splice_s *sp)
     return n;
 }
 
+/* splice says 0, as at the end, when src's next byte is an urgent one and
+ * the FIN is in: the bytes behind the mark are still to be read. */
+static int
+stuck_at_mark(struct lb__splice_s *sp)
+{
+    if (sockatmark(sp->src->io.fd) != 1)
+        return 0;
+    sp->src->io.ready |= LB__URGENT;
+    return 1;
+}
+
 /* Waits for the one socket that holds the transfer up. */
 static void
 wait_for(struct lb__splice_s *sp, int dst_full)
@@ -189,7 +200,9 @@ lb__splice_step(struct lb__splice_s *sp)
         if (!src_end && !src_dry && sp->in_pipe < sp->max) {
             ssize_t n = pump_in(sp);
 
-            if (n == 0)
+            if (n == 0 && stuck_at_mark(sp))
+                src_dry = 1;
+            else if (n == 0)
                 src_end = 1;
             else if (n < 0 && errno == EAGAIN)
                 src_dry = 1;
@@ -215,10 +228,10 @@ lb__splice_step(struct lb__splice_s *sp)
     }
     if (sp->moved > 0)
         finish(sp, (long)sp->moved, 0);
-    else if (src_end)
-        finish(sp, LB_EOF, 0);
     else if (sp->src->io.ready & LB__URGENT)
         finish(sp, LB_ENOTSUP, 0); /* stuck at the mark: read past it */
+    else if (src_end)
+        finish(sp, LB_EOF, 0);
     else
         wait_for(sp, 0);
 }

@@ -321,8 +321,11 @@ def test_bytes_behind_urgent_data_relayed():
 def test_urgent_byte_in_bulk_transfer():
     """Two whole buffers through an echo backend, so both directions move
     in bulk (spliced on Linux), then b'abc', an urgent byte and b'def' sent
-    while the worker is stopped: the client gets b'abcdef' echoed. splice
-    cannot pass an urgent byte's mark, so the balancer reads past it."""
+    while the worker is stopped; then b'abc' alone, and the urgent byte,
+    b'def' and the client's FIN while it is stopped: the client gets every
+    byte but the urgent one echoed (and then the end). splice cannot pass
+    an urgent byte's mark (and says 0 there once the FIN is in, as at the
+    end), so the balancer reads past it."""
     with lbtest.Scope() as s:
         b = s.backend(lbtest.echo)
         port = lbtest.free_port()
@@ -330,21 +333,32 @@ def test_urgent_byte_in_bulk_transfer():
                                               options={"buffer_size": 4096}),
                         wait_ports=[port])
         worker = lb.worker_pid()
-        with lbtest.connect(port, timeout=10) as c:
-            data = lbtest.pattern_bytes(8192, 7)
-            c.sendall(data)
-            eq(_recv_exactly(c, 8192, time.monotonic() + 5), data,
-               "two buffers echoed")
-            os.kill(worker, signal.SIGSTOP)
-            try:
-                c.sendall(b"abc")
-                c.send(b"!", socket.MSG_OOB)
-                c.sendall(b"def")
-                time.sleep(0.05)
-            finally:
-                os.kill(worker, signal.SIGCONT)
-            eq(_recv_exactly(c, 6, time.monotonic() + 5), b"abcdef",
-               "bytes around the urgent byte, echoed")
+        for with_fin in (False, True):
+            with lbtest.connect(port, timeout=10) as c:
+                data = lbtest.pattern_bytes(8192, 7)
+                c.sendall(data)
+                eq(_recv_exactly(c, 8192, time.monotonic() + 5), data,
+                   "two buffers echoed")
+                if with_fin:
+                    # The transfer's next step starts at the mark.
+                    c.sendall(b"abc")
+                    eq(_recv_exactly(c, 3, time.monotonic() + 5), b"abc",
+                       "bytes before the urgent byte, echoed")
+                os.kill(worker, signal.SIGSTOP)
+                try:
+                    if not with_fin:
+                        c.sendall(b"abc")
+                    c.send(b"!", socket.MSG_OOB)
+                    c.sendall(b"def")
+                    if with_fin:
+                        c.shutdown(socket.SHUT_WR)
+                    time.sleep(0.05)
+                finally:
+                    os.kill(worker, signal.SIGCONT)
+                want = b"def" if with_fin else b"abcdef"
+                got = _recv_exactly(c, len(want) + 1, time.monotonic() + 5)
+                eq(got, want, "bytes behind the urgent byte, echoed "
+                   "(then the FIN: %s)" % with_fin)
 
 
 def _greet_then_read(conn, backend):
