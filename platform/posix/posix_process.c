@@ -30,6 +30,7 @@ typedef struct slot_s {
     unsigned backoff;
     int retiring;           /* of a config replaced by a reload; it drains
                              * with no deadline until a stop */
+    double stop_timeout;    /* graceful_shutdown_timeout of its config */
 } slot_t;
 
 typedef struct super_s {
@@ -188,6 +189,21 @@ signal_workers(super_t *sv, int signo)
                 (long)sv->slots[i].pid, errno);
 }
 
+/* A worker drains for the graceful_shutdown_timeout of the config it was
+ * started with, which a reload may have shortened since: SIGKILL waits for
+ * the longest, since a killed worker's clients would see a clean end of a
+ * cut transfer instead of the reset its own deadline gives them. */
+static uint64_t
+longest_drain_ms(const super_t *sv)
+{
+    double longest = sv->spec->stop_timeout;
+
+    for (size_t i = 0; i < sv->nslots; i++)
+        if (sv->slots[i].pid > 0 && sv->slots[i].stop_timeout > longest)
+            longest = sv->slots[i].stop_timeout;
+    return (uint64_t)(longest * 1000.0);
+}
+
 static void
 begin_stop(super_t *sv)
 {
@@ -203,7 +219,7 @@ begin_stop(super_t *sv)
             sv->spec->listeners[i] = NULL;
         }
         sv->kill_at = lb__posix_clock_ms() + KILL_MARGIN_MS +
-                      (uint64_t)(sv->spec->stop_timeout * 1000.0);
+                      longest_drain_ms(sv);
     }
     request_stop(sv);
 }
@@ -265,6 +281,7 @@ init_slots(slot_t *slots, const lb_run_spec_t *spec)
         slots[i].listener = i % spec->nlisteners;
         slots[i].index = (unsigned)(i / spec->nlisteners);
         slots[i].ctl = -1;
+        slots[i].stop_timeout = spec->stop_timeout;
     }
 }
 

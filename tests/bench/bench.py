@@ -142,9 +142,17 @@ def setup_nofile(n10k):
     """Soft limit = hard limit, inherited by every process we start; returns
     (hard limit, connections the idle10k workload can use) and a note."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = 2 * n10k + FDS_PER_PROXY_EXTRA
+    if hard < need:
+        # Raising the hard limit takes CAP_SYS_RESOURCE (root): the common
+        # default of 20,000 is just short of what 10,000 connections need.
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need + 1000, need + 1000))
+            soft = hard = need + 1000
+        except (ValueError, OSError):
+            pass
     if soft != hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    need = 2 * n10k + FDS_PER_PROXY_EXTRA
     if hard >= need:
         return hard, n10k, "RLIMIT_NOFILE hard limit %d: enough for %d idle connections " \
                            "(a proxy needs 2 fds each)." % (hard, n10k)
@@ -229,7 +237,9 @@ def run_workload(ctx, wl):
     _, runner, unit_of_work = WORKLOADS[wl]
     cpu0 = procs.cpu_seconds(ctx.proxy.pid) if ctx.proxy else None
     segs0 = procs.tcp_outsegs()
+    load0, lb0 = procs.cpu_ticks(ctx.load_cpus), procs.cpu_ticks(ctx.lb_cpus)
     res = runner(ctx)
+    load1, lb1 = procs.cpu_ticks(ctx.load_cpus), procs.cpu_ticks(ctx.lb_cpus)
     segs1 = procs.tcp_outsegs()
     if not res and ctx.peer.direct and wl.startswith("idle"):
         return {"_skipped": (None, "skipped for direct: no proxy memory to measure")}
@@ -238,6 +248,18 @@ def run_workload(ctx, wl):
     # unlike rates they hardly move with the machine's other load.
     if unit_of_work in ("conn", "req") and done and segs0 is not None and segs1 is not None:
         res[wl + "_segs_per_req"] = ((segs1 - segs0) / done, "segments")
+    # Which core is the limit: a rate can only follow the balancer's cost
+    # while the load CPU (client and backends) has time to spare.
+    if unit_of_work:
+        for side, a, b in (("load", load0, load1), ("lb", lb0, lb1)):
+            busy = procs.busy_percent(a, b)
+            if busy is not None:
+                res["%s_%s_cpu_busy" % (wl, side)] = (busy, "%")
+        # What one request costs the load CPU, whoever runs there: through
+        # a proxy it also pays the kernel's work for the proxy's sockets.
+        if unit_of_work in ("conn", "req") and done and load0 and load1:
+            res[wl + "_load_cpu_us"] = ((load1[0] - load0[0]) / procs.CLK_TCK * 1e6 / done,
+                                        "us/" + unit_of_work)
     if ctx.proxy:
         cpu = procs.cpu_seconds(ctx.proxy.pid) - cpu0
         res[wl + "_cpu_s"] = (cpu, "s")
@@ -423,6 +445,7 @@ def main(argv):
     ctx.wd, ctx.ports, ctx.duration = wd, ports, args.duration
     ctx.lb_cpu, ctx.load_cpu, ctx.n10k, ctx.idle_hold = args.lb_cpu, args.load_cpu, n10k, \
         args.idle_hold
+    ctx.lb_cpus, ctx.load_cpus = procs.cpu_list(args.lb_cpu), procs.cpu_list(args.load_cpu)
     backends = Backends(wd, ports, args.load_cpu, nofile)
     interrupted = False
     t0 = time.monotonic()

@@ -190,3 +190,43 @@ def tcp_outsegs():
             return parse_tcp_outsegs(f.read())
     except OSError:
         return None
+
+
+def parse_cpu_ticks(text, cpus):
+    """/proc/stat text -> (busy ticks, all ticks) summed over the CPUs named
+    (ints); busy is everything but idle and iowait; None if one is missing."""
+    rows = {}
+    for line in text.splitlines():
+        f = line.split()
+        if f and f[0].startswith("cpu") and f[0][3:].isdigit():
+            rows[int(f[0][3:])] = [int(x) for x in f[1:9]]
+    if not cpus or any(c not in rows for c in cpus):
+        return None
+    total = sum(sum(rows[c]) for c in cpus)
+    idle = sum(rows[c][3] + rows[c][4] for c in cpus)
+    return total - idle, total
+
+
+def cpu_list(spec):
+    """taskset's list syntax ('1', '0,2', '0-3') -> [ints]."""
+    out = []
+    for part in str(spec).split(","):
+        lo, _, hi = part.partition("-")
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def cpu_ticks(cpus):
+    """(busy, all) ticks so far of the CPUs named, from /proc/stat, or None."""
+    try:
+        with open("/proc/stat") as f:
+            return parse_cpu_ticks(f.read(), cpus)
+    except OSError:
+        return None
+
+
+def busy_percent(before, after):
+    """Share of the time the CPUs were busy between two cpu_ticks() samples."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return 100.0 * (after[0] - before[0]) / (after[1] - before[1])

@@ -51,6 +51,17 @@ class Parsers(unittest.TestCase):
         self.assertIsNone(procs.parse_tcp_outsegs("Ip: a\nIp: 1\n"))
         self.assertIsInstance(procs.tcp_outsegs(), (int, type(None)))
 
+    def test_cpu_ticks(self):
+        stat = ("cpu  30 0 30 130 10 0 0 0 0 0\n"
+                "cpu0 10 0 20 60 10 0 5 0 0 0\n"
+                "cpu1 20 0 10 70 0 0 0 0 0 0\nintr 1 2\n")
+        self.assertEqual(procs.parse_cpu_ticks(stat, [0]), (35, 105))
+        self.assertEqual(procs.parse_cpu_ticks(stat, [0, 1]), (65, 205))
+        self.assertIsNone(procs.parse_cpu_ticks(stat, [2]))
+        self.assertEqual(procs.cpu_list("0-2,5"), [0, 1, 2, 5])
+        self.assertAlmostEqual(procs.busy_percent((35, 105), (65, 145)), 75.0)
+        self.assertIsNone(procs.busy_percent(None, (65, 145)))
+
     def test_latency_units(self):
         self.assertAlmostEqual(latency_ms("850.00us"), 0.85)
         self.assertAlmostEqual(latency_ms("3.46ms"), 3.46)

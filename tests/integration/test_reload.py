@@ -197,3 +197,35 @@ def test_reload_never_cuts_a_connection():
         lb.signal(signal.SIGTERM)
         eq(lb.wait_exit(15), 0, "exit status after the stop")
         c.close()
+
+
+@lbtest.posix_only("the supervisor's SIGKILL deadline is POSIX; the Windows "
+                   "service's retired server drains in the same process")
+def test_stop_waits_for_a_retired_workers_own_timeout():
+    """A reload shortens graceful_shutdown_timeout from 8 s to 0.5 s; at the
+    stop, the worker of the old config still drains for its own 8 s: its
+    connection echoes 4.5 s after SIGTERM (the new config's 0.5 s plus the
+    supervisor's 3 s margin would have killed it by then), and the
+    balancer exits 0 once the client closes, killing nobody."""
+    with lbtest.Scope() as s:
+        b = s.backend(lbtest.echo)
+        port = lbtest.free_port()
+        lb = s.balancer(_config([(port, [b.port])],
+                                "graceful_shutdown_timeout = 8\n"),
+                        wait_ports=[port])
+        c = lbtest.connect(port, timeout=10)
+        c.sendall(b"before\n")
+        eq(lbtest.recv_line(c), b"before\n", "echo before the reload")
+        _rewrite(lb, _config([(port, [b.port])],
+                             "graceful_shutdown_timeout = 0.5\n"))
+        lb.signal(signal.SIGHUP)
+        true(lb.wait_log(r"Reloaded ", timeout=10), "the reload is logged")
+        lb.signal(signal.SIGTERM)
+        time.sleep(4.5)
+        c.sendall(b"late\n")
+        eq(lbtest.recv_line(c), b"late\n",
+           "echo through the old worker 4.5 s after the stop")
+        c.close()
+        eq(lb.wait_exit(15), 0, "exit status after the stop")
+        true("killing them" not in lb.log(), "no worker was killed",
+             log=lb.tail())
