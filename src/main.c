@@ -24,7 +24,7 @@ usage(FILE *out, const char *prog)
         "\n"
         "  Arguments:\n"
         "\n"
-        "    --help            Print this message\n"
+        "    --help, -h        Print this message\n"
         "    --help-config     Print help regarding usage of the config file\n"
         "    --version         Show version information\n"
         "    -t CONFIG         Check the config file and exit\n"

@@ -159,8 +159,13 @@ def check_render():
 
 
 def help_options(text):
-    """Options listed in a usage text: indented lines starting with -X."""
-    return set(re.findall(r"^ {2,}(--?[A-Za-z][-A-Za-z]*)", text, re.M))
+    """Options listed in a usage text: indented lines starting with -X,
+    with their aliases after a comma ("--help, -h")."""
+    out = set()
+    for m in re.finditer(r"^ {2,}(--?[A-Za-z][-A-Za-z]*(?:, --?[A-Za-z][-A-Za-z]*)*)",
+                         text, re.M):
+        out.update(m.group(1).split(", "))
+    return out
 
 
 def c_string_literals_of(path, func):
@@ -186,7 +191,8 @@ def check_options(binary):
     for title, lines in secs.items():
         if title.startswith("OPTIONS"):
             for t in tags(lines):
-                man_opts.add(t.split()[0])
+                # ".BR \-\-help , \-h": an option and its aliases
+                man_opts.update(re.findall(r"(?:^|, )(--?[A-Za-z][-A-Za-z]*)", t))
     for o in sorted(posix | win):
         if o not in man_opts:
             problems.append("%s is in --help%s but not under OPTIONS in "
