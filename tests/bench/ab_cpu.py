@@ -12,6 +12,11 @@ round and the median of B/A per workload; below 1 means B is cheaper.
 
     python3 tests/bench/ab_cpu.py --a OLD_BINARY --b build/pumpkinlb
     python3 tests/bench/ab_cpu.py --a OLD --b NEW --rounds 5 --duration 5
+    python3 tests/bench/ab_cpu.py --a haproxy --b build/pumpkinlb
+
+`haproxy` in place of a binary runs HAProxy as bench.py does (mode tcp,
+nbthread 1, over the same backends): PumpkinLB's CPU per request against
+HAProxy's, taken at the same moments.
 
 Needs nginx and wrk (bench.py installs them). Every process it starts is
 stopped by its process group at the end; all traffic stays on 127.0.0.1.
@@ -47,8 +52,12 @@ def free_ports(base, n):
 
 def start_lb(binary, wd, ports, cpu):
     os.makedirs(wd, exist_ok=True)
-    cfg = peerlib.pumpkinlb_config(wd, ports)
-    p = procs.start([binary, cfg], cpu, os.path.join(wd, "lb.log"))
+    if binary == "haproxy":
+        cmd = ["haproxy", "-db", "-f",
+               peerlib.haproxy_config(wd, ports, peerlib.haproxy_maxconn(4096, 1000))]
+    else:
+        cmd = [binary, peerlib.pumpkinlb_config(wd, ports)]
+    p = procs.start(cmd, cpu, os.path.join(wd, "lb.log"))
     if not procs.wait_listening([ports.lb], 10, p):
         sys.exit("%s did not listen on %d (see %s/lb.log)" % (binary, ports.lb, wd))
     return p
@@ -98,7 +107,7 @@ def main(argv):
     for w in names:
         if w not in LOADS:
             sys.exit("unknown workload %r (short, keepalive)" % w)
-    for tool in ("nginx", "wrk", "taskset"):
+    for tool in ["nginx", "wrk", "taskset"] + [x for x in (args.a, args.b) if x == "haproxy"]:
         if shutil.which(tool) is None:
             sys.exit("%s is missing: run make bench once, or apt-get install nginx wrk" % tool)
     nofile, _, _ = bench.setup_nofile(1000)
