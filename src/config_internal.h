@@ -1,7 +1,8 @@
 /* config_internal.h - state shared by the parts of the config loader:
  * config.c (entry points, final checks), config_ini.c (lines, sections,
- * keys), config_parse.c (values) and config_balance.c (algorithm and
- * backend parameters). */
+ * keys), config_parse.c (option values), config_mappings.c (listen
+ * addresses, backend lists), config_acl.c (allow and deny lists) and
+ * config_balance.c (algorithm and backend parameters). */
 #ifndef LB_CONFIG_INTERNAL_H
 #define LB_CONFIG_INTERNAL_H
 
@@ -105,11 +106,23 @@ int lb__cfg_listener_option(lb_cfg_parser_t *p, size_t li, const char *name,
 void lb__cfg_listener_unset(lb_listener_cfg_t *l);
 /* Unset per-listener options take the [options] values; 0 or LB_ENOMEM. */
 int lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l);
+/* "1".."65535", nothing else: 0, else -1. */
+int lb__cfg_parse_port(const char *s, uint16_t *out);
+/* Trims s in place; returns its start. */
+char *lb__cfg_trim(char *s);
+
+/* config_mappings.c */
 /* "PORT", "HOST:PORT", "*:PORT" or "[IPV6]:PORT" into *out. */
 int lb__cfg_parse_listen(lb_cfg_parser_t *p, const char *text,
                          lb_addr_t *out);
 /* Appends the comma-separated backends of list to listener li. */
 int lb__cfg_add_backends(lb_cfg_parser_t *p, size_t li, const char *list);
+
+/* config_acl.c */
+/* allow = LIST or deny = LIST into the lb_acl_t at field; starts a list
+ * that indented lines may continue. */
+int lb__cfg_opt_acl(lb_cfg_parser_t *p, const char *name, const char *value,
+                    void *field);
 /* A continuation line of the allow or deny list p->target_acl. */
 int lb__cfg_acl_more(lb_cfg_parser_t *p, const char *list);
 /* The end of that list: it must not be empty or end with ','. */

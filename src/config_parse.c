@@ -1,7 +1,8 @@
-/* config_parse.c - the values of a config: the table of [options] with
- * their parsers, defaults, listen addresses, backend lists and allow/deny
- * lists. Parsing is
- * by hand and ASCII-only so that no locale changes how a config reads. */
+/* config_parse.c - the values of [options] and of per-listener options:
+ * the table of keys with their parsers and defaults, numbers, durations,
+ * ports. Listen addresses and backend lists are in config_mappings.c,
+ * allow and deny lists in config_acl.c. Parsing is by hand and
+ * ASCII-only so that no locale changes how a config reads. */
 #include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -270,8 +271,6 @@ opt_path(lb_cfg_parser_t *p, const char *name, const char *value,
     return 0;
 }
 
-static int opt_acl(lb_cfg_parser_t *p, const char *name, const char *value,
-                   void *field);
 static int opt_stats(lb_cfg_parser_t *p, const char *name, const char *value,
                      void *field);
 
@@ -300,8 +299,8 @@ static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
     {"rise", offsetof(T, health.rise), opt_positive},                         \
     {"fall", offsetof(T, health.fall), opt_positive},
     LB_HEALTH_OPTIONS(lb_config_t)
-    {"allow", offsetof(lb_config_t, allow), opt_acl},
-    {"deny", offsetof(lb_config_t, deny), opt_acl},
+    {"allow", offsetof(lb_config_t, allow), lb__cfg_opt_acl},
+    {"deny", offsetof(lb_config_t, deny), lb__cfg_opt_acl},
     {"log_connections", offsetof(lb_config_t, log_connections), opt_bool},
     {"send_proxy", offsetof(lb_config_t, send_proxy), opt_proxy_version},
     {"accept_proxy", offsetof(lb_config_t, accept_proxy), opt_bool},
@@ -321,8 +320,8 @@ static const lb_cfg_option_t
     {"algorithm", offsetof(lb_listener_cfg_t, algorithm),
      lb__cfg_opt_algorithm},
     LB_HEALTH_OPTIONS(lb_listener_cfg_t)
-    {"allow", offsetof(lb_listener_cfg_t, allow), opt_acl},
-    {"deny", offsetof(lb_listener_cfg_t, deny), opt_acl},
+    {"allow", offsetof(lb_listener_cfg_t, allow), lb__cfg_opt_acl},
+    {"deny", offsetof(lb_listener_cfg_t, deny), lb__cfg_opt_acl},
     {"log_connections", offsetof(lb_listener_cfg_t, log_connections),
      opt_bool},
     {"send_proxy", offsetof(lb_listener_cfg_t, send_proxy),
@@ -512,116 +511,6 @@ lb__cfg_option(lb_cfg_parser_t *p, const char *name, const char *value)
     return opt->parse(p, opt->name, value, (char *)p->cfg + opt->offset);
 }
 
-/* "1".."65535", nothing else. */
-static int
-parse_port(const char *s, uint16_t *out)
-{
-    unsigned long v = 0;
-
-    if (parse_uint(s, 65535, &v) != LB_NUM_OK || v == 0)
-        return -1;
-    *out = (uint16_t)v;
-    return 0;
-}
-
-/* The host of a listen address: '*', an IP literal or a name. */
-static int
-listen_host(lb_cfg_parser_t *p, const char *text, const char *host,
-            uint16_t port, lb_addr_t *out)
-{
-    int rc;
-
-    if (*host == '\0') {
-        lb__cfg_fail(p, p->lineno,
-                     "listen address '%s' has no host before ':'", text);
-        return -1;
-    }
-    if (strcmp(host, "*") == 0) {
-        lb_addr_any(0, port, out);
-        return 0;
-    }
-    rc = lb_addr_resolve(host, port, out);
-    if (rc != 0) {
-        lb__cfg_fail(p, p->lineno, "cannot resolve listen address '%s': %s",
-                     host, lb_strerror(rc));
-        return -1;
-    }
-    return 0;
-}
-
-/* "[v6]:port": the brackets are required so the port stays apart. */
-static int
-listen_v6(lb_cfg_parser_t *p, const char *text, lb_addr_t *out)
-{
-    const char *close = strchr(text, ']');
-    char *host;
-    uint16_t port = 0;
-    int rc;
-
-    if (close == NULL || close[1] != ':') {
-        lb__cfg_fail(p, p->lineno,
-                     "listen address '%s' must look like [addr]:port", text);
-        return -1;
-    }
-    if (parse_port(close + 2, &port) != 0) {
-        lb__cfg_fail(p, p->lineno,
-                     "listen port must be a whole number from 1 to 65535, "
-                     "got '%s'", close + 2);
-        return -1;
-    }
-    host = lb__cfg_dupn(text + 1, (size_t)(close - text - 1));
-    if (host == NULL) {
-        lb__cfg_fail(p, p->lineno, "out of memory");
-        return -1;
-    }
-    rc = strchr(host, ':') ? lb_addr_from_numeric(host, port, out) : -1;
-    if (rc != 0)
-        lb__cfg_fail(p, p->lineno,
-                     "listen address '%s': '%s' is not an IPv6 address",
-                     text, host);
-    free(host);
-    return rc != 0 ? -1 : 0;
-}
-
-int
-lb__cfg_parse_listen(lb_cfg_parser_t *p, const char *text, lb_addr_t *out)
-{
-    const char *colon = strchr(text, ':');
-    const char *portstr = colon ? colon + 1 : text;
-    uint16_t port = 0;
-    char *host;
-    int rc;
-
-    if (text[0] == '[')
-        return listen_v6(p, text, out);
-    if (colon != NULL && strchr(colon + 1, ':') != NULL) {
-        lb__cfg_fail(p, p->lineno,
-                     "listen address '%s' has more than one ':'; write an "
-                     "IPv6 address as [addr]:port in a [listener:NAME] "
-                     "section", text);
-        return -1;
-    }
-    if (parse_port(portstr, &port) != 0) {
-        lb__cfg_fail(p, p->lineno,
-                     "listen port must be a whole number from 1 to 65535, "
-                     "got '%s'", portstr);
-        return -1;
-    }
-    if (colon == NULL) {
-        /* A bare port means every IPv4 interface, as the original. */
-        lb_addr_any(0, port, out);
-        return 0;
-    }
-    host = lb__cfg_dupn(text, (size_t)(colon - text));
-    if (host == NULL) {
-        lb__cfg_fail(p, p->lineno, "out of memory");
-        return -1;
-    }
-    rc = listen_host(p, text, host, port, out);
-    free(host);
-    return rc;
-}
-
 /* stats = ADDRESS:PORT: written as a listener's listen address. */
 static int
 opt_stats(lb_cfg_parser_t *p, const char *name, const char *value,
@@ -643,177 +532,20 @@ opt_stats(lb_cfg_parser_t *p, const char *name, const char *value,
     return 0;
 }
 
-/* Splits one backend item into host (without brackets) and port text. */
-static int
-split_backend(lb_cfg_parser_t *p, const char *item, const char **host,
-              size_t *hostlen, const char **port)
+/* "1".."65535", nothing else. */
+int
+lb__cfg_parse_port(const char *s, uint16_t *out)
 {
-    const char *colon;
+    unsigned long v = 0;
 
-    if (item[0] == '[') {
-        const char *close = strchr(item, ']');
-
-        if (close == NULL || close[1] != ':') {
-            lb__cfg_fail(p, p->lineno,
-                         "backend '%s' must look like [addr]:port", item);
-            return -1;
-        }
-        *host = item + 1;
-        *hostlen = (size_t)(close - item - 1);
-        *port = close + 2;
-        return 0;
-    }
-    colon = strrchr(item, ':');
-    if (colon == NULL) {
-        lb__cfg_fail(p, p->lineno,
-                     "backend '%s' has no port; write host:port", item);
+    if (parse_uint(s, 65535, &v) != LB_NUM_OK || v == 0)
         return -1;
-    }
-    if (strchr(item, ':') != colon) {
-        lb__cfg_fail(p, p->lineno,
-                     "backend '%s' has more than one ':'; write an IPv6 "
-                     "address as [addr]:port", item);
-        return -1;
-    }
-    *host = item;
-    *hostlen = (size_t)(colon - item);
-    *port = colon + 1;
+    *out = (uint16_t)v;
     return 0;
 }
 
-/* "ADDRESS weight=3 backup": the parameters go into b, and item is cut
- * after the address. */
-static int
-backend_params(lb_cfg_parser_t *p, char *item, lb_backend_cfg_t *b)
-{
-    char *space = item + strcspn(item, " \t\r\n\v\f");
-
-    b->weight = 1;
-    if (*space == '\0')
-        return 0;
-    if (lb__cfg_backend_params(p, item, space, b) != 0)
-        return -1;
-    *space = '\0';
-    return 0;
-}
-
-/* "unix:PATH": a local stream socket, as nginx writes it. */
-static int
-parse_unix_backend(lb_cfg_parser_t *p, const char *item, lb_backend_cfg_t *b)
-{
-    const char *path = item + 5;
-    int rc = lb_addr_from_unix(path, &b->addr);
-
-    if (rc == LB_ENOTSUP) {
-        lb__cfg_fail(p, p->lineno, "backend '%s': UNIX-socket backends are "
-                     "not supported on this system; use host:port", item);
-        return -1;
-    }
-    if (rc != 0) {
-        lb__cfg_fail(p, p->lineno, "backend '%s': the socket path is empty "
-                     "or longer than the system allows (107 bytes on "
-                     "Linux)", item);
-        return -1;
-    }
-    b->host = lb__cfg_dup(path);
-    b->label = lb__cfg_dup(item);
-    if (b->host == NULL || b->label == NULL) {
-        lb__cfg_fail(p, p->lineno, "out of memory");
-        return -1;
-    }
-    b->port = 0;
-    b->resolved = 1;
-    return 0;
-}
-
-/* Fills b from one item; names stay unresolved until the final pass. */
-static int
-parse_backend(lb_cfg_parser_t *p, char *item, lb_backend_cfg_t *b)
-{
-    const char *host, *port;
-    size_t hostlen = 0;
-
-    if (backend_params(p, item, b) != 0)
-        return -1;
-    if (strncmp(item, "unix:", 5) == 0)
-        return parse_unix_backend(p, item, b);
-    if (split_backend(p, item, &host, &hostlen, &port) != 0)
-        return -1;
-    if (hostlen == 0) {
-        lb__cfg_fail(p, p->lineno, "backend '%s' has no host before ':'",
-                     item);
-        return -1;
-    }
-    if (parse_port(port, &b->port) != 0) {
-        lb__cfg_fail(p, p->lineno,
-                     "backend '%s': port must be a whole number from 1 to "
-                     "65535, got '%s'", item, port);
-        return -1;
-    }
-    b->host = lb__cfg_dupn(host, hostlen);
-    b->label = lb__cfg_dup(item);
-    if (b->host == NULL || b->label == NULL) {
-        lb__cfg_fail(p, p->lineno, "out of memory");
-        return -1;
-    }
-    b->resolved = lb_addr_from_numeric(b->host, b->port, &b->addr) == 0;
-    if (item[0] == '[' && !(b->resolved && strchr(b->host, ':'))) {
-        lb__cfg_fail(p, p->lineno,
-                     "backend '%s': '%s' is not an IPv6 address", item,
-                     b->host);
-        return -1;
-    }
-    return 0;
-}
-
-/* Room for one more backend in listener li. */
-static int
-grow_backends(lb_cfg_parser_t *p, size_t li)
-{
-    lb_listener_cfg_t *l = &p->cfg->listeners[li];
-    lb_cfg_pending_t *pend = &p->pending[li];
-    size_t cap = pend->backend_cap ? pend->backend_cap * 2 : 4;
-    lb_backend_cfg_t *b;
-    int *lines;
-
-    if (l->nbackends < pend->backend_cap)
-        return 0;
-    if (l->nbackends >= LB_MAX_BACKENDS) {
-        lb__cfg_fail(p, p->lineno, "listener '%s' has more than %d backends",
-                     l->name, LB_MAX_BACKENDS);
-        return -1;
-    }
-    b = realloc(l->backends, cap * sizeof(*b));
-    if (b != NULL)
-        l->backends = b;
-    lines = b ? realloc(pend->backend_lines, cap * sizeof(*lines)) : NULL;
-    if (lines == NULL) {
-        lb__cfg_fail(p, p->lineno, "out of memory");
-        return -1;
-    }
-    pend->backend_lines = lines;
-    memset(b + pend->backend_cap, 0,
-           (cap - pend->backend_cap) * sizeof(*b));
-    pend->backend_cap = cap;
-    return 0;
-}
-
-static int
-add_backend(lb_cfg_parser_t *p, size_t li, char *item)
-{
-    lb_listener_cfg_t *l;
-
-    if (grow_backends(p, li) != 0)
-        return -1;
-    l = &p->cfg->listeners[li];
-    /* Counted before parsing so lb_config_free() sees a half-filled one. */
-    p->pending[li].backend_lines[l->nbackends] = p->lineno;
-    return parse_backend(p, item, &l->backends[l->nbackends++]);
-}
-
-/* Trims item in place; returns its start. */
-static char *
-trim(char *s)
+char *
+lb__cfg_trim(char *s)
 {
     char *end = s + strlen(s);
 
@@ -822,146 +554,4 @@ trim(char *s)
     while (end > s && is_space((unsigned char)end[-1]))
         *--end = '\0';
     return s;
-}
-
-int
-lb__cfg_add_backends(lb_cfg_parser_t *p, size_t li, const char *list)
-{
-    char *copy = lb__cfg_dup(list);
-    char *item, *next;
-    int rc = 0;
-
-    if (copy == NULL) {
-        lb__cfg_fail(p, p->lineno, "out of memory");
-        return -1;
-    }
-    for (item = copy; item != NULL && rc == 0; item = next) {
-        next = strchr(item, ',');
-        if (next != NULL)
-            *next++ = '\0';
-        item = trim(item);
-        /* "a:1,,b:2" and a trailing ',' before a continuation line. */
-        if (*item != '\0')
-            rc = add_backend(p, li, item);
-    }
-    free(copy);
-    return rc;
-}
-
-/* ---- allow and deny lists ---- */
-
-static int
-acl_entry_error(lb_cfg_parser_t *p, const char *name, const char *item,
-                int rc, const lb_acl_rule_t *rule)
-{
-    char net[LB_ACL_STRLEN];
-
-    if (rc == LB_ACL_EHOSTBITS) {
-        lb_acl_format(rule, net, sizeof(net));
-        lb__cfg_fail(p, p->lineno,
-                     "%s entry '%s' has bits set past its prefix length; "
-                     "write %s for the whole network, or the address "
-                     "alone for one host", name, item, net);
-    } else if (rc == LB_ACL_EPREFIX) {
-        lb__cfg_fail(p, p->lineno,
-                     "%s entry '%s': the prefix length of an %s address "
-                     "must be a number from 0 to %d", name, item,
-                     rule->len == 4 ? "IPv4" : "IPv6", rule->len * 8);
-    } else {
-        lb__cfg_fail(p, p->lineno,
-                     "%s entry '%s' is not an IPv4 or IPv6 address, alone "
-                     "or with a /PREFIX (e.g. 10.0.0.0/8, ::1); host names "
-                     "are not allowed", name, item);
-    }
-    return -1;
-}
-
-static int
-add_acl_entry(lb_cfg_parser_t *p, const char *item)
-{
-    lb_acl_rule_t rule;
-    int rc = lb_acl_parse(item, &rule);
-
-    if (rc != LB_ACL_OK && strpbrk(item, " \t") != NULL) {
-        lb__cfg_fail(p, p->lineno,
-                     "%s entry '%s' contains a space; separate entries "
-                     "with ','", p->target_key, item);
-        return -1;
-    }
-    if (rc != LB_ACL_OK)
-        return acl_entry_error(p, p->target_key, item, rc, &rule);
-    if (lb_acl_add(p->target_acl, &rule) != 0) {
-        lb__cfg_fail(p, p->lineno, "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
-/* One line of a list. An empty entry is a mistake ("a,,b", ", a"),
- * except after a ',' that ends the line: the list goes on below. */
-static int
-add_acl_line(lb_cfg_parser_t *p, const char *list)
-{
-    char *copy = lb__cfg_dup(list);
-    char *item, *next;
-    int rc = 0;
-
-    if (copy == NULL) {
-        lb__cfg_fail(p, p->lineno, "out of memory");
-        return -1;
-    }
-    p->target_comma_line = 0;
-    for (item = copy; item != NULL && rc == 0; item = next) {
-        int first = item == copy;
-
-        next = strchr(item, ',');
-        if (next != NULL)
-            *next++ = '\0';
-        item = trim(item);
-        if (*item != '\0') {
-            rc = add_acl_entry(p, item);
-        } else if (next != NULL) {
-            lb__cfg_fail(p, p->lineno,
-                         "empty entry in the %s list '%s'; remove the extra "
-                         "','", p->target_key, list);
-            rc = -1;
-        } else if (!first) {
-            p->target_comma_line = p->lineno;
-        }
-    }
-    free(copy);
-    return rc;
-}
-
-static int
-opt_acl(lb_cfg_parser_t *p, const char *name, const char *value,
-        void *field)
-{
-    p->target = LB_CFG_TARGET_ACL;
-    p->target_acl = field;
-    p->target_key = name;
-    p->target_line = p->lineno;
-    return add_acl_line(p, value);
-}
-
-int
-lb__cfg_acl_more(lb_cfg_parser_t *p, const char *list)
-{
-    return add_acl_line(p, list);
-}
-
-void
-lb__cfg_acl_end(lb_cfg_parser_t *p)
-{
-    if (p->target_acl->n == 0)
-        lb__cfg_fail(p, p->target_line,
-                     "'%s' lists no addresses; write e.g. %s = 10.0.0.0/8, "
-                     "::1, or leave the key out", p->target_key,
-                     p->target_key);
-    else if (p->target_comma_line != 0)
-        lb__cfg_fail(p, p->target_comma_line,
-                     "the %s list ends with ','; remove it, or continue "
-                     "the list on an indented line", p->target_key);
-    p->target_acl = NULL;
-    p->target_comma_line = 0;
 }
