@@ -15,8 +15,8 @@ typedef struct lb_bufpool_s {
 } lb_bufpool_t;
 
 void lb_bufpool_init(lb_bufpool_t *p, size_t size, size_t max_free);
-char *lb_bufpool_get(void *pool);
-void lb_bufpool_put(void *pool, char *buf);
+char *lb_bufpool_get(lb_bufpool_t *p);
+void lb_bufpool_put(lb_bufpool_t *p, char *buf);
 void lb_bufpool_free(lb_bufpool_t *p);
 /* The allocator view of a pool, for lb_loop_new(). */
 lb_allocator_t lb_bufpool_allocator(lb_bufpool_t *p);

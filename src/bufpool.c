@@ -19,9 +19,8 @@ lb_bufpool_init(lb_bufpool_t *p, size_t size, size_t max_free)
 }
 
 char *
-lb_bufpool_get(void *pool)
+lb_bufpool_get(lb_bufpool_t *p)
 {
-    lb_bufpool_t *p = pool;
     free_buf_t *b = p->free_list;
 
     if (b) {
@@ -38,9 +37,8 @@ lb_bufpool_get(void *pool)
 }
 
 void
-lb_bufpool_put(void *pool, char *buf)
+lb_bufpool_put(lb_bufpool_t *p, char *buf)
 {
-    lb_bufpool_t *p = pool;
     free_buf_t *b = (free_buf_t *)(void *)buf;
 
     p->in_use--;
@@ -67,13 +65,26 @@ lb_bufpool_free(lb_bufpool_t *p)
     p->nfree = 0;
 }
 
+/* The allocator's calls take the pool as an untyped context. */
+static char *
+allocator_get(void *pool)
+{
+    return lb_bufpool_get(pool);
+}
+
+static void
+allocator_put(void *pool, char *buf)
+{
+    lb_bufpool_put(pool, buf);
+}
+
 lb_allocator_t
 lb_bufpool_allocator(lb_bufpool_t *p)
 {
     lb_allocator_t a;
 
-    a.get = lb_bufpool_get;
-    a.put = lb_bufpool_put;
+    a.get = allocator_get;
+    a.put = allocator_put;
     a.ctx = p;
     a.size = p->size;
     return a;
