@@ -10,43 +10,11 @@
 #include <string.h>
 
 #include "lb_log.h"
+#include "config_fixture.h"
 #include "health_fixture.h"
 #include "unit.h"
 
 /* ---- config ---- */
-
-typedef struct {
-    int count;
-    char first[512];
-} warnings_t;
-
-static void
-collect_warning(void *ctx, const char *msg)
-{
-    warnings_t *w = ctx;
-
-    if (w->count++ == 0)
-        snprintf(w->first, sizeof(w->first), "%s", msg);
-}
-
-static int
-load(const char *text, lb_config_t *cfg, warnings_t *w, char **err)
-{
-    return lb_config_load_string("t.cfg", text, strlen(text), cfg,
-                                 collect_warning, w, err);
-}
-
-static int
-load_ok(const char *text, lb_config_t *cfg, warnings_t *w)
-{
-    char *err = NULL;
-    int rc = load(text, cfg, w, &err);
-
-    if (rc != LB_EXIT_OK)
-        fprintf(stderr, "\nunexpected error: %s\n", err ? err : "(null)");
-    free(err);
-    return rc;
-}
 
 /* The load fails with "t.cfg:LINE: " and a message containing needle. */
 static void
@@ -57,7 +25,7 @@ expect_error(const char *text, int line, const char *needle)
     char *err = NULL;
     char prefix[32];
 
-    CU_ASSERT_EQUAL(load(text, &cfg, &w, &err), LB_EXIT_CONFIG);
+    CU_ASSERT_EQUAL(cf_load(text, &cfg, &w, &err), LB_EXIT_CONFIG);
     CU_ASSERT_PTR_NOT_NULL_FATAL(err);
     snprintf(prefix, sizeof(prefix), "t.cfg:%d: ", line);
     if (strncmp(err, prefix, strlen(prefix)) != 0 ||
@@ -77,7 +45,7 @@ test_params_parsed(void)
     const lb_listener_cfg_t *l;
 
     CU_ASSERT_EQUAL_FATAL(
-        load_ok("[options]\nalgorithm = weighted\n[mappings]\n"
+        cf_load_ok("[options]\nalgorithm = weighted\n[mappings]\n"
                 "8080 = 10.0.0.1:80 weight=3, 10.0.0.2:80,\n"
                 "       10.0.0.9:80 backup ; spare\n"
                 "127.0.0.1:8081 = [::1]:80 WEIGHT=2  Backup,\n"
@@ -119,13 +87,13 @@ test_algorithm_option(void)
     lb_config_t cfg;
     warnings_t w = {0, ""};
 
-    CU_ASSERT_EQUAL_FATAL(load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
+    CU_ASSERT_EQUAL_FATAL(cf_load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
                                   &w), LB_EXIT_OK);
     CU_ASSERT_EQUAL(cfg.algorithm, LB_ALGO_ROUNDROBIN);
     CU_ASSERT_EQUAL(cfg.listeners[0].algorithm, LB_ALGO_ROUNDROBIN);
     lb_config_free(&cfg);
     CU_ASSERT_EQUAL_FATAL(
-        load_ok("[mappings]\n8080 = 10.0.0.1:80\n"
+        cf_load_ok("[mappings]\n8080 = 10.0.0.1:80\n"
                 "[listener:a]\nlisten = 8081\nbackends = 10.0.0.1:80\n"
                 "Algorithm = SOURCE\n"
                 "[listener:b]\nlisten = 8082\nbackends = 10.0.0.1:80\n"
@@ -136,7 +104,7 @@ test_algorithm_option(void)
     CU_ASSERT_EQUAL(cfg.listeners[2].algorithm, LB_ALGO_LEASTCONN);
     lb_config_free(&cfg);
     CU_ASSERT_EQUAL_FATAL(
-        load_ok("[options]\nalgorithm = Weighted\n"
+        cf_load_ok("[options]\nalgorithm = Weighted\n"
                 "[mappings]\n8080 = 10.0.0.1:80\n", &cfg, &w), LB_EXIT_OK);
     CU_ASSERT_EQUAL(cfg.listeners[0].algorithm, LB_ALGO_WEIGHTED);
     lb_config_free(&cfg);
@@ -198,7 +166,7 @@ test_param_warnings(void)
     warnings_t w = {0, ""};
 
     CU_ASSERT_EQUAL_FATAL(
-        load_ok("[mappings]\n8080 = 10.0.0.1:80,\n"
+        cf_load_ok("[mappings]\n8080 = 10.0.0.1:80,\n"
                 "  10.0.0.2:80 weight=3\n", &cfg, &w), LB_EXIT_OK);
     CU_ASSERT_EQUAL(w.count, 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(w.first, "t.cfg:3: weight=3 of backend "
@@ -208,7 +176,7 @@ test_param_warnings(void)
     w.count = 0;
     /* Listed twice: one backend, the first entry's parameters. */
     CU_ASSERT_EQUAL_FATAL(
-        load_ok("[options]\nalgorithm = leastconn\n"
+        cf_load_ok("[options]\nalgorithm = leastconn\n"
                 "[mappings]\n8080 = 10.0.0.1:80 weight=3, 10.0.0.2:80,\n"
                 "  10.0.0.1:80 backup\n", &cfg, &w), LB_EXIT_OK);
     CU_ASSERT_EQUAL(w.count, 1);

@@ -8,44 +8,10 @@
 
 #include <CUnit/CUnit.h>
 
+#include "config_fixture.h"
 #include "lb_config.h"
 
 void lb_test_config_register(void);
-
-/* Warnings collected by the warn callback. */
-typedef struct {
-    int count;
-    char first[512];
-} warnings_t;
-
-static void
-collect_warning(void *ctx, const char *msg)
-{
-    warnings_t *w = ctx;
-
-    if (w->count++ == 0)
-        snprintf(w->first, sizeof(w->first), "%s", msg);
-}
-
-static int
-load(const char *text, lb_config_t *cfg, warnings_t *w, char **err)
-{
-    return lb_config_load_string("t.cfg", text, strlen(text), cfg,
-                                 collect_warning, w, err);
-}
-
-/* Loads text that must be valid; on failure prints why. */
-static int
-load_ok(const char *text, lb_config_t *cfg, warnings_t *w)
-{
-    char *err = NULL;
-    int rc = load(text, cfg, w, &err);
-
-    if (rc != LB_EXIT_OK)
-        fprintf(stderr, "\nunexpected error: %s\n", err ? err : "(null)");
-    free(err);
-    return rc;
-}
 
 /* The load must fail with "t.cfg:LINE: ..." (or "t.cfg: ..." for line 0)
  * and the message must contain needle. */
@@ -57,7 +23,7 @@ expect_error_n(const char *text, size_t len, int line, const char *needle)
     char *err = NULL;
     char prefix[64];
     int rc = lb_config_load_string("t.cfg", text, len, &cfg,
-                                   collect_warning, &w, &err);
+                                   cf_collect_warning, &w, &err);
 
     if (line > 0)
         snprintf(prefix, sizeof(prefix), "t.cfg:%d: ", line);
@@ -107,7 +73,7 @@ test_mapping_port_only(void)
     warnings_t w = {0, ""};
 
     CU_ASSERT_EQUAL_FATAL(
-        load_ok("[mappings]\n8080=127.0.0.1:80\n", &cfg, &w), 0);
+        cf_load_ok("[mappings]\n8080=127.0.0.1:80\n", &cfg, &w), 0);
     CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 1);
     CU_ASSERT_STRING_EQUAL(cfg.listeners[0].name, "8080");
     CU_ASSERT_STRING_EQUAL(cfg.listeners[0].listen_label, "0.0.0.0:8080");
@@ -133,7 +99,7 @@ test_mapping_localaddr(void)
     lb_addr_t want;
 
     CU_ASSERT_EQUAL_FATAL(
-        load_ok("[mappings]\n192.168.1.100:80=10.10.0.1:5900,10.10.0.2:5900"
+        cf_load_ok("[mappings]\n192.168.1.100:80=10.10.0.1:5900,10.10.0.2:5900"
                 "\n", &cfg, &w), 0);
     CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 1);
     CU_ASSERT_STRING_EQUAL(cfg.listeners[0].name, "192.168.1.100:80");
@@ -157,7 +123,7 @@ test_mapping_localaddr_names(void)
     lb_backend_cfg_t *b;
 
     CU_ASSERT_EQUAL_FATAL(
-        load_ok("[options]\npre_resolve_workers=0\n[mappings]\n"
+        cf_load_ok("[options]\npre_resolve_workers=0\n[mappings]\n"
                 "127.0.0.1:8080 = a:1, b:2\n", &cfg, &w), 0);
     CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 1);
     CU_ASSERT_STRING_EQUAL(cfg.listeners[0].name, "127.0.0.1:8080");
@@ -182,7 +148,7 @@ test_original_example(void)
     lb_listener_cfg_t *l;
 
     CU_ASSERT_EQUAL_FATAL(
-        load_ok("[mappings]\n"
+        cf_load_ok("[mappings]\n"
                 "24003=192.168.1.100:80,192.168.1.101:80,192.168.1.102:80,"
                 "192.168.1.103:80\n"
                 "24004=google.com:80\n"
@@ -209,7 +175,7 @@ test_spaces_and_commas(void)
     warnings_t w = {0, ""};
 
     CU_ASSERT_EQUAL_FATAL(
-        load_ok("[mappings]\n 8080 :  10.0.0.1:80 ,  10.0.0.2:81 ,, \n",
+        cf_load_ok("[mappings]\n 8080 :  10.0.0.1:80 ,  10.0.0.2:81 ,, \n",
                 &cfg, &w), 0);
     CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 1);
     CU_ASSERT_STRING_EQUAL(cfg.listeners[0].name, "8080");
@@ -227,7 +193,7 @@ test_comments(void)
     warnings_t w = {0, ""};
 
     CU_ASSERT_EQUAL_FATAL(
-        load_ok("; a comment\n# another\n[mappings] ; trailing\n"
+        cf_load_ok("; a comment\n# another\n[mappings] ; trailing\n"
                 "8080 = 10.0.0.1:80, 10.0.0.2:80 ; 10.0.0.3:80\n"
                 "#8081 = 10.0.0.4:80\n;8082 = 10.0.0.4:80\n", &cfg, &w), 0);
     CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 1);
@@ -244,7 +210,7 @@ test_continuation(void)
     lb_listener_cfg_t *l;
 
     CU_ASSERT_EQUAL_FATAL(
-        load_ok("[mappings]\n"
+        cf_load_ok("[mappings]\n"
                 "8080 = 10.0.0.1:80,\n"
                 "    10.0.0.2:80,\n"
                 "\n"
@@ -277,7 +243,7 @@ test_listener_sections(void)
     lb_addr_t want;
 
     CU_ASSERT_EQUAL_FATAL(
-        load_ok("[listener:web]\n"
+        cf_load_ok("[listener:web]\n"
                 "LISTEN = [::]:8080\n"
                 "backends = [::1]:80, 127.0.0.1:81\n"
                 "[listener:local]\n"
@@ -348,7 +314,7 @@ test_file_crlf(void)
     char *err = NULL;
     char want[128];
 
-    CU_ASSERT_EQUAL(lb_config_load(path, &cfg, collect_warning, &w, &err),
+    CU_ASSERT_EQUAL(lb_config_load(path, &cfg, cf_collect_warning, &w, &err),
                     LB_EXIT_OK);
     CU_ASSERT_PTR_NULL(err);
     CU_ASSERT_EQUAL(cfg.buffer_size, 8192);
@@ -362,7 +328,7 @@ test_file_crlf(void)
     free(path);
 
     path = write_temp(bad, sizeof(bad) - 1);
-    CU_ASSERT_EQUAL(lb_config_load(path, &cfg, collect_warning, &w, &err),
+    CU_ASSERT_EQUAL(lb_config_load(path, &cfg, cf_collect_warning, &w, &err),
                     LB_EXIT_CONFIG);
     CU_ASSERT_PTR_NOT_NULL_FATAL(err);
     snprintf(want, sizeof(want), "%s:3: ", path);
@@ -382,7 +348,7 @@ test_file_bom(void)
     char *path = write_temp(text, sizeof(text) - 1);
     char *err = NULL;
 
-    CU_ASSERT_EQUAL(lb_config_load(path, &cfg, collect_warning, &w, &err),
+    CU_ASSERT_EQUAL(lb_config_load(path, &cfg, cf_collect_warning, &w, &err),
                     LB_EXIT_OK);
     CU_ASSERT_PTR_NULL(err);
     CU_ASSERT_EQUAL(w.count, 0);
@@ -417,7 +383,7 @@ test_option_defaults(void)
     lb_config_t cfg;
     warnings_t w = {0, ""};
 
-    CU_ASSERT_EQUAL_FATAL(load_ok("[mappings]\n80=1.2.3.4:80\n", &cfg, &w),
+    CU_ASSERT_EQUAL_FATAL(cf_load_ok("[mappings]\n80=1.2.3.4:80\n", &cfg, &w),
                           0);
     CU_ASSERT_EQUAL(cfg.pre_resolve, 1);
     CU_ASSERT_EQUAL(cfg.buffer_size, LB_DEFAULT_BUFFER_SIZE);
@@ -436,7 +402,7 @@ test_option_values(void)
     warnings_t w = {0, ""};
 
     CU_ASSERT_EQUAL_FATAL(
-        load_ok("[options]\n"
+        cf_load_ok("[options]\n"
                 "Pre_Resolve_Workers = OFF\n"
                 "buffer_size: 8192\n"
                 "connect_timeout = 0.25\n"
@@ -468,7 +434,7 @@ load_bool(const char *word)
     snprintf(text, sizeof(text),
              "[options]\npre_resolve_workers=%s\n[mappings]\n80=1.2.3.4:5\n",
              word);
-    if (load_ok(text, &cfg, &w) != 0)
+    if (cf_load_ok(text, &cfg, &w) != 0)
         return -1;
     v = cfg.pre_resolve;
     lb_config_free(&cfg);
@@ -582,7 +548,7 @@ test_duplicate_listen(void)
         warnings_t w = {0, ""};
 
         CU_ASSERT_EQUAL_FATAL(
-            load_ok("[mappings]\n8080=1.2.3.4:5\n127.0.0.1:8081=1.2.3.4:5\n"
+            cf_load_ok("[mappings]\n8080=1.2.3.4:5\n127.0.0.1:8081=1.2.3.4:5\n"
                     "127.0.0.2:8081=1.2.3.4:5\n", &cfg, &w), 0);
         CU_ASSERT_EQUAL(cfg.nlisteners, 3);
         lb_config_free(&cfg);
@@ -617,7 +583,7 @@ test_overlong_line(void)
     n = snprintf(text, sizeof(text), "[mappings]\n80=1.2.3.4:5\n;");
     memset(text + n, 'x', 197);
     snprintf(text + n + 197, sizeof(text) - (size_t)n - 197, "\n");
-    CU_ASSERT_EQUAL_FATAL(load_ok(text, &cfg, &w), 0);
+    CU_ASSERT_EQUAL_FATAL(cf_load_ok(text, &cfg, &w), 0);
     CU_ASSERT_EQUAL(cfg.nlisteners, 1);
     lb_config_free(&cfg);
 }
@@ -640,7 +606,7 @@ test_overlong_names(void)
     snprintf(text, sizeof(text), "[options]\n%.*s = 1\n[mappings]\n"
              "80=1.2.3.4:5\n", 48,
              "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
-    CU_ASSERT_EQUAL_FATAL(load_ok(text, &cfg, &w), 0);
+    CU_ASSERT_EQUAL_FATAL(cf_load_ok(text, &cfg, &w), 0);
     CU_ASSERT_EQUAL(w.count, 1);
     lb_config_free(&cfg);
 }
@@ -672,7 +638,7 @@ test_warnings(void)
     warnings_t w = {0, ""};
 
     CU_ASSERT_EQUAL_FATAL(
-        load_ok("[foo]\nx = 1\n[mappings]\n8080=1.2.3.4:5\n", &cfg, &w), 0);
+        cf_load_ok("[foo]\nx = 1\n[mappings]\n8080=1.2.3.4:5\n", &cfg, &w), 0);
     CU_ASSERT_EQUAL(w.count, 1);
     CU_ASSERT_STRING_EQUAL(w.first, "t.cfg:1: unknown section '[foo]' "
                                     "ignored");
@@ -681,7 +647,7 @@ test_warnings(void)
 
     memset(&w, 0, sizeof(w));
     CU_ASSERT_EQUAL_FATAL(
-        load_ok("[mappings]\n8080=1.2.3.4:5\n[options]\nfrobnicate = 2\n"
+        cf_load_ok("[mappings]\n8080=1.2.3.4:5\n[options]\nfrobnicate = 2\n"
                 "   more\n", &cfg, &w), 0);
     CU_ASSERT_EQUAL(w.count, 1);
     CU_ASSERT_STRING_EQUAL(w.first, "t.cfg:4: unknown key 'frobnicate' in "
@@ -690,7 +656,7 @@ test_warnings(void)
 
     memset(&w, 0, sizeof(w));
     CU_ASSERT_EQUAL_FATAL(
-        load_ok("[listener:web]\nlisten=80\nweight=3\nbackends=1.2.3.4:5\n",
+        cf_load_ok("[listener:web]\nlisten=80\nweight=3\nbackends=1.2.3.4:5\n",
                 &cfg, &w), 0);
     CU_ASSERT_EQUAL(w.count, 1);
     CU_ASSERT_STRING_EQUAL(w.first, "t.cfg:3: unknown key 'weight' in "
@@ -737,7 +703,7 @@ test_free_twice(void)
 
     memset(&cfg, 0, sizeof(cfg));
     lb_config_free(&cfg);
-    CU_ASSERT_EQUAL_FATAL(load_ok("[mappings]\n80=1.2.3.4:5\n", &cfg, &w),
+    CU_ASSERT_EQUAL_FATAL(cf_load_ok("[mappings]\n80=1.2.3.4:5\n", &cfg, &w),
                           0);
     lb_config_free(&cfg);
     CU_ASSERT_PTR_NULL(cfg.path);
@@ -765,7 +731,7 @@ test_listener_timeouts(void)
     lb_config_t cfg;
     warnings_t w = {0, ""};
 
-    CU_ASSERT_EQUAL_FATAL(load_ok("[options]\n"
+    CU_ASSERT_EQUAL_FATAL(cf_load_ok("[options]\n"
                                   "pre_resolve_workers = 0\n"
                                   "connect_timeout = 2\n"
                                   "idle_timeout = 300\n"
@@ -797,7 +763,7 @@ test_max_connections(void)
     lb_config_t cfg;
     warnings_t w = {0, ""};
 
-    CU_ASSERT_EQUAL_FATAL(load_ok("[options]\nmax_connections = 5000\n"
+    CU_ASSERT_EQUAL_FATAL(cf_load_ok("[options]\nmax_connections = 5000\n"
                                   "[mappings]\n8080 = 10.0.0.1:80\n"
                                   "[listener:b]\nlisten = 8081\n"
                                   "backends = 10.0.0.1:80\n"
@@ -817,14 +783,14 @@ test_user_group(void)
     lb_config_t cfg;
     warnings_t w = {0, ""};
 
-    CU_ASSERT_EQUAL_FATAL(load_ok("[options]\nuser = nobody\n"
+    CU_ASSERT_EQUAL_FATAL(cf_load_ok("[options]\nuser = nobody\n"
                                   "group = nogroup\n[mappings]\n"
                                   "8080 = 10.0.0.1:80\n", &cfg, &w),
                           LB_EXIT_OK);
     CU_ASSERT_STRING_EQUAL(cfg.user, "nobody");
     CU_ASSERT_STRING_EQUAL(cfg.group, "nogroup");
     lb_config_free(&cfg);
-    CU_ASSERT_EQUAL_FATAL(load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
+    CU_ASSERT_EQUAL_FATAL(cf_load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
                                   &w), LB_EXIT_OK);
     CU_ASSERT_PTR_NULL(cfg.user);
     CU_ASSERT_PTR_NULL(cfg.group);
@@ -839,7 +805,7 @@ test_timeout_defaults_and_errors(void)
     lb_config_t cfg;
     warnings_t w = {0, ""};
 
-    CU_ASSERT_EQUAL_FATAL(load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
+    CU_ASSERT_EQUAL_FATAL(cf_load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
                                   &w), LB_EXIT_OK);
     CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[0].idle_timeout, 0.0, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[0].half_close_timeout, 0.0, 1e-9);
@@ -862,7 +828,7 @@ test_health_options(void)
     const lb_health_cfg_t *a, *b;
 
     CU_ASSERT_EQUAL_FATAL(
-        load_ok("[options]\nmax_fails = 3\nfail_timeout = 2.5\n"
+        cf_load_ok("[options]\nmax_fails = 3\nfail_timeout = 2.5\n"
                 "max_conns = 100\ncheck_interval = 1\nrise = 4\n"
                 "[listener:a]\nlisten = 8080\nbackends = 10.0.0.1:80\n"
                 "fall = 5\nmax_conns = 0\ncheck_timeout = 0.5\n"
@@ -880,7 +846,7 @@ test_health_options(void)
     CU_ASSERT_DOUBLE_EQUAL(a->check_timeout, 0.5, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(b->check_interval, 1.0, 1e-9);
     lb_config_free(&cfg);
-    CU_ASSERT_EQUAL_FATAL(load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
+    CU_ASSERT_EQUAL_FATAL(cf_load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
                                   &w), LB_EXIT_OK);
     a = &cfg.listeners[0].health;
     CU_ASSERT_EQUAL(a->max_fails, LB_DEFAULT_MAX_FAILS);
@@ -907,7 +873,7 @@ test_duplicate_backends_merged(void)
     warnings_t w = {0, ""};
 
     CU_ASSERT_EQUAL_FATAL(
-        load_ok("[mappings]\n8080 = 10.0.0.1:80, 10.0.0.2:80,\n"
+        cf_load_ok("[mappings]\n8080 = 10.0.0.1:80, 10.0.0.2:80,\n"
                 "  10.0.0.1:80, [::1]:80, [0::1]:80, 10.0.0.1:81\n", &cfg,
                 &w), LB_EXIT_OK);
     CU_ASSERT_EQUAL(cfg.listeners[0].nbackends, 4);
@@ -928,7 +894,7 @@ test_acl_lists(void)
     warnings_t w = {0, ""};
     char buf[LB_ACL_STRLEN];
 
-    CU_ASSERT_EQUAL_FATAL(load_ok("[options]\n"
+    CU_ASSERT_EQUAL_FATAL(cf_load_ok("[options]\n"
                                   "allow = 10.0.0.0/8, 192.168.1.7,\n"
                                   "        ::1, 2001:db8::/32 ; office\n"
                                   "DENY = 10.0.0.5\n"
@@ -951,7 +917,7 @@ test_acl_lists(void)
     CU_ASSERT_STRING_EQUAL(buf, "127.0.0.0/8");
     CU_ASSERT_EQUAL(cfg.listeners[1].deny.n, 1);
     lb_config_free(&cfg);
-    CU_ASSERT_EQUAL_FATAL(load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
+    CU_ASSERT_EQUAL_FATAL(cf_load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
                                   &w), LB_EXIT_OK);
     CU_ASSERT_EQUAL(cfg.listeners[0].allow.n, 0); /* everyone */
     CU_ASSERT_EQUAL(cfg.listeners[0].deny.n, 0);
@@ -1013,12 +979,12 @@ test_log_connections(void)
     lb_config_t cfg;
     warnings_t w = {0, ""};
 
-    CU_ASSERT_EQUAL_FATAL(load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
+    CU_ASSERT_EQUAL_FATAL(cf_load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
                                   &w), LB_EXIT_OK);
     CU_ASSERT_EQUAL(cfg.log_connections, 1); /* on by default */
     CU_ASSERT_EQUAL(cfg.listeners[0].log_connections, 1);
     lb_config_free(&cfg);
-    CU_ASSERT_EQUAL_FATAL(load_ok("[options]\nlog_connections = no\n"
+    CU_ASSERT_EQUAL_FATAL(cf_load_ok("[options]\nlog_connections = no\n"
                                   "[mappings]\n8080 = 10.0.0.1:80\n"
                                   "[listener:b]\nlisten = 8081\n"
                                   "backends = 10.0.0.1:80\n"
@@ -1043,12 +1009,12 @@ test_proxy_options(void)
     lb_config_t cfg;
     warnings_t w = {0, ""};
 
-    CU_ASSERT_EQUAL_FATAL(load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
+    CU_ASSERT_EQUAL_FATAL(cf_load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
                                   &w), LB_EXIT_OK);
     CU_ASSERT_EQUAL(cfg.listeners[0].send_proxy, 0); /* off by default */
     CU_ASSERT_EQUAL(cfg.listeners[0].accept_proxy, 0);
     lb_config_free(&cfg);
-    CU_ASSERT_EQUAL_FATAL(load_ok("[options]\nsend_proxy = V2\n"
+    CU_ASSERT_EQUAL_FATAL(cf_load_ok("[options]\nsend_proxy = V2\n"
                                   "accept_proxy = yes\n"
                                   "[mappings]\n8080 = 10.0.0.1:80\n"
                                   "[listener:b]\nlisten = 8081\n"
