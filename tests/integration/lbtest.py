@@ -554,10 +554,11 @@ def run_binary(args, timeout=15.0, cwd=None):
 # backends: threaded servers inside the test process
 
 class Backend:
-    """A TCP server on 127.0.0.1 calling handler(conn, backend) per
-    connection in its own thread. Counts accepted connections."""
+    """A TCP server on 127.0.0.1 (or, given path, a UNIX stream socket
+    there; POSIX only) calling handler(conn, backend) per connection in
+    its own thread. Counts accepted connections."""
 
-    def __init__(self, handler, port=0, name=None):
+    def __init__(self, handler, port=0, name=None, path=None):
         self.handler = handler
         self.name = name
         self.lock = threading.Lock()
@@ -569,12 +570,17 @@ class Backend:
         self.conns = []
         self.threads = []
         self.stopping = False
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
+        self.path = path
+        if path is None:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind(("127.0.0.1", port))
+        else:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(path)
         self.sock.listen(512)
         self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
+        self.port = self.sock.getsockname()[1] if path is None else None
         self.thread = threading.Thread(target=self._accept_loop, daemon=True)
         self.thread.start()
 
@@ -635,6 +641,11 @@ class Backend:
         deadline = time.monotonic() + 3
         for t in self.threads:
             t.join(max(0.0, deadline - time.monotonic()))
+        if self.path is not None:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
 
 
 def recv_line(conn, limit=65536):
@@ -953,8 +964,8 @@ class Scope:
     def path(self, name):
         return os.path.join(self.dir, name)
 
-    def backend(self, handler, port=0):
-        b = Backend(handler, port)
+    def backend(self, handler, port=0, path=None):
+        b = Backend(handler, port, path=path)
         self.closers.append(b.close)
         return b
 

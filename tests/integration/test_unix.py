@@ -3,52 +3,9 @@ health-checked and retried; refused with a clear config error on
 Windows."""
 
 import os
-import socket
-import threading
 
 import lbtest
 from lbtest import eq, true
-
-
-class UnixBackend:
-    """Answers each line with 'TAG line' on a UNIX stream socket."""
-
-    def __init__(self, path, tag):
-        self.path, self.tag, self.served = path, tag, 0
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
-        self.stopping = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while not self.stopping:
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(10)
-                try:
-                    line = lbtest.recv_line(conn)
-                    if line:
-                        conn.sendall(self.tag.encode() + b" " + line)
-                        self.served += 1
-                except OSError:
-                    pass
-
-    def close(self):
-        self.stopping = True
-        self.sock.close()
-        self.thread.join(3)
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
 
 
 @lbtest.posix_only("UNIX-socket backends are POSIX only; Windows refuses "
@@ -60,8 +17,7 @@ def test_unix_backend_relays_and_is_health_checked():
     with lbtest.Scope() as s:
         live = os.path.join(s.dir, "live.sock")
         gone = os.path.join(s.dir, "gone.sock")
-        b = UnixBackend(live, "U")
-        s.on_close(b.close)
+        b = s.backend(lbtest.line_reply("U"), path=live)
         port = lbtest.free_port()
         lb = s.balancer("[mappings]\n127.0.0.1:%d = unix:%s, unix:%s\n"
                         % (port, live, gone), wait_ports=[port])
