@@ -70,10 +70,7 @@ add_acl_line(lb_cfg_parser_t *p, const char *list)
     for (item = copy; item != NULL && rc == 0; item = next) {
         int first = item == copy;
 
-        next = strchr(item, ',');
-        if (next != NULL)
-            *next++ = '\0';
-        item = lb__cfg_trim(item);
+        item = lb__cfg_split_item(item, &next);
         if (*item != '\0') {
             rc = add_acl_entry(p, item);
         } else if (next != NULL) {

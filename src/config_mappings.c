@@ -285,10 +285,7 @@ lb__cfg_add_backends(lb_cfg_parser_t *p, size_t li, const char *list)
         return -1;
     }
     for (item = copy; item != NULL && rc == 0; item = next) {
-        next = strchr(item, ',');
-        if (next != NULL)
-            *next++ = '\0';
-        item = lb__cfg_trim(item);
+        item = lb__cfg_split_item(item, &next);
         /* "a:1,,b:2" and a trailing ',' before a continuation line. */
         if (*item != '\0')
             rc = add_backend(p, li, item);

@@ -555,3 +555,12 @@ lb__cfg_trim(char *s)
         *--end = '\0';
     return s;
 }
+
+char *
+lb__cfg_split_item(char *item, char **next)
+{
+    *next = strchr(item, ',');
+    if (*next != NULL)
+        *(*next)++ = '\0';
+    return lb__cfg_trim(item);
+}
