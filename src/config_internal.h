@@ -108,8 +108,6 @@ void lb__cfg_listener_unset(lb_listener_cfg_t *l);
 int lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l);
 /* "1".."65535", nothing else: 0, else -1. */
 int lb__cfg_parse_port(const char *s, uint16_t *out);
-/* Trims s in place; returns its start. */
-char *lb__cfg_trim(char *s);
 /* One item of a comma-separated list: cuts item at its first ',', sets
  * *next past it (NULL if none) and returns the item trimmed. */
 char *lb__cfg_split_item(char *item, char **next);

@@ -544,8 +544,9 @@ lb__cfg_parse_port(const char *s, uint16_t *out)
     return 0;
 }
 
-char *
-lb__cfg_trim(char *s)
+/* Trims s in place; returns its start. */
+static char *
+trim(char *s)
 {
     char *end = s + strlen(s);
 
@@ -562,5 +563,5 @@ lb__cfg_split_item(char *item, char **next)
     *next = strchr(item, ',');
     if (*next != NULL)
         *(*next)++ = '\0';
-    return lb__cfg_trim(item);
+    return trim(item);
 }
