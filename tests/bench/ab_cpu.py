@@ -92,10 +92,50 @@ def one_round(name, lbs, wd, load_cpu, duration, rnd):
     return out
 
 
+def run_ab(a, b, rounds, duration, names, lb_cpu="1", load_cpu="0", port_base=18750,
+           out=print):
+    """Runs the rounds; returns {workload: [B/A per round]}. Every process
+    it starts is stopped before it returns."""
+    nofile, _, _ = bench.setup_nofile(1000)
+    wd = tempfile.mkdtemp(prefix="pumpkinlb-ab-")
+    lb_a, lb_b, be1, be2 = free_ports(port_base, 4)
+    ratios = {w: [] for w in names}
+    try:
+        be_ports = peerlib.Ports(lb_a, be1, be2)
+        procs.start(peerlib.backend_nginx(wd, be_ports, nofile), load_cpu,
+                    os.path.join(wd, "backend.log"))
+        if not procs.wait_listening([be1, be2]):
+            sys.exit("nginx backends did not start; see %s/backend.log" % wd)
+        lbs = [(start_lb(a, os.path.join(wd, "a"), peerlib.Ports(lb_a, be1, be2),
+                         lb_cpu), lb_a),
+               (start_lb(b, os.path.join(wd, "b"), peerlib.Ports(lb_b, be1, be2),
+                         lb_cpu), lb_b)]
+        time.sleep(0.5)
+        out("A = %s on %d, B = %s on %d; both on CPU %s, wrk and nginx on CPU %s"
+            % (a, lb_a, b, lb_b, lb_cpu, load_cpu))
+        for rnd in range(1, rounds + 1):
+            for w in names:
+                (ra, ca), (rb, cb) = one_round(w, lbs, wd, load_cpu, duration, rnd)
+                ratios[w].append(cb / ca)
+                out("round %d %-9s A %d req %.1f us CPU each | B %d req %.1f us "
+                    "CPU each | B/A %.3f" % (rnd, w, ra, ca, rb, cb, cb / ca))
+    finally:
+        procs.stop_all()
+        shutil.rmtree(wd, ignore_errors=True)
+    return ratios
+
+
+def summary_lines(ratios):
+    """The AB lines: the median of B/A per workload and every round's."""
+    return ["AB workload=%s median_B_over_A=%.3f rounds=%s"
+            % (w, statistics.median(r), ",".join("%.3f" % x for x in r))
+            for w, r in ratios.items() if r]
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--a", required=True, help="binary A (the reference)")
-    ap.add_argument("--b", required=True, help="binary B")
+    ap.add_argument("--a", required=True, help="binary A (the reference), or haproxy")
+    ap.add_argument("--b", required=True, help="binary B, or haproxy")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--workloads", default="short,keepalive")
@@ -110,37 +150,10 @@ def main(argv):
     for tool in ["nginx", "wrk", "taskset"] + [x for x in (args.a, args.b) if x == "haproxy"]:
         if shutil.which(tool) is None:
             sys.exit("%s is missing: run make bench once, or apt-get install nginx wrk" % tool)
-    nofile, _, _ = bench.setup_nofile(1000)
-    wd = tempfile.mkdtemp(prefix="pumpkinlb-ab-")
-    lb_a, lb_b, be1, be2 = free_ports(args.port_base, 4)
-    try:
-        be_ports = peerlib.Ports(lb_a, be1, be2)
-        procs.start(peerlib.backend_nginx(wd, be_ports, nofile), args.load_cpu,
-                    os.path.join(wd, "backend.log"))
-        if not procs.wait_listening([be1, be2]):
-            sys.exit("nginx backends did not start; see %s/backend.log" % wd)
-        lbs = [(start_lb(args.a, os.path.join(wd, "a"), peerlib.Ports(lb_a, be1, be2),
-                         args.lb_cpu), lb_a),
-               (start_lb(args.b, os.path.join(wd, "b"), peerlib.Ports(lb_b, be1, be2),
-                         args.lb_cpu), lb_b)]
-        time.sleep(0.5)
-        print("A = %s on %d, B = %s on %d; both on CPU %s, wrk and nginx on CPU %s"
-              % (args.a, lb_a, args.b, lb_b, args.lb_cpu, args.load_cpu))
-        ratios = {w: [] for w in names}
-        for rnd in range(1, args.rounds + 1):
-            for w in names:
-                (ra, ca), (rb, cb) = one_round(w, lbs, wd, args.load_cpu,
-                                               args.duration, rnd)
-                ratios[w].append(cb / ca)
-                print("round %d %-9s A %d req %.1f us CPU each | B %d req %.1f us "
-                      "CPU each | B/A %.3f" % (rnd, w, ra, ca, rb, cb, cb / ca))
-        for w in names:
-            print("AB workload=%s median_B_over_A=%.3f rounds=%s"
-                  % (w, statistics.median(ratios[w]),
-                     ",".join("%.3f" % r for r in ratios[w])))
-    finally:
-        procs.stop_all()
-        shutil.rmtree(wd, ignore_errors=True)
+    ratios = run_ab(args.a, args.b, args.rounds, args.duration, names, args.lb_cpu,
+                    args.load_cpu, args.port_base)
+    for line in summary_lines(ratios):
+        print(line)
     return 0
 
 

@@ -10,6 +10,7 @@ import os
 import resource
 import shutil
 import signal
+import statistics
 import socket
 import subprocess
 import sys
@@ -65,6 +66,10 @@ def parse_args(argv):
     ap.add_argument("--out", default="build/bench", help="directory of the results")
     ap.add_argument("--keep-workdir", action="store_true",
                     help="keep the temp dir with configs and logs")
+    ap.add_argument("--ab-rounds", type=int, default=3,
+                    help="rounds of the closing simultaneous run of PumpkinLB and "
+                         "HAProxy (ab_cpu.py: CPU per request, both loaded at once; "
+                         "default 3, 0 leaves it out)")
     a = ap.parse_args(argv)
     if a.rounds < 1 or a.duration < 1:
         ap.error("--rounds and --duration must be at least 1")
@@ -486,6 +491,14 @@ def main(argv):
     with open(summary_path, "w") as f:
         f.write(conditions + "\n\n" + report.table(values, names) + "\n\n" + report.machine_lines(values, units, names)
                 + "\n")
+    try:
+        ab = simultaneous_ab(args, workloads, names)
+    except KeyboardInterrupt:
+        say("\ninterrupted: stopping everything")
+        return 130
+    if ab:
+        with open(summary_path, "a") as f:
+            f.write("\n" + "\n".join(ab) + "\n")
     say()
     say("raw results: %s\nsummary: %s" % (raw_path, summary_path))
 
@@ -496,6 +509,30 @@ def main(argv):
     for line in probs:
         say("! idle: " + line)
     return 0 if clean and not missing and not probs else 1
+
+
+def simultaneous_ab(args, workloads, names):
+    """PumpkinLB's CPU per request over HAProxy's with both loaded at once
+    (ab_cpu.py): the comparison of the proxies' own cost that the shared
+    machine's swings cannot move. Returns the summary's lines."""
+    wls = [w for w in ("short", "keepalive") if w in workloads]
+    if args.ab_rounds <= 0 or not wls or not {"pumpkinlb", "haproxy"} <= set(names):
+        return []
+    import ab_cpu  # here, as it imports this module
+    say()
+    say("Simultaneous run: PumpkinLB (B) and HAProxy (A) at once on CPU %s, each "
+        "loaded by its own wrk on CPU %s, %d round(s)." % (args.lb_cpu, args.load_cpu,
+                                                          args.ab_rounds))
+    ratios = ab_cpu.run_ab("haproxy", os.path.abspath(args.bin), args.ab_rounds,
+                           args.duration, wls, args.lb_cpu, args.load_cpu, out=say)
+    lines = ["PumpkinLB's CPU per request over HAProxy's, both loaded at once "
+             "(below 1: PumpkinLB is cheaper): " + ", ".join(
+                 "%s %.3f" % (w, statistics.median(r)) for w, r in ratios.items() if r),
+             ""] + ab_cpu.summary_lines(ratios)
+    say()
+    for line in lines:
+        say(line)
+    return lines
 
 
 def _on_term(signum, frame):
