@@ -46,12 +46,12 @@ test_params_parsed(void)
 
     CU_ASSERT_EQUAL_FATAL(
         cf_load_ok("[options]\nalgorithm = weighted\n[mappings]\n"
-                "8080 = 10.0.0.1:80 weight=3, 10.0.0.2:80,\n"
-                "       10.0.0.9:80 backup ; spare\n"
-                "127.0.0.1:8081 = [::1]:80 WEIGHT=2  Backup,\n"
-                "    10.0.0.3:80 weight=1000, 10.0.0.4:80 weight=7\n"
-                "[listener:x]\nlisten = 8082\n"
-                "backends = 10.0.0.5:80 backup weight=4\n", &cfg, &w),
+                   "8080 = 10.0.0.1:80 weight=3, 10.0.0.2:80,\n"
+                   "       10.0.0.9:80 backup ; spare\n"
+                   "127.0.0.1:8081 = [::1]:80 WEIGHT=2  Backup,\n"
+                   "    10.0.0.3:80 weight=1000, 10.0.0.4:80 weight=7\n"
+                   "[listener:x]\nlisten = 8082\n"
+                   "backends = 10.0.0.5:80 backup weight=4\n", &cfg, &w),
         LB_EXIT_OK);
     CU_ASSERT_EQUAL(w.count, 0);
     CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 3);
@@ -88,16 +88,16 @@ test_algorithm_option(void)
     warnings_t w = {0, ""};
 
     CU_ASSERT_EQUAL_FATAL(cf_load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
-                                  &w), LB_EXIT_OK);
+                                     &w), LB_EXIT_OK);
     CU_ASSERT_EQUAL(cfg.algorithm, LB_ALGO_ROUNDROBIN);
     CU_ASSERT_EQUAL(cfg.listeners[0].algorithm, LB_ALGO_ROUNDROBIN);
     lb_config_free(&cfg);
     CU_ASSERT_EQUAL_FATAL(
         cf_load_ok("[mappings]\n8080 = 10.0.0.1:80\n"
-                "[listener:a]\nlisten = 8081\nbackends = 10.0.0.1:80\n"
-                "Algorithm = SOURCE\n"
-                "[listener:b]\nlisten = 8082\nbackends = 10.0.0.1:80\n"
-                "[options]\nalgorithm = leastconn\n", &cfg, &w),
+                   "[listener:a]\nlisten = 8081\nbackends = 10.0.0.1:80\n"
+                   "Algorithm = SOURCE\n"
+                   "[listener:b]\nlisten = 8082\nbackends = 10.0.0.1:80\n"
+                   "[options]\nalgorithm = leastconn\n", &cfg, &w),
         LB_EXIT_OK);
     CU_ASSERT_EQUAL(cfg.listeners[0].algorithm, LB_ALGO_LEASTCONN);
     CU_ASSERT_EQUAL(cfg.listeners[1].algorithm, LB_ALGO_SOURCE);
@@ -105,7 +105,7 @@ test_algorithm_option(void)
     lb_config_free(&cfg);
     CU_ASSERT_EQUAL_FATAL(
         cf_load_ok("[options]\nalgorithm = Weighted\n"
-                "[mappings]\n8080 = 10.0.0.1:80\n", &cfg, &w), LB_EXIT_OK);
+                   "[mappings]\n8080 = 10.0.0.1:80\n", &cfg, &w), LB_EXIT_OK);
     CU_ASSERT_EQUAL(cfg.listeners[0].algorithm, LB_ALGO_WEIGHTED);
     lb_config_free(&cfg);
 }
@@ -167,7 +167,7 @@ test_param_warnings(void)
 
     CU_ASSERT_EQUAL_FATAL(
         cf_load_ok("[mappings]\n8080 = 10.0.0.1:80,\n"
-                "  10.0.0.2:80 weight=3\n", &cfg, &w), LB_EXIT_OK);
+                   "  10.0.0.2:80 weight=3\n", &cfg, &w), LB_EXIT_OK);
     CU_ASSERT_EQUAL(w.count, 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(w.first, "t.cfg:3: weight=3 of backend "
                                   "'10.0.0.2:80' has no effect: listener "
@@ -177,8 +177,8 @@ test_param_warnings(void)
     /* Listed twice: one backend, the first entry's parameters. */
     CU_ASSERT_EQUAL_FATAL(
         cf_load_ok("[options]\nalgorithm = leastconn\n"
-                "[mappings]\n8080 = 10.0.0.1:80 weight=3, 10.0.0.2:80,\n"
-                "  10.0.0.1:80 backup\n", &cfg, &w), LB_EXIT_OK);
+                   "[mappings]\n8080 = 10.0.0.1:80 weight=3, 10.0.0.2:80,\n"
+                   "  10.0.0.1:80 backup\n", &cfg, &w), LB_EXIT_OK);
     CU_ASSERT_EQUAL(w.count, 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(w.first, "t.cfg:5: backend '10.0.0.1:80' "
                                   "is listed twice"));

@@ -100,7 +100,7 @@ test_mapping_localaddr(void)
 
     CU_ASSERT_EQUAL_FATAL(
         cf_load_ok("[mappings]\n192.168.1.100:80=10.10.0.1:5900,10.10.0.2:5900"
-                "\n", &cfg, &w), 0);
+                   "\n", &cfg, &w), 0);
     CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 1);
     CU_ASSERT_STRING_EQUAL(cfg.listeners[0].name, "192.168.1.100:80");
     CU_ASSERT_STRING_EQUAL(cfg.listeners[0].listen_label,
@@ -124,7 +124,7 @@ test_mapping_localaddr_names(void)
 
     CU_ASSERT_EQUAL_FATAL(
         cf_load_ok("[options]\npre_resolve_workers=0\n[mappings]\n"
-                "127.0.0.1:8080 = a:1, b:2\n", &cfg, &w), 0);
+                   "127.0.0.1:8080 = a:1, b:2\n", &cfg, &w), 0);
     CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 1);
     CU_ASSERT_STRING_EQUAL(cfg.listeners[0].name, "127.0.0.1:8080");
     CU_ASSERT_STRING_EQUAL(cfg.listeners[0].listen_label, "127.0.0.1:8080");
@@ -149,10 +149,10 @@ test_original_example(void)
 
     CU_ASSERT_EQUAL_FATAL(
         cf_load_ok("[mappings]\n"
-                "24003=192.168.1.100:80,192.168.1.101:80,192.168.1.102:80,"
-                "192.168.1.103:80\n"
-                "24004=google.com:80\n"
-                "[options]\npre_resolve_workers=0\n", &cfg, &w), 0);
+                   "24003=192.168.1.100:80,192.168.1.101:80,192.168.1.102:80,"
+                   "192.168.1.103:80\n"
+                   "24004=google.com:80\n"
+                   "[options]\npre_resolve_workers=0\n", &cfg, &w), 0);
     CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 2);
     l = cfg.listeners;
     CU_ASSERT_STRING_EQUAL(l[0].listen_label, "0.0.0.0:24003");
@@ -176,7 +176,7 @@ test_spaces_and_commas(void)
 
     CU_ASSERT_EQUAL_FATAL(
         cf_load_ok("[mappings]\n 8080 :  10.0.0.1:80 ,  10.0.0.2:81 ,, \n",
-                &cfg, &w), 0);
+                   &cfg, &w), 0);
     CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 1);
     CU_ASSERT_STRING_EQUAL(cfg.listeners[0].name, "8080");
     CU_ASSERT_EQUAL_FATAL(cfg.listeners[0].nbackends, 2);
@@ -194,8 +194,8 @@ test_comments(void)
 
     CU_ASSERT_EQUAL_FATAL(
         cf_load_ok("; a comment\n# another\n[mappings] ; trailing\n"
-                "8080 = 10.0.0.1:80, 10.0.0.2:80 ; 10.0.0.3:80\n"
-                "#8081 = 10.0.0.4:80\n;8082 = 10.0.0.4:80\n", &cfg, &w), 0);
+                   "8080 = 10.0.0.1:80, 10.0.0.2:80 ; 10.0.0.3:80\n"
+                   "#8081 = 10.0.0.4:80\n;8082 = 10.0.0.4:80\n", &cfg, &w), 0);
     CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 1);
     CU_ASSERT_EQUAL(cfg.listeners[0].nbackends, 2);
     CU_ASSERT_EQUAL(w.count, 0);
@@ -211,16 +211,16 @@ test_continuation(void)
 
     CU_ASSERT_EQUAL_FATAL(
         cf_load_ok("[mappings]\n"
-                "8080 = 10.0.0.1:80,\n"
-                "    10.0.0.2:80,\n"
-                "\n"
-                "\t10.0.0.3:80 ; comment\n"
-                "8081 =\n"
-                "  10.0.0.4:80\n"
-                "[listener:web]\n"
-                "backends = 10.0.0.5:80,\n"
-                "   10.0.0.6:80\n"
-                "listen = 9000\n", &cfg, &w), 0);
+                   "8080 = 10.0.0.1:80,\n"
+                   "    10.0.0.2:80,\n"
+                   "\n"
+                   "\t10.0.0.3:80 ; comment\n"
+                   "8081 =\n"
+                   "  10.0.0.4:80\n"
+                   "[listener:web]\n"
+                   "backends = 10.0.0.5:80,\n"
+                   "   10.0.0.6:80\n"
+                   "listen = 9000\n", &cfg, &w), 0);
     CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 3);
     l = cfg.listeners;
     CU_ASSERT_EQUAL_FATAL(l[0].nbackends, 3);
@@ -244,14 +244,14 @@ test_listener_sections(void)
 
     CU_ASSERT_EQUAL_FATAL(
         cf_load_ok("[listener:web]\n"
-                "LISTEN = [::]:8080\n"
-                "backends = [::1]:80, 127.0.0.1:81\n"
-                "[listener:local]\n"
-                "listen: 127.0.0.1:9000\n"
-                "backends: 10.0.0.1:1\n"
-                "[listener:star]\n"
-                "listen = *:9001\n"
-                "backends = 10.0.0.1:2\n", &cfg, &w), 0);
+                   "LISTEN = [::]:8080\n"
+                   "backends = [::1]:80, 127.0.0.1:81\n"
+                   "[listener:local]\n"
+                   "listen: 127.0.0.1:9000\n"
+                   "backends: 10.0.0.1:1\n"
+                   "[listener:star]\n"
+                   "listen = *:9001\n"
+                   "backends = 10.0.0.1:2\n", &cfg, &w), 0);
     CU_ASSERT_EQUAL_FATAL(cfg.nlisteners, 3);
     l = cfg.listeners;
     CU_ASSERT_STRING_EQUAL(l[0].name, "web");
@@ -403,14 +403,14 @@ test_option_values(void)
 
     CU_ASSERT_EQUAL_FATAL(
         cf_load_ok("[options]\n"
-                "Pre_Resolve_Workers = OFF\n"
-                "buffer_size: 8192\n"
-                "connect_timeout = 0.25\n"
-                "graceful_shutdown_timeout = 0\n"
-                "MAX_RETRIES = 3\n"
-                "processes = 64\n"
-                "log_file = /var/log/pumpkin lb.log\n"
-                "[mappings]\n80=1.2.3.4:80\n", &cfg, &w), 0);
+                   "Pre_Resolve_Workers = OFF\n"
+                   "buffer_size: 8192\n"
+                   "connect_timeout = 0.25\n"
+                   "graceful_shutdown_timeout = 0\n"
+                   "MAX_RETRIES = 3\n"
+                   "processes = 64\n"
+                   "log_file = /var/log/pumpkin lb.log\n"
+                   "[mappings]\n80=1.2.3.4:80\n", &cfg, &w), 0);
     CU_ASSERT_EQUAL(cfg.pre_resolve, 0);
     CU_ASSERT_EQUAL(cfg.buffer_size, 8192);
     CU_ASSERT_DOUBLE_EQUAL(cfg.connect_timeout, 0.25, 1e-9);
@@ -549,7 +549,7 @@ test_duplicate_listen(void)
 
         CU_ASSERT_EQUAL_FATAL(
             cf_load_ok("[mappings]\n8080=1.2.3.4:5\n127.0.0.1:8081=1.2.3.4:5\n"
-                    "127.0.0.2:8081=1.2.3.4:5\n", &cfg, &w), 0);
+                       "127.0.0.2:8081=1.2.3.4:5\n", &cfg, &w), 0);
         CU_ASSERT_EQUAL(cfg.nlisteners, 3);
         lb_config_free(&cfg);
     }
@@ -648,7 +648,7 @@ test_warnings(void)
     memset(&w, 0, sizeof(w));
     CU_ASSERT_EQUAL_FATAL(
         cf_load_ok("[mappings]\n8080=1.2.3.4:5\n[options]\nfrobnicate = 2\n"
-                "   more\n", &cfg, &w), 0);
+                   "   more\n", &cfg, &w), 0);
     CU_ASSERT_EQUAL(w.count, 1);
     CU_ASSERT_STRING_EQUAL(w.first, "t.cfg:4: unknown key 'frobnicate' in "
                                     "[options] ignored");
@@ -657,7 +657,7 @@ test_warnings(void)
     memset(&w, 0, sizeof(w));
     CU_ASSERT_EQUAL_FATAL(
         cf_load_ok("[listener:web]\nlisten=80\nweight=3\nbackends=1.2.3.4:5\n",
-                &cfg, &w), 0);
+                   &cfg, &w), 0);
     CU_ASSERT_EQUAL(w.count, 1);
     CU_ASSERT_STRING_EQUAL(w.first, "t.cfg:3: unknown key 'weight' in "
                                     "[listener:web] ignored");
@@ -732,18 +732,18 @@ test_listener_timeouts(void)
     warnings_t w = {0, ""};
 
     CU_ASSERT_EQUAL_FATAL(cf_load_ok("[options]\n"
-                                  "pre_resolve_workers = 0\n"
-                                  "connect_timeout = 2\n"
-                                  "idle_timeout = 300\n"
-                                  "half_close_timeout = 0.5\n"
-                                  "[mappings]\n"
-                                  "8080 = 10.0.0.1:80\n"
-                                  "[listener:quick]\n"
-                                  "listen = 8081\n"
-                                  "backends = 10.0.0.1:80\n"
-                                  "IDLE_TIMEOUT = 10\n"
-                                  "connect_timeout = 0\n",
-                                  &cfg, &w), LB_EXIT_OK);
+                                     "pre_resolve_workers = 0\n"
+                                     "connect_timeout = 2\n"
+                                     "idle_timeout = 300\n"
+                                     "half_close_timeout = 0.5\n"
+                                     "[mappings]\n"
+                                     "8080 = 10.0.0.1:80\n"
+                                     "[listener:quick]\n"
+                                     "listen = 8081\n"
+                                     "backends = 10.0.0.1:80\n"
+                                     "IDLE_TIMEOUT = 10\n"
+                                     "connect_timeout = 0\n",
+                                     &cfg, &w), LB_EXIT_OK);
     CU_ASSERT_EQUAL(w.count, 0);
     CU_ASSERT_DOUBLE_EQUAL(cfg.idle_timeout, 300.0, 1e-9);
     /* the mapping inherits [options] */
@@ -764,10 +764,10 @@ test_max_connections(void)
     warnings_t w = {0, ""};
 
     CU_ASSERT_EQUAL_FATAL(cf_load_ok("[options]\nmax_connections = 5000\n"
-                                  "[mappings]\n8080 = 10.0.0.1:80\n"
-                                  "[listener:b]\nlisten = 8081\n"
-                                  "backends = 10.0.0.1:80\n"
-                                  "max_connections = 10\n", &cfg, &w),
+                                     "[mappings]\n8080 = 10.0.0.1:80\n"
+                                     "[listener:b]\nlisten = 8081\n"
+                                     "backends = 10.0.0.1:80\n"
+                                     "max_connections = 10\n", &cfg, &w),
                           LB_EXIT_OK);
     CU_ASSERT_EQUAL(cfg.max_connections, 5000);
     CU_ASSERT_EQUAL(cfg.listeners[0].max_connections, 0); /* no own */
@@ -784,14 +784,14 @@ test_user_group(void)
     warnings_t w = {0, ""};
 
     CU_ASSERT_EQUAL_FATAL(cf_load_ok("[options]\nuser = nobody\n"
-                                  "group = nogroup\n[mappings]\n"
-                                  "8080 = 10.0.0.1:80\n", &cfg, &w),
+                                     "group = nogroup\n[mappings]\n"
+                                     "8080 = 10.0.0.1:80\n", &cfg, &w),
                           LB_EXIT_OK);
     CU_ASSERT_STRING_EQUAL(cfg.user, "nobody");
     CU_ASSERT_STRING_EQUAL(cfg.group, "nogroup");
     lb_config_free(&cfg);
     CU_ASSERT_EQUAL_FATAL(cf_load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
-                                  &w), LB_EXIT_OK);
+                                     &w), LB_EXIT_OK);
     CU_ASSERT_PTR_NULL(cfg.user);
     CU_ASSERT_PTR_NULL(cfg.group);
     lb_config_free(&cfg);
@@ -806,7 +806,7 @@ test_timeout_defaults_and_errors(void)
     warnings_t w = {0, ""};
 
     CU_ASSERT_EQUAL_FATAL(cf_load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
-                                  &w), LB_EXIT_OK);
+                                     &w), LB_EXIT_OK);
     CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[0].idle_timeout, 0.0, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[0].half_close_timeout, 0.0, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[0].connect_timeout, 5.0, 1e-9);
@@ -829,10 +829,10 @@ test_health_options(void)
 
     CU_ASSERT_EQUAL_FATAL(
         cf_load_ok("[options]\nmax_fails = 3\nfail_timeout = 2.5\n"
-                "max_conns = 100\ncheck_interval = 1\nrise = 4\n"
-                "[listener:a]\nlisten = 8080\nbackends = 10.0.0.1:80\n"
-                "fall = 5\nmax_conns = 0\ncheck_timeout = 0.5\n"
-                "[mappings]\n8081 = 10.0.0.1:80\n", &cfg, &w),
+                   "max_conns = 100\ncheck_interval = 1\nrise = 4\n"
+                   "[listener:a]\nlisten = 8080\nbackends = 10.0.0.1:80\n"
+                   "fall = 5\nmax_conns = 0\ncheck_timeout = 0.5\n"
+                   "[mappings]\n8081 = 10.0.0.1:80\n", &cfg, &w),
         LB_EXIT_OK);
     a = &cfg.listeners[0].health;
     b = &cfg.listeners[1].health;
@@ -847,7 +847,7 @@ test_health_options(void)
     CU_ASSERT_DOUBLE_EQUAL(b->check_interval, 1.0, 1e-9);
     lb_config_free(&cfg);
     CU_ASSERT_EQUAL_FATAL(cf_load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
-                                  &w), LB_EXIT_OK);
+                                     &w), LB_EXIT_OK);
     a = &cfg.listeners[0].health;
     CU_ASSERT_EQUAL(a->max_fails, LB_DEFAULT_MAX_FAILS);
     CU_ASSERT_DOUBLE_EQUAL(a->fail_timeout, LB_DEFAULT_FAIL_TIMEOUT, 1e-9);
@@ -874,8 +874,8 @@ test_duplicate_backends_merged(void)
 
     CU_ASSERT_EQUAL_FATAL(
         cf_load_ok("[mappings]\n8080 = 10.0.0.1:80, 10.0.0.2:80,\n"
-                "  10.0.0.1:80, [::1]:80, [0::1]:80, 10.0.0.1:81\n", &cfg,
-                &w), LB_EXIT_OK);
+                   "  10.0.0.1:80, [::1]:80, [0::1]:80, 10.0.0.1:81\n", &cfg,
+                   &w), LB_EXIT_OK);
     CU_ASSERT_EQUAL(cfg.listeners[0].nbackends, 4);
     CU_ASSERT_STRING_EQUAL(cfg.listeners[0].backends[2].label, "[::1]:80");
     CU_ASSERT_STRING_EQUAL(cfg.listeners[0].backends[3].label,
@@ -895,14 +895,14 @@ test_acl_lists(void)
     char buf[LB_ACL_STRLEN];
 
     CU_ASSERT_EQUAL_FATAL(cf_load_ok("[options]\n"
-                                  "allow = 10.0.0.0/8, 192.168.1.7,\n"
-                                  "        ::1, 2001:db8::/32 ; office\n"
-                                  "DENY = 10.0.0.5\n"
-                                  "[mappings]\n8080 = 10.0.0.1:80\n"
-                                  "[listener:a]\nlisten = 8081\n"
-                                  "backends = 10.0.0.1:80\n"
-                                  "allow = ::ffff:127.0.0.0/104\n",
-                                  &cfg, &w), LB_EXIT_OK);
+                                     "allow = 10.0.0.0/8, 192.168.1.7,\n"
+                                     "        ::1, 2001:db8::/32 ; office\n"
+                                     "DENY = 10.0.0.5\n"
+                                     "[mappings]\n8080 = 10.0.0.1:80\n"
+                                     "[listener:a]\nlisten = 8081\n"
+                                     "backends = 10.0.0.1:80\n"
+                                     "allow = ::ffff:127.0.0.0/104\n",
+                                     &cfg, &w), LB_EXIT_OK);
     CU_ASSERT_EQUAL(w.count, 0);
     CU_ASSERT_EQUAL(cfg.allow.n, 4);
     CU_ASSERT_EQUAL(cfg.deny.n, 1);
@@ -918,7 +918,7 @@ test_acl_lists(void)
     CU_ASSERT_EQUAL(cfg.listeners[1].deny.n, 1);
     lb_config_free(&cfg);
     CU_ASSERT_EQUAL_FATAL(cf_load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
-                                  &w), LB_EXIT_OK);
+                                     &w), LB_EXIT_OK);
     CU_ASSERT_EQUAL(cfg.listeners[0].allow.n, 0); /* everyone */
     CU_ASSERT_EQUAL(cfg.listeners[0].deny.n, 0);
     lb_config_free(&cfg);
@@ -980,15 +980,15 @@ test_log_connections(void)
     warnings_t w = {0, ""};
 
     CU_ASSERT_EQUAL_FATAL(cf_load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
-                                  &w), LB_EXIT_OK);
+                                     &w), LB_EXIT_OK);
     CU_ASSERT_EQUAL(cfg.log_connections, 1); /* on by default */
     CU_ASSERT_EQUAL(cfg.listeners[0].log_connections, 1);
     lb_config_free(&cfg);
     CU_ASSERT_EQUAL_FATAL(cf_load_ok("[options]\nlog_connections = no\n"
-                                  "[mappings]\n8080 = 10.0.0.1:80\n"
-                                  "[listener:b]\nlisten = 8081\n"
-                                  "backends = 10.0.0.1:80\n"
-                                  "log_connections = ON\n", &cfg, &w),
+                                     "[mappings]\n8080 = 10.0.0.1:80\n"
+                                     "[listener:b]\nlisten = 8081\n"
+                                     "backends = 10.0.0.1:80\n"
+                                     "log_connections = ON\n", &cfg, &w),
                           LB_EXIT_OK);
     CU_ASSERT_EQUAL(cfg.log_connections, 0);
     CU_ASSERT_EQUAL(cfg.listeners[0].log_connections, 0); /* inherited */
@@ -1010,19 +1010,19 @@ test_proxy_options(void)
     warnings_t w = {0, ""};
 
     CU_ASSERT_EQUAL_FATAL(cf_load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
-                                  &w), LB_EXIT_OK);
+                                     &w), LB_EXIT_OK);
     CU_ASSERT_EQUAL(cfg.listeners[0].send_proxy, 0); /* off by default */
     CU_ASSERT_EQUAL(cfg.listeners[0].accept_proxy, 0);
     lb_config_free(&cfg);
     CU_ASSERT_EQUAL_FATAL(cf_load_ok("[options]\nsend_proxy = V2\n"
-                                  "accept_proxy = yes\n"
-                                  "[mappings]\n8080 = 10.0.0.1:80\n"
-                                  "[listener:b]\nlisten = 8081\n"
-                                  "backends = 10.0.0.1:80\n"
-                                  "send_proxy = v1\naccept_proxy = 0\n"
-                                  "[listener:c]\nlisten = 8082\n"
-                                  "backends = 10.0.0.1:80\n"
-                                  "send_proxy = off\n", &cfg, &w),
+                                     "accept_proxy = yes\n"
+                                     "[mappings]\n8080 = 10.0.0.1:80\n"
+                                     "[listener:b]\nlisten = 8081\n"
+                                     "backends = 10.0.0.1:80\n"
+                                     "send_proxy = v1\naccept_proxy = 0\n"
+                                     "[listener:c]\nlisten = 8082\n"
+                                     "backends = 10.0.0.1:80\n"
+                                     "send_proxy = off\n", &cfg, &w),
                           LB_EXIT_OK);
     CU_ASSERT_EQUAL(cfg.listeners[0].send_proxy, 2); /* inherited */
     CU_ASSERT_EQUAL(cfg.listeners[0].accept_proxy, 1);
