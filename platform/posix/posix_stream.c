@@ -210,6 +210,20 @@ look_ahead(lb_stream_t *s)
     return 0;
 }
 
+/* After a read that stopped short with the peer's FIN already in, whether
+ * the next read is certain to say end of stream without asking. A FIN
+ * comes after every byte before it, and a read stops short only when the
+ * queue ran dry or at an urgent byte's mark, so nothing is left but the
+ * FIN, and a reset arriving later cannot change that (the kernel reports
+ * the end first). Not when the loop saw an error or a hang-up (a reset
+ * may be what ended the stream, and must be read as one) or urgent data:
+ * then look_ahead() asks. */
+static int
+fin_is_next(const lb_stream_t *s)
+{
+    return !(s->io.ready & (POLLERR | POLLHUP | LB__URGENT));
+}
+
 /* One recv() into a fresh buffer. Returns 1 if the read finished (result
  * in read_result/read_buf), 0 if there was nothing to read. */
 static int
@@ -239,7 +253,7 @@ try_read(lb_stream_t *s)
          * nothing but the FIN is left, the core can send these bytes with
          * the FIN that follows them (lb_stream_write_last). */
         if (!s->read_hint && s->peer_fin)
-            s->known_next = look_ahead(s);
+            s->known_next = fin_is_next(s) ? LB_EOF : look_ahead(s);
         else if (!s->read_hint && !(s->io.ready & LB__URGENT))
             /* A read stops short only when the queue ran dry (TCP and UNIX
              * streams alike), or at an urgent byte's mark; what comes later
