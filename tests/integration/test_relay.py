@@ -317,6 +317,41 @@ def test_bytes_behind_urgent_data_relayed():
         eq(b.received, [b"ok\n"], "the client's line at the backend")
 
 
+@lbtest.posix_only("SIGSTOP holds the worker while the bytes and the end "
+                   "arrive")
+def test_bytes_behind_urgent_data_then_end_relayed():
+    """As above, but the backend closes right after b'def': the worker
+    finds the bytes, the urgent mark and the end at once. The read stops
+    short at the mark with the end already reported, which must not be
+    taken for "only the end is left": the client gets b'abcdef' and then
+    a clean end."""
+    go, sent = threading.Event(), threading.Event()
+
+    def urgent_then_close(conn, backend):
+        go.wait(10)
+        conn.sendall(b"abc")
+        conn.send(b"!", socket.MSG_OOB)
+        conn.sendall(b"def")
+        conn.shutdown(socket.SHUT_WR)
+        sent.set()
+        lbtest.drain(conn)
+        backend.note_served()
+
+    with lbtest.Scope() as s:
+        b = s.backend(urgent_then_close)
+        port = lbtest.free_port()
+        lb = s.balancer(lbtest.mapping_config(port, [b.port]),
+                        wait_ports=[port])
+        worker = lb.worker_pid()
+        with lbtest.connect(port, timeout=10) as c:
+            true(lbtest.wait_until(lambda: b.accepted == 1, 5),
+                 "the backend accepted")
+            _while_stopped(worker, go, sent, "the backend sent and closed")
+            got = _recv_exactly(c, 6, time.monotonic() + 5)
+            eq(got, b"abcdef", "bytes around the urgent byte")
+            eq(c.recv(1), b"", "then the end")
+
+
 @lbtest.posix_only("SIGSTOP holds the worker while the bytes arrive")
 def test_urgent_byte_in_bulk_transfer():
     """Two whole buffers through an echo backend, so both directions move
