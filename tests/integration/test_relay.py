@@ -288,33 +288,17 @@ def test_bytes_behind_urgent_data_relayed():
     line, and gets the backend's answer. A read stops short at the urgent
     mark with bytes still behind it, so a short read must not be taken as
     "nothing more to read" there: no new data would come to say so."""
-    go, sent = threading.Event(), threading.Event()
-
-    def urgent_then_wait(conn, backend):
-        go.wait(10)
-        conn.sendall(b"abc")
-        conn.send(b"!", socket.MSG_OOB)
-        conn.sendall(b"def")
-        sent.set()
+    def then_wait(conn, backend):
         backend.note_served(lbtest.recv_line(conn))
         conn.sendall(b"bye\n")
 
-    with lbtest.Scope() as s:
-        b = s.backend(urgent_then_wait)
-        port = lbtest.free_port()
-        lb = s.balancer(lbtest.mapping_config(port, [b.port]),
-                        wait_ports=[port])
-        worker = lb.worker_pid()
-        with lbtest.connect(port, timeout=10) as c:
-            true(lbtest.wait_until(lambda: b.accepted == 1, 5),
-                 "the backend accepted")
-            _while_stopped(worker, go, sent, "the backend sent")
-            got = _recv_exactly(c, 6, time.monotonic() + 5)
-            eq(got, b"abcdef", "bytes around the urgent byte")
-            c.sendall(b"ok\n")
-            c.settimeout(5)
-            eq(lbtest.recv_line(c), b"bye\n", "the answer to the client")
-        eq(b.received, [b"ok\n"], "the client's line at the backend")
+    def client(c, b):
+        c.sendall(b"ok\n")
+        c.settimeout(5)
+        eq(lbtest.recv_line(c), b"bye\n", "the answer to the client")
+
+    b = _urgent_bytes_through(then_wait, client)
+    eq(b.received, [b"ok\n"], "the client's line at the backend")
 
 
 @lbtest.posix_only("SIGSTOP holds the worker while the bytes and the end "
@@ -325,20 +309,34 @@ def test_bytes_behind_urgent_data_then_end_relayed():
     short at the mark with the end already reported, which must not be
     taken for "only the end is left": the client gets b'abcdef' and then
     a clean end."""
+    def then_close(conn, backend):
+        lbtest.drain(conn)
+        backend.note_served()
+
+    _urgent_bytes_through(then_close,
+                          lambda c, b: eq(c.recv(1), b"", "then the end"),
+                          end_first=True)
+
+
+def _urgent_bytes_through(then, client, end_first=False):
+    """A backend sends b'abc', an urgent byte and b'def' (and its end,
+    with end_first) while the worker is stopped, then runs then(conn,
+    backend); the client must get b'abcdef', then runs client(c, backend).
+    Returns the backend."""
     go, sent = threading.Event(), threading.Event()
 
-    def urgent_then_close(conn, backend):
+    def handler(conn, backend):
         go.wait(10)
         conn.sendall(b"abc")
         conn.send(b"!", socket.MSG_OOB)
         conn.sendall(b"def")
-        conn.shutdown(socket.SHUT_WR)
+        if end_first:
+            conn.shutdown(socket.SHUT_WR)
         sent.set()
-        lbtest.drain(conn)
-        backend.note_served()
+        then(conn, backend)
 
     with lbtest.Scope() as s:
-        b = s.backend(urgent_then_close)
+        b = s.backend(handler)
         port = lbtest.free_port()
         lb = s.balancer(lbtest.mapping_config(port, [b.port]),
                         wait_ports=[port])
@@ -346,10 +344,11 @@ def test_bytes_behind_urgent_data_then_end_relayed():
         with lbtest.connect(port, timeout=10) as c:
             true(lbtest.wait_until(lambda: b.accepted == 1, 5),
                  "the backend accepted")
-            _while_stopped(worker, go, sent, "the backend sent and closed")
+            _while_stopped(worker, go, sent, "the backend sent")
             got = _recv_exactly(c, 6, time.monotonic() + 5)
             eq(got, b"abcdef", "bytes around the urgent byte")
-            eq(c.recv(1), b"", "then the end")
+            client(c, b)
+    return b
 
 
 @lbtest.posix_only("SIGSTOP holds the worker while the bytes arrive")
