@@ -23,6 +23,14 @@
 #include <stdint.h>
 #include <time.h>
 
+/* Exit statuses, documented in README and --help; the platforms return
+ * them too (a worker that failed, a bad service command line). */
+#define LB_EXIT_OK 0
+#define LB_EXIT_FAILURE 1 /* runtime failure */
+#define LB_EXIT_USAGE 2   /* bad command line */
+#define LB_EXIT_CONFIG 3  /* config file unreadable or invalid */
+#define LB_EXIT_BIND 4    /* a listener could not be bound */
+
 /* Error codes: one table, translated from errno / WSA codes in one place
  * per platform. */
 #define LB_ERRNO_MAP(X)                                         \
@@ -118,7 +126,15 @@ typedef void (*lb_close_cb)(lb_stream_t *s);
  * (read them instead), or an error: at_sink says whether dst (1) or src
  * (0) failed. */
 typedef void (*lb_splice_cb)(lb_stream_t *src, long nmoved, int at_sink);
-typedef void (*lb_stop_cb)(lb_loop_t *loop, int count, void *data);
+/* Why a loop is asked to stop. */
+typedef enum {
+    LB_STOP_RETIRE = 0, /* replaced by a reload (POSIX): drain with no
+                         * deadline, since a reload must cut nothing */
+    LB_STOP_DRAIN,      /* the first stop request: drain, then cut */
+    LB_STOP_NOW         /* asked again: cut what is left at once */
+} lb_stop_reason_t;
+typedef void (*lb_stop_cb)(lb_loop_t *loop, lb_stop_reason_t why,
+                           void *data);
 typedef void (*lb_reload_cb)(lb_loop_t *loop, void *data);
 typedef void (*lb_resolve_cb)(lb_resolve_t *req, int status,
                               const lb_addr_t *addr, void *data);
@@ -151,9 +167,9 @@ void lb_loop_free(lb_loop_t *loop);
 /* Monotonic milliseconds, cached per loop iteration. */
 uint64_t lb_loop_now(lb_loop_t *loop);
 /* cb runs (in the loop) each time a stop is requested: SIGTERM/SIGINT, the
- * parent going away, Ctrl+C, SERVICE_CONTROL_STOP; count is 1, 2, ...
- * Count 0: this worker was replaced by a reload (POSIX) and should drain
- * with no deadline. */
+ * parent going away, Ctrl+C, SERVICE_CONTROL_STOP (LB_STOP_DRAIN the
+ * first time, LB_STOP_NOW after), or when a reload replaced this worker
+ * (LB_STOP_RETIRE, POSIX). */
 void lb_loop_on_stop(lb_loop_t *loop, lb_stop_cb cb, void *data);
 /* cb runs (in the loop) when a reload is asked for where the platform
  * delivers it to the loop: SERVICE_CONTROL_PARAMCHANGE on Windows. POSIX
@@ -265,7 +281,7 @@ typedef struct lb_run_spec_s {
     lb_listener_t **listeners;
     size_t nlisteners;
     unsigned processes;  /* workers per listener (POSIX) */
-    double stop_timeout; /* seconds a worker may drain after a stop */
+    uint64_t stop_timeout_ms; /* how long a worker may drain after a stop */
     lb_worker_fn worker;
     void *ctx;
     /* Supervisor messages (worker died, restarting, stopping). */

@@ -3,102 +3,12 @@
  * resolves backends; messages, freeing, the retry bound. */
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config_internal.h"
-
-/* ---- messages ---- */
-
-static char *
-vformat(const char *fmt, va_list ap)
-{
-    va_list again;
-    char *s;
-    int n;
-
-    va_copy(again, ap);
-    n = vsnprintf(NULL, 0, fmt, again);
-    va_end(again);
-    if (n < 0)
-        return NULL;
-    s = malloc((size_t)n + 1);
-    if (s != NULL)
-        vsnprintf(s, (size_t)n + 1, fmt, ap);
-    return s;
-}
-
-/* "FILE:LINE: message", or "FILE: message" for the whole config. */
-static char *
-located(const char *file, int line, const char *fmt, va_list ap)
-{
-    char *msg = vformat(fmt, ap);
-    char *s;
-    size_t n;
-
-    if (msg == NULL)
-        return NULL;
-    n = strlen(file) + strlen(msg) + 32;
-    s = malloc(n);
-    if (s != NULL) {
-        if (line > 0)
-            snprintf(s, n, "%s:%d: %s", file, line, msg);
-        else
-            snprintf(s, n, "%s: %s", file, msg);
-    }
-    free(msg);
-    return s;
-}
-
-void
-lb__cfg_fail(lb_cfg_parser_t *p, int line, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (p->failed)
-        return; /* the first error is the one worth reading */
-    p->failed = 1;
-    va_start(ap, fmt);
-    p->err = located(p->file, line, fmt, ap);
-    va_end(ap);
-}
-
-void
-lb__cfg_warn(lb_cfg_parser_t *p, int line, const char *fmt, ...)
-{
-    va_list ap;
-    char *msg;
-
-    if (p->warn == NULL)
-        return;
-    va_start(ap, fmt);
-    msg = located(p->file, line, fmt, ap);
-    va_end(ap);
-    if (msg != NULL)
-        p->warn(p->warn_ctx, msg);
-    free(msg);
-}
-
-char *
-lb__cfg_dupn(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-
-    if (d != NULL) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
-char *
-lb__cfg_dup(const char *s)
-{
-    return lb__cfg_dupn(s, strlen(s));
-}
 
 /* ---- whole config ---- */
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "config_internal.h"
-#include "lb_pick.h"
+#include "lb_balance.h"
 
 #define SPACES " \t\r\n\v\f"
 
@@ -37,18 +37,11 @@ lb__cfg_opt_algorithm(lb_cfg_parser_t *p, const char *name,
 static int
 parse_weight(const char *s, int *out)
 {
-    int v = 0;
+    unsigned long v = 0;
 
-    if (*s == '\0' || strlen(s) > 4)
+    if (lb__cfg_parse_uint(s, LB_MAX_WEIGHT, &v) != LB_CFG_NUM_OK || v < 1)
         return -1;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return -1;
-        v = v * 10 + (*s - '0');
-    }
-    if (v < 1 || v > LB_MAX_WEIGHT)
-        return -1;
-    *out = v;
+    *out = (int)v;
     return 0;
 }
 

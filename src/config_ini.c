@@ -13,13 +13,6 @@
 
 /* ---- inih's view of a line ---- */
 
-static int
-is_space(int c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' ||
-           c == '\f';
-}
-
 /* inih's own scan: stops at one of chars, or at a ';' after a space. */
 static const char *
 find_chars_or_comment(const char *s, const char *chars)
@@ -27,7 +20,7 @@ find_chars_or_comment(const char *s, const char *chars)
     int was_space = 0;
 
     while (*s && !strchr(chars, *s) && !(was_space && *s == ';')) {
-        was_space = is_space((unsigned char)*s);
+        was_space = lb__cfg_is_space((unsigned char)*s);
         s++;
     }
     return s;
@@ -216,7 +209,7 @@ strip_comment(const char *value)
 {
     const char *end = find_chars_or_comment(value, "");
 
-    while (end > value && is_space((unsigned char)end[-1]))
+    while (end > value && lb__cfg_is_space((unsigned char)end[-1]))
         end--;
     return lb__cfg_dupn(value, (size_t)(end - value));
 }
@@ -423,7 +416,7 @@ syntax_error(lb_cfg_parser_t *p, const char *start)
 {
     size_t n = strlen(start);
 
-    while (n > 0 && is_space((unsigned char)start[n - 1]))
+    while (n > 0 && lb__cfg_is_space((unsigned char)start[n - 1]))
         n--;
     lb__cfg_fail(p, p->lineno,
                  "expected 'key = value' or '[section]', got '%.*s'",
@@ -450,7 +443,7 @@ section_line(lb_cfg_parser_t *p, const char *start)
         lb__cfg_fail(p, p->lineno, "out of memory");
         return -1;
     }
-    for (after = close + 1; is_space((unsigned char)*after); after++)
+    for (after = close + 1; lb__cfg_is_space((unsigned char)*after); after++)
         ;
     if (*after != '\0' && *after != ';' && *after != '#')
         lb__cfg_fail(p, p->lineno,
@@ -472,7 +465,7 @@ classify(lb_cfg_parser_t *p, const char *line)
 {
     const char *start = line, *end;
 
-    while (is_space((unsigned char)*start))
+    while (lb__cfg_is_space((unsigned char)*start))
         start++;
     p->continuation = 0;
     if (*start == '\0' || *start == ';' || *start == '#')

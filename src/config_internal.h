@@ -1,5 +1,6 @@
 /* config_internal.h - state shared by the parts of the config loader:
- * config.c (entry points, final checks), config_ini.c (lines, sections,
+ * config.c (entry points, final checks), config_util.c (messages, string
+ * and number helpers), config_ini.c (lines, sections,
  * keys), config_parse.c (option values), config_mappings.c (listen
  * addresses, backend lists), config_acl.c (allow and deny lists) and
  * config_balance.c (algorithm and backend parameters). */
@@ -17,7 +18,7 @@
 
 /* Options keep their "unset" values until one pass applies defaults. */
 #define LB_CFG_UNSET_INT (-1)
-#define LB_CFG_UNSET_DOUBLE (-1.0)
+#define LB_CFG_UNSET_MS (-1)
 
 #define LB_CFG_NOPTIONS 26
 #define LB_CFG_NLISTENER_OPTIONS 17
@@ -82,19 +83,35 @@ typedef struct lb_cfg_parser_s {
     int option_line[LB_CFG_NOPTIONS]; /* where each option was set */
 } lb_cfg_parser_t;
 
-/* config.c */
+/* config_util.c */
+/* The load fails with "FILE:LINE: message" (line 0: "FILE: message");
+ * only the first failure is kept. */
 void lb__cfg_fail(lb_cfg_parser_t *p, int line, const char *fmt, ...)
     LB_PRINTF(3, 4);
 void lb__cfg_warn(lb_cfg_parser_t *p, int line, const char *fmt, ...)
     LB_PRINTF(3, 4);
 char *lb__cfg_dupn(const char *s, size_t n);
 char *lb__cfg_dup(const char *s);
+/* ASCII only: no locale changes how a config reads. */
+int lb__cfg_is_space(int c);
+int lb__cfg_is_digit(int c);
+int lb__cfg_casecmp(const char *a, const char *b);
+enum { LB_CFG_NUM_OK = 0, LB_CFG_NUM_SYNTAX = -1, LB_CFG_NUM_RANGE = -2 };
+/* A non-empty run of decimal digits no greater than max: no sign, no
+ * spaces, no trailing junk. LB_CFG_NUM_*. */
+int lb__cfg_parse_uint(const char *s, unsigned long max, unsigned long *out);
+/* "1".."65535", nothing else: 0, else -1. */
+int lb__cfg_parse_port(const char *s, uint16_t *out);
+/* Trims s in place; returns its start. */
+char *lb__cfg_trim(char *s);
+/* One item of a comma-separated list: cuts item at its first ',', sets
+ * *next past it (NULL if none) and returns the item trimmed. */
+char *lb__cfg_split_item(char *item, char **next);
 
 /* config_ini.c: runs inih over p->text, filling p->cfg. */
 void lb__cfg_parse(lb_cfg_parser_t *p);
 
 /* config_parse.c */
-int lb__cfg_casecmp(const char *a, const char *b);
 void lb__cfg_options_unset(lb_config_t *cfg);
 void lb__cfg_options_defaults(lb_config_t *cfg);
 /* A key of [options]; 0 or -1 after lb__cfg_fail(). */
@@ -106,12 +123,6 @@ int lb__cfg_listener_option(lb_cfg_parser_t *p, size_t li, const char *name,
 void lb__cfg_listener_unset(lb_listener_cfg_t *l);
 /* Unset per-listener options take the [options] values; 0 or LB_ENOMEM. */
 int lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l);
-/* "1".."65535", nothing else: 0, else -1. */
-int lb__cfg_parse_port(const char *s, uint16_t *out);
-/* One item of a comma-separated list: cuts item at its first ',', sets
- * *next past it (NULL if none) and returns the item trimmed. */
-char *lb__cfg_split_item(char *item, char **next);
-
 /* config_mappings.c */
 /* "PORT", "HOST:PORT", "*:PORT" or "[IPV6]:PORT" into *out. */
 int lb__cfg_parse_listen(lb_cfg_parser_t *p, const char *text,

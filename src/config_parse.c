@@ -1,6 +1,6 @@
 /* config_parse.c - the values of [options] and of per-listener options:
- * the table of keys with their parsers and defaults, numbers, durations,
- * ports. Listen addresses and backend lists are in config_mappings.c,
+ * the table of keys with their parsers and defaults, durations and
+ * sizes. Listen addresses and backend lists are in config_mappings.c,
  * allow and deny lists in config_acl.c. Parsing is by hand and
  * ASCII-only so that no locale changes how a config reads. */
 #include <limits.h>
@@ -21,65 +21,6 @@ typedef struct lb_cfg_option_s {
     lb_cfg_option_fn parse;
 } lb_cfg_option_t;
 
-enum { LB_NUM_OK = 0, LB_NUM_SYNTAX = -1, LB_NUM_RANGE = -2 };
-
-static int
-is_space(int c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' ||
-           c == '\f';
-}
-
-static int
-is_digit(int c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static int
-to_lower(int c)
-{
-    return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
-}
-
-int
-lb__cfg_casecmp(const char *a, const char *b)
-{
-    while (*a && to_lower((unsigned char)*a) == to_lower((unsigned char)*b)) {
-        a++;
-        b++;
-    }
-    return to_lower((unsigned char)*a) - to_lower((unsigned char)*b);
-}
-
-/* A non-empty run of decimal digits no greater than max: no sign, no
- * spaces, no trailing junk. */
-static int
-parse_uint(const char *s, unsigned long max, unsigned long *out)
-{
-    unsigned long v = 0;
-    int range = 0;
-
-    if (*s == '\0')
-        return LB_NUM_SYNTAX;
-    for (; *s; s++) {
-        unsigned long d;
-
-        if (!is_digit((unsigned char)*s))
-            return LB_NUM_SYNTAX;
-        d = (unsigned long)(*s - '0');
-        /* Keep scanning after an overflow: "99999999999x" is junk. */
-        if (range || v > max / 10 || (v == max / 10 && d > max % 10))
-            range = 1;
-        else
-            v = v * 10 + d;
-    }
-    if (range)
-        return LB_NUM_RANGE;
-    *out = v;
-    return LB_NUM_OK;
-}
-
 /* Seconds as "5", "0.5", "5." or ".5". */
 static int
 parse_seconds(const char *s, double *out)
@@ -88,30 +29,30 @@ parse_seconds(const char *s, double *out)
     unsigned long whole = 0;
     double frac = 0.0, scale = 1.0;
     char *ip;
-    int rc = LB_NUM_OK;
+    int rc = LB_CFG_NUM_OK;
 
     ip = lb__cfg_dupn(s, dot ? (size_t)(dot - s) : strlen(s));
     if (ip == NULL)
-        return LB_NUM_SYNTAX;
+        return LB_CFG_NUM_SYNTAX;
     if (*ip != '\0')
-        rc = parse_uint(ip, LB_CFG_MAX_SECONDS, &whole);
+        rc = lb__cfg_parse_uint(ip, LB_CFG_MAX_SECONDS, &whole);
     free(ip);
-    if (rc != LB_NUM_OK)
+    if (rc != LB_CFG_NUM_OK)
         return rc;
     if (dot != NULL) {
         if (dot == s && dot[1] == '\0')
-            return LB_NUM_SYNTAX;
+            return LB_CFG_NUM_SYNTAX;
         for (s = dot + 1; *s; s++) {
-            if (!is_digit((unsigned char)*s))
-                return LB_NUM_SYNTAX;
+            if (!lb__cfg_is_digit((unsigned char)*s))
+                return LB_CFG_NUM_SYNTAX;
             scale /= 10.0;
             frac += (*s - '0') * scale;
         }
     } else if (*s == '\0') {
-        return LB_NUM_SYNTAX;
+        return LB_CFG_NUM_SYNTAX;
     }
     *out = (double)whole + frac;
-    return *out > (double)LB_CFG_MAX_SECONDS ? LB_NUM_RANGE : LB_NUM_OK;
+    return *out > (double)LB_CFG_MAX_SECONDS ? LB_CFG_NUM_RANGE : LB_CFG_NUM_OK;
 }
 
 static int
@@ -158,13 +99,13 @@ opt_buffer_size(lb_cfg_parser_t *p, const char *name, const char *value,
                 void *field)
 {
     unsigned long v = 0;
-    int rc = parse_uint(value, LB_MAX_BUFFER_SIZE, &v);
+    int rc = lb__cfg_parse_uint(value, LB_MAX_BUFFER_SIZE, &v);
 
-    if (rc == LB_NUM_OK && v > 0) {
+    if (rc == LB_CFG_NUM_OK && v > 0) {
         *(size_t *)field = (size_t)v;
         return 0;
     }
-    if (rc == LB_NUM_RANGE)
+    if (rc == LB_CFG_NUM_RANGE)
         lb__cfg_fail(p, p->lineno, "%s must be at most %lu bytes, got '%s'",
                      name, (unsigned long)LB_MAX_BUFFER_SIZE, value);
     else
@@ -174,15 +115,19 @@ opt_buffer_size(lb_cfg_parser_t *p, const char *name, const char *value,
     return -1;
 }
 
+/* A duration in seconds ("5", "0.25"), kept in milliseconds. */
 static int
 opt_seconds(lb_cfg_parser_t *p, const char *name, const char *value,
             void *field)
 {
-    int rc = parse_seconds(value, (double *)field);
+    double seconds = 0;
+    int rc = parse_seconds(value, &seconds);
 
-    if (rc == LB_NUM_OK)
+    if (rc == LB_CFG_NUM_OK) {
+        *(int64_t *)field = (int64_t)(seconds * 1000.0 + 0.5);
         return 0;
-    if (rc == LB_NUM_RANGE)
+    }
+    if (rc == LB_CFG_NUM_RANGE)
         lb__cfg_fail(p, p->lineno, "%s must be at most %lu seconds, got '%s'",
                      name, LB_CFG_MAX_SECONDS, value);
     else
@@ -199,7 +144,7 @@ opt_int_from(lb_cfg_parser_t *p, const char *name, const char *value,
 {
     unsigned long v = 0;
 
-    if (parse_uint(value, INT_MAX, &v) == LB_NUM_OK && v >= min) {
+    if (lb__cfg_parse_uint(value, INT_MAX, &v) == LB_CFG_NUM_OK && v >= min) {
         *(int *)field = (int)v;
         return 0;
     }
@@ -230,7 +175,7 @@ opt_period(lb_cfg_parser_t *p, const char *name, const char *value,
 {
     if (opt_seconds(p, name, value, field) != 0)
         return -1;
-    if (*(double *)field > 0)
+    if (*(int64_t *)field > 0)
         return 0;
     lb__cfg_fail(p, p->lineno,
                  "%s must be more than 0 seconds, got '%s'", name, value);
@@ -243,7 +188,8 @@ opt_processes(lb_cfg_parser_t *p, const char *name, const char *value,
 {
     unsigned long v = 0;
 
-    if (parse_uint(value, LB_MAX_PROCESSES, &v) == LB_NUM_OK && v > 0) {
+    if (lb__cfg_parse_uint(value, LB_MAX_PROCESSES, &v) == LB_CFG_NUM_OK &&
+        v > 0) {
         *(unsigned *)field = (unsigned)v;
         return 0;
     }
@@ -277,26 +223,26 @@ static int opt_stats(lb_cfg_parser_t *p, const char *name, const char *value,
 static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
     {"pre_resolve_workers", offsetof(lb_config_t, pre_resolve), opt_bool},
     {"buffer_size", offsetof(lb_config_t, buffer_size), opt_buffer_size},
-    {"connect_timeout", offsetof(lb_config_t, connect_timeout), opt_seconds},
-    {"graceful_shutdown_timeout", offsetof(lb_config_t, graceful_timeout),
+    {"connect_timeout", offsetof(lb_config_t, connect_timeout_ms), opt_seconds},
+    {"graceful_shutdown_timeout", offsetof(lb_config_t, graceful_timeout_ms),
      opt_seconds},
     {"max_retries", offsetof(lb_config_t, max_retries), opt_count},
     {"processes", offsetof(lb_config_t, processes), opt_processes},
     {"log_file", offsetof(lb_config_t, log_file), opt_path},
-    {"idle_timeout", offsetof(lb_config_t, idle_timeout), opt_seconds},
-    {"half_close_timeout", offsetof(lb_config_t, half_close_timeout),
+    {"idle_timeout", offsetof(lb_config_t, idle_timeout_ms), opt_seconds},
+    {"half_close_timeout", offsetof(lb_config_t, half_close_timeout_ms),
      opt_seconds},
     {"max_connections", offsetof(lb_config_t, max_connections), opt_count},
     {"user", offsetof(lb_config_t, user), opt_path},
     {"group", offsetof(lb_config_t, group), opt_path},
     {"algorithm", offsetof(lb_config_t, algorithm), lb__cfg_opt_algorithm},
-#define LB_HEALTH_OPTIONS(T)                                                  \
-    {"max_fails", offsetof(T, health.max_fails), opt_count},                  \
-    {"fail_timeout", offsetof(T, health.fail_timeout), opt_period},           \
-    {"max_conns", offsetof(T, health.max_conns), opt_count},                  \
-    {"check_interval", offsetof(T, health.check_interval), opt_seconds},      \
-    {"check_timeout", offsetof(T, health.check_timeout), opt_seconds},        \
-    {"rise", offsetof(T, health.rise), opt_positive},                         \
+#define LB_HEALTH_OPTIONS(T)                                                 \
+    {"max_fails", offsetof(T, health.max_fails), opt_count},                 \
+    {"fail_timeout", offsetof(T, health.fail_timeout_ms), opt_period},       \
+    {"max_conns", offsetof(T, health.max_conns), opt_count},                 \
+    {"check_interval", offsetof(T, health.check_interval_ms), opt_seconds},  \
+    {"check_timeout", offsetof(T, health.check_timeout_ms), opt_seconds},    \
+    {"rise", offsetof(T, health.rise), opt_positive},                        \
     {"fall", offsetof(T, health.fall), opt_positive},
     LB_HEALTH_OPTIONS(lb_config_t)
     {"allow", offsetof(lb_config_t, allow), lb__cfg_opt_acl},
@@ -310,10 +256,10 @@ static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
 /* What a [listener:NAME] section may set for itself. */
 static const lb_cfg_option_t
     lb_cfg_listener_options[LB_CFG_NLISTENER_OPTIONS] = {
-    {"connect_timeout", offsetof(lb_listener_cfg_t, connect_timeout),
+    {"connect_timeout", offsetof(lb_listener_cfg_t, connect_timeout_ms),
      opt_seconds},
-    {"idle_timeout", offsetof(lb_listener_cfg_t, idle_timeout), opt_seconds},
-    {"half_close_timeout", offsetof(lb_listener_cfg_t, half_close_timeout),
+    {"idle_timeout", offsetof(lb_listener_cfg_t, idle_timeout_ms), opt_seconds},
+    {"half_close_timeout", offsetof(lb_listener_cfg_t, half_close_timeout_ms),
      opt_seconds},
     {"max_connections", offsetof(lb_listener_cfg_t, max_connections),
      opt_count},
@@ -333,8 +279,8 @@ static void
 health_unset(lb_health_cfg_t *h)
 {
     h->max_fails = h->max_conns = h->rise = h->fall = LB_CFG_UNSET_INT;
-    h->fail_timeout = h->check_interval = LB_CFG_UNSET_DOUBLE;
-    h->check_timeout = LB_CFG_UNSET_DOUBLE;
+    h->fail_timeout_ms = h->check_interval_ms = LB_CFG_UNSET_MS;
+    h->check_timeout_ms = LB_CFG_UNSET_MS;
 }
 
 /* What h left unset comes from def. */
@@ -343,14 +289,14 @@ health_inherit(lb_health_cfg_t *h, const lb_health_cfg_t *def)
 {
     if (h->max_fails < 0)
         h->max_fails = def->max_fails;
-    if (h->fail_timeout < 0)
-        h->fail_timeout = def->fail_timeout;
+    if (h->fail_timeout_ms < 0)
+        h->fail_timeout_ms = def->fail_timeout_ms;
     if (h->max_conns < 0)
         h->max_conns = def->max_conns;
-    if (h->check_interval < 0)
-        h->check_interval = def->check_interval;
-    if (h->check_timeout < 0)
-        h->check_timeout = def->check_timeout;
+    if (h->check_interval_ms < 0)
+        h->check_interval_ms = def->check_interval_ms;
+    if (h->check_timeout_ms < 0)
+        h->check_timeout_ms = def->check_timeout_ms;
     if (h->rise < 0)
         h->rise = def->rise;
     if (h->fall < 0)
@@ -360,9 +306,9 @@ health_inherit(lb_health_cfg_t *h, const lb_health_cfg_t *def)
 void
 lb__cfg_listener_unset(lb_listener_cfg_t *l)
 {
-    l->connect_timeout = LB_CFG_UNSET_DOUBLE;
-    l->idle_timeout = LB_CFG_UNSET_DOUBLE;
-    l->half_close_timeout = LB_CFG_UNSET_DOUBLE;
+    l->connect_timeout_ms = LB_CFG_UNSET_MS;
+    l->idle_timeout_ms = LB_CFG_UNSET_MS;
+    l->half_close_timeout_ms = LB_CFG_UNSET_MS;
     l->max_connections = LB_CFG_UNSET_INT;
     l->algorithm = LB_CFG_UNSET_INT;
     health_unset(&l->health);
@@ -373,12 +319,12 @@ lb__cfg_listener_unset(lb_listener_cfg_t *l)
 int
 lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l)
 {
-    if (l->connect_timeout < 0)
-        l->connect_timeout = cfg->connect_timeout;
-    if (l->idle_timeout < 0)
-        l->idle_timeout = cfg->idle_timeout;
-    if (l->half_close_timeout < 0)
-        l->half_close_timeout = cfg->half_close_timeout;
+    if (l->connect_timeout_ms < 0)
+        l->connect_timeout_ms = cfg->connect_timeout_ms;
+    if (l->idle_timeout_ms < 0)
+        l->idle_timeout_ms = cfg->idle_timeout_ms;
+    if (l->half_close_timeout_ms < 0)
+        l->half_close_timeout_ms = cfg->half_close_timeout_ms;
     if (l->max_connections < 0)
         l->max_connections = 0; /* only the process-wide limit */
     if (l->algorithm < 0)
@@ -431,10 +377,10 @@ lb__cfg_options_unset(lb_config_t *cfg)
 {
     cfg->pre_resolve = LB_CFG_UNSET_INT;
     cfg->buffer_size = 0;
-    cfg->connect_timeout = LB_CFG_UNSET_DOUBLE;
-    cfg->graceful_timeout = LB_CFG_UNSET_DOUBLE;
-    cfg->idle_timeout = LB_CFG_UNSET_DOUBLE;
-    cfg->half_close_timeout = LB_CFG_UNSET_DOUBLE;
+    cfg->connect_timeout_ms = LB_CFG_UNSET_MS;
+    cfg->graceful_timeout_ms = LB_CFG_UNSET_MS;
+    cfg->idle_timeout_ms = LB_CFG_UNSET_MS;
+    cfg->half_close_timeout_ms = LB_CFG_UNSET_MS;
     cfg->max_connections = LB_CFG_UNSET_INT;
     cfg->max_retries = LB_CFG_UNSET_INT; /* also the default: -1 */
     cfg->processes = 0;
@@ -447,7 +393,7 @@ lb__cfg_options_unset(lb_config_t *cfg)
 }
 
 static const lb_health_cfg_t health_defaults = {
-    LB_DEFAULT_MAX_FAILS, LB_DEFAULT_FAIL_TIMEOUT, 0, 0.0, 0.0,
+    LB_DEFAULT_MAX_FAILS, LB_DEFAULT_FAIL_TIMEOUT_MS, 0, 0, 0,
     LB_DEFAULT_RISE, LB_DEFAULT_FALL,
 };
 
@@ -458,14 +404,14 @@ lb__cfg_options_defaults(lb_config_t *cfg)
         cfg->pre_resolve = 1;
     if (cfg->buffer_size == 0)
         cfg->buffer_size = LB_DEFAULT_BUFFER_SIZE;
-    if (cfg->connect_timeout < 0)
-        cfg->connect_timeout = LB_DEFAULT_CONNECT_TIMEOUT;
-    if (cfg->graceful_timeout < 0)
-        cfg->graceful_timeout = LB_DEFAULT_GRACEFUL_TIMEOUT;
-    if (cfg->idle_timeout < 0)
-        cfg->idle_timeout = 0;
-    if (cfg->half_close_timeout < 0)
-        cfg->half_close_timeout = 0;
+    if (cfg->connect_timeout_ms < 0)
+        cfg->connect_timeout_ms = LB_DEFAULT_CONNECT_TIMEOUT_MS;
+    if (cfg->graceful_timeout_ms < 0)
+        cfg->graceful_timeout_ms = LB_DEFAULT_GRACEFUL_TIMEOUT_MS;
+    if (cfg->idle_timeout_ms < 0)
+        cfg->idle_timeout_ms = 0;
+    if (cfg->half_close_timeout_ms < 0)
+        cfg->half_close_timeout_ms = 0;
     if (cfg->max_connections < 0)
         cfg->max_connections = 0; /* derived from the descriptor limit */
     if (cfg->processes == 0)
@@ -530,38 +476,4 @@ opt_stats(lb_cfg_parser_t *p, const char *name, const char *value,
     }
     st->line = p->lineno;
     return 0;
-}
-
-/* "1".."65535", nothing else. */
-int
-lb__cfg_parse_port(const char *s, uint16_t *out)
-{
-    unsigned long v = 0;
-
-    if (parse_uint(s, 65535, &v) != LB_NUM_OK || v == 0)
-        return -1;
-    *out = (uint16_t)v;
-    return 0;
-}
-
-/* Trims s in place; returns its start. */
-static char *
-trim(char *s)
-{
-    char *end = s + strlen(s);
-
-    while (is_space((unsigned char)*s))
-        s++;
-    while (end > s && is_space((unsigned char)end[-1]))
-        *--end = '\0';
-    return s;
-}
-
-char *
-lb__cfg_split_item(char *item, char **next)
-{
-    *next = strchr(item, ',');
-    if (*next != NULL)
-        *(*next)++ = '\0';
-    return trim(item);
 }

@@ -16,17 +16,18 @@ lb_drain_update(lb_drain_t *d, uint64_t now, size_t active)
 }
 
 lb_drain_state_t
-lb_drain_request(lb_drain_t *d, int count, uint64_t now, uint64_t timeout_ms,
-                 size_t active)
+lb_drain_request(lb_drain_t *d, lb_stop_reason_t why, uint64_t now,
+                 uint64_t timeout_ms, size_t active)
 {
-    if (count == 0 && d->state == LB_DRAIN_RUNNING) {
+    if (why == LB_STOP_RETIRE && d->state == LB_DRAIN_RUNNING) {
         d->state = LB_DRAIN_DRAINING;
         d->unbounded = 1;
-    } else if (count == 1 && (d->state == LB_DRAIN_RUNNING || d->unbounded)) {
+    } else if (why == LB_STOP_DRAIN &&
+               (d->state == LB_DRAIN_RUNNING || d->unbounded)) {
         d->state = LB_DRAIN_DRAINING;
         d->unbounded = 0;
         d->deadline = now + timeout_ms;
-    } else if (count == 0) {
+    } else if (why == LB_STOP_RETIRE) {
         /* already draining, or done: a retirement changes nothing */
     } else if (d->state != LB_DRAIN_DONE) {
         d->state = LB_DRAIN_CUTTING; /* asked again: stop at once */

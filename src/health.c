@@ -1,19 +1,10 @@
 /* health.c - passive and active backend health and max_conns, shared by
  * every worker of a listener through atomics in shared memory. Races
- * between workers only decide which of them logs a transition. A new
- * client's backend is chosen here too: the algorithm (pick.c) runs over
- * the backends in service, primaries before backups. */
+ * between workers only decide which of them logs a transition. What the
+ * active checks connect is health_check.c's; how a backend is chosen
+ * from what is known here, balance.c's. */
 #include "lb_health.h"
 #include "lb_log.h"
-#include "lb_pick.h"
-
-#define FALLBACK_LOG_MS 1000 /* at most one "all down" line a second */
-
-static uint64_t
-ms(double seconds)
-{
-    return (uint64_t)(seconds * 1000.0 + 0.5);
-}
 
 static const char *
 label(const lb_health_t *h, size_t i)
@@ -63,11 +54,11 @@ lb_health_rank(lb_health_t *h, size_t i, uint64_t now)
     int max = h->cfg->health.max_conns;
 
     if (max > 0 && lb_health_open_conns(h, i) >= max)
-        return 0;
+        return LB_RANK_FULL;
     if (lb_atomic_load(&st->down) != LB_UP &&
         (int64_t)now < lb_atomic_load(&st->down_until))
-        return 1;
-    return 2;
+        return LB_RANK_DOWN;
+    return LB_RANK_OK;
 }
 
 int
@@ -75,37 +66,9 @@ lb_health_retry_rank(lb_health_t *h, size_t i, uint64_t now)
 {
     int rank = lb_health_rank(h, i, now);
 
-    return rank == LB_RANK_OK && !h->cfg->backends[i].backup ? rank + 1
-                                                             : rank;
-}
-
-/* The passes of a pick, best first: {backup tier, rank wanted}. */
-static const int passes[4][2] = {
-    {0, LB_RANK_OK}, {1, LB_RANK_OK}, {0, LB_RANK_DOWN}, {1, LB_RANK_DOWN},
-};
-
-long
-lb_health_pick(lb_health_t *h, lb_rr_t *rr, const lb_addr_t *client,
-               uint64_t now)
-{
-    size_t n = h->cfg->nbackends;
-    long i = -1;
-    size_t p;
-
-    for (p = 0; p < 4 && i < 0; p++) {
-        size_t tier = passes[p][0] ? h->nbackup : n - h->nbackup;
-
-        /* An empty tier would only cost the round robin a lap. */
-        if (tier > 0)
-            i = lb_pick_pass(h, rr, client, now, passes[p][0], passes[p][1]);
-    }
-    if (i >= 0 && passes[p - 1][1] == LB_RANK_DOWN &&
-        now - h->last_fallback_log >= FALLBACK_LOG_MS) {
-        h->last_fallback_log = now;
-        lb_log_error("Every backend of %s is out of service; trying %s "
-                     "anyway", h->cfg->listen_label, label(h, (size_t)i));
-    }
-    return i;
+    return rank == LB_RANK_OK && !h->cfg->backends[i].backup
+               ? LB_RANK_PRIMARY
+               : rank;
 }
 
 /* Takes backend i out; the worker that does it logs it. */
@@ -126,7 +89,7 @@ take_down(lb_health_t *h, size_t i, int why, int64_t until,
     else
         lb_log_error("Backend %s of %s is DOWN: %s; not used for %.1f s",
                      label(h, i), h->cfg->listen_label, reason,
-                     h->cfg->health.fail_timeout);
+                     (double)h->cfg->health.fail_timeout_ms / 1000.0);
 }
 
 static void
@@ -147,7 +110,7 @@ lb_health_failed(lb_health_t *h, size_t i, uint64_t now)
 {
     const lb_health_cfg_t *hc = &h->cfg->health;
     lb_backend_state_t *st = &h->state[i];
-    int64_t window = (int64_t)ms(hc->fail_timeout);
+    int64_t window = hc->fail_timeout_ms;
     int64_t start = lb_atomic_load(&st->window_start);
     int64_t fails;
     char reason[96];
@@ -167,9 +130,9 @@ lb_health_failed(lb_health_t *h, size_t i, uint64_t now)
     if (fails < hc->max_fails)
         return;
     snprintf(reason, sizeof(reason), "%lld failed connect(s) within %.1f s",
-             (long long)fails, hc->fail_timeout);
+             (long long)fails, (double)hc->fail_timeout_ms / 1000.0);
     take_down(h, i, LB_DOWN_FAILS,
-              hc->check_interval > 0 ? LB_DOWN_UNTIL_CHECKED
+              hc->check_interval_ms > 0 ? LB_DOWN_UNTIL_CHECKED
                                      : (int64_t)now + window,
               reason);
 }
@@ -207,18 +170,4 @@ lb_health_checked(lb_health_t *h, size_t i, int ok, lb_check_streak_t *sk)
                  sk->failed);
         take_down(h, i, LB_DOWN_CHECKS, LB_DOWN_UNTIL_CHECKED, reason);
     }
-}
-
-double
-lb_health_check_timeout(const lb_listener_cfg_t *cfg)
-{
-    double interval = cfg->health.check_interval;
-    double t = cfg->health.check_timeout;
-
-    if (t <= 0)
-        t = cfg->connect_timeout;
-    /* A check must end before the next is due. */
-    if (t <= 0 || t > interval)
-        t = interval;
-    return t;
 }

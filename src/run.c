@@ -255,7 +255,7 @@ fill_spec(lb_run_t *run, lb_run_spec_t *spec)
     spec->listeners = run->listeners;
     spec->nlisteners = nbound(&run->cfg);
     spec->processes = run->cfg.processes;
-    spec->stop_timeout = run->cfg.graceful_timeout;
+    spec->stop_timeout_ms = (uint64_t)run->cfg.graceful_timeout_ms;
     spec->worker = worker;
     spec->ctx = run;
     spec->log = log_supervisor;

@@ -10,9 +10,17 @@
 #include "session_internal.h"
 
 static const char *const end_names[] = {
-    "closed", "closed", "client_reset", "backend_reset", "idle_timeout",
-    "half_close_timeout", "connect_failed", "refused", "shutdown",
-    "proxy_error", "error",
+    [END_NONE] = "closed", /* never logged: every end records a cause */
+    [END_CLOSED] = "closed",
+    [END_CLIENT_RESET] = "client_reset",
+    [END_BACKEND_RESET] = "backend_reset",
+    [END_IDLE] = "idle_timeout",
+    [END_HALF_CLOSE] = "half_close_timeout",
+    [END_CONNECT_FAILED] = "connect_failed",
+    [END_REFUSED] = "refused",
+    [END_SHUTDOWN] = "shutdown",
+    [END_PROXY] = "proxy_error",
+    [END_ERROR] = "error",
 };
 
 static void try_backend(lb_session_t *sess);
@@ -23,7 +31,7 @@ static void on_splice(lb_stream_t *src, long nmoved, int at_sink);
 static const lb_backend_cfg_t *
 backend_cfg(const lb_session_t *sess)
 {
-    return &sess->lc->cfg->backends[sess->backend_idx];
+    return &sess->sl->cfg->backends[sess->backend_idx];
 }
 
 /* The backend's max_conns count no longer includes this connection. */
@@ -31,14 +39,8 @@ static void
 uncount(lb_session_t *sess)
 {
     if (sess->counted)
-        lb_health_count(&sess->lc->health, sess->backend_idx, -1);
+        lb_health_count(&sess->sl->health, sess->backend_idx, -1);
     sess->counted = 0;
-}
-
-lb_session_t *
-lb_session_next(const lb_session_t *sess)
-{
-    return sess->next;
 }
 
 /* One line as the connection ends, key=value in a fixed order, no value
@@ -46,7 +48,7 @@ lb_session_next(const lb_session_t *sess)
 static void
 log_connection(const lb_session_t *sess)
 {
-    const lb_listener_cfg_t *l = sess->lc->cfg;
+    const lb_listener_cfg_t *l = sess->sl->cfg;
     uint64_t now = lb_loop_now(server(sess)->loop);
     char client[LB_ADDRSTRLEN], connect_ms[16] = "-";
 
@@ -63,8 +65,8 @@ log_connection(const lb_session_t *sess)
            "to_client=%llu connect_ms=%s duration_ms=%llu retries=%d end=%s",
            client, l->listen_label,
            sess->connected ? backend_cfg(sess)->label : "-",
-           (unsigned long long)sess->bytes[UP],
-           (unsigned long long)sess->bytes[DOWN], connect_ms,
+           (unsigned long long)sess->bytes[TO_BACKEND],
+           (unsigned long long)sess->bytes[TO_CLIENT], connect_ms,
            (unsigned long long)(now - sess->started),
            sess->attempts > 1 ? sess->attempts - 1 : 0,
            end_names[sess->end]);
@@ -76,23 +78,18 @@ static void
 free_session(lb_session_t *sess)
 {
     lb_server_t *srv = server(sess);
-    lb_lctx_t *lc = sess->lc;
+    lb_served_listener_t *sl = sess->sl;
 
     /* Both streams are closed: no buffer is with the platform any more. */
-    for (int d = UP; d <= DOWN; d++)
+    for (int d = TO_BACKEND; d <= TO_CLIENT; d++)
         if (sess->buf[d])
             lb_bufpool_put(srv->pool, sess->buf[d]);
-    if (sess->prev)
-        sess->prev->next = sess->next;
-    else
-        srv->sessions = sess->next;
-    if (sess->next)
-        sess->next->prev = sess->prev;
+    lb_list_remove(&sess->link);
     uncount(sess);
     lb_tried_free(&sess->tried);
     lb_pp_buf_free(&sess->pp);
     free(sess);
-    lb_server_session_ended(srv, lc);
+    lb_server_session_ended(srv, sl);
 }
 
 static void
@@ -152,12 +149,18 @@ lb__session_end(lb_session_t *sess, int reason, int reset)
     close_both(sess, how, how);
 }
 
-/* From outside the session: the server cuts it (drain deadline, second
- * stop). */
+/* From outside the sessions: the server cuts them all (drain deadline,
+ * second stop). */
 void
-lb_session_abort(lb_session_t *sess, int reset)
+lb_session_abort_all(lb_server_t *srv, int reset)
 {
-    lb__session_end(sess, END_SHUTDOWN, reset);
+    lb_list_t *head = &srv->sessions;
+
+    /* Aborting never frees at once (close callbacks do), so the list is
+     * safe to walk. */
+    for (lb_list_t *n = head->next; n != head; n = n->next)
+        lb__session_end(LB_LIST_ENTRY(n, lb_session_t, link), END_SHUTDOWN,
+                        reset);
 }
 
 /* The source of direction d was reset: everything it sent before is
@@ -166,9 +169,9 @@ lb_session_abort(lb_session_t *sess, int reset)
 static void
 source_reset(lb_session_t *sess, int d)
 {
-    set_end(sess, d == UP ? END_CLIENT_RESET : END_BACKEND_RESET);
+    set_end(sess, d == TO_BACKEND ? END_CLIENT_RESET : END_BACKEND_RESET);
     sess->reset = 1;
-    if (d == UP)
+    if (d == TO_BACKEND)
         close_both(sess, LB_CLOSE_RESET, LB_CLOSE_DRAIN_RESET);
     else
         close_both(sess, LB_CLOSE_DRAIN_RESET, LB_CLOSE_RESET);
@@ -179,19 +182,19 @@ source_reset(lb_session_t *sess, int d)
 static int
 dir_of_reader(const lb_session_t *sess, const lb_stream_t *s)
 {
-    return s == sess->client ? UP : DOWN;
+    return s == sess->client ? TO_BACKEND : TO_CLIENT;
 }
 
 static lb_stream_t *
 source(const lb_session_t *sess, int d)
 {
-    return d == UP ? sess->client : sess->backend;
+    return d == TO_BACKEND ? sess->client : sess->backend;
 }
 
 static lb_stream_t *
 sink(const lb_session_t *sess, int d)
 {
-    return d == UP ? sess->backend : sess->client;
+    return d == TO_BACKEND ? sess->backend : sess->client;
 }
 
 static void
@@ -232,19 +235,20 @@ direction_done(lb_session_t *sess, int d)
 static int
 half_closed(const lb_session_t *sess)
 {
-    return sess->state[UP] == H_DONE || sess->state[DOWN] == H_DONE;
+    return sess->state[TO_BACKEND] == H_DONE ||
+           sess->state[TO_CLIENT] == H_DONE;
 }
 
 /* Milliseconds of silence allowed now (0: no limit). */
 static uint64_t
 idle_limit_ms(const lb_session_t *sess)
 {
-    const lb_listener_cfg_t *l = sess->lc->cfg;
+    const lb_listener_cfg_t *l = sess->sl->cfg;
     int half = half_closed(sess);
-    double t = half && l->half_close_timeout > 0 ? l->half_close_timeout
-                                                 : l->idle_timeout;
 
-    return (uint64_t)(t * 1000.0 + 0.5);
+    return (uint64_t)(half && l->half_close_timeout_ms > 0
+                          ? l->half_close_timeout_ms
+                          : l->idle_timeout_ms);
 }
 
 /* Arms the timer for the end of the allowed silence. Activity only stamps
@@ -279,7 +283,7 @@ idle_check(lb_session_t *sess)
     }
     lb_addr_format(&sess->client_addr, client, sizeof(client));
     lb_log("Closing connection from %s on %s: no data either way for "
-           "%.1f s", client, sess->lc->cfg->listen_label,
+           "%.1f s", client, sess->sl->cfg->listen_label,
            (double)limit / 1000.0);
     lb__session_end(sess, half_closed(sess) ? END_HALF_CLOSE : END_IDLE, 0);
 }
@@ -303,7 +307,7 @@ source_ended(lb_session_t *sess, int d)
 void
 lb__session_sink_failed(lb_session_t *sess, int d)
 {
-    set_end(sess, d == UP ? END_BACKEND_RESET : END_CLIENT_RESET);
+    set_end(sess, d == TO_BACKEND ? END_BACKEND_RESET : END_CLIENT_RESET);
     sess->reset = 1;
     direction_done(sess, d);
 }
@@ -313,7 +317,7 @@ void
 lb__session_on_write(lb_stream_t *s, int status)
 {
     lb_session_t *sess = lb_stream_data(s);
-    int d = s == sess->backend ? UP : DOWN;
+    int d = s == sess->backend ? TO_BACKEND : TO_CLIENT;
 
     touch(sess);
     lb_bufpool_put(server(sess)->pool, sess->buf[d]);
@@ -345,7 +349,7 @@ on_read(lb_stream_t *s, long nread, char *buf)
 
     if (nread > 0) {
         touch(sess);
-        lb_stats_bytes(sess->lc, sess->backend_idx, d, nread);
+        lb_stats_bytes(sess->sl, sess->backend_idx, d, nread);
         sess->buf[d] = buf;
         sess->state[d] = H_WRITING;
         sess->bytes[d] += (uint64_t)nread;
@@ -368,10 +372,9 @@ on_splice(lb_stream_t *src, long nmoved, int at_sink)
     if (nmoved > 0) {
         touch(sess);
         sess->bytes[d] += (uint64_t)nmoved;
-        lb_stats_bytes(sess->lc, sess->backend_idx, d, nmoved);
+        lb_stats_bytes(sess->sl, sess->backend_idx, d, nmoved);
         lb__session_read(sess, d);
-    }
-    else if (nmoved == LB_EOF)
+    } else if (nmoved == LB_EOF)
         source_ended(sess, d);
     else if (nmoved == LB_ENOTSUP)
         lb__session_read(sess, d); /* the next try reads, as it refuses */
@@ -388,11 +391,11 @@ give_up(lb_session_t *sess, int err)
 {
     char client[LB_ADDRSTRLEN];
 
-    lb_stats_failed(sess->lc);
+    lb_stats_failed(sess->sl);
     client_label(sess, client, sizeof(client));
     lb_log_error("All backends failed for client %s on %s (last: %s: %s); "
                  "closing the client connection", client,
-                 sess->lc->cfg->listen_label, backend_cfg(sess)->label,
+                 sess->sl->cfg->listen_label, backend_cfg(sess)->label,
                  lb_strerror(err));
     lb__session_end(sess, END_CONNECT_FAILED, 0);
 }
@@ -409,7 +412,7 @@ retry_rank(void *ctx, size_t i)
 {
     lb_session_t *sess = ctx;
 
-    return lb_health_retry_rank(&sess->lc->health, i,
+    return lb_health_retry_rank(&sess->sl->health, i,
                                 lb_loop_now(server(sess)->loop));
 }
 
@@ -427,11 +430,11 @@ backend_failed(lb_session_t *sess, int err)
     }
     close_stream(&sess->backend, LB_CLOSE_NORMAL);
     uncount(sess);
-    lb_stats_connect(sess->lc, sess->backend_idx, 0);
+    lb_stats_connect(sess->sl, sess->backend_idx, 0);
     if (!our_fault(err))
-        lb_health_failed(&sess->lc->health, sess->backend_idx,
+        lb_health_failed(&sess->sl->health, sess->backend_idx,
                          lb_loop_now(server(sess)->loop));
-    next = lb_pick_retry(&sess->tried, sess->attempts, sess->lc->max_retries,
+    next = lb_pick_retry(&sess->tried, sess->attempts, sess->sl->max_retries,
                          &server(sess)->rng, retry_rank, sess);
     if (next < 0) {
         give_up(sess, err);
@@ -456,13 +459,13 @@ on_connected(lb_stream_t *s, int status)
     sess->connected = 1;
     sess->connect_ms =
         (uint32_t)(lb_loop_now(server(sess)->loop) - sess->started);
-    lb_health_succeeded(&sess->lc->health, sess->backend_idx);
-    lb_stats_connect(sess->lc, sess->backend_idx, 1);
+    lb_health_succeeded(&sess->sl->health, sess->backend_idx);
+    lb_stats_connect(sess->sl, sess->backend_idx, 1);
     touch(sess);
     arm_idle(sess);
     lb__session_start_up(sess);
     if (!sess->closing)
-        lb__session_read(sess, DOWN);
+        lb__session_read(sess, TO_CLIENT);
 }
 
 static void
@@ -520,15 +523,15 @@ try_backend(lb_session_t *sess)
 {
     const lb_backend_cfg_t *b = backend_cfg(sess);
     lb_server_t *srv = server(sess);
-    double timeout = sess->lc->cfg->connect_timeout;
+    int64_t timeout = sess->sl->cfg->connect_timeout_ms;
     int rc;
 
     sess->attempts++;
     lb_tried_mark(&sess->tried, sess->backend_idx);
-    lb_health_count(&sess->lc->health, sess->backend_idx, 1);
+    lb_health_count(&sess->sl->health, sess->backend_idx, 1);
     sess->counted = 1;
     if (timeout > 0)
-        lb_timer_start(&sess->timer, (uint64_t)(timeout * 1000.0 + 0.5));
+        lb_timer_start(&sess->timer, (uint64_t)timeout);
     if (b->resolved) {
         connect_to(sess, &b->addr);
         return;
@@ -545,16 +548,16 @@ try_backend(lb_session_t *sess)
 static void
 refuse_full(lb_session_t *sess)
 {
-    lb_lctx_t *lc = sess->lc;
-    uint64_t now = lb_loop_now(lc->srv->loop);
+    lb_served_listener_t *sl = sess->sl;
+    uint64_t now = lb_loop_now(sl->srv->loop);
 
-    if (now - lc->last_full_log >= 1000) {
-        lc->last_full_log = now;
+    if (now - sl->last_full_log >= 1000) {
+        sl->last_full_log = now;
         lb_log_error("Every backend of %s is at max_conns (%d); closing new "
-                     "client connections", lc->cfg->listen_label,
-                     lc->cfg->health.max_conns);
+                     "client connections", sl->cfg->listen_label,
+                     sl->cfg->health.max_conns);
     }
-    lb_stats_refused(lc, LB_STATS_REFUSED_FULL);
+    lb_stats_refused(sl, LB_STATS_REFUSED_FULL);
     lb__session_end(sess, END_REFUSED, 0);
 }
 
@@ -562,9 +565,9 @@ refuse_full(lb_session_t *sess)
 static void
 choose_backend(lb_session_t *sess)
 {
-    lb_lctx_t *lc = sess->lc;
-    long first = lb_health_pick(&lc->health, lc->rr, &sess->client_addr,
-                                lb_loop_now(lc->srv->loop));
+    lb_served_listener_t *sl = sess->sl;
+    long first = lb_pick_backend(&sl->health, sl->rr, &sess->client_addr,
+                                lb_loop_now(sl->srv->loop));
 
     if (first < 0) {
         refuse_full(sess);
@@ -582,7 +585,7 @@ lb__session_admit(lb_session_t *sess, const lb_pp_header_t *hdr)
 {
     if (lb__session_prepare_header(sess, hdr) != 0) {
         lb_log_error("out of memory: dropping a connection on %s",
-                     sess->lc->cfg->listen_label);
+                     sess->sl->cfg->listen_label);
         lb__session_end(sess, END_ERROR, 1);
         return;
     }
@@ -590,33 +593,31 @@ lb__session_admit(lb_session_t *sess, const lb_pp_header_t *hdr)
 }
 
 void
-lb_session_start(lb_lctx_t *lc, lb_stream_t *client, const lb_addr_t *peer)
+lb_session_start(lb_served_listener_t *sl, lb_stream_t *client,
+                 const lb_addr_t *peer)
 {
-    lb_server_t *srv = lc->srv;
+    lb_server_t *srv = sl->srv;
     lb_session_t *sess = calloc(1, sizeof(*sess));
 
-    if (sess == NULL || lb_tried_init(&sess->tried, lc->cfg->nbackends)) {
+    if (sess == NULL || lb_tried_init(&sess->tried, sl->cfg->nbackends)) {
         free(sess);
         lb_log_error("out of memory: dropping a connection on %s",
-                     lc->cfg->listen_label);
+                     sl->cfg->listen_label);
         lb_stream_close(client, LB_CLOSE_RESET, NULL);
         return;
     }
-    sess->lc = lc;
+    sess->sl = sl;
     sess->client = client;
     sess->open_streams = 1;
     lb_stream_set_data(client, sess);
     sess->client_addr = *peer;
     lb_timer_init(srv->loop, &sess->timer, on_timer, sess);
-    sess->next = srv->sessions;
-    if (srv->sessions)
-        srv->sessions->prev = sess;
-    srv->sessions = sess;
+    lb_list_push(&srv->sessions, &sess->link);
     srv->active++;
-    lc->active++;
-    lb_stats_active(lc, 1);
+    sl->active++;
+    lb_stats_active(sl, 1);
     sess->started = lb_loop_now(srv->loop);
-    if (lc->cfg->accept_proxy)
+    if (sl->cfg->accept_proxy)
         lb__session_expect_header(sess);
     else
         lb__session_admit(sess, NULL);

@@ -9,9 +9,11 @@
 
 /* How long a client may take to send its PROXY header when
  * connect_timeout is 0 (no limit is no option: it holds a slot). */
-#define PROXY_TIMEOUT_S 5.0
+#define PROXY_TIMEOUT_MS 5000
 
-enum { UP = 0, DOWN = 1 }; /* UP: client to backend */
+/* The two directions a session relays, indexing its per-direction
+ * state (and the statistics' byte counters). */
+enum { TO_BACKEND = LB_STATS_IN, TO_CLIENT = LB_STATS_OUT };
 enum { H_IDLE = 0, H_READING, H_WRITING, H_DONE };
 
 /* Why a connection ended, for its log line; the first cause recorded
@@ -33,8 +35,8 @@ enum {
 
 
 struct lb_session_s {
-    lb_lctx_t *lc;
-    lb_session_t *prev, *next;
+    lb_served_listener_t *sl;
+    lb_list_t link;          /* in the server's sessions */
     lb_stream_t *client, *backend;
     lb_resolve_t *resolve;
     lb_timer_t timer;
@@ -58,14 +60,15 @@ struct lb_session_s {
     /* PROXY protocol: the client's header while it comes in pieces, then
      * the header for the backend until it is written. */
     unsigned char pp_wait;   /* reading the client's header */
-    uint32_t held;           /* client bytes after its header, in buf[UP] */
+    uint32_t held;           /* client bytes after its header, held in
+                              * buf[TO_BACKEND] */
     lb_pp_buf_t pp;
 };
 
 static inline lb_server_t *
 server(const lb_session_t *sess)
 {
-    return sess->lc->srv;
+    return sess->sl->srv;
 }
 
 static inline void

@@ -18,13 +18,13 @@ send_held(lb_session_t *sess)
     size_t n = sess->held;
 
     if (n == 0) {
-        lb__session_read(sess, UP);
+        lb__session_read(sess, TO_BACKEND);
         return;
     }
     sess->held = 0;
-    sess->bytes[UP] += n;
-    lb_stats_bytes(sess->lc, sess->backend_idx, UP, (long)n);
-    if (lb_stream_write(sess->backend, sess->buf[UP], n,
+    sess->bytes[TO_BACKEND] += n;
+    lb_stats_bytes(sess->sl, sess->backend_idx, TO_BACKEND, (long)n);
+    if (lb_stream_write(sess->backend, sess->buf[TO_BACKEND], n,
                         lb__session_on_write) != 0)
         lb__session_end(sess, END_ERROR, 1);
 }
@@ -36,7 +36,7 @@ on_header_written(lb_stream_t *s, int status)
 
     lb_pp_buf_free(&sess->pp);
     if (status < 0)
-        lb__session_sink_failed(sess, UP);
+        lb__session_sink_failed(sess, TO_BACKEND);
     else
         send_held(sess);
 }
@@ -46,7 +46,7 @@ on_header_written(lb_stream_t *s, int status)
 void
 lb__session_start_up(lb_session_t *sess)
 {
-    sess->state[UP] = H_WRITING;
+    sess->state[TO_BACKEND] = H_WRITING;
     if (sess->pp.data == NULL)
         send_held(sess);
     else if (lb_stream_write(sess->backend, sess->pp.data, sess->pp.len,
@@ -62,7 +62,7 @@ lb__session_start_up(lb_session_t *sess)
 int
 lb__session_prepare_header(lb_session_t *sess, const lb_pp_header_t *hdr)
 {
-    int version = sess->lc->cfg->send_proxy;
+    int version = sess->sl->cfg->send_proxy;
     const lb_addr_t *dst;
     lb_addr_t local;
 
@@ -84,25 +84,25 @@ lb__session_prepare_header(lb_session_t *sess, const lb_pp_header_t *hdr)
 static void
 header_failed(lb_session_t *sess, const char *why)
 {
-    lb_lctx_t *lc = sess->lc;
-    uint64_t now = lb_loop_now(lc->srv->loop);
+    lb_served_listener_t *sl = sess->sl;
+    uint64_t now = lb_loop_now(sl->srv->loop);
     char client[LB_ADDRSTRLEN];
 
-    if (now - lc->last_proxy_log >= 1000) {
-        lc->last_proxy_log = now;
+    if (now - sl->last_proxy_log >= 1000) {
+        sl->last_proxy_log = now;
         client_label(sess, client, sizeof(client));
         lb_log_error("No valid PROXY header from %s on %s (%s); closing the "
-                     "connection", client, lc->cfg->listen_label, why);
+                     "connection", client, sl->cfg->listen_label, why);
     }
     lb__session_end(sess, END_PROXY, 0);
 }
 
-static double
-header_timeout(const lb_session_t *sess)
+static uint64_t
+header_timeout_ms(const lb_session_t *sess)
 {
-    double t = sess->lc->cfg->connect_timeout;
+    int64_t t = sess->sl->cfg->connect_timeout_ms;
 
-    return t > 0 ? t : PROXY_TIMEOUT_S;
+    return t > 0 ? (uint64_t)t : PROXY_TIMEOUT_MS;
 }
 
 void
@@ -111,7 +111,7 @@ lb__session_header_timed_out(lb_session_t *sess)
     char why[64];
 
     snprintf(why, sizeof(why), "none complete within %.1f s",
-             header_timeout(sess));
+             (double)header_timeout_ms(sess) / 1000.0);
     header_failed(sess, why);
 }
 
@@ -125,7 +125,7 @@ keep_rest(lb_session_t *sess, char *buf, size_t n, size_t used)
         return;
     }
     memmove(buf, buf + used, n - used);
-    sess->buf[UP] = buf;
+    sess->buf[TO_BACKEND] = buf;
     sess->held = (uint32_t)(n - used);
 }
 
@@ -181,7 +181,7 @@ lb__session_expect_header(lb_session_t *sess)
 {
     sess->pp_wait = 1;
     lb_timer_start(&sess->timer,
-                   (uint64_t)(header_timeout(sess) * 1000.0 + 0.5));
+                   header_timeout_ms(sess));
     read_header(sess);
 }
 

@@ -9,59 +9,59 @@
 
 /* The listener's index in the config: where its counters are. */
 static size_t
-index_of(const lb_lctx_t *lc)
+index_of(const lb_served_listener_t *sl)
 {
-    return (size_t)(lc->cfg - lc->srv->cfg->listeners);
+    return (size_t)(sl->cfg - sl->srv->cfg->listeners);
 }
 
 static lb_listener_counters_t *
-counters(const lb_lctx_t *lc)
+counters(const lb_served_listener_t *sl)
 {
-    return &lc->srv->shared->counters[index_of(lc)];
+    return &sl->srv->shared->counters[index_of(sl)];
 }
 
 static lb_backend_counters_t *
-bcounters(const lb_lctx_t *lc, size_t b)
+bcounters(const lb_served_listener_t *sl, size_t b)
 {
-    return &lc->srv->shared->bcounters[index_of(lc)][b];
+    return &sl->srv->shared->bcounters[index_of(sl)][b];
 }
 
 void
-lb_stats_accepted(lb_lctx_t *lc)
+lb_stats_accepted(lb_served_listener_t *sl)
 {
-    lb_atomic_add(&counters(lc)->accepted, 1);
+    lb_atomic_add(&counters(sl)->accepted, 1);
 }
 
 void
-lb_stats_refused(lb_lctx_t *lc, int why)
+lb_stats_refused(lb_served_listener_t *sl, int why)
 {
-    lb_atomic_add(&counters(lc)->refused[why], 1);
+    lb_atomic_add(&counters(sl)->refused[why], 1);
 }
 
 void
-lb_stats_active(lb_lctx_t *lc, int delta)
+lb_stats_active(lb_served_listener_t *sl, int delta)
 {
-    lb_atomic_add(&counters(lc)->active[lc->srv->slot], delta);
+    lb_atomic_add(&counters(sl)->active[sl->srv->slot], delta);
 }
 
 void
-lb_stats_failed(lb_lctx_t *lc)
+lb_stats_failed(lb_served_listener_t *sl)
 {
-    lb_atomic_add(&counters(lc)->failed, 1);
+    lb_atomic_add(&counters(sl)->failed, 1);
 }
 
 void
-lb_stats_connect(lb_lctx_t *lc, size_t b, int ok)
+lb_stats_connect(lb_served_listener_t *sl, size_t b, int ok)
 {
-    lb_backend_counters_t *c = bcounters(lc, b);
+    lb_backend_counters_t *c = bcounters(sl, b);
 
     lb_atomic_add(ok ? &c->connections : &c->failures, 1);
 }
 
 void
-lb_stats_bytes(lb_lctx_t *lc, size_t b, int dir, long n)
+lb_stats_bytes(lb_served_listener_t *sl, size_t b, int dir, long n)
 {
-    lb_atomic_add(&bcounters(lc, b)->bytes[dir], n);
+    lb_atomic_add(&bcounters(sl, b)->bytes[dir], n);
 }
 
 /* ---- snapshot ---- */

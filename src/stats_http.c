@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lb_list.h"
 #include "lb_server.h"
 
 #define MAX_REQUEST 4096 /* request line and headers; beyond: 431 */
@@ -19,7 +20,7 @@ typedef struct stats_conn_s stats_conn_t;
 typedef struct lb_stats_http_s {
     lb_server_t *srv;
     lb_listener_t *listener; /* NULL once closed */
-    stats_conn_t *conns;
+    lb_list_t conns;     /* stats_conn_t, by link */
     size_t nconns;
 } lb_stats_http_t;
 
@@ -27,7 +28,7 @@ enum { C_READING, C_WRITING, C_LINGERING };
 
 struct stats_conn_s {
     lb_stats_http_t *http;
-    stats_conn_t *prev, *next;
+    lb_list_t link;
     lb_stream_t *stream; /* NULL once closed */
     lb_timer_t timer;
     char *req;           /* MAX_REQUEST + 1 bytes, from the first byte on */
@@ -47,12 +48,7 @@ on_closed(lb_stream_t *s)
     stats_conn_t *c = lb_stream_data(s);
     lb_stats_http_t *http = c->http;
 
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        http->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    lb_list_remove(&c->link);
     http->nconns--;
     free(c->req);
     lb_buf_free(&c->resp);
@@ -313,10 +309,7 @@ on_accept(lb_listener_t *l, lb_stream_t *s, const lb_addr_t *peer, int status,
     }
     c->http = http;
     c->stream = s;
-    c->next = http->conns;
-    if (http->conns)
-        http->conns->prev = c;
-    http->conns = c;
+    lb_list_push(&http->conns, &c->link);
     http->nconns++;
     http->srv->stats_streams++;
     lb_stream_set_data(s, c);
@@ -334,6 +327,7 @@ serve(lb_server_t *srv, lb_listener_t *l, lb_server_t *previous)
         return LB_ENOMEM;
     http->srv = srv;
     http->listener = l;
+    lb_list_init(&http->conns);
     srv->stats = http;
     if (previous && previous->stats && previous->stats->listener == l) {
         /* An in-loop reload kept the address: the socket stays open, and
@@ -377,10 +371,14 @@ lb_stats_close_listener(lb_server_t *srv)
 void
 lb_stats_cut(lb_server_t *srv)
 {
+    lb_list_t *head;
+
+    if (srv->stats == NULL)
+        return;
+    head = &srv->stats->conns;
     /* Closing never frees at once (the close callback does). */
-    for (stats_conn_t *c = srv->stats ? srv->stats->conns : NULL; c;
-         c = c->next)
-        conn_close(c, LB_CLOSE_RESET);
+    for (lb_list_t *n = head->next; n != head; n = n->next)
+        conn_close(LB_LIST_ENTRY(n, stats_conn_t, link), LB_CLOSE_RESET);
 }
 
 void
@@ -392,9 +390,10 @@ lb_stats_free(lb_server_t *srv)
         return;
     lb_stats_close_listener(srv);
     /* The loop is gone: connections it still had get no callback. */
-    while (http->conns) {
-        stats_conn_t *c = http->conns;
-        http->conns = c->next;
+    while (!lb_list_empty(&http->conns)) {
+        stats_conn_t *c = LB_LIST_ENTRY(http->conns.next, stats_conn_t, link);
+
+        lb_list_remove(&c->link);
         free(c->req);
         lb_buf_free(&c->resp);
         free(c);

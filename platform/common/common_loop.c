@@ -34,7 +34,7 @@ lb__loop_request_retire(lb_loop_t *loop)
     lb__loop_base_t *b = LB__LOOP(loop);
 
     if (b->stop_cb)
-        b->stop_cb(loop, 0, b->stop_data);
+        b->stop_cb(loop, LB_STOP_RETIRE, b->stop_data);
 }
 
 void
@@ -59,7 +59,8 @@ lb__loop_request_stop(lb_loop_t *loop)
 
     b->stop_count++;
     if (b->stop_cb)
-        b->stop_cb(loop, b->stop_count, b->stop_data);
+        b->stop_cb(loop, b->stop_count == 1 ? LB_STOP_DRAIN : LB_STOP_NOW,
+                   b->stop_data);
     else
         b->stopped = 1;
 }

@@ -6,7 +6,7 @@
 
 #include "common_stream.h"
 #include "lb_platform.h"
-#include "lb_timers.h"
+#include "common_timers.h"
 
 typedef struct lb__loop_base_s {
     lb_timer_heap_t timers;
@@ -25,7 +25,7 @@ typedef struct lb__loop_base_s {
 
 /* A stop was asked for (signal, Ctrl+C, service stop, parent gone). */
 void lb__loop_request_stop(lb_loop_t *loop);
-/* A reload replaced this worker: the stop callback with count 0. */
+/* A reload replaced this worker: the stop callback with LB_STOP_RETIRE. */
 void lb__loop_request_retire(lb_loop_t *loop);
 /* A reload was asked for (Windows: SERVICE_CONTROL_PARAMCHANGE). */
 void lb__loop_request_reload(lb_loop_t *loop);

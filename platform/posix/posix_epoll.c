@@ -26,47 +26,14 @@ struct lb__epoll_s {
     /* Edge ios that are ready for what their owner now wants, though no
      * new edge will come: dispatched after the next wait, which then does
      * not block. */
-    lb__link_t due;
+    lb_list_t due;
     struct epoll_event ev[MAX_EVENTS];
 };
 
-static void
-link_init(lb__link_t *head)
-{
-    head->prev = head->next = head;
-}
-
-static int
-link_empty(const lb__link_t *head)
-{
-    return head->next == head;
-}
-
-static void
-link_remove(lb__link_t *l)
-{
-    if (l->next == NULL)
-        return;
-    l->prev->next = l->next;
-    l->next->prev = l->prev;
-    l->prev = l->next = NULL;
-}
-
-static void
-link_push(lb__link_t *head, lb__link_t *l)
-{
-    if (l->next != NULL)
-        return; /* on the list already */
-    l->prev = head->prev;
-    l->next = head;
-    head->prev->next = l;
-    head->prev = l;
-}
-
 static lb__io_t *
-io_of(lb__link_t *l)
+io_of(lb_list_t *l)
 {
-    return (lb__io_t *)(void *)((char *)l - offsetof(lb__io_t, due));
+    return LB_LIST_ENTRY(l, lb__io_t, due);
 }
 
 /* EPOLLRDHUP rides along with EPOLLIN: a reader that knows the FIN is in
@@ -139,7 +106,7 @@ edge_update(lb_loop_t *loop, lb__io_t *io)
         io->armed = POLLIN | POLLOUT;
     }
     if (edge_wanted(io) != 0)
-        link_push(&loop->epoll->due, &io->due);
+        lb_list_push(&loop->epoll->due, &io->due);
     return 0;
 }
 
@@ -175,7 +142,7 @@ ep_remove(lb_loop_t *loop, lb__io_t *io, int closes_alone)
     for (int i = 0; i < ep->nev; i++)
         if (ep->ev[i].data.ptr == io)
             ep->ev[i].data.ptr = NULL;
-    link_remove(&io->due);
+    lb_list_remove(&io->due);
     io->ready = 0;
     memset(&e, 0, sizeof(e));
     /* ENOENT would mean not registered: what is wanted anyway. */
@@ -220,7 +187,7 @@ dispatch(lb_loop_t *loop, int n)
         if (io->edge) {
             io->ready |= from_epoll(ep->ev[i].events);
             rev = edge_wanted(io);
-            link_remove(&io->due); /* served now */
+            lb_list_remove(&io->due); /* served now */
         } else {
             rev = wanted(loop, io, ep->ev[i].events);
         }
@@ -238,20 +205,16 @@ dispatch(lb_loop_t *loop, int n)
 static void
 run_due(lb_loop_t *loop)
 {
-    lb__link_t *due = &loop->epoll->due, now;
+    lb_list_t *due = &loop->epoll->due, now;
 
-    if (link_empty(due))
+    if (lb_list_empty(due))
         return;
-    now.next = due->next;
-    now.prev = due->prev;
-    now.next->prev = &now;
-    now.prev->next = &now;
-    link_init(due);
-    while (!link_empty(&now)) {
+    lb_list_move(due, &now);
+    while (!lb_list_empty(&now)) {
         lb__io_t *io = io_of(now.next);
         short rev;
 
-        link_remove(&io->due);
+        lb_list_remove(&io->due);
         rev = edge_wanted(io);
         if (rev != 0)
             io->cb(loop, io, rev);
@@ -263,7 +226,7 @@ ep_run_once(lb_loop_t *loop, int timeout_ms)
 {
     struct lb__epoll_s *ep = loop->epoll;
     int n = epoll_wait(ep->fd, ep->ev, MAX_EVENTS,
-                       link_empty(&ep->due) ? timeout_ms : 0);
+                       lb_list_empty(&ep->due) ? timeout_ms : 0);
     int err = errno;
 
     loop->base.now = lb__posix_clock_ms();
@@ -288,7 +251,7 @@ ep_init(lb_loop_t *loop)
         return err;
     }
     lb__loop_note_fd(loop, ep->fd); /* the resolver's helper closes it */
-    link_init(&ep->due);
+    lb_list_init(&ep->due);
     loop->epoll = ep;
     return 0;
 }

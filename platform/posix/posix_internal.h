@@ -14,8 +14,9 @@
 
 #include "common_loop.h"
 #include "common_stream.h"
+#include "lb_list.h"
 #include "lb_platform.h"
-#include "lb_timers.h"
+#include "common_timers.h"
 
 typedef struct lb__io_s lb__io_t;
 typedef void (*lb__io_cb)(lb_loop_t *loop, lb__io_t *io, short revents);
@@ -31,9 +32,6 @@ typedef void (*lb__io_cb)(lb_loop_t *loop, lb__io_t *io, short revents);
 
 /* Links an io into the epoll backend's list of ios to dispatch without
  * waiting (circular, so an io unlinks itself from whichever list). */
-typedef struct lb__link_s {
-    struct lb__link_s *prev, *next; /* NULL: on no list */
-} lb__link_t;
 
 /* A watched descriptor. events is what its owner waits for (POLLIN,
  * POLLOUT); the rest is the backend's: index is its slot in loop->pfds or
@@ -50,7 +48,7 @@ struct lb__io_s {
     unsigned char edge;
     long index;
     lb__io_cb cb;
-    lb__link_t due; /* epoll, edge: ready and wanted, dispatch next round */
+    lb_list_t due; /* epoll, edge: ready and wanted, dispatch next round */
 };
 
 /* How the loop learns which descriptors are ready: posix_poll.c (portable)

@@ -18,7 +18,6 @@
 #define BACKOFF_MAX_MS 10000
 #define STABLE_MS 10000   /* a worker that lived this long was healthy */
 #define KILL_MARGIN_MS 3000 /* beyond the drain before SIGKILL */
-#define EXIT_WORKER_FAILED 1 /* LB_EXIT_FAILURE of lb_config.h */
 
 typedef struct slot_s {
     pid_t pid;              /* 0 when not running */
@@ -30,7 +29,7 @@ typedef struct slot_s {
     unsigned backoff;
     int retiring;           /* of a config replaced by a reload; it drains
                              * with no deadline until a stop */
-    double stop_timeout;    /* graceful_shutdown_timeout of its config */
+    uint64_t stop_timeout_ms; /* graceful_shutdown_timeout of its config */
 } slot_t;
 
 typedef struct super_s {
@@ -158,7 +157,7 @@ reap(super_t *sv)
             if (!sv->stopping && !slot->retiring)
                 schedule_restart(sv, slot, wstatus);
             else if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0)
-                sv->status = EXIT_WORKER_FAILED;
+                sv->status = LB_EXIT_FAILURE;
             slot->pid = 0;
             close(slot->ctl);
             slot->ctl = -1;
@@ -196,12 +195,12 @@ signal_workers(super_t *sv, int signo)
 static uint64_t
 longest_drain_ms(const super_t *sv)
 {
-    double longest = sv->spec->stop_timeout;
+    uint64_t longest = sv->spec->stop_timeout_ms;
 
     for (size_t i = 0; i < sv->nslots; i++)
-        if (sv->slots[i].pid > 0 && sv->slots[i].stop_timeout > longest)
-            longest = sv->slots[i].stop_timeout;
-    return (uint64_t)(longest * 1000.0);
+        if (sv->slots[i].pid > 0 && sv->slots[i].stop_timeout_ms > longest)
+            longest = sv->slots[i].stop_timeout_ms;
+    return longest;
 }
 
 static void
@@ -281,7 +280,7 @@ init_slots(slot_t *slots, const lb_run_spec_t *spec)
         slots[i].listener = i % spec->nlisteners;
         slots[i].index = (unsigned)(i / spec->nlisteners);
         slots[i].ctl = -1;
-        slots[i].stop_timeout = spec->stop_timeout;
+        slots[i].stop_timeout_ms = spec->stop_timeout_ms;
     }
 }
 
@@ -387,7 +386,7 @@ lb_run_workers(lb_run_spec_t *spec)
     if (rc != 0) {
         say(&sv, 1, "cannot start the supervisor (%ld)", rc, 0);
         free(sv.slots);
-        return EXIT_WORKER_FAILED;
+        return LB_EXIT_FAILURE;
     }
     for (size_t i = 0; i < sv.nslots; i++)
         spawn(&sv, &sv.slots[i]);

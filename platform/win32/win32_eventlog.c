@@ -3,7 +3,6 @@
  * %ProgramData%\PumpkinLB for everything stdout and stderr would show. */
 #include "win32_internal.h"
 #include "win32_service.h"
-#include "lb_log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,21 +18,21 @@ lb__win_eventlog_open(void)
         event_source = RegisterEventSourceW(NULL, LB__SERVICE_NAME);
 }
 
-/* A service has no console: log lines go to the default log file. */
+/* A service has no console: stdout and stderr, where every log line
+ * goes, are pointed at the default log file. */
 void
 lb__win_service_log_open(void)
 {
     wchar_t *path = lb__win_data_path(L"pumpkinlb.log");
-    FILE *f = path ? _wfopen(path, L"a") : NULL;
+    int ok = path != NULL && _wfreopen(path, L"a", stdout) != NULL &&
+             _wfreopen(path, L"a", stderr) != NULL;
 
     free(path);
-    if (f == NULL) {
+    if (!ok) {
         lb__win_eventlog_open();
         lb_platform_event(1, "cannot open the service log file under "
                              "%ProgramData%\\PumpkinLB");
-        return;
     }
-    lb_log_redirect(f);
 }
 
 static wchar_t *

@@ -116,7 +116,7 @@ create(SC_HANDLE scm, const wchar_t *exe, const wchar_t *cfg)
     SC_HANDLE svc;
 
     if (cmd == NULL)
-        return 1;
+        return LB_EXIT_FAILURE;
     swprintf(cmd, len, L"\"%ls\" --service \"%ls\"", exe, cfg);
     svc = CreateServiceW(scm, LB__SERVICE_NAME, LB__SERVICE_DISPLAY,
                          SERVICE_ALL_ACCESS, SERVICE_WIN32_OWN_PROCESS,
@@ -130,11 +130,11 @@ create(SC_HANDLE scm, const wchar_t *exe, const wchar_t *cfg)
                     "remove it first with --uninstall-service\n");
         else
             say_error("creating the service", err);
-        return 1;
+        return LB_EXIT_FAILURE;
     }
     configure(svc);
     CloseServiceHandle(svc);
-    return 0;
+    return LB_EXIT_OK;
 }
 
 int
@@ -142,13 +142,13 @@ lb__win_install(const char *config)
 {
     wchar_t exe[MAX_PATH], *cfg = config_path(config);
     SC_HANDLE scm;
-    int rc = 1;
+    int rc = LB_EXIT_FAILURE;
 
     if (cfg == NULL || GetModuleFileNameW(NULL, exe, MAX_PATH) == 0) {
         fprintf(stderr, "pumpkinlb: cannot work out the program's or the "
                 "config file's full path\n");
         free(cfg);
-        return 1;
+        return LB_EXIT_FAILURE;
     }
     if (GetFileAttributesW(cfg) == INVALID_FILE_ATTRIBUTES)
         fwprintf(stderr, L"pumpkinlb: warning: %ls does not exist yet; the "
@@ -160,7 +160,7 @@ lb__win_install(const char *config)
         rc = create(scm, exe, cfg);
         CloseServiceHandle(scm);
     }
-    if (rc == 0) {
+    if (rc == LB_EXIT_OK) {
         register_event_source(exe);
         fwprintf(stdout, L"Service PumpkinLB installed (automatic start, "
                  L"NT AUTHORITY\\LocalService, config %ls).\nStart it now "
@@ -191,7 +191,7 @@ lb__win_uninstall(void)
 
     if (scm == NULL) {
         say_error("opening the Service Control Manager", GetLastError());
-        return 1;
+        return LB_EXIT_FAILURE;
     }
     svc = OpenServiceW(scm, LB__SERVICE_NAME,
                        SERVICE_STOP | SERVICE_QUERY_STATUS | DELETE);
@@ -201,23 +201,23 @@ lb__win_uninstall(void)
         if (err == ERROR_SERVICE_DOES_NOT_EXIST) {
             fprintf(stderr, "pumpkinlb: service PumpkinLB is not "
                     "installed\n");
-            return 1;
+            return LB_EXIT_FAILURE;
         }
         say_error("opening service PumpkinLB", err);
-        return 1;
+        return LB_EXIT_FAILURE;
     }
     stop_and_wait(svc);
     if (!DeleteService(svc)) {
         say_error("deleting service PumpkinLB", GetLastError());
         CloseServiceHandle(svc);
         CloseServiceHandle(scm);
-        return 1;
+        return LB_EXIT_FAILURE;
     }
     CloseServiceHandle(svc);
     CloseServiceHandle(scm);
     RegDeleteKeyW(HKEY_LOCAL_MACHINE, EVENTLOG_KEY);
     printf("Service PumpkinLB removed.\n");
-    return 0;
+    return LB_EXIT_OK;
 }
 
 /* What `sc control NAME paramchange` does; Wine's sc lacks it. */
@@ -226,22 +226,22 @@ lb__win_reload_service(const char *name)
 {
     SC_HANDLE scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CONNECT), svc;
     SERVICE_STATUS st;
-    int rc = 0;
+    int rc = LB_EXIT_OK;
 
     if (scm == NULL) {
         say_error("opening the Service Control Manager", GetLastError());
-        return 1;
+        return LB_EXIT_FAILURE;
     }
     svc = name ? OpenServiceA(scm, name, SERVICE_PAUSE_CONTINUE)
                : OpenServiceW(scm, LB__SERVICE_NAME, SERVICE_PAUSE_CONTINUE);
     if (svc == NULL) {
         say_error("opening the service", GetLastError());
         CloseServiceHandle(scm);
-        return 1;
+        return LB_EXIT_FAILURE;
     }
     if (!ControlService(svc, SERVICE_CONTROL_PARAMCHANGE, &st)) {
         say_error("asking the service to reload", GetLastError());
-        rc = 1;
+        rc = LB_EXIT_FAILURE;
     } else {
         printf("Service %s asked to reload its configuration; see its log "
                "for the outcome.\n", name ? name : "PumpkinLB");

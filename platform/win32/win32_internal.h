@@ -11,7 +11,7 @@
 #include "common_loop.h"
 #include "common_stream.h"
 #include "lb_platform.h"
-#include "lb_timers.h"
+#include "common_timers.h"
 
 /* Completion keys that are not sockets. */
 #define LB__KEY_IO 0

@@ -26,7 +26,7 @@ lb_platform_main(int argc, char **argv, lb_run_fn run)
         fprintf(stderr, "pumpkinlb: usage: --service CFG | "
                 "--install-service [CFG] | --uninstall-service | "
                 "--reload-service [NAME]\n");
-        return 2;
+        return LB_EXIT_USAGE;
     }
     return -1;
 }

@@ -83,7 +83,7 @@ lb_run_workers(lb_run_spec_t *spec)
         return 1;
     for (size_t i = 0; i < spec->nlisteners; i++)
         idx[i] = i;
-    lb__win_service_running(spec->stop_timeout);
+    lb__win_service_running(spec->stop_timeout_ms);
     /* One loop thread for every listener: see README, "Windows". */
     status = spec->worker(idx, spec->nlisteners, 0, spec->ctx);
     free(idx);

@@ -71,11 +71,11 @@ lb__win_service_loop_ready(void)
 
 /* lb_run_workers calls this once every listener is bound. */
 void
-lb__win_service_running(double stop_timeout)
+lb__win_service_running(uint64_t stop_timeout_ms)
 {
     if (!lb__win_service_mode)
         return;
-    stop_wait_ms = (DWORD)(stop_timeout * 1000.0) + STOP_MARGIN_MS;
+    stop_wait_ms = (DWORD)stop_timeout_ms + STOP_MARGIN_MS;
     report(SERVICE_RUNNING, NO_ERROR, 0, 0);
 }
 
@@ -166,7 +166,7 @@ lb__win_service_start(const char *config, lb_run_fn run)
         fprintf(stderr, "--service is for the Service Control Manager "
                 "(StartServiceCtrlDispatcher failed: error %lu); run "
                 "pumpkinlb.exe CFG for the console\n", (unsigned long)err);
-        return 1;
+        return LB_EXIT_FAILURE;
     }
     return service_status;
 }

@@ -13,7 +13,7 @@ extern int lb__win_service_mode;
 
 /* win32_service.c */
 int lb__win_service_start(const char *config, lb_run_fn run);
-void lb__win_service_running(double stop_timeout);
+void lb__win_service_running(uint64_t stop_timeout_ms);
 void lb__win_service_loop_ready(void);
 
 /* win32_install.c */

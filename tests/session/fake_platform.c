@@ -102,7 +102,9 @@ void
 fake_stop_request(void)
 {
     fake.loop->stop_count++;
-    fake.loop->stop_cb(fake.loop, fake.loop->stop_count,
+    fake.loop->stop_cb(fake.loop,
+                       fake.loop->stop_count == 1 ? LB_STOP_DRAIN
+                                                  : LB_STOP_NOW,
                        fake.loop->stop_data);
 }
 

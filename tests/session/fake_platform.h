@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 #include "lb_platform.h"
-#include "lb_timers.h"
+#include "common_timers.h"
 
 #define FAKE_MAX_STREAMS 64
 

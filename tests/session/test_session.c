@@ -64,13 +64,7 @@ start_server(void)
 static void
 stop_server(void)
 {
-    lb_session_t *x = srv.sessions;
-
-    while (x) {
-        lb_session_t *next = lb_session_next(x);
-        lb_session_abort(x, 1);
-        x = next;
-    }
+    lb_session_abort_all(&srv, 1);
     fake_run_closes();
     CU_ASSERT_EQUAL(srv.active, 0);
     CU_ASSERT_EQUAL(srv.pool->in_use, 0);
@@ -472,7 +466,7 @@ expect_refused(const char *host)
     CU_ASSERT(!c->reading);
     CU_ASSERT_EQUAL(fake.nconnects, 0);
     CU_ASSERT_EQUAL(srv.active, 0);
-    CU_ASSERT_PTR_NULL(srv.sessions);
+    CU_ASSERT(lb_list_empty(&srv.sessions));
     CU_ASSERT_EQUAL(srv.pool->in_use, 0);
 }
 
@@ -483,14 +477,14 @@ test_allow_deny_refuse_before_a_backend(void)
 
     start_server_with(ACL_CONFIG);
     expect_refused("198.51.100.1"); /* not allowed: logged at once */
-    CU_ASSERT_EQUAL(srv.lctx[0].refused, 0);
+    CU_ASSERT_EQUAL(srv.served[0].refused, 0);
     expect_refused("192.0.2.66");   /* allowed, but denied: deny wins */
     expect_refused(NULL);           /* no address: cannot be checked */
-    CU_ASSERT_EQUAL(srv.lctx[0].refused, 2); /* within the second */
+    CU_ASSERT_EQUAL(srv.served[0].refused, 2); /* within the second */
     fake_advance(999);
-    CU_ASSERT_EQUAL(srv.lctx[0].refused, 2);
+    CU_ASSERT_EQUAL(srv.served[0].refused, 2);
     fake_advance(1); /* the timer writes the line with the count */
-    CU_ASSERT_EQUAL(srv.lctx[0].refused, 0);
+    CU_ASSERT_EQUAL(srv.served[0].refused, 0);
     fake_run_closes();
     c = fake_accept_from("::ffff:192.0.2.7"); /* mapped: as 192.0.2.7 */
     CU_ASSERT(!c->closed);

@@ -42,7 +42,7 @@ start_with(const char *text, size_t idx)
     CU_ASSERT_EQUAL_FATAL(lb_shared_create(&cfg, &shared), 0);
     CU_ASSERT_EQUAL_FATAL(lb_server_init(&srv, &cfg, listeners, &shared,
                                          &idx, 1, 0), 0);
-    CU_ASSERT_EQUAL(srv.nlctx, idx == 0 ? 1 : 0);
+    CU_ASSERT_EQUAL(srv.nserved, idx == 0 ? 1 : 0);
     CU_ASSERT_EQUAL(srv.stats != NULL, idx == 1);
     /* The worker closes what it serves; the other one is ours. */
     lb_listener_close(listeners[1 - idx]);

@@ -1,4 +1,4 @@
-/* test_algorithms.c - balancing modes (src/pick.c, src/config_balance.c):
+/* test_algorithms.c - balancing modes (src/balance.c, src/config_balance.c):
  * algorithm = and the backend parameters weight=N and backup in the config,
  * weighted's exact smooth order, leastconn's choice and ties, source's
  * stickiness and how few clients move when a backend goes, and backups
@@ -197,7 +197,7 @@ test_param_warnings(void)
 static long
 pick(lb_health_t *h, const lb_addr_t *client)
 {
-    return lb_health_pick(h, &hf_shared.rr[0], client, 1000);
+    return lb_pick_backend(h, &hf_shared.rr[0], client, 1000);
 }
 
 /* 10.N/16 for client n: distinct addresses spread over the space. */

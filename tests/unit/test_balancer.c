@@ -2,7 +2,7 @@
  * retry choice: never the same backend twice for one client, bounded. */
 #include <CUnit/CUnit.h>
 
-#include "lb_balancer.h"
+#include "lb_balance.h"
 #include "lb_config.h"
 #include "unit.h"
 

@@ -387,8 +387,8 @@ test_option_defaults(void)
                           0);
     CU_ASSERT_EQUAL(cfg.pre_resolve, 1);
     CU_ASSERT_EQUAL(cfg.buffer_size, LB_DEFAULT_BUFFER_SIZE);
-    CU_ASSERT_DOUBLE_EQUAL(cfg.connect_timeout, 5.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(cfg.graceful_timeout, 6.0, 1e-9);
+    CU_ASSERT_EQUAL(cfg.connect_timeout_ms, 5000);
+    CU_ASSERT_EQUAL(cfg.graceful_timeout_ms, 6000);
     CU_ASSERT_EQUAL(cfg.max_retries, -1);
     CU_ASSERT_EQUAL(cfg.processes, 1);
     CU_ASSERT_PTR_NULL(cfg.log_file);
@@ -413,8 +413,8 @@ test_option_values(void)
                    "[mappings]\n80=1.2.3.4:80\n", &cfg, &w), 0);
     CU_ASSERT_EQUAL(cfg.pre_resolve, 0);
     CU_ASSERT_EQUAL(cfg.buffer_size, 8192);
-    CU_ASSERT_DOUBLE_EQUAL(cfg.connect_timeout, 0.25, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(cfg.graceful_timeout, 0.0, 1e-9);
+    CU_ASSERT_EQUAL(cfg.connect_timeout_ms, 250);
+    CU_ASSERT_EQUAL(cfg.graceful_timeout_ms, 0);
     CU_ASSERT_EQUAL(cfg.max_retries, 3);
     CU_ASSERT_EQUAL(cfg.processes, 64);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg.log_file);
@@ -745,15 +745,15 @@ test_listener_timeouts(void)
                                      "connect_timeout = 0\n",
                                      &cfg, &w), LB_EXIT_OK);
     CU_ASSERT_EQUAL(w.count, 0);
-    CU_ASSERT_DOUBLE_EQUAL(cfg.idle_timeout, 300.0, 1e-9);
+    CU_ASSERT_EQUAL(cfg.idle_timeout_ms, 300000);
     /* the mapping inherits [options] */
-    CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[0].connect_timeout, 2.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[0].idle_timeout, 300.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[0].half_close_timeout, 0.5, 1e-9);
+    CU_ASSERT_EQUAL(cfg.listeners[0].connect_timeout_ms, 2000);
+    CU_ASSERT_EQUAL(cfg.listeners[0].idle_timeout_ms, 300000);
+    CU_ASSERT_EQUAL(cfg.listeners[0].half_close_timeout_ms, 500);
     /* the section overrides what it sets, inherits the rest */
-    CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[1].connect_timeout, 0.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[1].idle_timeout, 10.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[1].half_close_timeout, 0.5, 1e-9);
+    CU_ASSERT_EQUAL(cfg.listeners[1].connect_timeout_ms, 0);
+    CU_ASSERT_EQUAL(cfg.listeners[1].idle_timeout_ms, 10000);
+    CU_ASSERT_EQUAL(cfg.listeners[1].half_close_timeout_ms, 500);
     lb_config_free(&cfg);
 }
 
@@ -807,9 +807,9 @@ test_timeout_defaults_and_errors(void)
 
     CU_ASSERT_EQUAL_FATAL(cf_load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
                                      &w), LB_EXIT_OK);
-    CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[0].idle_timeout, 0.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[0].half_close_timeout, 0.0, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(cfg.listeners[0].connect_timeout, 5.0, 1e-9);
+    CU_ASSERT_EQUAL(cfg.listeners[0].idle_timeout_ms, 0);
+    CU_ASSERT_EQUAL(cfg.listeners[0].half_close_timeout_ms, 0);
+    CU_ASSERT_EQUAL(cfg.listeners[0].connect_timeout_ms, 5000);
     lb_config_free(&cfg);
     expect_error("[options]\nidle_timeout = soon\n[mappings]\n"
                  "8080 = 10.0.0.1:80\n", 2, "'soon'");
@@ -837,22 +837,22 @@ test_health_options(void)
     a = &cfg.listeners[0].health;
     b = &cfg.listeners[1].health;
     CU_ASSERT_EQUAL(a->max_fails, 3);
-    CU_ASSERT_DOUBLE_EQUAL(a->fail_timeout, 2.5, 1e-9);
+    CU_ASSERT_EQUAL(a->fail_timeout_ms, 2500);
     CU_ASSERT_EQUAL(a->max_conns, 0);  /* the listener's own */
     CU_ASSERT_EQUAL(b->max_conns, 100); /* from [options] */
     CU_ASSERT_EQUAL(a->rise, 4);
     CU_ASSERT_EQUAL(a->fall, 5);
     CU_ASSERT_EQUAL(b->fall, LB_DEFAULT_FALL);
-    CU_ASSERT_DOUBLE_EQUAL(a->check_timeout, 0.5, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(b->check_interval, 1.0, 1e-9);
+    CU_ASSERT_EQUAL(a->check_timeout_ms, 500);
+    CU_ASSERT_EQUAL(b->check_interval_ms, 1000);
     lb_config_free(&cfg);
     CU_ASSERT_EQUAL_FATAL(cf_load_ok("[mappings]\n8080 = 10.0.0.1:80\n", &cfg,
                                      &w), LB_EXIT_OK);
     a = &cfg.listeners[0].health;
     CU_ASSERT_EQUAL(a->max_fails, LB_DEFAULT_MAX_FAILS);
-    CU_ASSERT_DOUBLE_EQUAL(a->fail_timeout, LB_DEFAULT_FAIL_TIMEOUT, 1e-9);
+    CU_ASSERT_EQUAL(a->fail_timeout_ms, LB_DEFAULT_FAIL_TIMEOUT_MS);
     CU_ASSERT_EQUAL(a->max_conns, 0);
-    CU_ASSERT_DOUBLE_EQUAL(a->check_interval, 0.0, 1e-9);
+    CU_ASSERT_EQUAL(a->check_interval_ms, 0);
     CU_ASSERT_EQUAL(a->rise, LB_DEFAULT_RISE);
     lb_config_free(&cfg);
     expect_error("[options]\nrise = 0\n[mappings]\n8080 = 10.0.0.1:80\n", 2,

@@ -10,7 +10,8 @@ test_drain_waits_then_done(void)
     lb_drain_t d = {LB_DRAIN_RUNNING, 0, 0};
     uint64_t now = 1000;
 
-    CU_ASSERT_EQUAL(lb_drain_request(&d, 1, now, 6000, 3), LB_DRAIN_DRAINING);
+    CU_ASSERT_EQUAL(lb_drain_request(&d, LB_STOP_DRAIN, now, 6000, 3),
+                    LB_DRAIN_DRAINING);
     CU_ASSERT_EQUAL(lb_drain_remaining(&d, now), 6000);
     now += 2500;
     CU_ASSERT_EQUAL(lb_drain_update(&d, now, 2), LB_DRAIN_DRAINING);
@@ -24,7 +25,7 @@ test_drain_deadline_cuts(void)
 {
     lb_drain_t d = {LB_DRAIN_RUNNING, 0, 0};
 
-    lb_drain_request(&d, 1, 0, 6000, 1);
+    lb_drain_request(&d, LB_STOP_DRAIN, 0, 6000, 1);
     CU_ASSERT_EQUAL(lb_drain_update(&d, 5999, 1), LB_DRAIN_DRAINING);
     CU_ASSERT_EQUAL(lb_drain_update(&d, 6000, 1), LB_DRAIN_CUTTING);
     CU_ASSERT_EQUAL(lb_drain_remaining(&d, 6000), 0);
@@ -38,7 +39,8 @@ test_drain_idle_is_immediate(void)
 {
     lb_drain_t d = {LB_DRAIN_RUNNING, 0, 0};
 
-    CU_ASSERT_EQUAL(lb_drain_request(&d, 1, 50, 6000, 0), LB_DRAIN_DONE);
+    CU_ASSERT_EQUAL(lb_drain_request(&d, LB_STOP_DRAIN, 50, 6000, 0),
+                    LB_DRAIN_DONE);
 }
 
 static void
@@ -46,8 +48,9 @@ test_drain_second_request_cuts(void)
 {
     lb_drain_t d = {LB_DRAIN_RUNNING, 0, 0};
 
-    lb_drain_request(&d, 1, 0, 6000, 4);
-    CU_ASSERT_EQUAL(lb_drain_request(&d, 2, 10, 6000, 4), LB_DRAIN_CUTTING);
+    lb_drain_request(&d, LB_STOP_DRAIN, 0, 6000, 4);
+    CU_ASSERT_EQUAL(lb_drain_request(&d, LB_STOP_NOW, 10, 6000, 4),
+                    LB_DRAIN_CUTTING);
 }
 
 static void
@@ -64,31 +67,33 @@ test_drain_zero_timeout(void)
     lb_drain_t d = {LB_DRAIN_RUNNING, 0, 0};
 
     /* graceful_shutdown_timeout = 0: cut at once, exit when closed. */
-    CU_ASSERT_EQUAL(lb_drain_request(&d, 1, 70, 0, 2), LB_DRAIN_CUTTING);
+    CU_ASSERT_EQUAL(lb_drain_request(&d, LB_STOP_DRAIN, 70, 0, 2),
+                    LB_DRAIN_CUTTING);
 }
 
-/* A reload's retirement (count 0) never cuts; a stop after it gives the
- * drain its deadline, and a second stop cuts. */
+/* A reload's retirement (LB_STOP_RETIRE) never cuts; a stop after it
+ * gives the drain its deadline, and a second stop cuts. */
 static void
 test_drain_retired_has_no_deadline(void)
 {
     lb_drain_t d = {LB_DRAIN_RUNNING, 0, 0};
 
-    CU_ASSERT_EQUAL(lb_drain_request(&d, 0, 1000, 6000, 2),
+    CU_ASSERT_EQUAL(lb_drain_request(&d, LB_STOP_RETIRE, 1000, 6000, 2),
                     LB_DRAIN_DRAINING);
     CU_ASSERT_EQUAL(lb_drain_remaining(&d, 1000), 0); /* no timer */
     CU_ASSERT_EQUAL(lb_drain_update(&d, UINT64_C(1) << 40, 2),
                     LB_DRAIN_DRAINING);
-    CU_ASSERT_EQUAL(lb_drain_request(&d, 0, 5000, 6000, 2),
+    CU_ASSERT_EQUAL(lb_drain_request(&d, LB_STOP_RETIRE, 5000, 6000, 2),
                     LB_DRAIN_DRAINING); /* twice replaced: still no limit */
-    CU_ASSERT_EQUAL(lb_drain_request(&d, 1, 10000, 6000, 2),
+    CU_ASSERT_EQUAL(lb_drain_request(&d, LB_STOP_DRAIN, 10000, 6000, 2),
                     LB_DRAIN_DRAINING);
     CU_ASSERT_EQUAL(lb_drain_remaining(&d, 10000), 6000);
     CU_ASSERT_EQUAL(lb_drain_update(&d, 16000, 2), LB_DRAIN_CUTTING);
     d.state = LB_DRAIN_RUNNING;
     d.unbounded = 0;
-    lb_drain_request(&d, 0, 0, 6000, 1);
-    CU_ASSERT_EQUAL(lb_drain_request(&d, 2, 1, 6000, 1), LB_DRAIN_CUTTING);
+    lb_drain_request(&d, LB_STOP_RETIRE, 0, 6000, 1);
+    CU_ASSERT_EQUAL(lb_drain_request(&d, LB_STOP_NOW, 1, 6000, 1),
+                    LB_DRAIN_CUTTING);
     CU_ASSERT_EQUAL(lb_drain_update(&d, 2, 0), LB_DRAIN_DONE);
 }
 

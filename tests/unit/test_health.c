@@ -95,7 +95,7 @@ test_pick_skips_down_evenly(void)
     hf_setup("[mappings]\n8080 = 10.0.0.1:80, 10.0.0.2:80, 10.0.0.3:80\n");
     lb_health_failed(&hf_w0, 1, 1000); /* max_fails 1 by default */
     for (int i = 0; i < 60; i++) {
-        long b = lb_health_pick(&hf_w0, &hf_shared.rr[0], NULL, 1001);
+        long b = lb_pick_backend(&hf_w0, &hf_shared.rr[0], NULL, 1001);
 
         CU_ASSERT(b >= 0 && b < 3);
         if (b >= 0 && b < 3)
@@ -115,13 +115,13 @@ test_pick_all_down_or_full(void)
     lb_health_failed(&hf_w0, 0, 1000);
     lb_health_failed(&hf_w0, 1, 1000);
     /* Everything is out of service: try one anyway, and say so. */
-    CU_ASSERT(lb_health_pick(&hf_w0, &hf_shared.rr[0], NULL, 1001) >= 0);
+    CU_ASSERT(lb_pick_backend(&hf_w0, &hf_shared.rr[0], NULL, 1001) >= 0);
     CU_ASSERT_EQUAL(hf_logged("Every backend of 0.0.0.0:8080 is out of "
                            "service"), 1);
     lb_health_count(&hf_w0, 0, 1);
-    CU_ASSERT_EQUAL(lb_health_pick(&hf_w0, &hf_shared.rr[0], NULL, 1001), 1);
+    CU_ASSERT_EQUAL(lb_pick_backend(&hf_w0, &hf_shared.rr[0], NULL, 1001), 1);
     lb_health_count(&hf_w0, 1, 1);
-    CU_ASSERT_EQUAL(lb_health_pick(&hf_w0, &hf_shared.rr[0], NULL, 1001), -1);
+    CU_ASSERT_EQUAL(lb_pick_backend(&hf_w0, &hf_shared.rr[0], NULL, 1001), -1);
     hf_teardown();
 }
 

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "lb_bufpool.h"
-#include "lb_timers.h"
+#include "common_timers.h"
 #include "unit.h"
 
 static int fired[16];

@@ -1,8 +1,9 @@
-/* lb_timers.h - the timer heap shared by every platform loop. Timers are
- * portable logic, so both loops keep one of these and call in here; the
- * lb_timer_* functions of lb_platform.h are implemented on top of it. */
-#ifndef LB_TIMERS_H
-#define LB_TIMERS_H
+/* common_timers.h - the timer heap shared by every platform loop (as
+ * libuv keeps its timers in its shared layer): both loops keep one of
+ * these and call in here; the lb_timer_* functions of lb_platform.h are
+ * implemented on top of it. */
+#ifndef LB_COMMON_TIMERS_H
+#define LB_COMMON_TIMERS_H
 
 #include "lb_platform.h"
 

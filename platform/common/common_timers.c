@@ -1,8 +1,8 @@
-/* timers.c - one-shot timers on a binary min-heap (earliest due first).
+/* common_timers.c - one-shot timers on a binary min-heap (earliest due first).
  * Used by every platform loop; arming and disarming are O(log n). */
 #include <stdlib.h>
 
-#include "lb_timers.h"
+#include "common_timers.h"
 
 #define NOT_ARMED ((size_t)-1)
 

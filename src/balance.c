@@ -1,10 +1,130 @@
-/* pick.c - the balancing algorithms. Each chooses among the candidates of
- * one pass of lb_health_pick(); what they share between worker processes
- * (the round-robin cursor, weighted's current weights, leastconn's
- * connection counts) lives in lb_shared_alloc() memory. */
+/* balance.c - which backend a client goes to: the balancing algorithms
+ * (algorithm = in the config) over the backends health.c says are in
+ * service, primaries before backups; the round-robin cursor; and the
+ * backend a failed connect is retried on. What the algorithms share
+ * between worker processes (the cursor, weighted's current weights,
+ * leastconn's connection counts) lives in lb_shared_alloc() memory. */
+#include <stdlib.h>
 #include <string.h>
 
-#include "lb_pick.h"
+#include "lb_balance.h"
+#include "lb_log.h"
+
+#define FALLBACK_LOG_MS 1000 /* at most one "all down" line a second */
+
+size_t
+lb_rr_pick(lb_rr_t *rr, size_t nbackends)
+{
+    unsigned long n = lb_counter_next(&rr->next);
+
+    return (size_t)(n % nbackends);
+}
+
+int
+lb_tried_init(lb_tried_t *t, size_t n)
+{
+    t->inline_bits = 0;
+    t->n = n;
+    t->bits = NULL;
+    if (n > 64) {
+        t->bits = calloc((n + 63) / 64, sizeof(uint64_t));
+        if (t->bits == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+void
+lb_tried_free(lb_tried_t *t)
+{
+    free(t->bits);
+    t->bits = NULL;
+}
+
+static uint64_t *
+word(const lb_tried_t *t, size_t i)
+{
+    return t->bits ? &t->bits[i / 64] : (uint64_t *)&t->inline_bits;
+}
+
+void
+lb_tried_mark(lb_tried_t *t, size_t i)
+{
+    *word(t, i) |= (uint64_t)1 << (i % 64);
+}
+
+int
+lb_tried_has(const lb_tried_t *t, size_t i)
+{
+    return (*word(t, i) >> (i % 64)) & 1;
+}
+
+size_t
+lb_tried_count(const lb_tried_t *t)
+{
+    size_t c = 0;
+
+    for (size_t i = 0; i < t->n; i++)
+        c += (size_t)lb_tried_has(t, i);
+    return c;
+}
+
+void
+lb_rng_seed(lb_rng_t *r, uint64_t seed)
+{
+    r->state = seed ? seed : 0x9E3779B97F4A7C15ull;
+}
+
+uint64_t
+lb_rng_next(lb_rng_t *r)
+{
+    uint64_t x = r->state;
+
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    r->state = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+static int
+rank_of(const lb_tried_t *t, size_t i, lb_rank_fn rank, void *ctx)
+{
+    if (lb_tried_has(t, i))
+        return 0;
+    return rank ? rank(ctx, i) : 1;
+}
+
+long
+lb_pick_retry(const lb_tried_t *t, int attempts, int max_retries,
+              lb_rng_t *rng, lb_rank_fn rank, void *ctx)
+{
+    size_t count = 0;
+    long choice = -1;
+    int best = 0;
+
+    if (attempts - 1 >= max_retries)
+        return -1;
+    if (t->n == 1)
+        return rank == NULL || rank(ctx, 0) > 0 ? 0 : -1;
+    /* One pass, reservoir-style: each of the best-ranked is kept with
+     * equal chance, and a rank read once cannot change under us. */
+    for (size_t i = 0; i < t->n; i++) {
+        int r = rank_of(t, i, rank, ctx);
+
+        if (r == 0 || r < best)
+            continue;
+        if (r > best) {
+            best = r;
+            count = 0;
+        }
+        if (lb_rng_next(rng) % ++count == 0)
+            choice = (long)i;
+    }
+    return choice;
+}
+
+/* ---- the algorithms ---- */
 
 /* One pass: the backends of a tier at a health rank. */
 typedef struct pass_s {
@@ -201,9 +321,12 @@ pick_source(const pass_t *p, const lb_addr_t *client)
     return best;
 }
 
-long
-lb_pick_pass(lb_health_t *h, lb_rr_t *rr, const lb_addr_t *client,
-             uint64_t now, int backup, int rank)
+/* One pass: the candidates are the backends of one tier (backup or not)
+ * whose lb_health_rank() is rank; the listener's algorithm chooses among
+ * them. -1 when there is none. client is used by source only. */
+static long
+pick_pass(lb_health_t *h, lb_rr_t *rr, const lb_addr_t *client,
+          uint64_t now, int backup, int rank)
 {
     pass_t p;
 
@@ -221,4 +344,34 @@ lb_pick_pass(lb_health_t *h, lb_rr_t *rr, const lb_addr_t *client,
     default:
         return pick_roundrobin(&p, rr);
     }
+}
+
+/* The passes of a pick, best first: {backup tier, rank wanted}. */
+static const int passes[4][2] = {
+    {0, LB_RANK_OK}, {1, LB_RANK_OK}, {0, LB_RANK_DOWN}, {1, LB_RANK_DOWN},
+};
+
+long
+lb_pick_backend(lb_health_t *h, lb_rr_t *rr, const lb_addr_t *client,
+               uint64_t now)
+{
+    size_t n = h->cfg->nbackends;
+    long i = -1;
+    size_t p;
+
+    for (p = 0; p < 4 && i < 0; p++) {
+        size_t tier = passes[p][0] ? h->nbackup : n - h->nbackup;
+
+        /* An empty tier would only cost the round robin a lap. */
+        if (tier > 0)
+            i = pick_pass(h, rr, client, now, passes[p][0], passes[p][1]);
+    }
+    if (i >= 0 && passes[p - 1][1] == LB_RANK_DOWN &&
+        now - h->last_fallback_log >= FALLBACK_LOG_MS) {
+        h->last_fallback_log = now;
+        lb_log_error("Every backend of %s is out of service; trying %s "
+                     "anyway", h->cfg->listen_label,
+                     h->cfg->backends[i].label);
+    }
+    return i;
 }

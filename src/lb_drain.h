@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lb_platform.h" /* lb_stop_reason_t */
+
 typedef enum {
     LB_DRAIN_RUNNING = 0, /* serving */
     LB_DRAIN_DRAINING,    /* listeners closed, waiting for connections */
@@ -19,12 +21,13 @@ typedef struct lb_drain_s {
     int unbounded;     /* draining with no deadline (replaced by a reload) */
 } lb_drain_t;
 
-/* A stop was requested (count = how many so far). The first starts a drain
- * of up to timeout_ms; a second cuts at once. Count 0 is a reload's
- * retirement: a drain with no deadline, since a reload must never cut a
- * connection; a stop after it sets the deadline. Returns the new state. */
-lb_drain_state_t lb_drain_request(lb_drain_t *d, int count, uint64_t now,
-                                  uint64_t timeout_ms, size_t active);
+/* A stop was requested: LB_STOP_DRAIN starts a drain of up to
+ * timeout_ms, LB_STOP_NOW cuts at once, LB_STOP_RETIRE (a reload's) is a
+ * drain with no deadline, since a reload must never cut a connection; a
+ * stop after it sets the deadline. Returns the new state. */
+lb_drain_state_t lb_drain_request(lb_drain_t *d, lb_stop_reason_t why,
+                                  uint64_t now, uint64_t timeout_ms,
+                                  size_t active);
 /* Re-evaluates after a connection closed or a timer fired. */
 lb_drain_state_t lb_drain_update(lb_drain_t *d, uint64_t now, size_t active);
 /* Milliseconds until the deadline (0 if past); only while draining. */

@@ -9,22 +9,17 @@
 #include "lb_acl.h"
 #include "lb_platform.h"
 
-/* Exit statuses, documented in README and --help. */
-#define LB_EXIT_OK 0
-#define LB_EXIT_FAILURE 1 /* runtime failure */
-#define LB_EXIT_USAGE 2   /* bad command line */
-#define LB_EXIT_CONFIG 3  /* config file unreadable or invalid */
-#define LB_EXIT_BIND 4    /* a listener could not be bound */
-
 #define LB_DEFAULT_BUFFER_SIZE 4096
-#define LB_DEFAULT_CONNECT_TIMEOUT 5.0
-#define LB_DEFAULT_GRACEFUL_TIMEOUT 6.0
+/* Durations are read in seconds and kept in milliseconds, converted once
+ * as the config is read (as nginx's ngx_msec_t). */
+#define LB_DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define LB_DEFAULT_GRACEFUL_TIMEOUT_MS 6000
 #define LB_MAX_BUFFER_SIZE (64u * 1024 * 1024)
 #define LB_MAX_PROCESSES 64
 #define LB_MAX_BACKENDS 1024
 
 #define LB_DEFAULT_MAX_FAILS 1
-#define LB_DEFAULT_FAIL_TIMEOUT 10.0
+#define LB_DEFAULT_FAIL_TIMEOUT_MS 10000
 #define LB_DEFAULT_RISE 2
 #define LB_DEFAULT_FALL 3
 
@@ -43,10 +38,10 @@ typedef enum {
 typedef struct lb_health_cfg_s {
     int max_fails;         /* failed connects within fail_timeout that take
                             * a backend out; 0 = never */
-    double fail_timeout;   /* seconds: the window, and how long it is out */
+    int64_t fail_timeout_ms;   /* the window, and how long it is out */
     int max_conns;         /* open at once per backend; 0 = no limit */
-    double check_interval; /* seconds between active checks; 0 = none */
-    double check_timeout;  /* seconds; 0 = connect_timeout or interval */
+    int64_t check_interval_ms; /* between active checks; 0 = none */
+    int64_t check_timeout_ms;  /* 0 = connect_timeout or interval */
     int rise, fall;        /* checks in a row that bring up / take down */
 } lb_health_cfg_t;
 
@@ -68,11 +63,11 @@ typedef struct lb_listener_cfg_s {
     char *listen_label; /* e.g. "0.0.0.0:80" */
     lb_backend_cfg_t *backends;
     size_t nbackends;
-    /* Effective timeouts in seconds (0 = none): the listener section's
-     * own, else [options]'. */
-    double connect_timeout;
-    double idle_timeout;       /* no byte either way for this long */
-    double half_close_timeout; /* the same once either side sent FIN */
+    /* Effective timeouts in milliseconds (0 = none): the listener
+     * section's own, else [options]'. */
+    int64_t connect_timeout_ms;
+    int64_t idle_timeout_ms;       /* no byte either way for this long */
+    int64_t half_close_timeout_ms; /* the same once either side sent FIN */
     int max_connections;       /* open at once per worker; 0 = no own limit */
     lb_health_cfg_t health;
     int algorithm;             /* lb_algorithm_t */
@@ -96,10 +91,10 @@ typedef struct lb_config_s {
     char *path;
     int pre_resolve;           /* pre_resolve_workers, default 1 */
     size_t buffer_size;        /* default 4096 */
-    double connect_timeout;    /* seconds, default 5; 0 = none */
-    double graceful_timeout;   /* seconds, default 6 */
-    double idle_timeout;       /* seconds, default 0 = none */
-    double half_close_timeout; /* seconds, default 0 = idle_timeout */
+    int64_t connect_timeout_ms;    /* default 5 s; 0 = none */
+    int64_t graceful_timeout_ms;   /* default 6 s */
+    int64_t idle_timeout_ms;       /* default 0 = none */
+    int64_t half_close_timeout_ms; /* default 0 = idle_timeout */
     int max_connections;       /* per worker; 0 = from the descriptor limit */
     int max_retries;           /* -1 = default: every backend once */
     unsigned processes;        /* workers per listener, default 1 */

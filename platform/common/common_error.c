@@ -1,4 +1,4 @@
-/* error.c - text for the LB_E* codes of include/lb_platform.h. */
+/* common_error.c - text for the LB_E* codes of include/lb_platform.h. */
 #include "lb_platform.h"
 
 const char *

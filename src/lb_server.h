@@ -3,11 +3,12 @@
 #ifndef LB_SERVER_H
 #define LB_SERVER_H
 
-#include "lb_balancer.h"
+#include "lb_balance.h"
 #include "lb_bufpool.h"
 #include "lb_config.h"
 #include "lb_drain.h"
 #include "lb_health.h"
+#include "lb_list.h"
 #include "lb_platform.h"
 #include "lb_stats.h"
 
@@ -36,7 +37,7 @@ int lb_shared_create(const lb_config_t *cfg, lb_shared_t *out);
 void lb_shared_release(lb_shared_t *sh);
 
 /* A listener as served by this worker. */
-typedef struct lb_lctx_s {
+typedef struct lb_served_listener_s {
     const lb_listener_cfg_t *cfg;
     lb_listener_t *listener; /* NULL once closed */
     lb_rr_t *rr;
@@ -56,7 +57,7 @@ typedef struct lb_lctx_s {
     char last_refused[LB_ADDRSTRLEN];
     lb_timer_t refused_timer;
     uint64_t last_proxy_log; /* a client without a valid PROXY header */
-} lb_lctx_t;
+} lb_served_listener_t;
 
 typedef struct lb_server_s lb_server_t;
 /* Builds the next configuration's server in-loop (lb_server_succeed). */
@@ -67,9 +68,9 @@ struct lb_server_s {
     lb_loop_t *loop;
     lb_bufpool_t *pool;     /* the loop's; shared by successive servers */
     int owner;              /* frees the loop and the pool */
-    lb_lctx_t *lctx;
-    size_t nlctx;
-    lb_session_t *sessions; /* every live session, for the drain */
+    lb_served_listener_t *served;
+    size_t nserved;
+    lb_list_t sessions;     /* every live session (by link), for the drain */
     size_t active;
     size_t max_active;      /* process-wide limit; 0 = none */
     size_t check_streams;   /* active checks' streams not yet closed */
@@ -79,6 +80,7 @@ struct lb_server_s {
     size_t stats_streams;   /* its connections not yet closed */
     lb_drain_t drain;
     lb_timer_t drain_timer;
+    void (*on_drained)(lb_server_t *srv); /* the drain is over */
     lb_rng_t rng;
     /* An in-loop reload (Windows) replaces the server on the same loop;
      * the old one drains until its connections end. */
@@ -116,24 +118,23 @@ int lb_server_succeed(lb_server_t *old, const lb_config_t *cfg,
 
 /* Takes over an accepted client connection from peer (len 0 when
  * unknown). */
-void lb_session_start(lb_lctx_t *lc, lb_stream_t *client,
+void lb_session_start(lb_served_listener_t *sl, lb_stream_t *client,
                       const lb_addr_t *peer);
-/* Ends a session now; reset = the peers see a reset. */
-void lb_session_abort(lb_session_t *sess, int reset);
-/* The next session in srv->sessions (iteration while aborting). */
-lb_session_t *lb_session_next(const lb_session_t *sess);
+/* Ends every session of srv now (the drain's deadline, a second stop);
+ * reset = the peers see a reset. */
+void lb_session_abort_all(lb_server_t *srv, int reset);
 /* Called by session.c when a session is gone. */
-void lb_server_session_ended(lb_server_t *srv, lb_lctx_t *lc);
+void lb_server_session_ended(lb_server_t *srv, lb_served_listener_t *sl);
 /* A drain waits for these too; called when an active check's stream is
  * closed. */
 void lb_server_check_closed(lb_server_t *srv);
 /* The same for a stats connection (stats_http.c). */
 void lb_server_stats_closed(lb_server_t *srv);
 
-/* Active health checks (checker.c): started for the listeners this worker
+/* Active health checks (health_check.c): started for the listeners this worker
  * checks (slot 0 checks for all the listener's workers), stopped by the
  * drain. */
-int lb_checks_start(lb_lctx_t *lc);
-void lb_checks_stop(lb_lctx_t *lc);
+int lb_checks_start(lb_served_listener_t *sl);
+void lb_checks_stop(lb_served_listener_t *sl);
 
 #endif

@@ -16,8 +16,8 @@
 
 /* Messages go to stdout, errors to stderr, both to the log file if set. */
 void lb_log_set_file(FILE *f);
-/* Sends what would go to stdout and stderr to f instead: a Windows service
- * has no console. */
+/* Sends what would go to stdout and stderr to f instead (NULL: back to
+ * them), every line stamped: how tests capture the log. */
 void lb_log_redirect(FILE *f);
 void lb_log(const char *fmt, ...) LB_PRINTF(1, 2);
 void lb_log_error(const char *fmt, ...) LB_PRINTF(1, 2);

@@ -12,7 +12,7 @@
 #include "lb_log.h" /* LB_PRINTF */
 #include "lb_platform.h"
 
-struct lb_lctx_s;
+struct lb_served_listener_s;
 struct lb_server_s;
 struct lb_shared_s;
 
@@ -42,14 +42,14 @@ typedef struct lb_backend_counters_s {
 } lb_backend_counters_t;
 
 /* ---- counting, from the relay (one atomic add each, no syscall) ---- */
-void lb_stats_accepted(struct lb_lctx_s *lc);
-void lb_stats_refused(struct lb_lctx_s *lc, int why);
-void lb_stats_active(struct lb_lctx_s *lc, int delta);
-void lb_stats_failed(struct lb_lctx_s *lc);
+void lb_stats_accepted(struct lb_served_listener_s *sl);
+void lb_stats_refused(struct lb_served_listener_s *sl, int why);
+void lb_stats_active(struct lb_served_listener_s *sl, int delta);
+void lb_stats_failed(struct lb_served_listener_s *sl);
 /* A connect to backend b succeeded (ok) or failed. */
-void lb_stats_connect(struct lb_lctx_s *lc, size_t b, int ok);
+void lb_stats_connect(struct lb_served_listener_s *sl, size_t b, int ok);
 /* n bytes were read in direction dir of a connection to backend b. */
-void lb_stats_bytes(struct lb_lctx_s *lc, size_t b, int dir, long n);
+void lb_stats_bytes(struct lb_served_listener_s *sl, size_t b, int dir, long n);
 
 /* ---- a snapshot: plain numbers, what the renderers take ---- */
 typedef struct lb_stats_backend_s {

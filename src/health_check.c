@@ -1,4 +1,4 @@
-/* checker.c - active health checks: every check_interval, a TCP connect
+/* health_check.c - active health checks: every check_interval, a TCP connect
  * to each backend of a listener, ended at once; rise passes in a row bring
  * a backend back, fall failures take it out (lb_health_checked). One
  * worker per listener (slot 0) checks; the verdict is shared. */
@@ -8,7 +8,7 @@
 #include "lb_server.h"
 
 struct lb_check_s {
-    lb_lctx_t *lc;
+    lb_served_listener_t *sl;
     size_t idx;
     lb_timer_t timer;   /* the next check, or this one's timeout */
     lb_stream_t *stream;
@@ -17,10 +17,19 @@ struct lb_check_s {
     lb_check_streak_t streak;
 };
 
+/* Milliseconds one check may take: check_timeout, else connect_timeout,
+ * and never past the next check. */
 static uint64_t
-ms(double seconds)
+timeout_ms(const lb_listener_cfg_t *cfg)
 {
-    return (uint64_t)(seconds * 1000.0 + 0.5);
+    int64_t interval = cfg->health.check_interval_ms;
+    int64_t t = cfg->health.check_timeout_ms;
+
+    if (t <= 0)
+        t = cfg->connect_timeout_ms;
+    if (t <= 0 || t > interval)
+        t = interval;
+    return (uint64_t)t;
 }
 
 static void
@@ -28,7 +37,7 @@ on_closed(lb_stream_t *s)
 {
     lb_check_t *c = lb_stream_data(s);
 
-    lb_server_check_closed(c->lc->srv);
+    lb_server_check_closed(c->sl->srv);
 }
 
 /* Ends the running check with its verdict and plans the next. */
@@ -44,8 +53,8 @@ finish(lb_check_t *c, int ok)
         c->stream = NULL;
     }
     c->running = 0;
-    lb_health_checked(&c->lc->health, c->idx, ok, &c->streak);
-    lb_timer_start(&c->timer, ms(c->lc->cfg->health.check_interval));
+    lb_health_checked(&c->sl->health, c->idx, ok, &c->streak);
+    lb_timer_start(&c->timer, (uint64_t)c->sl->cfg->health.check_interval_ms);
 }
 
 static void
@@ -57,7 +66,7 @@ on_connected(lb_stream_t *s, int status)
 static void
 connect_to(lb_check_t *c, const lb_addr_t *addr)
 {
-    lb_server_t *srv = c->lc->srv;
+    lb_server_t *srv = c->sl->srv;
 
     if (lb_stream_connect(srv->loop, addr, on_connected, c, &c->stream) !=
         0) {
@@ -85,16 +94,16 @@ on_resolved(lb_resolve_t *req, int status, const lb_addr_t *addr,
 static void
 start(lb_check_t *c)
 {
-    const lb_backend_cfg_t *b = &c->lc->cfg->backends[c->idx];
+    const lb_backend_cfg_t *b = &c->sl->cfg->backends[c->idx];
 
     c->running = 1;
-    lb_timer_start(&c->timer, ms(lb_health_check_timeout(c->lc->cfg)));
+    lb_timer_start(&c->timer, timeout_ms(c->sl->cfg));
     if (b->resolved) {
         connect_to(c, &b->addr);
         return;
     }
     /* pre_resolve_workers = 0: the check follows DNS as clients do. */
-    if (lb_resolve_start(c->lc->srv->loop, b->host, b->port, on_resolved, c,
+    if (lb_resolve_start(c->sl->srv->loop, b->host, b->port, on_resolved, c,
                          &c->resolve) != 0) {
         c->resolve = NULL;
         finish(c, 0);
@@ -113,39 +122,40 @@ on_timer(lb_timer_t *t)
 }
 
 int
-lb_checks_start(lb_lctx_t *lc)
+lb_checks_start(lb_served_listener_t *sl)
 {
-    size_t n = lc->cfg->nbackends;
+    size_t n = sl->cfg->nbackends;
 
-    if (lc->cfg->health.check_interval <= 0 || lc->srv->slot != 0)
+    if (sl->cfg->health.check_interval_ms <= 0 || sl->srv->slot != 0)
         return 0;
-    lc->checks = calloc(n, sizeof(*lc->checks));
-    if (lc->checks == NULL)
+    sl->checks = calloc(n, sizeof(*sl->checks));
+    if (sl->checks == NULL)
         return LB_ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        lb_check_t *c = &lc->checks[i];
+        lb_check_t *c = &sl->checks[i];
 
-        c->lc = lc;
+        c->sl = sl;
         c->idx = i;
-        lb_timer_init(lc->srv->loop, &c->timer, on_timer, c);
+        lb_timer_init(sl->srv->loop, &c->timer, on_timer, c);
         /* Spread over the first interval rather than all at once. */
         lb_timer_start(&c->timer,
-                       ms(lc->cfg->health.check_interval) * i / n);
+                       (uint64_t)sl->cfg->health.check_interval_ms * i / n);
     }
     lb_log("Health checks for %s: a connect every %.1f s (timeout %.1f s, "
-           "rise %d, fall %d)", lc->cfg->listen_label,
-           lc->cfg->health.check_interval, lb_health_check_timeout(lc->cfg),
-           lc->cfg->health.rise, lc->cfg->health.fall);
+           "rise %d, fall %d)", sl->cfg->listen_label,
+           (double)sl->cfg->health.check_interval_ms / 1000.0,
+           (double)timeout_ms(sl->cfg) / 1000.0,
+           sl->cfg->health.rise, sl->cfg->health.fall);
     return 0;
 }
 
 void
-lb_checks_stop(lb_lctx_t *lc)
+lb_checks_stop(lb_served_listener_t *sl)
 {
-    if (lc->checks == NULL)
+    if (sl->checks == NULL)
         return;
-    for (size_t i = 0; i < lc->cfg->nbackends; i++) {
-        lb_check_t *c = &lc->checks[i];
+    for (size_t i = 0; i < sl->cfg->nbackends; i++) {
+        lb_check_t *c = &sl->checks[i];
 
         lb_timer_stop(&c->timer);
         if (c->resolve)

@@ -1,11 +1,13 @@
-/* lb_balancer.h - backend selection: the round-robin cursor (shared by the
- * worker processes of one listener) and the retry choice. */
-#ifndef LB_BALANCER_H
-#define LB_BALANCER_H
+/* lb_balance.h - backend selection: the algorithms over the backends in
+ * service, the round-robin cursor (shared by the worker processes of one
+ * listener) and the retry choice. */
+#ifndef LB_BALANCE_H
+#define LB_BALANCE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lb_health.h"
 #include "lb_platform.h"
 
 /* The cursor lives in memory shared by every worker of the listener, so
@@ -48,5 +50,17 @@ typedef int (*lb_rank_fn)(void *ctx, size_t i);
  * usable backend is left. */
 long lb_pick_retry(const lb_tried_t *t, int attempts, int max_retries,
                    lb_rng_t *rng, lb_rank_fn rank, void *ctx);
+
+/* The backend for a new client from client, by the listener's algorithm:
+ * one in service and not at max_conns, a backup only when no other
+ * backend is; when none is in service, one with room anyway (health may
+ * be wrong; the client deserves a try). Returns -1 when every backend is
+ * at max_conns. */
+long lb_pick_backend(lb_health_t *h, lb_rr_t *rr, const lb_addr_t *client,
+                     uint64_t now);
+
+/* A backend's place in source hashing, from its label: the same backend
+ * keeps its clients whatever else is added or removed. */
+uint64_t lb_pick_key(const char *label);
 
 #endif

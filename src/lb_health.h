@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lb_balancer.h"
 #include "lb_config.h"
 #include "lb_platform.h"
 
@@ -49,25 +48,21 @@ void lb_health_init(lb_health_t *h, const lb_listener_cfg_t *cfg,
                     lb_backend_state_t *state, lb_atomic_t *conns,
                     unsigned slot, unsigned processes);
 
-/* How good a choice backend i is now: 0 = at max_conns (not usable),
- * 1 = out of service (only if nothing better), 2 = fine. */
-enum { LB_RANK_FULL = 0, LB_RANK_DOWN = 1, LB_RANK_OK = 2 };
+/* How good a choice backend i is now; higher is better. */
+enum {
+    LB_RANK_FULL = 0,   /* at max_conns: not usable */
+    LB_RANK_DOWN = 1,   /* out of service: only if nothing better */
+    LB_RANK_OK = 2,     /* fine */
+    LB_RANK_PRIMARY = 3 /* a retry's best: fine and not a backup */
+};
 int lb_health_rank(lb_health_t *h, size_t i, uint64_t now);
 
-/* The same for a retry: 3 = fine and not a backup, so a retry prefers a
- * primary backend in service to a backup. */
+/* The same for a retry: LB_RANK_PRIMARY for a backend in service that is
+ * not a backup, so a retry prefers it to a backup. */
 int lb_health_retry_rank(lb_health_t *h, size_t i, uint64_t now);
 
 /* Connections open to backend i, over every worker. */
 int64_t lb_health_open_conns(lb_health_t *h, size_t i);
-
-/* The backend for a new client from client (lb_pick_pass() by the
- * listener's algorithm): one in service and not at max_conns, a backup
- * only when no other backend is; when none is in service, one with room
- * anyway (health may be wrong; the client deserves a try). Returns -1
- * when every backend is at max_conns. */
-long lb_health_pick(lb_health_t *h, lb_rr_t *rr, const lb_addr_t *client,
-                    uint64_t now);
 
 /* A connection to backend i opens (+1) or ends (-1). */
 void lb_health_count(lb_health_t *h, size_t i, int delta);
@@ -80,7 +75,5 @@ void lb_health_succeeded(lb_health_t *h, size_t i);
 void lb_health_checked(lb_health_t *h, size_t i, int ok,
                        lb_check_streak_t *streak);
 
-/* Seconds one active check may take. */
-double lb_health_check_timeout(const lb_listener_cfg_t *cfg);
 
 #endif
