@@ -209,7 +209,7 @@ def main(binary, blocks, report):
             "aggregate"]
     missing = [n for n in need if n not in blocks]
     if missing:
-        report("FAIL", NAME, "README.md has no block marked "
+        report("FAIL", NAME, "no tracked .md file has a block marked "
                "<!-- docs-test: ha %s -->" % ", ".join(missing))
         return
     if not shutil.which("ip"):
