@@ -11,7 +11,7 @@
   platform/win32/win32_main.c, in pumpkinlb.8).
 - `make install DESTDIR=... PREFIX=...` installs the binary, the pages, the
   example config and the systemd unit; the installed pages open with
-  `man -M`; the unit has the settings the README promises, passes
+  `man -M`; the unit has the settings installer/README.md promises, passes
   `systemd-analyze verify` when that is there, and its ExecStartPre and
   ExecStart commands start the balancer, which drains and exits 0 on the
   unit's KillSignal sent to every process of the group, as systemd does.
@@ -346,7 +346,7 @@ def check_install_and_unit(binary, tmp):
     check("make install DESTDIR= PREFIX= installs binary, pages, example "
           "config and unit", problems, "under " + prefix)
 
-    # The unit's promises (see README "Linux service").
+    # The unit's promises (installer/README.md, "Linux service").
     s = unit_settings(UNIT)
     problems = []
 
