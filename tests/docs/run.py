@@ -27,6 +27,9 @@
   file they are in, each with bash -e, a timeout and in its own process
   group, which is killed afterwards; as root, each in a private network
   namespace so fixed ports cannot collide with anything on the host.
+- The relative links of those files lead to a file that exists (and to a
+  heading in it, for `FILE.md#anchor`), and README.md leads to every
+  tracked *.md file through them.
 - ha_test.py: two balancers behind keepalived in network namespaces (root
   only; reported as not run otherwise), with the blocks marked `ha NAME`
   in whichever file holds them.
@@ -501,6 +504,74 @@ def ha_blocks(blocks):
             if m and m.split()[0] == "ha" and len(m.split()) > 1}
 
 
+def md_prose(rel):
+    """[(line, text)] of the file REL outside fenced blocks."""
+    out, fence = [], False
+    path = os.path.join(REPO, rel)
+    for n, line in enumerate(open(path, encoding="utf-8"), 1):
+        if line.startswith("```"):
+            fence = not fence
+        elif not fence:
+            out.append((n, line.rstrip("\n")))
+    return out
+
+
+def md_anchors(rel):
+    """The anchors GitHub makes for the headings of REL."""
+    seen, out = {}, set()
+    for _, line in md_prose(rel):
+        m = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if not m:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", m.group(1).lower()).replace(" ", "-")
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        out.add(slug if n == 0 else "%s-%d" % (slug, n))
+    return out
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def link_problems(files):
+    """Relative links that lead nowhere (no such file, or no such heading
+    in a .md file), and tracked .md files README.md does not lead to."""
+    problems, edges = [], {f: set() for f in files}
+    for f in files:
+        for n, line in md_prose(f):
+            for target in LINK.findall(line):
+                if re.match(r"^[a-z]+:", target):
+                    continue  # https:, mailto:
+                path, _, anchor = target.partition("#")
+                rel = os.path.normpath(os.path.join(os.path.dirname(f), path)) \
+                    if path else f
+                if not os.path.exists(os.path.join(REPO, rel)):
+                    problems.append("%s:%d: %s: no such file" % (f, n, target))
+                    continue
+                if anchor and rel.endswith(".md") and \
+                        anchor not in md_anchors(rel):
+                    problems.append("%s:%d: %s: no heading #%s in %s"
+                                    % (f, n, target, anchor, rel))
+                if rel in edges:
+                    edges[f].add(rel)
+    reached, todo = set(), ["README.md"] if "README.md" in edges else []
+    while todo:
+        f = todo.pop()
+        if f not in reached:
+            reached.add(f)
+            todo.extend(edges[f] - reached)
+    for f in files:
+        if f not in reached:
+            problems.append("%s: no link leads to it from README.md" % f)
+    return problems
+
+
+def check_md_links(files):
+    check("relative links in the tracked *.md files resolve, and README.md "
+          "leads to every one of them", link_problems(files),
+          "%d files" % len(files))
+
+
 # A run or interrupt block must not start this test again (make test runs
 # it): README.md's `make test` block is marked skip for that reason.
 RECURSES = re.compile(r"\bmake\b[^\n#;&|]*\s(test|docs-test)(?![\w-])|"
@@ -682,6 +753,7 @@ def main(argv):
         for fn, args in ((check_render, ()), (check_options, (binary,)),
                          (check_config_keys, (binary,)),
                          (check_install_and_unit, (binary, tmp)),
+                         (check_md_links, (files,)),
                          (check_md_blocks, (tmp, files, blocks))):
             try:
                 fn(*args)
