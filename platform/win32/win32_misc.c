@@ -84,7 +84,7 @@ lb_run_workers(lb_run_spec_t *spec)
     for (size_t i = 0; i < spec->nlisteners; i++)
         idx[i] = i;
     lb__win_service_running(spec->stop_timeout_ms);
-    /* One loop thread for every listener: see README, "Windows". */
+    /* One loop thread for every listener: see platform/win32/README.md. */
     status = spec->worker(idx, spec->nlisteners, 0, spec->ctx);
     free(idx);
     for (size_t i = 0; i < spec->nlisteners; i++)

@@ -1,7 +1,9 @@
-"""High availability as README.md describes it, in network namespaces.
+"""High availability as installer/README.md describes it, in network
+namespaces.
 
-Called by run.py with the README's blocks marked `<!-- docs-test: ha NAME
--->`. Needs root (ip netns); without it the test is reported as not run.
+Called by run.py with the blocks marked `<!-- docs-test: ha NAME -->` in
+the tracked *.md files (installer/README.md). Needs root (ip netns);
+without it the test is reported as not run.
 
 Topology, all made here and removed afterwards (names end in this
 process's PID; addresses 10.77.0.0/24 exist only inside these namespaces):
@@ -13,9 +15,9 @@ process's PID; addresses 10.77.0.0/24 exist only inside these namespaces):
       backend 127.0.0.1:9000 "A"       backend 127.0.0.1:9000 "B"
       keepalived, priority 150         keepalived, priority 100
 
-keepalived (Debian's) runs the README's keepalived.conf with its
+keepalived (Debian's) runs the documented keepalived.conf with its
 192.0.2.x addresses changed to 10.77.0.x, the check script path pointing
-at the README's check-pumpkinlb, and priority 100 on the second node. If
+at the documented check-pumpkinlb, and priority 100 on the second node. If
 keepalived is missing or cannot take the address here, the test moves the
 address itself (a scripted move) and says so in its result.
 """
@@ -209,7 +211,7 @@ def main(binary, blocks, report):
             "aggregate"]
     missing = [n for n in need if n not in blocks]
     if missing:
-        report("FAIL", NAME, "README.md has no block marked "
+        report("FAIL", NAME, "no tracked .md file has a block marked "
                "<!-- docs-test: ha %s -->" % ", ".join(missing))
         return
     if not shutil.which("ip"):
@@ -379,9 +381,9 @@ def _run(env, binary, blocks, report):
 
 
 def _check_stats(env, blocks, report):
-    """README's pumpkinlb-stats and its aggregation loop, with ip netns exec
-    for ssh and each instance's log file."""
-    name = "README metrics: pumpkinlb-stats summed over both instances"
+    """The documented pumpkinlb-stats and its aggregation loop, with ip
+    netns exec for ssh and each instance's log file."""
+    name = "HA metrics: pumpkinlb-stats summed over both instances"
     tmp = env.tmp
     stats = os.path.join(tmp, "pumpkinlb-stats")
     with open(stats, "w") as f:
@@ -393,7 +395,7 @@ def _check_stats(env, blocks, report):
             ("/var/log/pumpkinlb.log", '"%s/$host.log"' % tmp))
     for old, new in subs:
         if old not in agg:
-            report("FAIL", name, "the README's aggregate block no longer "
+            report("FAIL", name, "the aggregate block no longer "
                    "contains %r" % old)
             return
         agg = agg.replace(old, new)

@@ -11,28 +11,34 @@
   platform/win32/win32_main.c, in pumpkinlb.8).
 - `make install DESTDIR=... PREFIX=...` installs the binary, the pages, the
   example config and the systemd unit; the installed pages open with
-  `man -M`; the unit has the settings the README promises, passes
+  `man -M`; the unit has the settings installer/README.md promises, passes
   `systemd-analyze verify` when that is there, and its ExecStartPre and
   ExecStart commands start the balancer, which drains and exits 0 on the
   unit's KillSignal sent to every process of the group, as systemd does.
-- README.md: every fenced shell block carries a marker comment on the
-  line before it: `<!-- docs-test: run -->` (run here; `run expect "TEXT"`
-  also wants TEXT in its output),
-  `<!-- docs-test: interrupt "TEXT" -->` (run until TEXT is printed, then
-  Ctrl+C), `<!-- docs-test: ha NAME -->` (used by ha_test.py) or
-  `<!-- docs-test: skip REASON -->` (not run, reason printed). The run
-  blocks run in order, in one copy of the work tree (with its build/), each
-  with bash -e, a timeout and in its own process group, which is killed
-  afterwards; as root, each in a private network namespace so fixed ports
-  cannot collide with anything on the host.
+- Every tracked *.md file (`git ls-files '*.md'`): every fenced shell
+  block carries a marker comment on the line before it:
+  `<!-- docs-test: run -->` (run here; `run expect "TEXT"` also wants
+  TEXT in its output), `<!-- docs-test: interrupt "TEXT" -->` (run until
+  TEXT is printed, then Ctrl+C), `<!-- docs-test: ha NAME -->` (used by
+  ha_test.py) or `<!-- docs-test: skip REASON -->` (not run, reason
+  printed). Messages name FILE:LINE. The run blocks run file by file
+  (README.md first, then the others in path order), in order, in one copy
+  of the work tree (with its build/), from its top directory whichever
+  file they are in, each with bash -e, a timeout and in its own process
+  group, which is killed afterwards; as root, each in a private network
+  namespace so fixed ports cannot collide with anything on the host.
+- The relative links of those files lead to a file that exists (and to a
+  heading in it, for `FILE.md#anchor`), and README.md leads to every
+  tracked *.md file through them.
 - ha_test.py: two balancers behind keepalived in network namespaces (root
-  only; reported as not run otherwise).
+  only; reported as not run otherwise), with the blocks marked `ha NAME`
+  in whichever file holds them.
 
 Prints PASS/FAIL/SKIP lines and `docs: N passed, N failed` (then
 `, N skipped`). Exit status 0 only if nothing failed.
 
-With PUMPKINLB_DOCS_NESTED=1 (set for the README's own `make test` block)
-the README blocks and the HA test are not run again.
+README.md's `make test` block is marked skip: CI runs exactly that
+command (.ci/run), and running it here would run this test inside itself.
 """
 
 import os
@@ -53,7 +59,6 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 MAN8 = os.path.join(REPO, "installer", "man", "pumpkinlb.8")
 MAN5 = os.path.join(REPO, "installer", "man", "pumpkinlb.cfg.5")
 UNIT = os.path.join(REPO, "installer", "pumpkinlb.service")
-README = os.path.join(REPO, "README.md")
 WIN_MAIN = os.path.join(REPO, "platform", "win32", "win32_main.c")
 
 SHELL_LANGS = {"sh", "bash", "shell", "console", "bat", "cmd", "powershell",
@@ -344,7 +349,7 @@ def check_install_and_unit(binary, tmp):
     check("make install DESTDIR= PREFIX= installs binary, pages, example "
           "config and unit", problems, "under " + prefix)
 
-    # The unit's promises (see README "Linux service").
+    # The unit's promises (installer/README.md, "Linux service").
     s = unit_settings(UNIT)
     problems = []
 
@@ -450,10 +455,21 @@ def check_install_and_unit(binary, tmp):
           "%s; %d processes stopped" % (verified, len(pids)))
 
 
-# ----------------------------------------------------------- README blocks
+# ------------------------------------------------- the shell blocks of *.md
 
-def readme_blocks(path=README):
-    """[(line, lang, marker or None, text)] for every fenced block."""
+def md_files():
+    """The tracked Markdown files, README.md first, then in path order."""
+    r = run(["git", "-C", REPO, "ls-files", "-z", "*.md"])
+    if r.returncode != 0:
+        raise RuntimeError("git ls-files failed: %s" % r.stderr.strip())
+    files = sorted(f for f in r.stdout.split("\0") if f)
+    return sorted(files, key=lambda f: f != "README.md")
+
+
+def md_blocks(rel):
+    """[(line, lang, marker or None, text)] for every fenced block of the
+    file REL (relative to the top of the tree)."""
+    path = os.path.join(REPO, rel)
     lines = open(path, encoding="utf-8").read().splitlines()
     out, i = [], 0
     while i < len(lines):
@@ -476,10 +492,115 @@ def readme_blocks(path=README):
     return out
 
 
-def ha_blocks():
+def all_blocks(files):
+    """[(file, line, lang, marker or None, text)] over FILES."""
+    return [(f,) + b for f in files for b in md_blocks(f)]
+
+
+def ha_blocks(blocks):
+    """{NAME: text} of the blocks marked `ha NAME`, in whichever file."""
     return {m.split(None, 1)[1].strip(): text
-            for _, _, m, text in readme_blocks()
+            for _, _, _, m, text in blocks
             if m and m.split()[0] == "ha" and len(m.split()) > 1}
+
+
+def md_prose(rel):
+    """[(line, text)] of the file REL outside fenced blocks."""
+    out, fence = [], False
+    path = os.path.join(REPO, rel)
+    for n, line in enumerate(open(path, encoding="utf-8"), 1):
+        if line.startswith("```"):
+            fence = not fence
+        elif not fence:
+            out.append((n, line.rstrip("\n")))
+    return out
+
+
+def md_anchors(rel):
+    """The anchors GitHub makes for the headings of REL."""
+    seen, out = {}, set()
+    for _, line in md_prose(rel):
+        m = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if not m:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", m.group(1).lower()).replace(" ", "-")
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        out.add(slug if n == 0 else "%s-%d" % (slug, n))
+    return out
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def link_problems(files):
+    """Relative links that lead nowhere (no such file, or no such heading
+    in a .md file), and tracked .md files README.md does not lead to."""
+    problems, edges = [], {f: set() for f in files}
+    for f in files:
+        for n, line in md_prose(f):
+            for target in LINK.findall(line):
+                if re.match(r"^[a-z]+:", target):
+                    continue  # https:, mailto:
+                path, _, anchor = target.partition("#")
+                rel = os.path.normpath(os.path.join(os.path.dirname(f), path)) \
+                    if path else f
+                if not os.path.exists(os.path.join(REPO, rel)):
+                    problems.append("%s:%d: %s: no such file" % (f, n, target))
+                    continue
+                if anchor and rel.endswith(".md") and \
+                        anchor not in md_anchors(rel):
+                    problems.append("%s:%d: %s: no heading #%s in %s"
+                                    % (f, n, target, anchor, rel))
+                if rel in edges:
+                    edges[f].add(rel)
+    reached, todo = set(), ["README.md"] if "README.md" in edges else []
+    while todo:
+        f = todo.pop()
+        if f not in reached:
+            reached.add(f)
+            todo.extend(edges[f] - reached)
+    for f in files:
+        if f not in reached:
+            problems.append("%s: no link leads to it from README.md" % f)
+    return problems
+
+
+def check_md_links(files):
+    check("relative links in the tracked *.md files resolve, and README.md "
+          "leads to every one of them", link_problems(files),
+          "%d files" % len(files))
+
+
+# A run or interrupt block must not start this test again (make test runs
+# it): README.md's `make test` block is marked skip for that reason.
+RECURSES = re.compile(r"\bmake\b[^\n#;&|]*\s(test|docs-test)(?![\w-])|"
+                      r"tests/docs/run\.py")
+
+
+def marker_problems(blocks):
+    problems, ha_seen = [], {}
+    for f, line, lang, marker, text in blocks:
+        where = "%s:%d" % (f, line)
+        if lang in SHELL_LANGS and marker is None:
+            problems.append("%s: a %s block without a <!-- docs-test: ... "
+                            "--> marker" % (where, lang))
+        if not marker:
+            continue
+        words = marker.split()
+        if words[0] not in ("run", "interrupt", "ha", "skip"):
+            problems.append("%s: unknown marker %r" % (where, marker))
+        elif words[0] in ("run", "interrupt") and RECURSES.search(text):
+            problems.append("%s: a %s block that runs the docs test itself "
+                            "(make test, make docs-test): mark it skip"
+                            % (where, words[0]))
+        elif words[0] == "ha" and len(words) > 1:
+            name = marker.split(None, 1)[1].strip()
+            if name in ha_seen:
+                problems.append("%s: ha block %r again (first at %s)"
+                                % (where, name, ha_seen[name]))
+            ha_seen.setdefault(name, where)
+    return problems
 
 
 def copy_tree(dst):
@@ -513,11 +634,10 @@ def run_block(tree, tmp, n, text, mode, timeout):
         cmd = ["unshare", "--net", "sh", "-c",
                'ip link set lo up && exec "$@"', "sh"] + cmd
     # As a user's shell has it: not the make variables (SANITIZE=1, -j)
-    # of the `make test` that runs this.
+    # of the `make test` or `make docs-test` that runs this.
     env = {k: v for k, v in os.environ.items()
            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
-    env.update(PUMPKINLB_DOCS_NESTED="1", MANPAGER="cat", PAGER="cat",
-               MANWIDTH="80")
+    env.update(MANPAGER="cat", PAGER="cat", MANWIDTH="80")
     log = open(os.path.join(tmp, "block%d.log" % n), "w+")
     proc = subprocess.Popen(cmd, cwd=tree, stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -571,35 +691,23 @@ def run_block(tree, tmp, n, text, mode, timeout):
     return ok, detail
 
 
-def check_readme(tmp):
-    blocks = readme_blocks()
-    problems = []
-    for line, lang, marker, _ in blocks:
-        if lang in SHELL_LANGS and marker is None:
-            problems.append("README.md:%d: a %s block without a "
-                            "<!-- docs-test: ... --> marker" % (line, lang))
-        if marker and marker.split()[0] not in ("run", "interrupt", "ha",
-                                                "skip"):
-            problems.append("README.md:%d: unknown marker %r"
-                            % (line, marker))
-    check("every README shell block is marked run, interrupt, ha or skip",
-          problems, "%d blocks, %d shell blocks" %
-          (len(blocks), sum(1 for b in blocks if b[1] in SHELL_LANGS)))
+def check_md_blocks(tmp, files, blocks):
+    check("every shell block of the tracked *.md files is marked run, "
+          "interrupt, ha or skip", marker_problems(blocks),
+          "%d files (%s), %d blocks, %d shell blocks" %
+          (len(files), " ".join(files), len(blocks),
+           sum(1 for b in blocks if b[2] in SHELL_LANGS)))
 
-    for line, lang, marker, _ in blocks:
+    for f, line, lang, marker, _ in blocks:
         if marker and marker.split()[0] == "skip":
-            report("SKIP", "README.md:%d (%s)" % (line, lang),
+            report("SKIP", "%s:%d (%s)" % (f, line, lang),
                    marker.split(None, 1)[1] if len(marker.split()) > 1
                    else "no reason given")
 
-    if os.environ.get("PUMPKINLB_DOCS_NESTED"):
-        print("(README blocks not run again inside the README's own "
-              "`make test` block)")
-        return
     tree = os.path.join(tmp, "tree")
     copy_tree(tree)
     n = 0
-    for line, lang, marker, text in blocks:
+    for f, line, lang, marker, text in blocks:
         if not marker:
             continue
         words = marker.split(None, 1)
@@ -613,12 +721,13 @@ def check_readme(tmp):
             mode = ("interrupt", shlex.split(words[1])[0])
         else:
             continue
+        if RECURSES.search(text):
+            continue  # reported above
         n += 1
         first = text.strip().splitlines()[0] if text.strip() else ""
-        timeout = 900 if "make test" in text else 180
-        ok, detail = run_block(tree, tmp, n, text, mode, timeout)
+        ok, detail = run_block(tree, tmp, n, text, mode, 180)
         report("PASS" if ok else "FAIL",
-               "README.md:%d %s: %s" % (line, words[0], first[:60]), detail)
+               "%s:%d %s: %s" % (f, line, words[0], first[:60]), detail)
 
 
 # ---------------------------------------------------------------- main
@@ -635,28 +744,31 @@ def main(argv):
     t0 = time.time()
     tmp = tempfile.mkdtemp(prefix="pumpkinlb-docs-")
     try:
+        try:
+            files = md_files()
+            blocks = all_blocks(files)
+        except Exception as e:  # no git, an unreadable file
+            report("FAIL", "the tracked *.md files", str(e))
+            files, blocks = [], []
         for fn, args in ((check_render, ()), (check_options, (binary,)),
                          (check_config_keys, (binary,)),
                          (check_install_and_unit, (binary, tmp)),
-                         (check_readme, (tmp,))):
+                         (check_md_links, (files,)),
+                         (check_md_blocks, (tmp, files, blocks))):
             try:
                 fn(*args)
             except Exception as e:  # a crash in a check is a failure
                 import traceback
                 report("FAIL", fn.__name__, "%s\n%s" %
                        (e, traceback.format_exc()))
-        if os.environ.get("PUMPKINLB_DOCS_NESTED"):
-            print("(HA test not run again inside the README's own "
-                  "`make test` block)")
-        else:
-            sys.path.insert(0, HERE)
-            import ha_test
-            try:
-                ha_test.main(binary, ha_blocks(), report)
-            except Exception as e:
-                import traceback
-                report("FAIL", "high availability", "%s\n%s" %
-                       (e, traceback.format_exc()))
+        sys.path.insert(0, HERE)
+        import ha_test
+        try:
+            ha_test.main(binary, ha_blocks(blocks), report)
+        except Exception as e:
+            import traceback
+            report("FAIL", "high availability", "%s\n%s" %
+                   (e, traceback.format_exc()))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     passed = sum(1 for r in RESULTS if r[0] == "PASS")

@@ -158,7 +158,8 @@ def test_backend_sends_50k_then_resets():
 
 @lbtest.posix_only("Winsock cannot report what the peer has acknowledged, "
                    "so Windows passes a backend's reset on at once and a "
-                   "client that has not read yet loses the tail (README)")
+                   "client that has not read yet loses the tail "
+                   "(platform/win32/README.md)")
 def test_backend_sends_50k_then_resets_slow_client():
     """The same with a client that reads slowly (4 KiB receive buffer,
     reading only after the backend's reset): the 50 KB the balancer
