@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 /* Exit statuses, documented in README and --help; the platforms return
@@ -312,6 +313,10 @@ const char *lb_platform_stop_usage(void);
 /* A notable event (start, stop, configuration or fatal error) for the
  * system's log: the Windows Event Log when running as a service. */
 void lb_platform_event(int is_error, const char *msg);
+/* Where log lines go instead of stdout and stderr, every line stamped:
+ * a Windows service has no console, so its log file. NULL where stdout
+ * and stderr are it. */
+FILE *lb_platform_log_stream(void);
 
 /* ---- privileges ---- */
 /* Switches the process to user (and group, else the user's group) after

@@ -16,8 +16,9 @@
 
 /* Messages go to stdout, errors to stderr, both to the log file if set. */
 void lb_log_set_file(FILE *f);
-/* Sends what would go to stdout and stderr to f instead (NULL: back to
- * them), every line stamped: how tests capture the log. */
+/* Sends what would go to stdout and stderr (or the platform's
+ * lb_platform_log_stream) to f instead, every line stamped; NULL: back to
+ * them. How tests capture the log. */
 void lb_log_redirect(FILE *f);
 void lb_log(const char *fmt, ...) LB_PRINTF(1, 2);
 void lb_log_error(const char *fmt, ...) LB_PRINTF(1, 2);

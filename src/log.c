@@ -58,6 +58,7 @@ static void
 vlog_to(FILE *out, int stamped, int event, int is_error, const char *fmt,
         va_list ap)
 {
+    FILE *sink = console ? console : lb_platform_log_stream();
     char stamp[64], small[512], *line = small;
     size_t slen, len;
     va_list ap2;
@@ -76,8 +77,8 @@ vlog_to(FILE *out, int stamped, int event, int is_error, const char *fmt,
     memcpy(line, stamp, slen);
     vsnprintf(line + slen, (size_t)n + 1, fmt, ap);
     line[len - 1] = '\n';
-    if (console)
-        emit(console, line, len);
+    if (sink)
+        emit(sink, line, len);
     else if (stamped)
         emit(out, line, len);
     else

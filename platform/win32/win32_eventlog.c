@@ -10,6 +10,7 @@
 #define LB__EVENT_ID 1 /* the one message of messages.mc: "%1" */
 
 static HANDLE event_source;
+static FILE *service_log; /* a service's stdout and stderr */
 
 void
 lb__win_eventlog_open(void)
@@ -18,21 +19,26 @@ lb__win_eventlog_open(void)
         event_source = RegisterEventSourceW(NULL, LB__SERVICE_NAME);
 }
 
-/* A service has no console: stdout and stderr, where every log line
- * goes, are pointed at the default log file. */
+/* A service has no console (its stdout is no stream at all, so it cannot
+ * be reopened either): log lines go to the default log file. */
 void
 lb__win_service_log_open(void)
 {
     wchar_t *path = lb__win_data_path(L"pumpkinlb.log");
-    int ok = path != NULL && _wfreopen(path, L"a", stdout) != NULL &&
-             _wfreopen(path, L"a", stderr) != NULL;
 
+    service_log = path ? _wfopen(path, L"a") : NULL;
     free(path);
-    if (!ok) {
+    if (service_log == NULL) {
         lb__win_eventlog_open();
         lb_platform_event(1, "cannot open the service log file under "
                              "%ProgramData%\\PumpkinLB");
     }
+}
+
+FILE *
+lb_platform_log_stream(void)
+{
+    return service_log;
 }
 
 static wchar_t *

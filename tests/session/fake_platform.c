@@ -482,6 +482,12 @@ lb_platform_event(int is_error, const char *msg)
     (void)msg;
 }
 
+FILE *
+lb_platform_log_stream(void)
+{
+    return NULL;
+}
+
 int
 lb__gai_error(int rc)
 {
