@@ -29,7 +29,8 @@
   namespace so fixed ports cannot collide with anything on the host.
 - The relative links of those files lead to a file that exists (and to a
   heading in it, for `FILE.md#anchor`), and README.md leads to every
-  tracked *.md file through them.
+  tracked *.md file through them. README.md is at most 25 KiB: the front
+  door, with the detail beside what it describes.
 - ha_test.py: two balancers behind keepalived in network namespaces (root
   only; reported as not run otherwise), with the blocks marked `ha NAME`
   in whichever file holds them.
@@ -572,6 +573,19 @@ def check_md_links(files):
           "%d files" % len(files))
 
 
+# README.md is the front door: what it is, the two commands, the essentials
+# and links; the detail lives beside what it describes.
+README_MAX_BYTES = 25 * 1024
+
+
+def check_readme_size():
+    size = os.path.getsize(os.path.join(REPO, "README.md"))
+    check("README.md is at most %d bytes" % README_MAX_BYTES,
+          ["README.md has %d bytes: move detail to the README beside what "
+           "it describes" % size] if size > README_MAX_BYTES else [],
+          "%d bytes" % size)
+
+
 # A run or interrupt block must not start this test again (make test runs
 # it): README.md's `make test` block is marked skip for that reason.
 RECURSES = re.compile(r"\bmake\b[^\n#;&|]*\s(test|docs-test)(?![\w-])|"
@@ -754,6 +768,7 @@ def main(argv):
                          (check_config_keys, (binary,)),
                          (check_install_and_unit, (binary, tmp)),
                          (check_md_links, (files,)),
+                         (check_readme_size, ()),
                          (check_md_blocks, (tmp, files, blocks))):
             try:
                 fn(*args)
