@@ -13,9 +13,13 @@ $(FUZZ_REPLAY): $(BUILD)/tests/fuzz/fuzz_config.o $(BUILD)/tests/fuzz/replay_mai
                 $(CORE_OBJS) $(POSIX_OBJS)
 	$(CC) $(LDFLAGS) $(NO_DNS_LDFLAGS) -o $@ $^ $(INIH_LIBS)
 
+# What the inspect target parses, and the address helpers under it.
+INSPECT_SRCS := $(wildcard src/inspect_*.c) src/proxy_proto.c \
+                $(COMMON_SRCS) $(wildcard platform/posix/posix_error.c)
+
 $(FUZZ_REPLAY_INSPECT): $(BUILD)/tests/fuzz/fuzz_inspect.o \
                         $(BUILD)/tests/fuzz/replay_main.o \
-                        $(BUILD)/src/inspect_tls.o $(BUILD)/src/inspect_rdp.o
+                        $(INSPECT_SRCS:%.c=$(BUILD)/%.o)
 	$(CC) $(LDFLAGS) -o $@ $^
 
 # The replays `make test` runs.
@@ -39,9 +43,9 @@ FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall \
                -Wextra -O1 -g -fno-omit-frame-pointer -MMD -MP $(FUZZ_SAN)
 # The config loader needs the whole core (and no DNS); the inspectors
-# only themselves.
+# only themselves and the address helpers.
 FUZZ_SRCS  := $(if $(filter config,$(FUZZ_TARGET)),$(CORE_SRCS) $(POSIX_SRCS),\
-                $(wildcard src/inspect_*.c))
+                $(INSPECT_SRCS))
 FUZZ_OBJS  := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(FUZZ_SRCS) \
                 tests/fuzz/fuzz_$(FUZZ_TARGET).c)
 FUZZ_LDFLAGS := $(if $(filter config,$(FUZZ_TARGET)),$(NO_DNS_LDFLAGS) $(INIH_LIBS))

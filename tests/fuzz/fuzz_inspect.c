@@ -1,8 +1,11 @@
 /* fuzz_inspect.c - libFuzzer target for what a network peer sends first:
- * the TLS ClientHello and RDP Connection Request inspectors (src/
- * inspect_*.c). Each input is read as a client's first bytes, whole and
- * as it would arrive in pieces (a look at each `need` the inspector asks
- * for), and a broken promise aborts:
+ * a PROXY protocol header (src/proxy_proto.c), and the TLS ClientHello
+ * and RDP Connection Request inspectors (src/inspect_*.c). Each input is
+ * read as a client's first bytes, whole and as it would arrive in pieces,
+ * and a broken promise aborts. PROXY: the header fed in pieces (sizes
+ * taken from the input) gets the same answer and length as parsed whole,
+ * never longer than the input, and a parsed address builds into a v1 and
+ * a v2 header that parse back to it. The inspectors, at each `need`:
  * - MORE asks for more than it had, and never past LB_INSPECT_MAX;
  * - an answer (FOUND, NONE, OTHER) never changes with more bytes, so the
  *   pieces give the same answer as the whole;
@@ -17,6 +20,7 @@
 #include <string.h>
 
 #include "lb_inspect.h"
+#include "lb_proxy_proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -90,9 +94,91 @@ one(inspect_fn fn, int tls, const uint8_t *data, size_t size)
     free(copy);
 }
 
+static void
+same_header(const lb_pp_header_t *a, const lb_pp_header_t *b)
+{
+    if (a->has_addr != b->has_addr ||
+        (a->has_addr && (!lb_addr_equal(&a->src, &b->src) ||
+                         !lb_addr_equal(&a->dst, &b->dst))))
+        abort();
+}
+
+/* An address as the PROXY protocol carries it: an IPv4-mapped IPv6
+ * address as IPv4 (lb_pp_build sends it so), and the port. */
+static void
+same_sent(const lb_addr_t *a, const lb_addr_t *b)
+{
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0,
+                                             0, 0, 0, 0, 0xff, 0xff};
+    unsigned char ia[16], ib[16];
+    int na = lb_addr_ip(a, ia), nb = lb_addr_ip(b, ib);
+    unsigned char *pa = ia, *pb = ib;
+
+    if (na == 16 && memcmp(ia, mapped, 12) == 0)
+        pa += 12, na = 4;
+    if (nb == 16 && memcmp(ib, mapped, 12) == 0)
+        pb += 12, nb = 4;
+    if (na != nb || memcmp(pa, pb, (size_t)na) != 0 ||
+        lb_addr_port(a) != lb_addr_port(b))
+        abort();
+}
+
+/* What was parsed is what lb_pp_build writes back, in both versions. */
+static void
+round_trip(const lb_pp_header_t *h)
+{
+    char out[LB_PP_BUILD_MAX];
+    lb_pp_header_t again;
+
+    for (int v = 1; v <= 2; v++) {
+        size_t n = lb_pp_build(v, &h->src, &h->dst, out);
+
+        if (n == 0 || n > LB_PP_BUILD_MAX ||
+            lb_pp_parse(out, n, &again) != (long)n || !again.has_addr)
+            abort();
+        same_sent(&h->src, &again.src);
+        same_sent(&h->dst, &again.dst);
+    }
+}
+
+/* The header in pieces whose sizes the input's bytes choose. */
+static void
+proxy(const uint8_t *data, size_t size)
+{
+    lb_pp_header_t whole, fed;
+    lb_pp_buf_t b = {NULL, 0};
+    long rc = lb_pp_parse((const char *)data, size, &whole), frc = 0;
+    size_t pos = 0, used = 0;
+
+    if (rc > (long)size || (rc < 0 && lb_pp_strerror(rc) == NULL))
+        abort();
+    if (rc > 0 && whole.has_addr)
+        round_trip(&whole);
+    while (pos < size) {
+        size_t n = 1 + data[pos] % 17;
+
+        if (n > size - pos)
+            n = size - pos;
+        frc = lb_pp_feed(&b, (const char *)data + pos, n, &fed, &used);
+        if (frc != LB_PP_NEED_MORE)
+            break;
+        pos += n;
+    }
+    lb_pp_buf_free(&b);
+    if (frc == LB_PP_ENOMEM || size == 0)
+        return;
+    if (frc != rc && !(rc == LB_PP_NEED_MORE && pos == size))
+        abort();
+    if (rc > 0 && (pos + used != (size_t)rc))
+        abort();
+    if (rc > 0)
+        same_header(&whole, &fed);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    proxy(data, size);
     one(lb_inspect_tls, 1, data, size);
     one(lb_inspect_rdp, 0, data, size);
     return 0;
