@@ -53,7 +53,10 @@
     X(EINVAL, -4079, "invalid argument")                        \
     X(EAGAIN, -4078, "resource temporarily unavailable")        \
     X(EIO, -4077, "input/output error")                         \
-    X(ENOTSUP, -4076, "operation not supported")
+    X(ENOTSUP, -4076, "operation not supported")                \
+    X(ENOBUFS, -4075, "no buffer space available")              \
+    X(ENOTCONN, -4074, "socket is not connected")               \
+    X(ENETDOWN, -4073, "network is down")
 
 enum {
 #define LB_ERR_ENUM(name, val, msg) LB_##name = (val),

@@ -165,7 +165,7 @@ on_accept(lb_loop_t *loop, lb__io_t *io, short revents)
 
         if (fd == LB_EAGAIN)
             return;
-        if (fd == LB_EMFILE || fd == LB_ENOMEM) {
+        if (fd == LB_EMFILE || fd == LB_ENOMEM || fd == LB_ENOBUFS) {
             pause_accepting(l);
             l->cb(l, NULL, NULL, fd, l->data);
             return;

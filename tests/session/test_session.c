@@ -272,6 +272,26 @@ test_connect_failing_at_once_is_bounded(void)
     stop_server();
 }
 
+/* An active check that fails because this host is out of local ports
+ * gives no verdict: with fall = 1 the backend stays up; a refused check
+ * then takes it out. */
+static void
+test_check_failing_locally_gives_no_verdict(void)
+{
+    start_server_with("[options]\ncheck_interval = 1\nfall = 1\n"
+                      "[mappings]\n127.0.0.1:8080 = 10.0.0.1:80\n");
+    fake_advance(0);
+    CU_ASSERT_EQUAL_FATAL(fake.nconnects, 1);
+    fake_connected(fake.last_connect, LB_EADDRNOTAVAIL);
+    CU_ASSERT_EQUAL(lb_atomic_load(&shared.state[0][0].down), LB_UP);
+    fake_advance(1000);
+    CU_ASSERT_EQUAL_FATAL(fake.nconnects, 2);
+    fake_connected(fake.last_connect, LB_ECONNREFUSED);
+    CU_ASSERT_EQUAL(lb_atomic_load(&shared.state[0][0].down),
+                    LB_DOWN_CHECKS);
+    stop_server();
+}
+
 static void
 test_backend_reset_resets_client(void)
 {
@@ -1021,6 +1041,8 @@ main(void)
                 test_connect_timeout_retries_elsewhere);
     CU_add_test(s, "connect failing at once is bounded",
                 test_connect_failing_at_once_is_bounded);
+    CU_add_test(s, "a check failing locally gives no verdict",
+                test_check_failing_locally_gives_no_verdict);
     CU_add_test(s, "backend reset resets the client",
                 test_backend_reset_resets_client);
     CU_add_test(s, "sink gone: the other way finishes",
