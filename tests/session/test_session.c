@@ -456,6 +456,44 @@ test_listener_limit_pauses_and_resumes(void)
     stop_server();
 }
 
+/* The default cap where memory, not descriptors, bounds connections
+ * (Windows): 1/8 of memory at 128 KiB of kernel buffers plus four
+ * buffers of buffer_size (16) per connection; at least 1000, memory
+ * counted up to 128 GiB. max_connections, when set, is the cap. */
+static void
+test_connection_cap_from_memory(void)
+{
+    char what[160];
+    const uint64_t gib = (uint64_t)1 << 30, per = 131072 + 4 * 16;
+
+    start_server();
+    fake.fd_limit = 0;
+    fake.memory_bound = 16 * gib;
+    CU_ASSERT_EQUAL(lb_server_conn_limit(&cfg, what, sizeof(what)),
+                    16 * gib / 8 / per);
+    CU_ASSERT_STRING_EQUAL(what, ", max_connections not set: at most 16376 "
+                                 "connections, for 1/8 of 16384 MiB of "
+                                 "memory");
+    fake.memory_bound = gib / 2;
+    CU_ASSERT_EQUAL(lb_server_conn_limit(&cfg, what, sizeof(what)), 1000);
+    fake.memory_bound = 1024 * gib;
+    CU_ASSERT_EQUAL(lb_server_conn_limit(&cfg, what, sizeof(what)),
+                    128 * gib / 8 / per);
+    fake.memory_bound = 0; /* unknown: no cap */
+    CU_ASSERT_EQUAL(lb_server_conn_limit(&cfg, what, sizeof(what)), 0);
+    CU_ASSERT_STRING_EQUAL(what, "");
+    cfg.max_connections = 500;
+    fake.memory_bound = 16 * gib;
+    CU_ASSERT_EQUAL(lb_server_conn_limit(&cfg, what, sizeof(what)), 500);
+    CU_ASSERT_STRING_EQUAL(what, "");
+    fake.fd_limit = 1024; /* POSIX: the descriptor limit, as it was */
+    cfg.max_connections = 0;
+    CU_ASSERT_EQUAL(lb_server_conn_limit(&cfg, what, sizeof(what)),
+                    (1024 - 64) / 2);
+    CU_ASSERT_STRING_EQUAL(what, ", up to 1024 open files");
+    stop_server();
+}
+
 static void
 test_no_idle_limit_by_default(void)
 {
@@ -1058,6 +1096,8 @@ main(void)
                 test_activity_postpones_idle_timeout);
     CU_add_test(s, "half-close timeout", test_half_close_timeout);
     CU_add_test(s, "no idle limit by default", test_no_idle_limit_by_default);
+    CU_add_test(s, "connection cap from memory",
+                test_connection_cap_from_memory);
     CU_add_test(s, "listener limit pauses and resumes",
                 test_listener_limit_pauses_and_resumes);
     CU_add_test(s, "in-loop reload: succession of servers",
