@@ -8,11 +8,12 @@
 
 #define RETRY_MS 100 /* out of sockets or memory: try posting again */
 
-/* How many AcceptEx calls stay posted: ACCEPTS_MIN at rest; doubled
+/* How many AcceptEx calls stay posted: ACCEPTS_MIN at first; doubled
  * whenever half of those posted completed in one loop turn (a burst that
- * could find none posted in the next turn); halved after a WINDOW_MS in
- * which no turn took a quarter of them. Each posted call holds an
- * unconnected socket (kernel memory), so the quiet cost stays small. */
+ * could find none posted in the next turn); halved, at the next accept,
+ * once a WINDOW_MS went by in which no turn took a quarter of them. Calls
+ * above the target are not posted again as clients take them. Each
+ * posted call holds an unconnected socket (kernel memory, a few KiB). */
 #define ACCEPTS_MIN 8
 #define ACCEPTS_MAX 512
 #define WINDOW_MS 10000

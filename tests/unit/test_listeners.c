@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lb_bufpool.h"
+#include "loop_fixture.h"
 #include "unit.h"
 
 #define NCLIENTS 3
@@ -114,18 +115,6 @@ on_watchdog(lb_timer_t *t)
     lb_loop_stop(L.loop);
 }
 
-static int
-bind_free(void)
-{
-    for (uint16_t port = 23500; port < 24000; port++) {
-        CU_ASSERT_EQUAL_FATAL(lb_addr_from_numeric("127.0.0.1", port,
-                                                   &L.addr), 0);
-        if (lb_listener_bind(&L.addr, 16, &L.listener) == 0)
-            return 0;
-    }
-    return -1;
-}
-
 static void
 run(int close_at)
 {
@@ -136,7 +125,7 @@ run(int close_at)
     lb_bufpool_init(&L.pool, 64, 4);
     a = lb_bufpool_allocator(&L.pool);
     CU_ASSERT_EQUAL_FATAL(lb_loop_new(&L.loop, &a), 0);
-    CU_ASSERT_EQUAL_FATAL(bind_free(), 0);
+    CU_ASSERT_EQUAL_FATAL(lf_bind_free(23500, 16, &L.addr, &L.listener), 0);
     CU_ASSERT_EQUAL_FATAL(lb_listener_start(L.loop, L.listener, on_accept,
                                             NULL), 0);
     for (int i = 0; i < NCLIENTS; i++)

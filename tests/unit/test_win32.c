@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "lb_bufpool.h"
+#include "loop_fixture.h"
 #include "win32_internal.h"
 
 #define TICK_MS 10
@@ -121,19 +122,13 @@ static void
 setup(int backlog, int n, lb_accept_cb cb, int (*step)(void))
 {
     lb_allocator_t a;
-    uint16_t port;
 
     memset(&W, 0, sizeof(W));
     lb_bufpool_init(&W.pool, 64, 4);
     a = lb_bufpool_allocator(&W.pool);
     CU_ASSERT_EQUAL_FATAL(lb_loop_new(&W.loop, &a), 0);
-    for (port = 24000; port < 24500; port++) {
-        CU_ASSERT_EQUAL_FATAL(lb_addr_from_numeric("127.0.0.1", port,
-                                                   &W.addr), 0);
-        if (lb_listener_bind(&W.addr, backlog, &W.listener) == 0)
-            break;
-    }
-    CU_ASSERT_FATAL(port < 24500);
+    CU_ASSERT_EQUAL_FATAL(lf_bind_free(24000, backlog, &W.addr,
+                                       &W.listener), 0);
     CU_ASSERT_EQUAL_FATAL(lb_listener_start(W.loop, W.listener, cb, NULL),
                           0);
     for (W.nclients = 0; W.nclients < n; W.nclients++)

@@ -323,6 +323,18 @@ function Log-Text($Lb) {
     return ""
 }
 
+# The balancer closes client socket $C within 10 s, with a FIN.
+function Expect-Fin([string]$Name, $C) {
+    $got = 0
+    $how = [LbCheck]::End($C, 10000, [ref]$got)
+    $C.Close()
+    if ($how -eq "fin") {
+        Report $Name "PASS" "the client read a FIN"
+    } else {
+        Report $Name "FAIL" "the client saw '$how' (want fin)"
+    }
+}
+
 # 1 and 2: idle_timeout and half_close_timeout end with a FIN.
 function Check-TimeoutsEndWithFin {
     $b = [LbCheck+Backend]::new("hold")
@@ -331,23 +343,10 @@ function Check-TimeoutsEndWithFin {
         "[mappings]`r`n127.0.0.1:$port = 127.0.0.1:$($b.Port)`r`n") @($port)
     try {
         $c = [LbCheck]::Client($port, 0, 0)
-        $got = 0
-        $how = [LbCheck]::End($c, 10000, [ref]$got)
-        $c.Close()
-        if ($how -eq "fin") {
-            Report "idle_timeout close" "PASS" "the client read a FIN"
-        } else {
-            Report "idle_timeout close" "FAIL" "the client saw '$how' (want fin)"
-        }
+        Expect-Fin "idle_timeout close" $c
         $c = [LbCheck]::Client($port, 0, 0)
         $c.Shutdown([Net.Sockets.SocketShutdown]::Send)
-        $how = [LbCheck]::End($c, 10000, [ref]$got)
-        $c.Close()
-        if ($how -eq "fin") {
-            Report "half_close_timeout close" "PASS" "the client read a FIN"
-        } else {
-            Report "half_close_timeout close" "FAIL" "the client saw '$how' (want fin)"
-        }
+        Expect-Fin "half_close_timeout close" $c
         $m = [regex]::Match((Log-Text $lb),
             "max_connections not set: at most (\d+) connections, for 1/8 of (\d+) MiB")
         if ($m.Success) {
