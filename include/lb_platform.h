@@ -54,7 +54,10 @@
     X(EINVAL, -4079, "invalid argument")                        \
     X(EAGAIN, -4078, "resource temporarily unavailable")        \
     X(EIO, -4077, "input/output error")                         \
-    X(ENOTSUP, -4076, "operation not supported")
+    X(ENOTSUP, -4076, "operation not supported")                \
+    X(ENOBUFS, -4075, "no buffer space available")              \
+    X(ENOTCONN, -4074, "socket is not connected")               \
+    X(ENETDOWN, -4073, "network is down")
 
 enum {
 #define LB_ERR_ENUM(name, val, msg) LB_##name = (val),
@@ -331,8 +334,15 @@ int lb_file_writable_by_others(const char *path);
 /* ---- odds and ends ---- */
 /* Local time for log stamps; 0 on success. */
 int lb_localtime(time_t t, struct tm *out);
-/* Raises the descriptor limit as far as allowed; returns the limit. */
+/* Raises the descriptor limit as far as allowed; returns the limit, or 0
+ * where there is none (Windows). */
 long lb_raise_fd_limit(void);
+/* Physical memory in bytes where it, not a descriptor limit, bounds the
+ * connections one process can hold: on Windows, which has no descriptor
+ * limit, every socket's buffers come from the kernel's non-paged pool, and
+ * a flood of connections exhausts it for every service on the host. 0
+ * where descriptors are the bound (POSIX) or memory cannot be read. */
+uint64_t lb_memory_bound(void);
 /* Process id for log lines. */
 long lb_getpid(void);
 

@@ -105,6 +105,22 @@ bring_up(lb_health_t *h, size_t i, const char *reason)
            h->cfg->listen_label, reason);
 }
 
+int
+lb_health_local_error(int err)
+{
+    switch (err) {
+    case LB_EADDRNOTAVAIL: /* no local port left (Linux's connect) */
+    case LB_EADDRINUSE:    /* the same on Windows (bind to port 0) */
+    case LB_ENOBUFS:       /* ... or so Windows says it; no buffers */
+    case LB_EMFILE:
+    case LB_ENOMEM:
+    case LB_EAGAIN:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 void
 lb_health_failed(lb_health_t *h, size_t i, uint64_t now)
 {

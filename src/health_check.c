@@ -40,9 +40,21 @@ on_closed(lb_stream_t *s)
     lb_server_check_closed(c->sl->srv);
 }
 
+/* A check's outcome: passed, failed, or none because this host ran out
+ * of something (lb_health_local_error): the streak stays as it was. */
+enum { CHECK_FAILED = 0, CHECK_PASSED = 1, CHECK_NO_VERDICT = 2 };
+
+static int
+verdict(int status)
+{
+    if (status == 0)
+        return CHECK_PASSED;
+    return lb_health_local_error(status) ? CHECK_NO_VERDICT : CHECK_FAILED;
+}
+
 /* Ends the running check with its verdict and plans the next. */
 static void
-finish(lb_check_t *c, int ok)
+finish(lb_check_t *c, int outcome)
 {
     if (c->resolve) {
         lb_resolve_cancel(c->resolve);
@@ -53,25 +65,27 @@ finish(lb_check_t *c, int ok)
         c->stream = NULL;
     }
     c->running = 0;
-    lb_health_checked(&c->sl->health, c->idx, ok, &c->streak);
+    if (outcome != CHECK_NO_VERDICT)
+        lb_health_checked(&c->sl->health, c->idx, outcome == CHECK_PASSED,
+                          &c->streak);
     lb_timer_start(&c->timer, (uint64_t)c->sl->cfg->health.check_interval_ms);
 }
 
 static void
 on_connected(lb_stream_t *s, int status)
 {
-    finish(lb_stream_data(s), status == 0);
+    finish(lb_stream_data(s), verdict(status));
 }
 
 static void
 connect_to(lb_check_t *c, const lb_addr_t *addr)
 {
     lb_server_t *srv = c->sl->srv;
+    int rc = lb_stream_connect(srv->loop, addr, on_connected, c, &c->stream);
 
-    if (lb_stream_connect(srv->loop, addr, on_connected, c, &c->stream) !=
-        0) {
+    if (rc != 0) {
         c->stream = NULL;
-        finish(c, 0);
+        finish(c, verdict(rc));
         return;
     }
     srv->check_streams++;
@@ -86,7 +100,7 @@ on_resolved(lb_resolve_t *req, int status, const lb_addr_t *addr,
 
     c->resolve = NULL;
     if (status < 0)
-        finish(c, 0);
+        finish(c, verdict(status));
     else
         connect_to(c, addr);
 }
@@ -95,6 +109,7 @@ static void
 start(lb_check_t *c)
 {
     const lb_backend_cfg_t *b = &c->sl->cfg->backends[c->idx];
+    int rc;
 
     c->running = 1;
     lb_timer_start(&c->timer, timeout_ms(c->sl->cfg));
@@ -103,10 +118,11 @@ start(lb_check_t *c)
         return;
     }
     /* pre_resolve_workers = 0: the check follows DNS as clients do. */
-    if (lb_resolve_start(c->sl->srv->loop, b->host, b->port, on_resolved, c,
-                         &c->resolve) != 0) {
+    rc = lb_resolve_start(c->sl->srv->loop, b->host, b->port, on_resolved, c,
+                          &c->resolve);
+    if (rc != 0) {
         c->resolve = NULL;
-        finish(c, 0);
+        finish(c, verdict(rc));
     }
 }
 
@@ -116,7 +132,7 @@ on_timer(lb_timer_t *t)
     lb_check_t *c = t->data;
 
     if (c->running)
-        finish(c, 0); /* no answer within check_timeout */
+        finish(c, CHECK_FAILED); /* no answer within check_timeout */
     else
         start(c);
 }

@@ -67,6 +67,11 @@ int64_t lb_health_open_conns(lb_health_t *h, size_t i);
 /* A connection to backend i opens (+1) or ends (-1). */
 void lb_health_count(lb_health_t *h, size_t i, int delta);
 
+/* 1 if a connect failed with err because this host ran out of something
+ * (local ports, sockets, buffers, memory): the balancer's fault, never
+ * held against the backend by passive or active health. */
+int lb_health_local_error(int err);
+
 /* A connect to backend i failed / succeeded (passive health). */
 void lb_health_failed(lb_health_t *h, size_t i, uint64_t now);
 void lb_health_succeeded(lb_health_t *h, size_t i);

@@ -98,6 +98,12 @@ struct lb_server_s {
 
 /* Sets up a worker (loop, buffers, listeners idx[0..n) started); with
  * lb_server_fini, what lb_server_run does around the loop. */
+/* The most connections a worker holds at once: max_connections, else
+ * what the system allows (descriptors where they are the bound, else a
+ * share of memory: lb_memory_bound). what (len bytes, may be NULL with
+ * len 0) gets the words for the start line: ", up to N open files", or
+ * how the cap was derived from memory, or nothing. 0: no limit. */
+size_t lb_server_conn_limit(const lb_config_t *cfg, char *what, size_t len);
 int lb_server_init(lb_server_t *srv, const lb_config_t *cfg,
                    lb_listener_t **listeners, const lb_shared_t *shared,
                    const size_t *idx, size_t n, unsigned slot);

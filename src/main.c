@@ -8,6 +8,7 @@
 #include "lb_config.h"
 #include "lb_log.h"
 #include "lb_run.h"
+#include "lb_server.h"
 #include "lb_version.h"
 
 typedef struct args_s {
@@ -111,7 +112,7 @@ static int
 run_config(const char *path)
 {
     lb_config_t cfg;
-    long fds;
+    char limit[160];
     int rc = load_config(path, &cfg);
 
     if (rc != 0)
@@ -122,14 +123,9 @@ run_config(const char *path)
                      "(chmod go-w)", path);
     rc = lb_run_open_log(&cfg);
     if (rc == 0) {
-        fds = lb_raise_fd_limit();
-        if (fds > 0)
-            lb_log_event(0, "PumpkinLB %s starting (pid %ld, config %s, up "
-                         "to %ld open files)", LB_VERSION, lb_getpid(), path,
-                         fds);
-        else
-            lb_log_event(0, "PumpkinLB %s starting (pid %ld, config %s)",
-                         LB_VERSION, lb_getpid(), path);
+        (void)lb_server_conn_limit(&cfg, limit, sizeof(limit));
+        lb_log_event(0, "PumpkinLB %s starting (pid %ld, config %s%s)",
+                     LB_VERSION, lb_getpid(), path, limit);
         rc = lb_run_serve(&cfg);
     }
     lb_config_free(&cfg);

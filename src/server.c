@@ -3,6 +3,7 @@
  * How servers start, run and succeed one another on a loop (an in-loop
  * reload) is server_reload.c's, which calls in here and never the other
  * way: a drained server says so through srv->on_drained. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -233,20 +234,57 @@ on_accept(lb_listener_t *l, lb_stream_t *s, const lb_addr_t *client,
     apply_limits(sl->srv);
 }
 
-/* max_connections, or what the descriptor limit allows: two per
- * connection, and some for logs, pipes and the resolver. */
-static size_t
-process_limit(const lb_config_t *cfg)
-{
-    long fds, reserve;
+/* Where memory bounds connections (Windows: lb_memory_bound), at most
+ * 1/MEMORY_SHARE of it for their worst case: a peer that stops reading
+ * leaves each of the two sockets a full receive window (64 KiB by
+ * default) in the kernel, plus a buffer in flight each way, held both in
+ * the kernel and here. Never counted past what the non-paged pool can be
+ * (128 GiB on x64), never below MEMORY_CONNS_MIN. */
+#define MEMORY_SHARE 8
+#define KERNEL_PER_CONN (2 * 64 * 1024)
+#define MEMORY_COUNTED ((uint64_t)128 << 30)
+#define MEMORY_CONNS_MIN 1000
 
+static size_t
+memory_limit(uint64_t memory, size_t buffer_size)
+{
+    uint64_t per_conn = KERNEL_PER_CONN + 4 * (uint64_t)buffer_size;
+    uint64_t n;
+
+    if (memory > MEMORY_COUNTED)
+        memory = MEMORY_COUNTED;
+    n = memory / MEMORY_SHARE / per_conn;
+    return n < MEMORY_CONNS_MIN ? MEMORY_CONNS_MIN : (size_t)n;
+}
+
+size_t
+lb_server_conn_limit(const lb_config_t *cfg, char *what, size_t len)
+{
+    long fds = lb_raise_fd_limit(), reserve;
+    uint64_t memory;
+    size_t n;
+
+    if (len > 0)
+        what[0] = '\0';
+    if (fds > 0) {
+        /* Two descriptors per connection, and some for logs, pipes and
+         * the resolver. */
+        snprintf(what, len, ", up to %ld open files", fds);
+        if (cfg->max_connections > 0)
+            return (size_t)cfg->max_connections;
+        reserve = fds / 4 < FD_RESERVE ? fds / 4 : FD_RESERVE;
+        return fds - reserve >= 2 ? (size_t)(fds - reserve) / 2 : 1;
+    }
     if (cfg->max_connections > 0)
         return (size_t)cfg->max_connections;
-    fds = lb_raise_fd_limit();
-    if (fds <= 0)
-        return 0; /* no such limit here (Windows) */
-    reserve = fds / 4 < FD_RESERVE ? fds / 4 : FD_RESERVE;
-    return fds - reserve >= 2 ? (size_t)(fds - reserve) / 2 : 1;
+    memory = lb_memory_bound();
+    if (memory == 0)
+        return 0;
+    n = memory_limit(memory, cfg->buffer_size);
+    snprintf(what, len, ", max_connections not set: at most %zu "
+             "connections, for 1/%d of %llu MiB of memory", n, MEMORY_SHARE,
+             (unsigned long long)(memory >> 20));
+    return n;
 }
 
 /* What every server of a worker sets up, on its loop and pool; on_drained
@@ -259,7 +297,7 @@ lb__server_setup(lb_server_t *srv, const lb_config_t *cfg, unsigned slot,
     srv->slot = slot;
     srv->on_drained = on_drained;
     lb_list_init(&srv->sessions);
-    srv->max_active = process_limit(cfg);
+    srv->max_active = lb_server_conn_limit(cfg, NULL, 0);
     lb_timer_init(srv->loop, &srv->drain_timer, on_drain_timer, srv);
     lb_rng_seed(&srv->rng, (uint64_t)lb_getpid() * 0x9E3779B97F4A7C15ull ^
                                lb_loop_now(srv->loop));

@@ -400,13 +400,6 @@ give_up(lb_session_t *sess, int err)
     lb__session_end(sess, END_CONNECT_FAILED, 0);
 }
 
-/* Errors that say nothing about the backend: we ran out of something. */
-static int
-our_fault(int err)
-{
-    return err == LB_EMFILE || err == LB_ENOMEM || err == LB_EAGAIN;
-}
-
 static int
 retry_rank(void *ctx, size_t i)
 {
@@ -430,10 +423,13 @@ backend_failed(lb_session_t *sess, int err)
     }
     close_stream(&sess->backend, LB_CLOSE_NORMAL);
     uncount(sess);
-    lb_stats_connect(sess->sl, sess->backend_idx, 0);
-    if (!our_fault(err))
+    /* Out of local ports or sockets here: not the backend's failure, in
+     * its health or in its statistics. */
+    if (!lb_health_local_error(err)) {
+        lb_stats_connect(sess->sl, sess->backend_idx, 0);
         lb_health_failed(&sess->sl->health, sess->backend_idx,
                          lb_loop_now(server(sess)->loop));
+    }
     next = lb_pick_retry(&sess->tried, sess->attempts, sess->sl->max_retries,
                          &server(sess)->rng, retry_rank, sess);
     if (next < 0) {

@@ -17,11 +17,13 @@ lb__posix_error(int err)
     case EACCES: return LB_EACCES;
     case EPERM: return LB_EACCES;
     case ENOMEM: return LB_ENOMEM;
-    case ENOBUFS: return LB_ENOMEM;
+    case ENOBUFS: return LB_ENOBUFS;
     case EMFILE: return LB_EMFILE;
     case ENFILE: return LB_EMFILE;
     case EHOSTUNREACH: return LB_EHOSTUNREACH;
     case ENETUNREACH: return LB_ENETUNREACH;
+    case ENETDOWN: return LB_ENETDOWN;
+    case ENOTCONN: return LB_ENOTCONN;
     case EPIPE: return LB_EPIPE;
     case EADDRNOTAVAIL: return LB_EADDRNOTAVAIL;
     case ENOENT: return LB_ENOENT;

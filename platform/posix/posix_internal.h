@@ -98,6 +98,8 @@ struct lb_listener_s {
     lb_timer_t pause; /* accepting paused after EMFILE */
     uint64_t last_emfile_log;
     int paused;       /* by the core: a connection limit was reached */
+    int accepting;    /* in on_accept: a callback may close l ... */
+    int closed;       /* ... and then on_accept frees it */
 };
 
 struct lb_loop_s {

@@ -153,19 +153,16 @@ accept_one(lb_listener_t *l, lb_addr_t *peer)
 }
 
 static void
-on_accept(lb_loop_t *loop, lb__io_t *io, short revents)
+accept_batch(lb_loop_t *loop, lb_listener_t *l)
 {
-    lb_listener_t *l = (lb_listener_t *)io;
-    (void)revents;
-
-    for (int i = 0; i < ACCEPT_BATCH && l->io.fd >= 0 && !l->paused; i++) {
+    for (int i = 0; i < ACCEPT_BATCH && !l->closed && !l->paused; i++) {
         lb_addr_t peer;
         int fd = accept_one(l, &peer);
         lb_stream_t *s;
 
         if (fd == LB_EAGAIN)
             return;
-        if (fd == LB_EMFILE || fd == LB_ENOMEM) {
+        if (fd == LB_EMFILE || fd == LB_ENOMEM || fd == LB_ENOBUFS) {
             pause_accepting(l);
             l->cb(l, NULL, NULL, fd, l->data);
             return;
@@ -181,6 +178,21 @@ on_accept(lb_loop_t *loop, lb__io_t *io, short revents)
         }
         l->cb(l, s, peer.len ? &peer : NULL, 0, l->data);
     }
+}
+
+/* The core's callback may close its own listener: then it is freed here,
+ * once the batch is over, not under the loop's feet. */
+static void
+on_accept(lb_loop_t *loop, lb__io_t *io, short revents)
+{
+    lb_listener_t *l = (lb_listener_t *)io;
+    (void)revents;
+
+    l->accepting = 1;
+    accept_batch(loop, l);
+    l->accepting = 0;
+    if (l->closed)
+        free(l);
 }
 
 int
@@ -213,5 +225,8 @@ lb_listener_close(lb_listener_t *l)
     }
     if (l->io.fd >= 0)
         close(l->io.fd);
-    free(l);
+    l->io.fd = -1;
+    l->closed = 1;
+    if (!l->accepting)
+        free(l);
 }

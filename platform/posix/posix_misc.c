@@ -89,6 +89,12 @@ lb_raise_fd_limit(void)
     return rl.rlim_cur == RLIM_INFINITY ? 1048576 : (long)rl.rlim_cur;
 }
 
+uint64_t
+lb_memory_bound(void)
+{
+    return 0; /* the descriptor limit is the bound here */
+}
+
 long
 lb_getpid(void)
 {

@@ -12,9 +12,25 @@ HANDLE lb__win_stop_port;
 static HANDLE loop_done_event;
 
 uint64_t
+lb__win_ticks_to_ms(uint64_t ticks, uint64_t freq)
+{
+    return ticks / freq * 1000 + ticks % freq * 1000 / freq;
+}
+
+/* The performance counter, not GetTickCount64: that one advances in steps
+ * of the timer interrupt (10-16 ms), which is what connect_ms and
+ * duration_ms would show. Its frequency is fixed at boot. */
+uint64_t
 lb__win_clock_ms(void)
 {
-    return (uint64_t)GetTickCount64();
+    static LARGE_INTEGER freq;
+    LARGE_INTEGER now;
+
+    if (freq.QuadPart == 0)
+        QueryPerformanceFrequency(&freq);
+    QueryPerformanceCounter(&now);
+    return lb__win_ticks_to_ms((uint64_t)now.QuadPart,
+                               (uint64_t)freq.QuadPart);
 }
 
 void
@@ -124,6 +140,7 @@ lb_loop_run(lb_loop_t *loop)
         loop->base.now = lb__win_clock_ms();
         if (!ok && err != WAIT_TIMEOUT)
             return lb__win_error((int)err);
+        loop->turn += ok;
         for (ULONG i = 0; ok && i < n; i++)
             dispatch(loop, &entries[i]);
         lb__loop_run_due(loop, 1);

@@ -67,6 +67,15 @@ lb_raise_fd_limit(void)
     return 0; /* Windows has no per-process socket limit to raise */
 }
 
+uint64_t
+lb_memory_bound(void)
+{
+    MEMORYSTATUSEX ms;
+
+    ms.dwLength = sizeof(ms);
+    return GlobalMemoryStatusEx(&ms) ? (uint64_t)ms.ullTotalPhys : 0;
+}
+
 long
 lb_getpid(void)
 {
@@ -83,6 +92,13 @@ lb_run_workers(lb_run_spec_t *spec)
         return 1;
     for (size_t i = 0; i < spec->nlisteners; i++)
         idx[i] = i;
+    if (spec->processes > 1 && spec->log) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "warning: processes = %u is not used on "
+                 "Windows yet: one process serves every listener",
+                 spec->processes);
+        spec->log(1, msg);
+    }
     lb__win_service_running(spec->stop_timeout_ms);
     /* One loop thread for every listener: see platform/win32/README.md. */
     status = spec->worker(idx, spec->nlisteners, 0, spec->ctx);

@@ -1,6 +1,6 @@
 /* win32_stream.c - connected TCP streams on IOCP: ConnectEx, a zero-byte
  * WSARecv that waits for data without holding a buffer, WSASend until all
- * is sent, half-close, close or reset. */
+ * is sent, half-close. Closing is win32_close.c's. */
 #include "win32_internal.h"
 
 #include <stdlib.h>
@@ -11,10 +11,19 @@ static char zero_buf[1]; /* a zero-length WSABUF still wants a pointer */
 SOCKET
 lb__win_socket(int family)
 {
+    /* Never inherited, from the start: a process another thread starts
+     * meanwhile gets no copy (Windows 7 SP1 and later). */
     SOCKET s = WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
-                          WSA_FLAG_OVERLAPPED);
+                          WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
     u_long nonblock = 1;
 
+    if (s == INVALID_SOCKET && WSAGetLastError() == WSAEINVAL) {
+        /* Older: the flag is refused; made non-inheritable right after. */
+        s = WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                       WSA_FLAG_OVERLAPPED);
+        if (s != INVALID_SOCKET)
+            SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
+    }
     if (s == INVALID_SOCKET)
         return s;
     /* recv() after the zero-byte read must never block the loop. */
@@ -22,7 +31,6 @@ lb__win_socket(int family)
         closesocket(s);
         return INVALID_SOCKET;
     }
-    SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
     return s;
 }
 
@@ -45,17 +53,29 @@ lb__stream_new(lb_loop_t *loop, SOCKET sock)
     s->write_op.kind = LB__OP_WRITE;
     s->connect_op.kind = LB__OP_CONNECT;
     s->read_op.owner = s->write_op.owner = s->connect_op.owner = s;
+    lb_timer_init(loop, &s->close_timer, lb__stream_close_timer, s);
     /* Relayed bytes are latency-bound; a failure costs speed only. */
     (void)setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, (const char *)&one,
                      sizeof(one));
     return s;
 }
 
+/* ConnectEx wants a bound socket, and bind(port 0) would reserve a port
+ * for this socket alone, across every destination: churn to backends
+ * then exhausts the dynamic range. SO_REUSE_UNICASTPORT (Windows 10,
+ * Server 2016) picks the port at connect time and shares it between
+ * destinations; SO_PORT_SCALABILITY (Server 2008) is the older
+ * approximation. Where neither exists the bind is as before. */
 static int
 bind_any(SOCKET sock, int family)
 {
+    DWORD one = 1;
     lb_addr_t any;
 
+    if (setsockopt(sock, SOL_SOCKET, SO_REUSE_UNICASTPORT,
+                   (const char *)&one, sizeof(one)) != 0)
+        (void)setsockopt(sock, SOL_SOCKET, SO_PORT_SCALABILITY,
+                         (const char *)&one, sizeof(one));
     lb_addr_any(family == AF_INET6, 0, &any);
     if (bind(sock, (const struct sockaddr *)any.u.bytes, (int)any.len) != 0)
         return lb__win_error(WSAGetLastError());
@@ -73,7 +93,7 @@ lb_stream_connect(lb_loop_t *loop, const lb_addr_t *addr, lb_connect_cb cb,
 
     if (sock == INVALID_SOCKET)
         return lb__win_error(WSAGetLastError());
-    rc = bind_any(sock, sa->sa_family); /* ConnectEx wants a bound socket */
+    rc = bind_any(sock, sa->sa_family);
     if (rc != 0 || (s = lb__stream_new(loop, sock)) == NULL) {
         closesocket(sock);
         return rc ? rc : LB_ENOMEM;
@@ -164,6 +184,7 @@ post_send(lb_stream_t *s)
     if (WSASend(s->sock, &wb, 1, NULL, 0, &s->write_op.ov, NULL) == 0 ||
         WSAGetLastError() == WSA_IO_PENDING) {
         s->pending++;
+        s->writing = 1;
         return 0;
     }
     return lb__win_error(WSAGetLastError());
@@ -184,13 +205,6 @@ lb_stream_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb)
         lb__stream_queue(s, LB__DONE_WRITE);
     }
     return 0;
-}
-
-static void
-maybe_closed(lb_stream_t *s)
-{
-    if (s->base.closing && s->pending == 0)
-        lb__stream_queue(s, LB__DONE_CLOSE);
 }
 
 static void
@@ -235,8 +249,14 @@ void
 lb__stream_op_done(lb_stream_t *s, lb__op_t *op, int status, DWORD bytes)
 {
     s->pending--;
+    if (op->kind == LB__OP_WRITE) {
+        s->writing = 0;
+        if (status == 0)
+            s->written += bytes;
+    }
     if (s->base.closing) {
-        maybe_closed(s); /* ERROR_OPERATION_ABORTED after close: normal */
+        /* ERROR_OPERATION_ABORTED after a cancel or close: normal */
+        lb__stream_close_progress(s);
         return;
     }
     if (op->kind == LB__OP_CONNECT)
@@ -282,28 +302,6 @@ lb_stream_shutdown(lb_stream_t *s)
     return 0;
 }
 
-void
-lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
-{
-    if (s->base.closing)
-        return;
-    s->base.closing = 1;
-    s->base.close_cb = cb;
-    /* Winsock cannot tell what the peer has acknowledged: a drain-reset
-     * is a reset at once. */
-    if (how == LB_CLOSE_RESET || how == LB_CLOSE_DRAIN_RESET) {
-        struct linger lg = {1, 0};
-        (void)setsockopt(s->sock, SOL_SOCKET, SO_LINGER, (const char *)&lg,
-                         sizeof(lg));
-    }
-    /* Pending operations complete with ERROR_OPERATION_ABORTED; the stream
-     * is freed only after the last one. */
-    closesocket(s->sock);
-    s->sock = INVALID_SOCKET;
-    lb__stream_drop_read(&s->base, &s->loop->base.alloc);
-    maybe_closed(s);
-}
-
 /* The address at the far end (peer) or at ours of sock. */
 static int
 socket_address(SOCKET sock, int peer, lb_addr_t *out)
@@ -329,8 +327,15 @@ lb_stream_peer(const lb_stream_t *s, lb_addr_t *out)
     return socket_address(s->sock, 1, out);
 }
 
+/* An accepted stream's comes with the accept (GetAcceptExSockaddrs). */
 int
 lb_stream_local(const lb_stream_t *s, lb_addr_t *out)
 {
+    if (s->local_len > 0) {
+        memset(out, 0, sizeof(*out));
+        memcpy(out->u.bytes, &s->local, (size_t)s->local_len);
+        out->len = (uint32_t)s->local_len;
+        return 0;
+    }
     return socket_address(s->sock, 0, out);
 }

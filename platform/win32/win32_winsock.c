@@ -1,9 +1,10 @@
 /* win32_winsock.c - Winsock start-up and the extension functions (AcceptEx,
- * ConnectEx) that are only reachable through WSAIoctl. */
+ * GetAcceptExSockaddrs, ConnectEx) only reachable through WSAIoctl. */
 #include "win32_internal.h"
 
 LPFN_ACCEPTEX lb__AcceptEx;
 LPFN_CONNECTEX lb__ConnectEx;
+LPFN_GETACCEPTEXSOCKADDRS lb__GetAcceptExSockaddrs;
 
 static int
 extension(SOCKET s, GUID guid, void *fn, size_t size)
@@ -23,6 +24,7 @@ lb__winsock_init(void)
     WSADATA wsa;
     SOCKET s;
     GUID accept_guid = WSAID_ACCEPTEX, connect_guid = WSAID_CONNECTEX;
+    GUID addrs_guid = WSAID_GETACCEPTEXSOCKADDRS;
     int rc;
 
     if (done)
@@ -36,6 +38,9 @@ lb__winsock_init(void)
     if (rc == 0)
         rc = extension(s, connect_guid, &lb__ConnectEx,
                        sizeof(lb__ConnectEx));
+    if (rc == 0)
+        rc = extension(s, addrs_guid, &lb__GetAcceptExSockaddrs,
+                       sizeof(lb__GetAcceptExSockaddrs));
     closesocket(s);
     done = rc == 0;
     return rc;

@@ -238,3 +238,36 @@ def test_config_line_length_boundary():
             if want:
                 contains(err, "len%d.cfg:4:" % length,
                          "%d-character line: FILE:LINE" % length)
+
+
+@lbtest.windows_only("Windows has no descriptor limit to derive the cap "
+                     "from; POSIX logs 'up to N open files' instead, and "
+                     "runs the processes asked for")
+def test_windows_connection_cap_and_processes_warning():
+    """No max_connections: the start line gives the cap derived from
+    physical memory (1/8 of it, counted up to 128 GiB, at 128 KiB of
+    kernel buffers and four buffers per connection; at least 1000); and
+    processes = 2, not used on Windows yet, is warned about rather than
+    silently ignored."""
+    with lbtest.Scope() as s:
+        b = s.backend(lbtest.echo)
+        port = lbtest.free_port()
+        lb = s.balancer(lbtest.mapping_config(
+            port, [b.port], options={"processes": 2, "buffer_size": 4096}),
+            wait_ports=[port])
+        true(lb.wait_log(r"warning: processes = 2 is not used on Windows",
+                         timeout=5),
+             "processes is warned about", log=lb.tail(10))
+        m = re.search(r"starting \(.*max_connections not set: at most "
+                      r"(\d+) connections, for 1/8 of (\d+) MiB of memory",
+                      lb.log())
+        true(m, "the start line gives the derived cap", log=lb.tail(10))
+        n, mib = int(m.group(1)), int(m.group(2))
+        per_conn = 128 * 1024 + 4 * 4096
+
+        def cap(mebibytes):
+            counted = min(mebibytes, 128 * 1024) << 20
+            return max(1000, counted // 8 // per_conn)
+        lbtest.between(n, cap(mib), cap(mib + 1),
+                       "the cap for %d MiB of memory" % mib)
+        lbtest.note("derived max_connections: %d for %d MiB" % (n, mib))

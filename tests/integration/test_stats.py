@@ -8,6 +8,7 @@ stats socket."""
 import html.parser
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -423,6 +424,37 @@ def test_stats_address_in_use():
         contains(err, "inuse.cfg:2: cannot listen on 127.0.0.1:%d" % port,
                  "stats address in use: stderr")
         true(not lbtest.is_listening(p1), "nothing is left listening")
+
+
+def test_stats_linger_ends_cleanly():
+    """A client that reads its /stats.json answer but never closes: the
+    server sends its FIN after the answer, lingers (2 s) for the client's,
+    then closes without a reset: read again after that, the client still
+    finds a clean end, not ConnectionResetError (Windows resets a socket
+    closed with its read pending)."""
+    with lbtest.Scope() as s:
+        b = s.backend(lbtest.echo)
+        stats, port = lbtest.free_ports(2)
+        s.balancer("[options]\nstats = 127.0.0.1:%d\n[mappings]\n"
+                   "127.0.0.1:%d = 127.0.0.1:%d\n" % (stats, port, b.port),
+                   wait_ports=[stats, port])
+        c = socket.create_connection(("127.0.0.1", stats), timeout=10)
+        s.on_close(c.close)
+        c.sendall(b"GET /stats.json HTTP/1.1\r\nHost: lb\r\n\r\n")
+        data = b""
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        true(re.match(rb"HTTP/1\.[01] 200 ", data), "the answer",
+             data=data[:80])
+        time.sleep(3)  # past the linger: the server has closed by now
+        try:
+            end = c.recv(1)
+        except ConnectionResetError:
+            end = "reset"
+        eq(end, b"", "what the client reads after the server's close")
 
 
 @lbtest.posix_only("reload is SIGHUP here")

@@ -1,6 +1,9 @@
 """Inactivity limits: idle_timeout closes a connection that passes no byte
-either way for that long, and only such a connection."""
+either way for that long, and only such a connection; half_close_timeout
+closes one left half-closed. Both close with a FIN, not a reset (Windows
+resets when a socket is closed with its read still pending)."""
 
+import socket
 import time
 
 import lbtest
@@ -40,6 +43,41 @@ def test_idle_timeout_closes_silent_connection():
              "backend side closed too")
         true(lb.wait_log(r"no data either way", timeout=5),
              "log says the connection was idle", log=lb.tail())
+
+
+def _hold_after_eof(conn, backend):
+    """Handler: read to the end the balancer passes on, then keep the
+    connection open, silent, until the balancer closes it (bounded)."""
+    lbtest.drain(conn)
+    backend.note("eof")
+    deadline = time.monotonic() + 15
+    while not backend.stopping and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_half_close_timeout_closes_with_fin():
+    """half_close_timeout = 1: the client sends a line and its FIN, the
+    backend takes both and stays silent; a second later the balancer
+    closes the client, which reads a clean end (FIN, not a reset), and the
+    log says half_close_timeout."""
+    with lbtest.Scope() as s:
+        b = s.backend(_hold_after_eof)
+        port = lbtest.free_port()
+        lb = s.balancer(lbtest.mapping_config(
+            port, [b.port], options={"half_close_timeout": 1}),
+            wait_ports=[port])
+        c = lbtest.connect(port, timeout=10)
+        s.on_close(c.close)
+        c.sendall(b"last words\n")
+        c.shutdown(socket.SHUT_WR)
+        true(lbtest.wait_until(lambda: any(e == "eof" for _, e in b.events),
+                               5), "the backend got the client's FIN")
+        how, took = _read_until_closed(c, time.monotonic() + 10)
+        eq(how, "eof", "how the half-closed client was closed")
+        lbtest.between(took, 0.5, lbtest.pick(4.0, 6.0),
+                       "seconds until the half-closed client was closed")
+        true(lb.wait_log(r"end=half_close_timeout", timeout=5),
+             "the connection log says why", log=lb.tail())
 
 
 def test_idle_timeout_spares_active_connection():

@@ -358,6 +358,7 @@ fake_reset(void)
         free(fake.streams[i]);
     memset(&fake, 0, sizeof(fake));
     fake.now = 1000000;
+    fake.fd_limit = 1024;
 }
 
 /* ---- the rest of the seam ---- */
@@ -445,7 +446,13 @@ lb_localtime(time_t t, struct tm *out)
 long
 lb_raise_fd_limit(void)
 {
-    return 1024;
+    return fake.fd_limit;
+}
+
+uint64_t
+lb_memory_bound(void)
+{
+    return fake.memory_bound;
 }
 
 long

@@ -37,6 +37,8 @@ typedef struct fake_state_s {
     lb_stream_t *last_connect;
     int nconnects;
     int connect_fails_at_once; /* lb_stream_connect returns this if set */
+    long fd_limit;             /* lb_raise_fd_limit: 1024 unless set */
+    uint64_t memory_bound;     /* lb_memory_bound: 0 unless set */
 
 } fake_state_t;
 

@@ -272,6 +272,26 @@ test_connect_failing_at_once_is_bounded(void)
     stop_server();
 }
 
+/* An active check that fails because this host is out of local ports
+ * gives no verdict: with fall = 1 the backend stays up; a refused check
+ * then takes it out. */
+static void
+test_check_failing_locally_gives_no_verdict(void)
+{
+    start_server_with("[options]\ncheck_interval = 1\nfall = 1\n"
+                      "[mappings]\n127.0.0.1:8080 = 10.0.0.1:80\n");
+    fake_advance(0);
+    CU_ASSERT_EQUAL_FATAL(fake.nconnects, 1);
+    fake_connected(fake.last_connect, LB_EADDRNOTAVAIL);
+    CU_ASSERT_EQUAL(lb_atomic_load(&shared.state[0][0].down), LB_UP);
+    fake_advance(1000);
+    CU_ASSERT_EQUAL_FATAL(fake.nconnects, 2);
+    fake_connected(fake.last_connect, LB_ECONNREFUSED);
+    CU_ASSERT_EQUAL(lb_atomic_load(&shared.state[0][0].down),
+                    LB_DOWN_CHECKS);
+    stop_server();
+}
+
 static void
 test_backend_reset_resets_client(void)
 {
@@ -433,6 +453,44 @@ test_listener_limit_pauses_and_resumes(void)
     CU_ASSERT(fake.listener_paused); /* not before the close completed */
     fake_run_closes();
     CU_ASSERT(!fake.listener_paused);
+    stop_server();
+}
+
+/* The default cap where memory, not descriptors, bounds connections
+ * (Windows): 1/8 of memory at 128 KiB of kernel buffers plus four
+ * buffers of buffer_size (16) per connection; at least 1000, memory
+ * counted up to 128 GiB. max_connections, when set, is the cap. */
+static void
+test_connection_cap_from_memory(void)
+{
+    char what[160];
+    const uint64_t gib = (uint64_t)1 << 30, per = 131072 + 4 * 16;
+
+    start_server();
+    fake.fd_limit = 0;
+    fake.memory_bound = 16 * gib;
+    CU_ASSERT_EQUAL(lb_server_conn_limit(&cfg, what, sizeof(what)),
+                    16 * gib / 8 / per);
+    CU_ASSERT_STRING_EQUAL(what, ", max_connections not set: at most 16376 "
+                                 "connections, for 1/8 of 16384 MiB of "
+                                 "memory");
+    fake.memory_bound = gib / 2;
+    CU_ASSERT_EQUAL(lb_server_conn_limit(&cfg, what, sizeof(what)), 1000);
+    fake.memory_bound = 1024 * gib;
+    CU_ASSERT_EQUAL(lb_server_conn_limit(&cfg, what, sizeof(what)),
+                    128 * gib / 8 / per);
+    fake.memory_bound = 0; /* unknown: no cap */
+    CU_ASSERT_EQUAL(lb_server_conn_limit(&cfg, what, sizeof(what)), 0);
+    CU_ASSERT_STRING_EQUAL(what, "");
+    cfg.max_connections = 500;
+    fake.memory_bound = 16 * gib;
+    CU_ASSERT_EQUAL(lb_server_conn_limit(&cfg, what, sizeof(what)), 500);
+    CU_ASSERT_STRING_EQUAL(what, "");
+    fake.fd_limit = 1024; /* POSIX: the descriptor limit, as it was */
+    cfg.max_connections = 0;
+    CU_ASSERT_EQUAL(lb_server_conn_limit(&cfg, what, sizeof(what)),
+                    (1024 - 64) / 2);
+    CU_ASSERT_STRING_EQUAL(what, ", up to 1024 open files");
     stop_server();
 }
 
@@ -1021,6 +1079,8 @@ main(void)
                 test_connect_timeout_retries_elsewhere);
     CU_add_test(s, "connect failing at once is bounded",
                 test_connect_failing_at_once_is_bounded);
+    CU_add_test(s, "a check failing locally gives no verdict",
+                test_check_failing_locally_gives_no_verdict);
     CU_add_test(s, "backend reset resets the client",
                 test_backend_reset_resets_client);
     CU_add_test(s, "sink gone: the other way finishes",
@@ -1036,6 +1096,8 @@ main(void)
                 test_activity_postpones_idle_timeout);
     CU_add_test(s, "half-close timeout", test_half_close_timeout);
     CU_add_test(s, "no idle limit by default", test_no_idle_limit_by_default);
+    CU_add_test(s, "connection cap from memory",
+                test_connection_cap_from_memory);
     CU_add_test(s, "listener limit pauses and resumes",
                 test_listener_limit_pauses_and_resumes);
     CU_add_test(s, "in-loop reload: succession of servers",

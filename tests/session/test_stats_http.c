@@ -1,7 +1,8 @@
 /* test_stats_http.c - the statistics over the fake platform: the HTTP
  * responder on the stats listener (requests a byte at a time, oversized
  * ones, wrong methods and paths, silent clients, the drain) and the
- * counters the relay bumps (connections, bytes, failures). */
+ * counters the relay bumps (connections, bytes, failures, and which
+ * failures are not a backend's). */
 #include <CUnit/Basic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -371,6 +372,45 @@ test_failed_client_counted(void)
     stop();
 }
 
+static int64_t
+down_of(size_t b)
+{
+    return lb_atomic_load(&shared.state[0][b].down);
+}
+
+/* This host out of local ports, sockets or buffers: the client that could
+ * not be served counts as failed, no backend does, in its statistics or
+ * in its health (max_fails is 1). A refusal, for contrast, does both. */
+static void
+test_local_errors_not_the_backends(void)
+{
+    lb_stream_t *c;
+
+    start(0);
+    c = fake_accept();
+    fake_connected(fake.last_connect, LB_EADDRNOTAVAIL); /* Linux */
+    fake_connected(fake.last_connect, LB_ENOBUFS);       /* Windows */
+    CU_ASSERT(c->closed);
+    fake.connect_fails_at_once = LB_EADDRINUSE; /* Windows, bind port 0 */
+    c = fake_accept();
+    CU_ASSERT(c->closed);
+    fake.connect_fails_at_once = 0;
+    fake_run_closes();
+    CU_ASSERT_EQUAL(lb_atomic_load(&shared.counters[0].failed), 2);
+    for (size_t b = 0; b < 2; b++) {
+        CU_ASSERT_EQUAL(lb_atomic_load(&shared.bcounters[0][b].failures), 0);
+        CU_ASSERT_EQUAL(down_of(b), LB_UP);
+    }
+    fake_accept();
+    fake_connected(fake.last_connect, LB_ECONNREFUSED);
+    CU_ASSERT_EQUAL(down_of(0) + down_of(1), LB_DOWN_FAILS);
+    CU_ASSERT_EQUAL(lb_atomic_load(&shared.bcounters[0][0].failures) +
+                        lb_atomic_load(&shared.bcounters[0][1].failures),
+                    1);
+    lb_session_abort_all(&srv, 1);
+    stop();
+}
+
 /* With accept_proxy, what came with the client's PROXY header is sent
  * once the backend is up: counted then, like every other client byte. */
 static void
@@ -415,6 +455,8 @@ lb_test_stats_http_register(void)
     CU_add_test(s, "relay counters", test_relay_counters);
     CU_add_test(s, "a client every backend failed",
                 test_failed_client_counted);
+    CU_add_test(s, "local connect errors: not the backends' failures",
+                test_local_errors_not_the_backends);
     CU_add_test(s, "bytes after a PROXY header",
                 test_bytes_after_a_proxy_header);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lb_bufpool.h"
+#include "loop_fixture.h"
 #include "unit.h"
 
 #define WATCHDOG_MS 5000
@@ -157,19 +158,6 @@ on_watchdog(lb_timer_t *t)
 }
 
 
-/* A listener on the first free port from 23000 on (picked at run time). */
-static int
-bind_free(lb_addr_t *addr)
-{
-    for (uint16_t port = 23000; port < 23500; port++) {
-        CU_ASSERT_EQUAL_FATAL(lb_addr_from_numeric("127.0.0.1", port, addr),
-                              0);
-        if (lb_listener_bind(addr, 16, &R.listener) == 0)
-            return 0;
-    }
-    return -1;
-}
-
 static void
 teardown(void)
 {
@@ -190,7 +178,7 @@ run(enum script script, size_t buffer_size)
     lb_bufpool_init(&R.pool, buffer_size, 4);
     a = lb_bufpool_allocator(&R.pool);
     CU_ASSERT_EQUAL_FATAL(lb_loop_new(&R.loop, &a), 0);
-    CU_ASSERT_EQUAL_FATAL(bind_free(&addr), 0);
+    CU_ASSERT_EQUAL_FATAL(lf_bind_free(23000, 16, &addr, &R.listener), 0);
     CU_ASSERT_EQUAL_FATAL(lb_listener_start(R.loop, R.listener, on_accept,
                                             NULL), 0);
     CU_ASSERT_EQUAL_FATAL(lb_stream_connect(R.loop, &addr, on_connect, NULL,
