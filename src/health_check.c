@@ -1,14 +1,15 @@
 /* health_check.c - active health checks: every check_interval, a TCP connect
- * to each backend of a listener, ended at once; rise passes in a row bring
- * a backend back, fall failures take it out (lb_health_checked). One
- * worker per listener (slot 0) checks; the verdict is shared. */
+ * to each backend of a group (a listener's own backends, or a route's),
+ * ended at once; rise passes in a row bring a backend back, fall failures
+ * take it out (lb_health_checked). One worker per listener (slot 0)
+ * checks; the verdict is shared. */
 #include <stdlib.h>
 
 #include "lb_log.h"
 #include "lb_server.h"
 
 struct lb_check_s {
-    lb_served_listener_t *sl;
+    lb_group_t *g;
     size_t idx;
     lb_timer_t timer;   /* the next check, or this one's timeout */
     lb_stream_t *stream;
@@ -37,7 +38,7 @@ on_closed(lb_stream_t *s)
 {
     lb_check_t *c = lb_stream_data(s);
 
-    lb_server_check_closed(c->sl->srv);
+    lb_server_check_closed(c->g->sl->srv);
 }
 
 /* A check's outcome: passed, failed, or none because this host ran out
@@ -66,9 +67,9 @@ finish(lb_check_t *c, int outcome)
     }
     c->running = 0;
     if (outcome != CHECK_NO_VERDICT)
-        lb_health_checked(&c->sl->health, c->idx, outcome == CHECK_PASSED,
+        lb_health_checked(&c->g->health, c->idx, outcome == CHECK_PASSED,
                           &c->streak);
-    lb_timer_start(&c->timer, (uint64_t)c->sl->cfg->health.check_interval_ms);
+    lb_timer_start(&c->timer, (uint64_t)c->g->cfg->health.check_interval_ms);
 }
 
 static void
@@ -80,7 +81,7 @@ on_connected(lb_stream_t *s, int status)
 static void
 connect_to(lb_check_t *c, const lb_addr_t *addr)
 {
-    lb_server_t *srv = c->sl->srv;
+    lb_server_t *srv = c->g->sl->srv;
     int rc = lb_stream_connect(srv->loop, addr, on_connected, c, &c->stream);
 
     if (rc != 0) {
@@ -108,18 +109,18 @@ on_resolved(lb_resolve_t *req, int status, const lb_addr_t *addr,
 static void
 start(lb_check_t *c)
 {
-    const lb_backend_cfg_t *b = &c->sl->cfg->backends[c->idx];
+    const lb_backend_cfg_t *b = &c->g->cfg->backends[c->idx];
     int rc;
 
     c->running = 1;
-    lb_timer_start(&c->timer, timeout_ms(c->sl->cfg));
+    lb_timer_start(&c->timer, timeout_ms(c->g->cfg));
     if (b->resolved) {
         connect_to(c, &b->addr);
         return;
     }
     /* pre_resolve_workers = 0: the check follows DNS as clients do. */
-    rc = lb_resolve_start(c->sl->srv->loop, b->host, b->port, on_resolved, c,
-                          &c->resolve);
+    rc = lb_resolve_start(c->g->sl->srv->loop, b->host, b->port,
+                          on_resolved, c, &c->resolve);
     if (rc != 0) {
         c->resolve = NULL;
         finish(c, verdict(rc));
@@ -138,40 +139,42 @@ on_timer(lb_timer_t *t)
 }
 
 int
-lb_checks_start(lb_served_listener_t *sl)
+lb_checks_start(lb_group_t *g)
 {
-    size_t n = sl->cfg->nbackends;
+    const lb_listener_cfg_t *cfg = g->cfg;
+    lb_server_t *srv = g->sl->srv;
+    size_t n = cfg->nbackends;
 
-    if (sl->cfg->health.check_interval_ms <= 0 || sl->srv->slot != 0)
+    if (cfg->health.check_interval_ms <= 0 || srv->slot != 0 || n == 0)
         return 0;
-    sl->checks = calloc(n, sizeof(*sl->checks));
-    if (sl->checks == NULL)
+    g->checks = calloc(n, sizeof(*g->checks));
+    if (g->checks == NULL)
         return LB_ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        lb_check_t *c = &sl->checks[i];
+        lb_check_t *c = &g->checks[i];
 
-        c->sl = sl;
+        c->g = g;
         c->idx = i;
-        lb_timer_init(sl->srv->loop, &c->timer, on_timer, c);
+        lb_timer_init(srv->loop, &c->timer, on_timer, c);
         /* Spread over the first interval rather than all at once. */
         lb_timer_start(&c->timer,
-                       (uint64_t)sl->cfg->health.check_interval_ms * i / n);
+                       (uint64_t)cfg->health.check_interval_ms * i / n);
     }
     lb_log("Health checks for %s: a connect every %.1f s (timeout %.1f s, "
-           "rise %d, fall %d)", sl->cfg->listen_label,
-           (double)sl->cfg->health.check_interval_ms / 1000.0,
-           (double)timeout_ms(sl->cfg) / 1000.0,
-           sl->cfg->health.rise, sl->cfg->health.fall);
+           "rise %d, fall %d)", cfg->listen_label,
+           (double)cfg->health.check_interval_ms / 1000.0,
+           (double)timeout_ms(cfg) / 1000.0, cfg->health.rise,
+           cfg->health.fall);
     return 0;
 }
 
 void
-lb_checks_stop(lb_served_listener_t *sl)
+lb_checks_stop(lb_group_t *g)
 {
-    if (sl->checks == NULL)
+    if (g->checks == NULL)
         return;
-    for (size_t i = 0; i < sl->cfg->nbackends; i++) {
-        lb_check_t *c = &sl->checks[i];
+    for (size_t i = 0; i < g->cfg->nbackends; i++) {
+        lb_check_t *c = &g->checks[i];
 
         lb_timer_stop(&c->timer);
         if (c->resolve)

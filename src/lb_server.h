@@ -11,23 +11,28 @@
 #include "lb_list.h"
 #include "lb_platform.h"
 #include "lb_stats.h"
+#include "lb_tables.h"
 
 typedef struct lb_session_s lb_session_t;
 typedef struct lb_check_s lb_check_t;
 
 /* What every worker process shares, all in one lb_shared_alloc() block
- * made before the workers start: per listener a round-robin cursor, the
- * health of its backends and the connections open to each, and the
- * statistics' counters. */
+ * made before the workers start (shared.c): per backend group (each
+ * listener's own backends, then each route's: lb_config_group) a
+ * round-robin cursor, the health of its backends, the connections open
+ * to each and their counters; per listener its counters and its client
+ * and persistence tables (size 0 where not used). */
 typedef struct lb_shared_s {
     void *block;
     size_t size;
-    lb_rr_t *rr;                 /* per listener */
-    lb_backend_state_t **state;  /* per listener: one per backend */
-    lb_atomic_t **conns;         /* per listener: backends x processes */
+    lb_rr_t *rr;                 /* per group */
+    lb_backend_state_t **state;  /* per group: one per backend */
+    lb_atomic_t **conns;         /* per group: backends x processes */
     unsigned processes;
     lb_listener_counters_t *counters;     /* per listener */
-    lb_backend_counters_t **bcounters;    /* per listener: one per backend */
+    lb_backend_counters_t **bcounters;    /* per group: one per backend */
+    lb_clients_t *clients;       /* per listener */
+    lb_persist_t *persist;       /* per listener */
     int64_t started;             /* Unix time the counters began */
 } lb_shared_t;
 
@@ -36,27 +41,50 @@ int lb_shared_create(const lb_config_t *cfg, lb_shared_t *out);
  * theirs. */
 void lb_shared_release(lb_shared_t *sh);
 
-/* A listener as served by this worker. */
-typedef struct lb_served_listener_s {
-    const lb_listener_cfg_t *cfg;
-    lb_listener_t *listener; /* NULL once closed */
+/* A group of backends as this worker serves it: a listener's own, or a
+ * route's; balance.c and health.c work the same on either. */
+typedef struct lb_group_s {
+    const lb_listener_cfg_t *cfg; /* the listener's, or the route's */
+    struct lb_served_listener_s *sl;
     lb_rr_t *rr;
     lb_health_t health;
     lb_check_t *checks;      /* one per backend, in the checking worker */
     int max_retries;
+    uint64_t last_full_log;  /* every backend at max_conns */
+} lb_group_t;
+
+/* Clients refused at once for one reason (allow/deny, per-client
+ * limits) since the last log line about them: reported at most once a
+ * second, timer reporting the rest. */
+typedef struct lb_refusals_s {
+    struct lb_served_listener_s *sl;
+    unsigned long count;
+    uint64_t log_due;        /* loop time the next line may be written */
+    char last[LB_ADDRSTRLEN];
+    const char *why;         /* last client's reason, for the line */
+    lb_timer_t timer;
+} lb_refusals_t;
+
+/* A listener as served by this worker. */
+typedef struct lb_served_listener_s {
+    const lb_listener_cfg_t *cfg;
+    lb_listener_t *listener; /* NULL once closed */
+    /* groups[0]: the listener's own backends; then its routes, in the
+     * order of cfg->routes. */
+    lb_group_t *groups;
+    size_t ngroups;
+    lb_clients_t *clients;   /* shared; NULL: no per-client limits */
+    lb_persist_t *persist;   /* shared; NULL: no persistence */
     struct lb_server_s *srv;
     uint64_t last_accept_error_log;
     size_t active;           /* connections of this listener here */
     int paused;              /* a connection limit is reached */
     uint64_t last_limit_log;
-    uint64_t last_full_log;  /* every backend at max_conns */
-    /* Clients refused by allow/deny since the last log line about them,
-     * reported at most once a second (refused_timer reports the rest). */
-    unsigned long refused;
-    uint64_t refused_log_due; /* loop time the next line may be written */
-    char last_refused[LB_ADDRSTRLEN];
-    lb_timer_t refused_timer;
+    lb_refusals_t refused_acl;     /* by allow/deny */
+    lb_refusals_t refused_client;  /* by per-client limits */
     uint64_t last_proxy_log; /* a client without a valid PROXY header */
+    uint64_t last_route_log; /* a client no route or backend is for */
+    uint64_t last_keepalive_log; /* tcp_keepalive could not be set */
 } lb_served_listener_t;
 
 typedef struct lb_server_s lb_server_t;
@@ -126,6 +154,10 @@ int lb_server_succeed(lb_server_t *old, const lb_config_t *cfg,
  * unknown). */
 void lb_session_start(lb_served_listener_t *sl, lb_stream_t *client,
                       const lb_addr_t *peer);
+/* A client was refused at once for why (a per-client limit's name):
+ * counted and logged at most once a second, as allow/deny's. */
+void lb_server_refused(lb_served_listener_t *sl, lb_refusals_t *r,
+                       const lb_addr_t *client, const char *why);
 /* Ends every session of srv now (the drain's deadline, a second stop);
  * reset = the peers see a reset. */
 void lb_session_abort_all(lb_server_t *srv, int reset);
@@ -137,10 +169,10 @@ void lb_server_check_closed(lb_server_t *srv);
 /* The same for a stats connection (stats_http.c). */
 void lb_server_stats_closed(lb_server_t *srv);
 
-/* Active health checks (health_check.c): started for the listeners this worker
- * checks (slot 0 checks for all the listener's workers), stopped by the
- * drain. */
-int lb_checks_start(lb_served_listener_t *sl);
-void lb_checks_stop(lb_served_listener_t *sl);
+/* Active health checks (health_check.c): started for the groups of the
+ * listeners this worker checks (slot 0 checks for all the listener's
+ * workers), stopped by the drain. */
+int lb_checks_start(lb_group_t *g);
+void lb_checks_stop(lb_group_t *g);
 
 #endif

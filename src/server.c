@@ -142,7 +142,8 @@ lb__server_stop(lb_server_t *srv, lb_stop_reason_t why)
 
     close_listeners(srv);
     for (size_t i = 0; i < srv->nserved; i++)
-        lb_checks_stop(&srv->served[i]);
+        for (size_t g = 0; g < srv->served[i].ngroups; g++)
+            lb_checks_stop(&srv->served[i].groups[g]);
     st = lb_drain_request(&srv->drain, why, lb_loop_now(srv->loop), ms,
                           open_count(srv));
     if (st == LB_DRAIN_DRAINING && srv->drain.unbounded)
@@ -160,21 +161,43 @@ lb__server_stop(lb_server_t *srv, lb_stop_reason_t why)
 /* One line for every client refused since the last: a scan or a flood
  * from a refused network must not flood the log as well. */
 static void
-report_refused(lb_served_listener_t *sl)
+report_refused(lb_refusals_t *r)
 {
-    sl->refused_log_due = lb_loop_now(sl->srv->loop) + REFUSED_LOG_MS;
-    lb_log("%s: refused %lu client(s) by allow/deny (last from %s)",
-           sl->cfg->listen_label, sl->refused, sl->last_refused);
-    sl->refused = 0;
+    lb_served_listener_t *sl = r->sl;
+
+    r->log_due = lb_loop_now(sl->srv->loop) + REFUSED_LOG_MS;
+    if (r == &sl->refused_acl)
+        lb_log("%s: refused %lu client(s) by allow/deny (last from %s)",
+               sl->cfg->listen_label, r->count, r->last);
+    else
+        lb_log("%s: refused %lu client(s) over per-client limits (last "
+               "from %s: %s)", sl->cfg->listen_label, r->count, r->last,
+               r->why);
+    r->count = 0;
 }
 
 static void
 on_refused_timer(lb_timer_t *t)
 {
-    lb_served_listener_t *sl = t->data;
+    lb_refusals_t *r = t->data;
 
-    if (sl->refused > 0)
-        report_refused(sl);
+    if (r->count > 0)
+        report_refused(r);
+}
+
+void
+lb_server_refused(lb_served_listener_t *sl, lb_refusals_t *r,
+                  const lb_addr_t *client, const char *why)
+{
+    uint64_t now = lb_loop_now(sl->srv->loop);
+
+    r->count++;
+    r->why = why;
+    lb_addr_format(client, r->last, sizeof(r->last));
+    if (now >= r->log_due)
+        report_refused(r);
+    else if (!lb_timer_active(&r->timer))
+        lb_timer_start(&r->timer, r->log_due - now);
 }
 
 /* The allow/deny check, before a session, a buffer or a backend is spent
@@ -185,20 +208,13 @@ refuse(lb_served_listener_t *sl, lb_stream_t *s, const lb_addr_t *peer)
 {
     unsigned char ip[16];
     int len = lb_addr_ip(peer, ip);
-    uint64_t now;
 
     if (lb_acl_check(&sl->cfg->allow, &sl->cfg->deny, ip, (size_t)len) ==
         LB_ACL_PASS)
         return 0;
     lb_stream_close(s, LB_CLOSE_RESET, NULL);
     lb_stats_refused(sl, LB_STATS_REFUSED_ACL);
-    sl->refused++;
-    lb_addr_format(peer, sl->last_refused, sizeof(sl->last_refused));
-    now = lb_loop_now(sl->srv->loop);
-    if (now >= sl->refused_log_due)
-        report_refused(sl);
-    else if (!lb_timer_active(&sl->refused_timer))
-        lb_timer_start(&sl->refused_timer, sl->refused_log_due - now);
+    lb_server_refused(sl, &sl->refused_acl, peer, "allow/deny");
     return 1;
 }
 
@@ -313,6 +329,56 @@ served_by(lb_server_t *previous, const lb_listener_t *l)
     return NULL;
 }
 
+static void
+group_setup(lb_server_t *srv, lb_served_listener_t *sl, lb_group_t *g,
+            const lb_listener_cfg_t *gc)
+{
+    const lb_shared_t *shared = srv->shared;
+
+    g->cfg = gc;
+    g->sl = sl;
+    g->rr = &shared->rr[gc->group];
+    g->max_retries = lb_config_retries(srv->cfg, gc->nbackends);
+    lb_health_init(&g->health, gc, shared->state[gc->group],
+                   shared->conns[gc->group], srv->slot, shared->processes);
+}
+
+static void
+refusals_setup(lb_served_listener_t *sl, lb_refusals_t *r)
+{
+    r->sl = sl;
+    lb_timer_init(sl->srv->loop, &r->timer, on_refused_timer, r);
+}
+
+/* Listener li of the config, as sl: its groups (own backends, routes)
+ * and its shared tables. */
+static int
+serve_setup(lb_server_t *srv, lb_served_listener_t *sl, size_t li)
+{
+    const lb_config_t *cfg = srv->cfg;
+    const lb_listener_cfg_t *l = &cfg->listeners[li];
+
+    sl->cfg = l;
+    sl->srv = srv;
+    refusals_setup(sl, &sl->refused_acl);
+    refusals_setup(sl, &sl->refused_client);
+    sl->groups = calloc(1 + l->nroutes, sizeof(*sl->groups));
+    if (sl->groups == NULL)
+        return LB_ENOMEM;
+    sl->ngroups = 1 + l->nroutes;
+    group_setup(srv, sl, &sl->groups[0], l);
+    for (size_t r = 0; r < l->nroutes; r++)
+        group_setup(srv, sl, &sl->groups[1 + r],
+                    &cfg->routes[l->first_route + r]);
+    if (srv->shared->clients[li].t.size > 0) {
+        sl->clients = &srv->shared->clients[li];
+        lb_clients_init_slot(sl->clients, srv->slot);
+    }
+    if (srv->shared->persist[li].t.size > 0)
+        sl->persist = &srv->shared->persist[li];
+    return 0;
+}
+
 /* Starts listeners idx[0..n), taking over those previous serves. */
 int
 lb__server_listen(lb_server_t *srv, lb_listener_t **listeners,
@@ -334,24 +400,18 @@ lb__server_listen(lb_server_t *srv, lb_listener_t **listeners,
         lb_served_listener_t *sl = &srv->served[i], *was;
         int rc = 0;
 
-        sl->cfg = &srv->cfg->listeners[idx[i]];
         sl->listener = listeners[idx[i]];
-        sl->rr = &shared->rr[idx[i]];
-        sl->srv = srv;
-        sl->max_retries = lb_config_retries(srv->cfg, sl->cfg->nbackends);
-        lb_health_init(&sl->health, sl->cfg, shared->state[idx[i]],
-                       shared->conns[idx[i]], srv->slot, shared->processes);
-        lb_timer_init(srv->loop, &sl->refused_timer, on_refused_timer, sl);
-        was = served_by(previous, sl->listener);
+        rc = serve_setup(srv, sl, idx[i]);
+        was = rc == 0 ? served_by(previous, sl->listener) : NULL;
         if (was != NULL) {
             was->listener = NULL; /* ours now, open all along */
             lb_listener_handover(sl->listener, on_accept, sl);
-        } else {
+        } else if (rc == 0) {
             rc = lb_listener_start(srv->loop, sl->listener,
                                    on_accept, sl);
         }
-        if (rc == 0)
-            rc = lb_checks_start(sl);
+        for (size_t g = 0; g < sl->ngroups && rc == 0; g++)
+            rc = lb_checks_start(&sl->groups[g]);
         if (rc != 0 && previous == NULL)
             return rc;
         if (rc != 0) {
@@ -365,6 +425,14 @@ lb__server_listen(lb_server_t *srv, lb_listener_t **listeners,
     return 0;
 }
 
+static void
+finish_refusals(lb_refusals_t *r)
+{
+    lb_timer_stop(&r->timer);
+    if (r->count > 0)
+        report_refused(r); /* the count the timer had yet to log */
+}
+
 /* Frees what a server holds apart from the loop and the pool. */
 void
 lb__server_free_parts(lb_server_t *srv)
@@ -374,13 +442,17 @@ lb__server_free_parts(lb_server_t *srv)
 
         if (sl->srv == NULL)
             continue; /* init stopped before this one */
-        lb_timer_stop(&sl->refused_timer);
-        if (sl->refused > 0)
-            report_refused(sl); /* the count the timer had yet to log */
+        finish_refusals(&sl->refused_acl);
+        finish_refusals(&sl->refused_client);
     }
     close_listeners(srv);
-    for (size_t i = 0; i < srv->nserved; i++)
-        free(srv->served[i].checks);
+    for (size_t i = 0; i < srv->nserved; i++) {
+        lb_served_listener_t *sl = &srv->served[i];
+
+        for (size_t g = 0; g < sl->ngroups; g++)
+            free(sl->groups[g].checks);
+        free(sl->groups);
+    }
     lb_timer_stop(&srv->drain_timer);
     lb_stats_free(srv);
     free(srv->served);

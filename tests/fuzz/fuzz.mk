@@ -13,8 +13,9 @@ $(FUZZ_REPLAY): $(BUILD)/tests/fuzz/fuzz_config.o $(BUILD)/tests/fuzz/replay_mai
                 $(CORE_OBJS) $(POSIX_OBJS)
 	$(CC) $(LDFLAGS) $(NO_DNS_LDFLAGS) -o $@ $^ $(INIH_LIBS)
 
-# What the inspect target parses, and the address helpers under it.
-INSPECT_SRCS := $(wildcard src/inspect_*.c) src/proxy_proto.c \
+# What the inspect target parses, the routes a TLS name is matched to,
+# and the address helpers under them.
+INSPECT_SRCS := $(wildcard src/inspect_*.c) src/proxy_proto.c src/route.c \
                 $(COMMON_SRCS) $(wildcard platform/posix/posix_error.c)
 
 $(FUZZ_REPLAY_INSPECT): $(BUILD)/tests/fuzz/fuzz_inspect.o \

@@ -446,14 +446,14 @@ test_allow_deny_refuse_before_a_backend(void)
 
     start_server_with(ACL_CONFIG);
     expect_refused("198.51.100.1"); /* not allowed: logged at once */
-    CU_ASSERT_EQUAL(srv.served[0].refused, 0);
+    CU_ASSERT_EQUAL(srv.served[0].refused_acl.count, 0);
     expect_refused("192.0.2.66");   /* allowed, but denied: deny wins */
     expect_refused(NULL);           /* no address: cannot be checked */
-    CU_ASSERT_EQUAL(srv.served[0].refused, 2); /* within the second */
+    CU_ASSERT_EQUAL(srv.served[0].refused_acl.count, 2); /* in the second */
     fake_advance(999);
-    CU_ASSERT_EQUAL(srv.served[0].refused, 2);
+    CU_ASSERT_EQUAL(srv.served[0].refused_acl.count, 2);
     fake_advance(1); /* the timer writes the line with the count */
-    CU_ASSERT_EQUAL(srv.served[0].refused, 0);
+    CU_ASSERT_EQUAL(srv.served[0].refused_acl.count, 0);
     fake_run_closes();
     c = fake_accept_from("::ffff:192.0.2.7"); /* mapped: as 192.0.2.7 */
     CU_ASSERT(!c->closed);
@@ -568,6 +568,7 @@ test_log_line_of_a_relayed_connection(void)
     CU_ASSERT_PTR_NULL(strstr(logged(), "Connection ")); /* not yet */
     fake_deliver(b, NULL, 0, 0);
     expect_logged("Connection client=192.0.2.7:40000 listener=127.0.0.1:8080 "
+                  "route=- "
                   "backend=10.0.0.1:80 to_backend=5 to_client=2 "
                   "connect_ms=250 duration_ms=1250 retries=0 end=closed\n");
     stop_server();
@@ -646,7 +647,8 @@ test_log_line_of_timeouts(void)
     start_server_with(IDLE_CONFIG);
     established(&b);
     fake_advance(10000);
-    expect_logged("listener=127.0.0.1:8080 backend=10.0.0.1:80 to_backend=0 "
+    expect_logged("listener=127.0.0.1:8080 route=- backend=10.0.0.1:80 "
+                  "to_backend=0 "
                   "to_client=0 connect_ms=0 duration_ms=10000 retries=0 "
                   "end=idle_timeout\n");
     fake_run_closes();
@@ -854,6 +856,7 @@ test_accept_proxy_header_in_pieces(void)
     fake_deliver(c, NULL, 0, 0);
     fake_deliver(b, NULL, 0, 0);
     expect_logged("Connection client=203.0.113.9:5555 listener=127.0.0.1:8080 "
+                  "route=- "
                   "backend=10.0.0.1:80 to_backend=2 to_client=0");
     stop_server();
 }
@@ -962,7 +965,8 @@ test_proxy_chain_v2_in_v1_out(void)
     stop_server();
 }
 
-void lb_test_stats_http_register(void); /* test_stats_http.c */
+void lb_test_stats_http_register(void);      /* test_stats_http.c */
+void lb_test_inspect_session_register(void); /* test_inspect_session.c */
 
 int
 main(void)
@@ -1046,6 +1050,7 @@ main(void)
     CU_add_test(s, "PROXY chain: v2 in, v1 out",
                 test_proxy_chain_v2_in_v1_out);
     lb_test_stats_http_register();
+    lb_test_inspect_session_register();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

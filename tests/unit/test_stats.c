@@ -133,9 +133,9 @@ test_buffer_grows(void)
 /* ---- a snapshot to render ---- */
 
 static lb_stats_backend_t backends[3] = {
-    {"10.0.0.1:80", LB_UP, 2, 10, 0, {100, 2000}},
-    {"b\"ad\\host\n:81", LB_DOWN_FAILS, 0, 0, 3, {0, 0}},
-    {"10.0.0.3:80", LB_DOWN_CHECKS, 0, 1, 1, {5, 6}},
+    {"10.0.0.1:80", LB_UP, 2, 10, 0, {100, 2000}, NULL},
+    {"b\"ad\\host\n:81", LB_DOWN_FAILS, 0, 0, 3, {0, 0}, NULL},
+    {"10.0.0.3:80", LB_DOWN_CHECKS, 0, 1, 1, {5, 6}, NULL},
 };
 
 static lb_stats_listener_t listeners[2] = {
@@ -342,7 +342,10 @@ test_json(void)
                                           "\"failed_connects\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"connections_refused_total\":"
                                           "{\"allow_deny\":1,"
-                                          "\"max_conns\":2}"));
+                                          "\"max_conns\":2,"
+                                          "\"max_conns_per_client\":0,"
+                                          "\"max_conn_rate_per_client\":0,"
+                                          "\"no_route\":0}"));
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"start_time\":1700000000,"));
     lb_buf_free(&b);
 }
