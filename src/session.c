@@ -100,12 +100,13 @@ free_session(lb_session_t *sess)
             lb_bufpool_put(srv->pool, sess->buf[d]);
     lb_list_remove(&sess->link);
     uncount(sess);
-    if (sl->clients != NULL)
-        lb_clients_leave(sl->clients, &sess->client_ref, srv->slot);
+    if (sess->opt != NULL && sl->clients != NULL)
+        lb_clients_leave(sl->clients, &sess->opt->client_ref, srv->slot);
     lb_tried_free(&sess->tried);
     lb_pp_buf_free(&sess->pp);
-    free(sess->ibuf);
-    free(sess->proxy_dst);
+    if (sess->opt != NULL)
+        free(sess->opt->ibuf);
+    free(sess->opt);
     free(sess);
     lb_server_session_ended(srv, sl);
 }
@@ -476,8 +477,8 @@ on_connected(lb_stream_t *s, int status)
         (uint32_t)(lb_loop_now(server(sess)->loop) - sess->started);
     lb_health_succeeded(&sess->group->health, sess->backend_idx);
     lb_stats_connect(sess->group, sess->backend_idx, 1);
-    if (sess->persist_key != 0)
-        lb_persist_set(sess->sl->persist, sess->persist_key,
+    if (sess->opt != NULL && sess->opt->persist_key != 0)
+        lb_persist_set(sess->sl->persist, sess->opt->persist_key,
                        sess->backend_idx, sess->sl->cfg->persist_timeout_ms,
                        lb_loop_now(server(sess)->loop));
     if (sess->sl->cfg->tcp_keepalive > 0 && backend_cfg(sess)->port != 0)
@@ -495,7 +496,7 @@ connect_to(lb_session_t *sess, const lb_addr_t *addr)
     lb_server_t *srv = server(sess);
     /* A PROXY header, or bytes the client sent already, go first. */
     int data_first = sess->held > 0 || sess->pp.data != NULL ||
-                     sess->ibuf != NULL;
+                     (sess->opt != NULL && sess->opt->ibuf != NULL);
     int rc = data_first
                  ? lb_stream_connect_data(srv->loop, addr, on_connected, sess,
                                           &sess->backend)
@@ -609,14 +610,14 @@ refuse_no_route(lb_session_t *sess)
 static long
 preferred(lb_session_t *sess, uint64_t now)
 {
-    long b = sess->prefer;
+    long b = sess->opt != NULL ? sess->opt->prefer : -1;
     int rank;
 
     if (b < 0 || (size_t)b >= sess->group->cfg->nbackends)
         return -1;
     rank = lb_health_rank(&sess->group->health, (size_t)b, now);
     if (rank == LB_RANK_FULL ||
-        (sess->persist_key != 0 && rank != LB_RANK_OK))
+        (sess->opt->persist_key != 0 && rank != LB_RANK_OK))
         return -1;
     return b;
 }
@@ -667,7 +668,7 @@ over_client_limit(lb_session_t *sess)
     int rc = lb_clients_admit(sl->clients, sl->cfg, &sess->client_addr,
                               server(sess)->slot,
                               lb_loop_now(server(sess)->loop),
-                              &sess->client_ref);
+                              &sess->opt->client_ref);
 
     if (rc == LB_CLIENT_OK)
         return 0;
@@ -680,20 +681,6 @@ over_client_limit(lb_session_t *sess)
     sess->quiet = 1;
     lb__session_end(sess, END_REFUSED, 1);
     return 1;
-}
-
-/* The destination a PROXY header named, kept for send_proxy until the
- * client's first bytes chose the group. */
-static int
-keep_proxy_dst(lb_session_t *sess, const lb_pp_header_t *hdr)
-{
-    if (hdr == NULL || !hdr->has_addr)
-        return 0;
-    sess->proxy_dst = malloc(sizeof(*sess->proxy_dst));
-    if (sess->proxy_dst == NULL)
-        return LB_ENOMEM;
-    *sess->proxy_dst = hdr->dst;
-    return 0;
 }
 
 /* The client is known: sess->client_addr is what its PROXY header said,
@@ -711,11 +698,11 @@ lb__session_admit(lb_session_t *sess, const lb_pp_header_t *hdr)
                           hdr != NULL && hdr->has_addr ? &hdr->dst : NULL);
         return;
     }
-    if (keep_proxy_dst(sess, hdr) != 0) {
-        lb_log_error("out of memory: dropping a connection on %s",
-                     sl->cfg->listen_label);
-        lb__session_end(sess, END_ERROR, 1);
-        return;
+    /* The destination a PROXY header named, for send_proxy once the
+     * client's first bytes chose the group. */
+    if (hdr != NULL && hdr->has_addr) {
+        sess->opt->has_dst = 1;
+        sess->opt->dst = hdr->dst;
     }
     lb__session_inspect(sess);
 }
@@ -740,7 +727,13 @@ lb_session_start(lb_served_listener_t *sl, lb_stream_t *client,
 {
     lb_server_t *srv = sl->srv;
     lb_session_t *sess = calloc(1, sizeof(*sess));
+    int opt = lb_config_inspects(sl->cfg) || sl->clients != NULL;
 
+    if (sess != NULL && opt &&
+        (sess->opt = calloc(1, sizeof(*sess->opt))) == NULL) {
+        free(sess);
+        sess = NULL;
+    }
     if (sess == NULL) {
         lb_log_error("out of memory: dropping a connection on %s",
                      sl->cfg->listen_label);
@@ -750,7 +743,8 @@ lb_session_start(lb_served_listener_t *sl, lb_stream_t *client,
     sess->sl = sl;
     sess->client = client;
     sess->open_streams = 1;
-    sess->prefer = -1;
+    if (sess->opt != NULL)
+        sess->opt->prefer = -1;
     lb_stream_set_data(client, sess);
     sess->client_addr = *peer;
     lb_timer_init(srv->loop, &sess->timer, on_timer, sess);

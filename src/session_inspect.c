@@ -39,18 +39,18 @@ rdp_choice(lb_session_t *sess, const lb_inspect_t *r)
     lb_served_listener_t *sl = sess->sl;
 
     if (r->kind == LB_RDP_ROUTING_TOKEN) {
-        sess->prefer = token_backend(sl->cfg, r);
+        sess->opt->prefer = token_backend(sl->cfg, r);
         return;
     }
-    sess->persist_key = lb_table_key(r->value, strlen(r->value));
-    sess->prefer = lb_persist_get(sl->persist, sess->persist_key,
+    sess->opt->persist_key = lb_table_key(r->value, strlen(r->value));
+    sess->opt->prefer = lb_persist_get(sl->persist, sess->opt->persist_key,
                                   sl->cfg->persist_timeout_ms,
                                   lb_loop_now(server(sess)->loop));
 }
 
 /* What data[0..len) tells: 1 with *g set once known (the listener's own
  * backends unless a route's name came), 0 when more bytes are needed
- * (sess->need of them before another look). Both inspectors may run: a
+ * (sess->opt->need of them before another look). Both inspectors may run: a
  * TLS hello and an RDP request differ from the first byte. */
 static int
 look(lb_session_t *sess, const unsigned char *data, size_t len,
@@ -84,16 +84,18 @@ look(lb_session_t *sess, const unsigned char *data, size_t len,
     }
     if (need == 0)
         return 1; /* neither TLS nor RDP */
-    sess->need = (uint32_t)need;
+    sess->opt->need = (uint32_t)need;
     return 0;
 }
 
 static void
 decided(lb_session_t *sess, lb_group_t *g)
 {
+    lb_session_opt_t *o = sess->opt;
+
     sess->inspecting = 0;
     lb_timer_stop(&sess->timer);
-    lb__session_route(sess, g, sess->proxy_dst);
+    lb__session_route(sess, g, o->has_dst ? &o->dst : NULL);
 }
 
 /* No more bytes will be looked at (the time is up, the client sent FIN):
@@ -103,8 +105,8 @@ decide_now(lb_session_t *sess)
 {
     lb_group_t *g = &sess->sl->groups[0];
 
-    if (sess->ilen > 0 && sess->ilen >= sess->need)
-        (void)look(sess, (const unsigned char *)sess->ibuf, sess->ilen, &g);
+    if (sess->opt->ilen > 0 && sess->opt->ilen >= sess->opt->need)
+        (void)look(sess, (const unsigned char *)sess->opt->ibuf, sess->opt->ilen, &g);
     decided(sess, g);
 }
 
@@ -124,25 +126,25 @@ read_more(lb_session_t *sess)
 static int
 gather(lb_session_t *sess, char *buf, size_t n)
 {
-    size_t want = sess->ilen + n, take;
+    size_t want = sess->opt->ilen + n, take;
 
     if (want > LB_INSPECT_MAX)
         want = LB_INSPECT_MAX;
-    if (want < sess->need)
-        want = sess->need;
-    if (want > sess->icap) {
-        char *grown = realloc(sess->ibuf, want);
+    if (want < sess->opt->need)
+        want = sess->opt->need;
+    if (want > sess->opt->icap) {
+        char *grown = realloc(sess->opt->ibuf, want);
 
         if (grown == NULL) {
             lb_bufpool_put(server(sess)->pool, buf);
             return LB_ENOMEM;
         }
-        sess->ibuf = grown;
-        sess->icap = (uint32_t)want;
+        sess->opt->ibuf = grown;
+        sess->opt->icap = (uint32_t)want;
     }
-    take = n < LB_INSPECT_MAX - sess->ilen ? n : LB_INSPECT_MAX - sess->ilen;
-    memcpy(sess->ibuf + sess->ilen, buf, take);
-    sess->ilen += (uint32_t)take;
+    take = n < LB_INSPECT_MAX - sess->opt->ilen ? n : LB_INSPECT_MAX - sess->opt->ilen;
+    memcpy(sess->opt->ibuf + sess->opt->ilen, buf, take);
+    sess->opt->ilen += (uint32_t)take;
     if (take == n) {
         lb_bufpool_put(server(sess)->pool, buf);
         return 0;
@@ -161,7 +163,7 @@ feed(lb_session_t *sess, char *buf, size_t n)
 {
     lb_group_t *g;
 
-    if (sess->ibuf == NULL &&
+    if (sess->opt->ibuf == NULL &&
         look(sess, (const unsigned char *)buf, n, &g)) {
         sess->buf[TO_BACKEND] = buf;
         sess->held = (uint32_t)n;
@@ -174,10 +176,10 @@ feed(lb_session_t *sess, char *buf, size_t n)
         lb__session_end(sess, END_ERROR, 1);
         return;
     }
-    if (sess->ilen >= sess->need &&
-        look(sess, (const unsigned char *)sess->ibuf, sess->ilen, &g))
+    if (sess->opt->ilen >= sess->opt->need &&
+        look(sess, (const unsigned char *)sess->opt->ibuf, sess->opt->ilen, &g))
         decided(sess, g);
-    else if (sess->ilen == LB_INSPECT_MAX)
+    else if (sess->opt->ilen == LB_INSPECT_MAX)
         decided(sess, &sess->sl->groups[0]); /* longer than a hello */
     else
         read_more(sess);
@@ -225,7 +227,7 @@ lb__session_inspect(lb_session_t *sess)
     size_t n = sess->held;
 
     sess->inspecting = 1;
-    sess->need = 1;
+    sess->opt->need = 1;
     lb_timer_start(&sess->timer, (uint64_t)sess->sl->cfg->inspect_timeout_ms);
     if (n == 0) {
         read_more(sess);

@@ -64,31 +64,39 @@ struct lb_session_s {
     /* PROXY protocol: the client's header while it comes in pieces, then
      * the header for the backend until it is written. */
     unsigned char pp_wait;   /* reading the client's header */
+    /* Inspecting (routes, persist): the client's first bytes, read before
+     * a backend is chosen, then relayed first, unchanged. Bits, in what
+     * was padding: a plain listener's session is no larger for them. */
+    unsigned char inspecting : 1;   /* reading them */
+    unsigned char read_pending : 1; /* a client read the inspection
+                                     * started is still out: the relay's */
+    unsigned char client_eof : 1;   /* the client's FIN came meanwhile */
+    unsigned char quiet : 1;        /* refused by a per-client limit: no
+                                     * connection line (counts are logged) */
     uint32_t held;           /* client bytes after its header (or read
                               * while inspecting), held in buf[TO_BACKEND]
                               * until the backend is up */
     lb_pp_buf_t pp;
-    /* Inspecting (routes, persist): the client's first bytes, read before
-     * a backend is chosen, then relayed first, unchanged. While they take
-     * more than one read they gather in ibuf (at most LB_INSPECT_MAX
-     * bytes, freed once written: the one buffer beyond the two of
-     * buffer_size a connection may hold). */
-    unsigned char inspecting;   /* reading them */
-    unsigned char read_pending; /* a client read the inspection started
-                                 * is still out: it is the relay's */
-    unsigned char client_eof;   /* the client's FIN came meanwhile */
-    unsigned char quiet;        /* refused by a per-client limit: no
-                                 * connection line (the count is logged) */
+    struct lb_session_opt_s *opt; /* on listeners that inspect or limit
+                                   * clients only; else NULL */
+};
+
+/* What only a listener that reads first bytes or limits clients needs of
+ * a session: allocated with it there, so others pay nothing for it. */
+typedef struct lb_session_opt_s {
+    /* First bytes that took more than one read gather in ibuf (at most
+     * LB_INSPECT_MAX bytes, freed once written: the one buffer beyond the
+     * two of buffer_size a connection may hold). */
     char *ibuf;
     uint32_t ilen, icap;
     uint32_t need;              /* bytes before another look can tell */
-    lb_addr_t *proxy_dst;       /* accept_proxy's destination, kept for
-                                 * send_proxy until the group is known */
+    int has_dst;                /* accept_proxy's destination, kept for */
+    lb_addr_t dst;              /* send_proxy until the group is known */
     uint64_t persist_key;       /* the mstshash cookie's; 0: none */
     long prefer;                /* a backend to try first (an RDP routing
                                  * token's, a cookie's), or -1 */
     lb_client_ref_t client_ref; /* its place in the client table */
-};
+} lb_session_opt_t;
 
 static inline lb_server_t *
 server(const lb_session_t *sess)

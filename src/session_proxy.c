@@ -55,9 +55,9 @@ on_inspected_written(lb_stream_t *s, int status)
 {
     lb_session_t *sess = lb_stream_data(s);
 
-    free(sess->ibuf);
-    sess->ibuf = NULL;
-    sess->ilen = sess->icap = 0;
+    free(sess->opt->ibuf);
+    sess->opt->ibuf = NULL;
+    sess->opt->ilen = sess->opt->icap = 0;
     if (status < 0)
         lb__session_sink_failed(sess, TO_BACKEND);
     else
@@ -69,10 +69,11 @@ on_inspected_written(lb_stream_t *s, int status)
 static void
 send_held(lb_session_t *sess)
 {
-    if (sess->ibuf == NULL)
+    if (sess->opt == NULL || sess->opt->ibuf == NULL)
         send_buffer_held(sess);
     else
-        write_held(sess, sess->ibuf, sess->ilen, on_inspected_written);
+        write_held(sess, sess->opt->ibuf, sess->opt->ilen,
+                   on_inspected_written);
 }
 
 static void

@@ -106,7 +106,7 @@ test_hello_in_pieces_is_held_then_relayed_first(void)
     CU_ASSERT_EQUAL(fake.nconnects, 0); /* one byte short: no backend */
     CU_ASSERT(c->reading);
     CU_ASSERT_EQUAL(srv.pool->in_use, 0); /* gathered in its own buffer */
-    CU_ASSERT_EQUAL(only_session()->ilen, n - 1);
+    CU_ASSERT_EQUAL(only_session()->opt->ilen, n - 1);
     fake_deliver(c, (const char *)h + n - 1, 1, 0);
     b = fake.last_connect;
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
@@ -120,7 +120,7 @@ test_hello_in_pieces_is_held_then_relayed_first(void)
     CU_ASSERT_EQUAL_FATAL(b->nsent, strlen(proxy) + n);
     CU_ASSERT_NSTRING_EQUAL(b->sent, proxy, strlen(proxy));
     CU_ASSERT_EQUAL(memcmp(b->sent + strlen(proxy), h, n), 0);
-    CU_ASSERT_PTR_NULL(only_session()->ibuf); /* given back once written */
+    CU_ASSERT_PTR_NULL(only_session()->opt->ibuf); /* given back once written */
     CU_ASSERT(c->reading); /* the relay goes on */
     fake_deliver(c, "more", 4, 0);
     CU_ASSERT_EQUAL(b->wlen, 4);
@@ -142,7 +142,7 @@ test_hello_in_one_read_is_not_copied(void)
     start_server_with(ROUTES_WITH("4096"));
     c = fake_accept();
     fake_deliver(c, (const char *)h, n, 0);
-    CU_ASSERT_PTR_NULL(only_session()->ibuf);
+    CU_ASSERT_PTR_NULL(only_session()->opt->ibuf);
     CU_ASSERT_EQUAL(srv.pool->in_use, 1); /* held where it was read */
     b = fake.last_connect;
     CU_ASSERT_EQUAL(backend_no(b), 2);
