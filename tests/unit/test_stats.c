@@ -426,6 +426,45 @@ test_snapshot(void)
     lb_config_free(&cfg);
 }
 
+/* A route's backend carries a route label (Prometheus) and its name
+ * (JSON); every refused reason has its sample. */
+static void
+test_route_and_reasons(void)
+{
+    lb_stats_backend_t be[2] = {
+        {"10.0.0.1:443", LB_UP, 0, 1, 0, {5, 6}, NULL},
+        {"10.0.1.1:443", LB_UP, 1, 2, 0, {7, 8}, "shop"},
+    };
+    lb_stats_listener_t l = {"tls", "0.0.0.0:443", 3, 1, {0, 0, 4, 5, 6}, 0,
+                             {12, 14}, be, 2};
+    lb_stats_snapshot_t one = {"3.0.0", 1, 2, &l, 1, be};
+    lb_buf_t b = {0};
+
+    CU_ASSERT_EQUAL_FATAL(lb_stats_prometheus(&one, &b), 0);
+    check_exposition(b.data);
+    expect_line(b.data, "pumpkinlb_backend_connections_total{listener="
+                        "\"tls\",backend=\"10.0.0.1:443\"} 1");
+    expect_line(b.data, "pumpkinlb_backend_connections_total{listener="
+                        "\"tls\",route=\"shop\",backend=\"10.0.1.1:443\"} 2");
+    expect_line(b.data, "pumpkinlb_connections_refused_total{listener="
+                        "\"tls\",reason=\"max_conns_per_client\"} 4");
+    expect_line(b.data, "pumpkinlb_connections_refused_total{listener="
+                        "\"tls\",reason=\"max_conn_rate_per_client\"} 5");
+    expect_line(b.data, "pumpkinlb_connections_refused_total{listener="
+                        "\"tls\",reason=\"no_route\"} 6");
+    lb_buf_free(&b);
+    CU_ASSERT_EQUAL_FATAL(lb_stats_json(&one, &b), 0);
+    CU_ASSERT(json_valid(b.data));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"route\":\"shop\"}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"route\":null}"));
+    lb_buf_free(&b);
+    CU_ASSERT_EQUAL_FATAL(lb_stats_html(&one, &b), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "route shop: 10.0.1.1:443"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "9 refused by per-client limits, "
+                                          "6 with no route"));
+    lb_buf_free(&b);
+}
+
 void
 lb_test_stats_register(void)
 {
@@ -437,6 +476,8 @@ lb_test_stats_register(void)
     CU_add_test(s, "buffer grows", test_buffer_grows);
     CU_add_test(s, "Prometheus text format", test_prometheus);
     CU_add_test(s, "JSON", test_json);
+    CU_add_test(s, "a route's backends and refused reasons",
+                test_route_and_reasons);
     CU_add_test(s, "HTML", test_html);
     CU_add_test(s, "snapshot of the shared block", test_snapshot);
 }
