@@ -63,6 +63,7 @@ struct lb_listener_s {
 struct lb_loop_s {
     lb__loop_base_t base; /* first: timers, clock, completions, stops */
     HANDLE iocp;
+    int console_handler; /* installed lb__win_on_console (console mode) */
 };
 
 /* win32_loop.c */
@@ -73,6 +74,7 @@ void lb__listener_op_done(lb__accept_t *a, int status);
 void lb__resolve_done(void *req);
 uint64_t lb__win_clock_ms(void);
 extern HANDLE lb__win_stop_port;
+BOOL WINAPI lb__win_on_console(DWORD type);
 
 /* win32_stream.c */
 lb_stream_t *lb__stream_new(lb_loop_t *loop, SOCKET sock);

@@ -22,6 +22,7 @@ main(void)
     lb_test_proxy_proto_register();
     lb_test_stats_register();
     lb_test_streams_register();
+    lb_test_win32_register();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

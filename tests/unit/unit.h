@@ -12,5 +12,6 @@ void lb_test_algorithms_register(void);
 void lb_test_proxy_proto_register(void);
 void lb_test_stats_register(void);
 void lb_test_streams_register(void);
+void lb_test_win32_register(void); /* empty on POSIX */
 
 #endif
