@@ -18,6 +18,8 @@ from lbtest import contains, eq, fail, true
 
 MSI = os.environ.get("LBTEST_MSI", "")
 MSI_UPGRADE = os.environ.get("LBTEST_MSI_UPGRADE", "")
+MSI_SAME = os.environ.get("LBTEST_MSI_SAME", "")
+SERVICE_KEY = "HKLM\\System\\CurrentControlSet\\Services\\PumpkinLB"
 
 
 def windows_only(fn):
@@ -248,15 +250,20 @@ def test_install_and_uninstall_service():
     work = tempfile.mkdtemp(prefix="lbsvc-")
     cfg = os.path.join(work, "svc.cfg")
     with open(cfg, "w") as f:
-        f.write(lbtest.mapping_config(lbtest.free_port(), [9]))
+        f.write(lbtest.mapping_config(lbtest.free_port(), [9], options={
+            "graceful_shutdown_timeout": 9}))
     try:
         rc, out = wine(lbtest.BINARY, "--install-service", cfg)
         eq(rc, 0, "--install-service exit status (%s)" % out)
         eq(wine("sc", "query", "PumpkinLB")[0], 0, "sc query after install")
-        rc, reg = wine("reg", "query",
-                       "HKLM\\System\\CurrentControlSet\\Services\\PumpkinLB")
+        contains(out, "Configuring service PumpkinLB", "--install-service "
+                 "runs the configure step")
+        reg = service_registry()
         contains(reg, "NT AUTHORITY\\LocalService", "service account")
         contains(reg, "--service", "service command line")
+        check_configured(reg, 9000 + 5000)
+        rc, out = wine(lbtest.BINARY, "--configure-service", cfg)
+        eq(rc, 0, "--configure-service exit status (%s)" % out)
         rc, out = wine(lbtest.BINARY, "--install-service", cfg)
         eq(rc, 1, "second --install-service exit status")
         contains(out, "already exists", "second --install-service message")
@@ -298,6 +305,59 @@ def test_service_with_bad_config_fails_to_start():
 
 def installed(*parts):
     return drive_c(*parts)
+
+
+def service_registry():
+    rc, reg = wine("reg", "query", SERVICE_KEY)
+    eq(rc, 0, "reg query %s" % SERVICE_KEY)
+    return reg
+
+
+def reg_value(reg, name):
+    """The data of value name in `reg query` output, or None."""
+    for line in reg.splitlines():
+        fields = line.split(None, 2)
+        if len(fields) == 3 and fields[0] == name:
+            return fields[2].strip()
+    return None
+
+
+def check_configured(reg, preshutdown_ms):
+    """What --configure-service leaves in the service's key that Wine
+    stores: the preshutdown timeout (the drain plus 5 s), the dependencies
+    and the description. Wine accepts failure actions but stores nothing,
+    and refuses delayed start, the failure-actions flag, the SID type and
+    the privileges (ERROR_INVALID_LEVEL): those only a Windows host shows
+    (tests/windows/check-service.ps1)."""
+    eq(reg_value(reg, "PreshutdownTimeout"), "0x%x" % preshutdown_ms,
+       "PreshutdownTimeout (drain + 5 s) in\n" + reg)
+    eq(reg_value(reg, "DependOnService"), "Tcpip\\0Afd",
+       "DependOnService in\n" + reg)
+    contains(reg_value(reg, "Description") or "", "Balances TCP",
+             "Description")
+
+
+def products_named(name):
+    """How many installed products are called name (Uninstall keys)."""
+    rc, out = wine("reg", "query", "HKLM\\Software\\Microsoft\\Windows\\"
+                   "CurrentVersion\\Uninstall", "/s")
+    return sum(1 for line in out.splitlines()
+               if reg_value(line, "DisplayName") == name)
+
+
+def hold_port(port):
+    """A listener on 127.0.0.1:port, or None if something holds it
+    already (then it is taken all the same)."""
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        s.listen(1)
+        return s
+    except OSError:
+        s.close()
+        true(lbtest.is_listening(port), "127.0.0.1:%d neither free nor "
+             "listening" % port)
+        return None
 
 
 def point_config_at(path, listen_port, backend_port):
@@ -372,3 +432,74 @@ def test_msi_install_upgrade_uninstall():
             wine("msiexec", "/x", winpath(uninstall_with), "/qn", timeout=120)
         remove_service("PumpkinLB")
         backend.close()
+
+
+@windows_only
+def test_msi_installs_with_its_port_taken():
+    """The default config listens on 127.0.0.1:8080; with that port taken,
+    msiexec /i still succeeds (the start is not waited for): the service
+    exists, stopped with ERROR_SERVICE_SPECIFIC_ERROR and exit status 4;
+    the configure custom action ran (PreshutdownTimeout 11 s for the
+    default 6 s drain, DependOnService, Description), made pumpkinlb.cfg
+    from the default and the logs folder, and neither the config nor its
+    folder is writable by others (under Wine a DACL is mode bits:
+    Everyone-write is o+w)."""
+    true(MSI and os.path.isfile(MSI), "MSI to test not found", path=MSI)
+    data = installed("ProgramData", "PumpkinLB")
+    cfg = os.path.join(data, "pumpkinlb.cfg")
+    holder = hold_port(8080)
+    installed_msi = False
+    try:
+        rc, out = wine("msiexec", "/i", winpath(MSI), "/qn", timeout=120)
+        eq(rc, 0, "msiexec /i exit status with 8080 taken (%s)" % out)
+        installed_msi = True
+        true(os.path.isfile(installed("Program Files", "PumpkinLB",
+                                      "pumpkinlb.exe")), "exe installed")
+        eq(wait_state("PumpkinLB", 1, 20), (1, 1066, 4),
+           "(STATE, WIN32_EXIT_CODE, SERVICE_EXIT_CODE): port in use")
+        check_configured(service_registry(), 6000 + 5000)
+        true(os.path.isfile(cfg), "pumpkinlb.cfg made from the default",
+             path=cfg)
+        true(os.path.isdir(os.path.join(data, "logs")), "logs folder")
+        for path in (cfg, data):
+            mode = os.stat(path).st_mode
+            eq(mode & 0o002, 0, "%s not writable by others (mode %s)"
+               % (path, oct(mode)))
+        rc, out = wine(installed("Program Files", "PumpkinLB",
+                                 "pumpkinlb.exe"), "-t", winpath(cfg))
+        eq(rc, 0, "the made config checks out (%s)" % out)
+    finally:
+        if holder:
+            holder.close()
+        if installed_msi:
+            wine("msiexec", "/x", winpath(MSI), "/qn", timeout=120)
+        remove_service("PumpkinLB")
+
+
+@windows_only
+def test_msi_same_version_upgrade():
+    """The same version built again (a new ProductCode) installs over the
+    first: one PumpkinLB in the installed products, the service there
+    and configured; then msiexec /x leaves none."""
+    for path in (MSI, MSI_SAME):
+        true(path and os.path.isfile(path), "MSI to test not found",
+             path=path)
+    uninstall = []
+    try:
+        for path in (MSI, MSI_SAME):
+            rc, out = wine("msiexec", "/i", winpath(path), "/qn",
+                           timeout=120)
+            eq(rc, 0, "msiexec /i %s exit status (%s)" % (path, out))
+            uninstall.append(path)
+        eq(products_named("PumpkinLB"), 1, "installed PumpkinLB products "
+           "after a same-version upgrade")
+        check_configured(service_registry(), 6000 + 5000)
+        rc, out = wine("msiexec", "/x", winpath(MSI_SAME), "/qn",
+                       timeout=120)
+        eq(rc, 0, "msiexec /x exit status (%s)" % out)
+        uninstall = []
+        eq(products_named("PumpkinLB"), 0, "products after msiexec /x")
+    finally:
+        for path in reversed(uninstall):
+            wine("msiexec", "/x", winpath(path), "/qn", timeout=120)
+        remove_service("PumpkinLB")
