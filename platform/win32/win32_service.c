@@ -117,24 +117,22 @@ lb__win_service_loop_ready(void)
         PostQueuedCompletionStatus(lb__win_stop_port, 0, LB__KEY_STOP, NULL);
 }
 
-/* A drain longer than the preshutdown timeout is cut at system shutdown:
- * say so, since the timeout was set for the config of that time. */
-static void
-check_preshutdown(const lb_run_spec_t *spec)
+/* A drain longer than the preshutdown timeout (ms, 0: unknown) is cut at
+ * system shutdown: say so, since --configure-service set the timeout for
+ * the config of that time. */
+void
+lb__win_check_preshutdown(const lb_run_spec_t *spec, DWORD ms)
 {
-    SERVICE_PRESHUTDOWN_INFO info;
-    DWORD ms = lb__win_preshutdown_timeout(service_name, &info)
-                   ? info.dwPreshutdownTimeout
-                   : 0;
     char msg[400];
+    uint64_t need = spec->stop_timeout_ms + LB__STOP_MARGIN_MS;
 
-    if (ms == 0 || ms >= stop_wait_ms || spec->log == NULL)
+    if (ms == 0 || ms >= need || spec->log == NULL)
         return;
     snprintf(msg, sizeof(msg), "warning: graceful_shutdown_timeout "
-             "(%lu ms) and a margin (%d ms) exceed the service's preshutdown "
-             "timeout (%lu ms): a system shutdown cuts the drain short; run "
-             "pumpkinlb.exe --configure-service as an administrator",
-             (unsigned long)(stop_wait_ms - LB__STOP_MARGIN_MS),
+             "(%llu ms) and a margin (%d ms) exceed the service's "
+             "preshutdown timeout (%lu ms): a system shutdown cuts the drain "
+             "short; run pumpkinlb.exe --configure-service as an "
+             "administrator", (unsigned long long)spec->stop_timeout_ms,
              LB__STOP_MARGIN_MS, (unsigned long)ms);
     spec->log(1, msg);
 }
@@ -143,11 +141,16 @@ check_preshutdown(const lb_run_spec_t *spec)
 void
 lb__win_service_running(const lb_run_spec_t *spec)
 {
+    SERVICE_PRESHUTDOWN_INFO info;
+
     if (!lb__win_service_mode)
         return;
     stop_wait_ms = (DWORD)spec->stop_timeout_ms + LB__STOP_MARGIN_MS;
     report(SERVICE_RUNNING, NO_ERROR, 0, 0);
-    check_preshutdown(spec);
+    lb__win_check_preshutdown(spec, lb__win_preshutdown_timeout(service_name,
+                                                                &info)
+                                        ? info.dwPreshutdownTimeout
+                                        : 0);
 }
 
 static void

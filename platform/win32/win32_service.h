@@ -22,6 +22,9 @@ extern int lb__win_service_mode;
 /* win32_service.c */
 int lb__win_service_start(const char *config, const lb_core_entry_t *core);
 void lb__win_service_running(const lb_run_spec_t *spec);
+/* Logs a warning through spec->log when the drain and its margin exceed
+ * the service's preshutdown timeout ms (0: unknown). */
+void lb__win_check_preshutdown(const lb_run_spec_t *spec, DWORD ms);
 void lb__win_service_loop_ready(void);
 /* 1 once a stop was asked for in service mode: the loop then waits at
  * most a second at a time and calls lb__win_service_tick each time

@@ -4,6 +4,7 @@ then runs as the given user; and a config anyone can write is warned of."""
 import os
 import signal
 import socket
+import subprocess
 
 import lbtest
 from lbtest import contains, eq, true
@@ -81,6 +82,16 @@ def test_unknown_user_is_a_config_error():
         true(not lbtest.is_listening(port), "nothing left listening")
 
 
+def _writable_by_everyone(path):
+    """Mode 666; on Windows an ACE giving Everyone (S-1-1-0) Modify, which
+    is what Wine makes of o+w."""
+    if lbtest.NATIVE:
+        subprocess.run(["icacls", path, "/grant", "*S-1-1-0:(M)"],
+                       check=True, stdout=subprocess.DEVNULL, timeout=30)
+    else:
+        os.chmod(path, 0o666)
+
+
 def test_world_writable_config_is_warned():
     """A config file others can write: a warning at start naming who can
     (POSIX: group or others; Windows: the account in its DACL, which Wine
@@ -89,9 +100,9 @@ def test_world_writable_config_is_warned():
         b = s.backend(lbtest.echo)
         port, port2 = lbtest.free_ports(2)
         lb = s.balancer(lbtest.mapping_config(port, [b.port]), start=False)
-        os.chmod(lb.cfg_path, 0o666)
+        _writable_by_everyone(lb.cfg_path)
         lb.start(wait_ports=[port])
-        who = (r"can be written by .*S-1-1-0" if lbtest.WINE else
+        who = (r"can be written by .*S-1-1-0" if lbtest.WINDOWS else
                r"can be written by its group or by others")
         true(lb.wait_log(who, timeout=5), "warning in the log",
              log=lb.tail())

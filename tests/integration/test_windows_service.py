@@ -1,8 +1,11 @@
-"""Windows service and MSI scenarios, run under Wine only (windows_only).
+"""Windows service and MSI scenarios (windows_only).
 
-They drive the real Service Control Manager of the Wine prefix with
-`wine sc ...` and `wine msiexec ...`, so they run one at a time
-(exclusive) and each removes what it registered, also on failure.
+Under Wine they drive the Service Control Manager of the Wine prefix with
+`wine sc ...` and `wine msiexec ...`; on Windows (lbtest.NATIVE) the same
+commands run directly against the host's SCM: an elevated prompt on a
+test host, since they install and remove service PumpkinLB. They run one
+at a time (exclusive) and each removes what it registered, also on
+failure.
 """
 
 import hashlib
@@ -30,9 +33,11 @@ def windows_only(fn):
 
 
 def wine(*args, timeout=60):
-    """Runs `wine ARGS` (bounded); returns (rc, stdout text)."""
+    """Runs `wine ARGS` (bounded), or ARGS on Windows itself; returns
+    (rc, stdout text)."""
+    argv = list(args) if lbtest.NATIVE else ["wine"] + list(args)
     try:
-        p = subprocess.run(["wine"] + list(args), stdin=subprocess.DEVNULL,
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -42,10 +47,15 @@ def wine(*args, timeout=60):
 
 def winpath(path):
     """The Windows name of a Linux path (drive Z: is /)."""
+    if lbtest.NATIVE:
+        return os.path.abspath(path)
     return "Z:" + os.path.abspath(path).replace("/", "\\")
 
 
 def drive_c(*parts):
+    if lbtest.NATIVE:
+        return os.path.join(os.environ.get("SystemDrive", "C:") + "\\",
+                            *parts)
     return os.path.join(os.environ["WINEPREFIX"], "drive_c", *parts)
 
 
@@ -77,7 +87,7 @@ def remove_service(name):
 
 
 def service_log():
-    path = drive_c("ProgramData", "PumpkinLB", "pumpkinlb.log")
+    path = drive_c("ProgramData", "PumpkinLB", "logs", "pumpkinlb.log")
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             return f.read()
@@ -324,11 +334,14 @@ def reg_value(reg, name):
 
 def check_configured(reg, preshutdown_ms):
     """What --configure-service leaves in the service's key that Wine
-    stores: the preshutdown timeout (the drain plus 5 s), the dependencies
-    and the description. Wine accepts failure actions but stores nothing,
+    stores: the command line with the exe's path quoted (Wine's msiexec
+    writes it unquoted), the preshutdown timeout (the drain plus 5 s), the
+    dependencies and the description. Wine accepts failure actions but stores nothing,
     and refuses delayed start, the failure-actions flag, the SID type and
     the privileges (ERROR_INVALID_LEVEL): those only a Windows host shows
     (tests/windows/check-service.ps1)."""
+    true((reg_value(reg, "ImagePath") or "").startswith('"'),
+         "ImagePath starts with the quoted exe path", key=reg)
     eq(reg_value(reg, "PreshutdownTimeout"), "0x%x" % preshutdown_ms,
        "PreshutdownTimeout (drain + 5 s) in\n" + reg)
     eq(reg_value(reg, "DependOnService"), "Tcpip\\0Afd",
@@ -345,43 +358,24 @@ def products_named(name):
                if reg_value(line, "DisplayName") == name)
 
 
-def hold_port(port):
-    """A listener on 127.0.0.1:port, or None if something holds it
-    already (then it is taken all the same)."""
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", port))
-        s.listen(1)
-        return s
-    except OSError:
-        s.close()
-        true(lbtest.is_listening(port), "127.0.0.1:%d neither free nor "
-             "listening" % port)
-        return None
-
-
-def point_config_at(path, listen_port, backend_port):
-    with open(path, "w", newline="\r\n") as f:
-        f.write("; edited by the test\n[mappings]\n127.0.0.1:%d = "
-                "127.0.0.1:%d\n" % (listen_port, backend_port))
-
-
-def relays(port):
-    """One request through the installed service: True if echoed."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-            s.settimeout(10)
-            s.sendall(b"through the service\n")
-            return lbtest.recv_line(s) == b"through the service\n"
-    except OSError:
-        return False
-
-
-def restart(name):
-    wine("sc", "stop", name)
-    eq(wait_state(name, 1, 15)[0], 1, "service stopped for the restart")
-    eq(wine("sc", "start", name)[0], 0, "sc start exit status")
-    eq(wait_state(name, 4, 20)[0], 4, "service running again")
+def hold_port(port, timeout=60):
+    """A listener on 127.0.0.1:port held by this test. Another Wine prefix's
+    MSI test may hold the port for a while (the default config's): wait
+    for it, bounded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen(1)
+            return s
+        except OSError as e:
+            s.close()
+            if time.monotonic() >= deadline:
+                fail("cannot hold 127.0.0.1:%d for %ds: %s"
+                     % (port, timeout, e))
+            time.sleep(0.5)
 
 
 @windows_only
@@ -441,12 +435,16 @@ def test_msi_installs_with_its_port_taken():
     exists, stopped with ERROR_SERVICE_SPECIFIC_ERROR and exit status 4;
     the configure custom action ran (PreshutdownTimeout 11 s for the
     default 6 s drain, DependOnService, Description), made pumpkinlb.cfg
-    from the default and the logs folder, and neither the config nor its
+    from the default (an earlier install's is moved aside meanwhile) and
+    the logs folder, and neither the config nor its
     folder is writable by others (under Wine a DACL is mode bits:
     Everyone-write is o+w)."""
     true(MSI and os.path.isfile(MSI), "MSI to test not found", path=MSI)
     data = installed("ProgramData", "PumpkinLB")
     cfg = os.path.join(data, "pumpkinlb.cfg")
+    saved = cfg + ".lbtest-saved"
+    if os.path.exists(cfg):  # an earlier install's, kept by design
+        os.replace(cfg, saved)
     holder = hold_port(8080)
     installed_msi = False
     try:
@@ -462,6 +460,8 @@ def test_msi_installs_with_its_port_taken():
              path=cfg)
         true(os.path.isdir(os.path.join(data, "logs")), "logs folder")
         for path in (cfg, data):
+            if lbtest.NATIVE:
+                break  # ACLs: tests/windows/check-service.ps1 reads them
             mode = os.stat(path).st_mode
             eq(mode & 0o002, 0, "%s not writable by others (mode %s)"
                % (path, oct(mode)))
@@ -469,11 +469,12 @@ def test_msi_installs_with_its_port_taken():
                                  "pumpkinlb.exe"), "-t", winpath(cfg))
         eq(rc, 0, "the made config checks out (%s)" % out)
     finally:
-        if holder:
-            holder.close()
+        holder.close()
         if installed_msi:
             wine("msiexec", "/x", winpath(MSI), "/qn", timeout=120)
         remove_service("PumpkinLB")
+        if os.path.exists(saved):
+            os.replace(saved, cfg)
 
 
 @windows_only

@@ -175,6 +175,31 @@ test_checkpoint_bumped_by_the_loop(void)
     free_loop(loop);
 }
 
+static char logged[512];
+
+static void
+record_log(int is_error, const char *msg)
+{
+    (void)is_error;
+    snprintf(logged, sizeof(logged), "%s", msg);
+}
+
+/* The preshutdown timeout --configure-service set for a 6 s drain (11 s)
+ * is too short once the config asks for 10 s: a warning; 15 s is enough. */
+static void
+test_preshutdown_timeout_too_short_is_warned(void)
+{
+    lb_run_spec_t spec = {.stop_timeout_ms = 10000, .log = record_log};
+
+    logged[0] = '\0';
+    lb__win_check_preshutdown(&spec, 15000);
+    lb__win_check_preshutdown(&spec, 0);
+    CU_ASSERT_STRING_EQUAL(logged, "");
+    lb__win_check_preshutdown(&spec, 11000);
+    CU_ASSERT_PTR_NOT_NULL(strstr(logged, "preshutdown timeout (11000 ms)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(logged, "--configure-service"));
+}
+
 /* pumpkinlb.exe beside this unit-tests.exe, as a data file. */
 static HMODULE
 open_exe(void)
@@ -290,6 +315,8 @@ lb_test_win32_register(void)
                 test_preshutdown_drains_as_stop);
     CU_add_test(s, "the loop bumps the drain checkpoint",
                 test_checkpoint_bumped_by_the_loop);
+    CU_add_test(s, "a too short preshutdown timeout is warned of",
+                test_preshutdown_timeout_too_short_is_warned);
     CU_add_test(s, "event IDs are in pumpkinlb.exe's message table",
                 test_event_ids_in_message_table);
     CU_add_test(s, "writable-by-others reads the DACL",
