@@ -378,6 +378,30 @@ def hold_port(port, timeout=60):
             time.sleep(0.5)
 
 
+def point_config_at(path, listen_port, backend_port):
+    with open(path, "w", newline="\r\n") as f:
+        f.write("; edited by the test\n[mappings]\n127.0.0.1:%d = "
+                "127.0.0.1:%d\n" % (listen_port, backend_port))
+
+
+def relays(port):
+    """One request through the installed service: True if echoed."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.settimeout(10)
+            s.sendall(b"through the service\n")
+            return lbtest.recv_line(s) == b"through the service\n"
+    except OSError:
+        return False
+
+
+def restart(name):
+    wine("sc", "stop", name)
+    eq(wait_state(name, 1, 15)[0], 1, "service stopped for the restart")
+    eq(wine("sc", "start", name)[0], 0, "sc start exit status")
+    eq(wait_state(name, 4, 20)[0], 4, "service running again")
+
+
 @windows_only
 def test_msi_install_upgrade_uninstall():
     """msiexec /i: service PumpkinLB exists and runs, exe and config are in
