@@ -505,8 +505,9 @@ def test_msi_installs_with_its_port_taken():
 def test_msi_same_version_upgrade():
     """The same version built again (a new ProductCode) installs over the
     first: one PumpkinLB in the installed products, the service there
-    and configured; then msiexec /x leaves none."""
-    for path in (MSI, MSI_SAME):
+    and configured; a newer one replaces it, and the older one is then
+    refused; msiexec /x leaves none."""
+    for path in (MSI, MSI_SAME, MSI_UPGRADE):
         true(path and os.path.isfile(path), "MSI to test not found",
              path=path)
     uninstall = []
@@ -519,7 +520,16 @@ def test_msi_same_version_upgrade():
         eq(products_named("PumpkinLB"), 1, "installed PumpkinLB products "
            "after a same-version upgrade")
         check_configured(service_registry(), 6000 + 5000)
-        rc, out = wine("msiexec", "/x", winpath(MSI_SAME), "/qn",
+        rc, out = wine("msiexec", "/i", winpath(MSI_UPGRADE), "/qn",
+                       timeout=120)
+        eq(rc, 0, "msiexec /i of the newer version (%s)" % out)
+        uninstall = [MSI_UPGRADE]
+        rc, out = wine("msiexec", "/i", winpath(MSI), "/qn", timeout=120)
+        true(rc != 0, "the older version is refused over the newer one",
+             rc=rc, out=out)
+        eq(products_named("PumpkinLB"), 1, "installed PumpkinLB products "
+           "after the refused downgrade")
+        rc, out = wine("msiexec", "/x", winpath(MSI_UPGRADE), "/qn",
                        timeout=120)
         eq(rc, 0, "msiexec /x exit status (%s)" % out)
         uninstall = []
