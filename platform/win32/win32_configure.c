@@ -1,9 +1,10 @@
 /* win32_configure.c - --configure-service [CFG]: what the SCM keeps about
  * the service beyond CreateService's fields (a quoted command line,
  * failure actions, delayed start, dependencies, service SID, privileges,
- * preshutdown timeout), and the permissions of its files. --install-service runs it after creating
- * the service; the MSI runs it as a deferred custom action (as
- * LocalSystem) before starting the service. */
+ * preshutdown timeout), and the permissions of its files.
+ * --install-service runs it after creating the service; the MSI runs it
+ * as a deferred custom action (as LocalSystem) before starting the
+ * service. */
 #include "win32_internal.h"
 #include "win32_service.h"
 

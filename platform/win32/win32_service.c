@@ -141,16 +141,14 @@ lb__win_check_preshutdown(const lb_run_spec_t *spec, DWORD ms)
 void
 lb__win_service_running(const lb_run_spec_t *spec)
 {
-    SERVICE_PRESHUTDOWN_INFO info;
+    SERVICE_PRESHUTDOWN_INFO info = {0};
 
     if (!lb__win_service_mode)
         return;
     stop_wait_ms = (DWORD)spec->stop_timeout_ms + LB__STOP_MARGIN_MS;
     report(SERVICE_RUNNING, NO_ERROR, 0, 0);
-    lb__win_check_preshutdown(spec, lb__win_preshutdown_timeout(service_name,
-                                                                &info)
-                                        ? info.dwPreshutdownTimeout
-                                        : 0);
+    if (lb__win_preshutdown_timeout(service_name, &info))
+        lb__win_check_preshutdown(spec, info.dwPreshutdownTimeout);
 }
 
 static void
