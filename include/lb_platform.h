@@ -302,20 +302,46 @@ typedef struct lb_run_spec_s {
 int lb_run_workers(lb_run_spec_t *spec);
 
 /* ---- platform command lines and system logs ---- */
-/* The core's whole run for one config file: load, bind, serve until
- * stopped; returns the exit status. */
-typedef int (*lb_run_fn)(const char *config_path);
+/* What the core offers the platform's own command lines. */
+typedef struct lb_core_entry_s {
+    /* The whole run for one config file: load, bind, serve until
+     * stopped; returns the exit status. */
+    int (*run)(const char *config_path);
+    /* How long a stop may drain under that config file
+     * (graceful_shutdown_timeout), in ms: 0, or an exit status with the
+     * reason logged. A Windows service's preshutdown timeout. */
+    int (*stop_timeout)(const char *config_path, uint64_t *ms);
+} lb_core_entry_t;
 /* Command lines only one platform has (Windows: --service CFG,
- * --install-service [CFG], --uninstall-service). Returns an exit status,
- * or -1 when argv is none of them. */
-int lb_platform_main(int argc, char **argv, lb_run_fn run);
+ * --install-service [CFG], --configure-service [CFG],
+ * --uninstall-service, --reload-service). Returns an exit status, or -1
+ * when argv is none of them. */
+int lb_platform_main(int argc, char **argv, const lb_core_entry_t *core);
 /* Usage lines for those commands ("" where there are none). */
 const char *lb_platform_usage(void);
 /* Usage lines on how a graceful stop is asked for on this platform. */
 const char *lb_platform_stop_usage(void);
-/* A notable event (start, stop, configuration or fatal error) for the
- * system's log: the Windows Event Log when running as a service. */
-void lb_platform_event(int is_error, const char *msg);
+/* Kinds of notable events for the system's log, ordered by severity: the
+ * platform gives each its own entry (Windows: an Event Log ID of
+ * platform/win32/messages.mc) and the core needs no system's numbers. */
+typedef enum {
+    LB_EVENT_STARTING = 0, /* informational */
+    LB_EVENT_STOPPED,      /* stopped, exit status 0 */
+    LB_EVENT_RELOADING,
+    LB_EVENT_RELOADED,
+    LB_EVENT_RELOAD_FAILED, /* warnings from here on: the old config stays */
+    LB_EVENT_UNSAFE_CONFIG, /* the config file can be written by others */
+    LB_EVENT_CONFIG_ERROR,  /* errors from here on: start refused */
+    LB_EVENT_FATAL,         /* start failed otherwise (cannot listen) */
+    LB_EVENT_FAILED,        /* stopped with a non-zero exit status */
+    LB_EVENT_KINDS
+} lb_event_t;
+#define LB_EVENT_FIRST_WARNING LB_EVENT_RELOAD_FAILED
+#define LB_EVENT_FIRST_ERROR LB_EVENT_CONFIG_ERROR
+/* A notable event for the system's log: the Windows Event Log when
+ * running as a service; nothing on POSIX (the service manager keeps
+ * stdout and stderr). */
+void lb_platform_event(lb_event_t kind, const char *msg);
 /* Where log lines go instead of stdout and stderr, every line stamped:
  * a Windows service has no console, so its log file. NULL where stdout
  * and stderr are it. */
@@ -328,8 +354,13 @@ FILE *lb_platform_log_stream(void);
  * user is refused with a reason. */
 int lb_drop_privileges(const char *user, const char *group, char *err,
                        size_t errlen);
-/* 1 if the file can be written by its group or by others. */
-int lb_file_writable_by_others(const char *path);
+/* 1 if someone other than the file's trusted owners can change it: on
+ * POSIX its group or others (mode bits); on Windows an account other than
+ * SYSTEM, Administrators, the service's own SID or the user running it
+ * (not a shared service account) has write access in its DACL, owns it,
+ * or can replace it through its folder. Then who holds that access and
+ * how to remove it is written to why (always NUL-terminated). */
+int lb_file_writable_by_others(const char *path, char *why, size_t whylen);
 
 /* ---- odds and ends ---- */
 /* Local time for log stamps; 0 on success. */

@@ -5,6 +5,8 @@
 
 #include <stdio.h>
 
+#include "lb_platform.h"
+
 #if defined(__MINGW32__)
 /* mingw builds with __USE_MINGW_ANSI_STDIO, a C99 printf (%zu works). */
 #define LB_PRINTF(a, b) __attribute__((format(gnu_printf, a, b)))
@@ -23,10 +25,11 @@ void lb_log_redirect(FILE *f);
 void lb_log(const char *fmt, ...) LB_PRINTF(1, 2);
 void lb_log_error(const char *fmt, ...) LB_PRINTF(1, 2);
 /* A start-up failure: the bare message on stderr (e.g. "FILE:LINE: ..."),
- * in the log file with a stamp, and in the system log. */
-void lb_log_fatal(const char *fmt, ...) LB_PRINTF(1, 2);
-/* A notable event (start, stop): logged, and in the system log too. */
-void lb_log_event(int is_error, const char *fmt, ...) LB_PRINTF(2, 3);
+ * in the log file with a stamp, and in the system log as kind. */
+void lb_log_fatal(lb_event_t kind, const char *fmt, ...) LB_PRINTF(2, 3);
+/* A notable event (start, stop, reload): logged (warnings and errors to
+ * stderr), and in the system log too. */
+void lb_log_event(lb_event_t kind, const char *fmt, ...) LB_PRINTF(2, 3);
 /* Formats the stamp "[ Tue Nov 24 21:40:59 2026 ] " into buf. */
 void lb_log_stamp(char *buf, size_t size);
 

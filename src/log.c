@@ -51,12 +51,14 @@ emit(FILE *out, const char *line, size_t len)
     fflush(out);
 }
 
+#define NO_EVENT (-1)
+
 /* Formats "STAMP message\n" and writes it to out (without the stamp
  * unless `stamped`, for start-up errors such as "FILE:LINE: ...") and to
- * the log file; hands the bare message to the system log if `event`. */
+ * the log file; hands the bare message to the system log as that kind
+ * of event unless `event` is NO_EVENT. */
 static void
-vlog_to(FILE *out, int stamped, int event, int is_error, const char *fmt,
-        va_list ap)
+vlog_to(FILE *out, int stamped, int event, const char *fmt, va_list ap)
 {
     FILE *sink = console ? console : lb_platform_log_stream();
     char stamp[64], small[512], *line = small;
@@ -86,8 +88,8 @@ vlog_to(FILE *out, int stamped, int event, int is_error, const char *fmt,
     if (log_file)
         emit(log_file, line, len);
     line[len - 1] = '\0';
-    if (event)
-        lb_platform_event(is_error, line + slen);
+    if (event != NO_EVENT)
+        lb_platform_event((lb_event_t)event, line + slen);
     if (line != small)
         free(line);
 }
@@ -95,7 +97,7 @@ vlog_to(FILE *out, int stamped, int event, int is_error, const char *fmt,
 static void
 vlog(FILE *out, const char *fmt, va_list ap)
 {
-    vlog_to(out, 1, 0, out == stderr, fmt, ap);
+    vlog_to(out, 1, NO_EVENT, fmt, ap);
 }
 
 void
@@ -119,21 +121,22 @@ lb_log_error(const char *fmt, ...)
 }
 
 void
-lb_log_fatal(const char *fmt, ...)
+lb_log_fatal(lb_event_t kind, const char *fmt, ...)
 {
     va_list ap;
 
     va_start(ap, fmt);
-    vlog_to(stderr, 0, 1, 1, fmt, ap);
+    vlog_to(stderr, 0, kind, fmt, ap);
     va_end(ap);
 }
 
 void
-lb_log_event(int is_error, const char *fmt, ...)
+lb_log_event(lb_event_t kind, const char *fmt, ...)
 {
     va_list ap;
 
     va_start(ap, fmt);
-    vlog_to(is_error ? stderr : stdout, 1, 1, is_error, fmt, ap);
+    vlog_to(kind >= LB_EVENT_FIRST_WARNING ? stderr : stdout, 1, kind, fmt,
+            ap);
     va_end(ap);
 }

@@ -37,6 +37,16 @@ log_supervisor(int is_error, const char *msg)
         lb_log("%s", msg);
 }
 
+void
+lb_run_check_config_file(const char *path)
+{
+    char why[512];
+
+    if (lb_file_writable_by_others(path, why, sizeof(why)))
+        lb_log_event(LB_EVENT_UNSAFE_CONFIG, "warning: %s %s; whoever can "
+                     "write it decides where traffic goes", path, why);
+}
+
 int
 lb_run_open_log(const lb_config_t *cfg)
 {
@@ -47,7 +57,8 @@ lb_run_open_log(const lb_config_t *cfg)
         return 0;
     f = fopen(cfg->log_file, "a");
     if (f == NULL) {
-        lb_log_fatal("%s: cannot open log_file '%s': %s", cfg->path,
+        lb_log_fatal(LB_EVENT_CONFIG_ERROR,
+                     "%s: cannot open log_file '%s': %s", cfg->path,
                      cfg->log_file, strerror(errno));
         return LB_EXIT_CONFIG;
     }
@@ -172,7 +183,8 @@ bind_all(lb_run_t *run, lb_run_t *old)
         }
         rc = lb_listener_bind(addr, LISTEN_BACKLOG, &run->listeners[i]);
         if (rc != 0) {
-            lb_log_fatal("%s:%d: cannot listen on %s: %s", cfg->path,
+            lb_log_fatal(LB_EVENT_FATAL, "%s:%d: cannot listen on %s: %s",
+                         cfg->path,
                          line, label, lb_strerror(rc));
             run->listeners[i] = NULL;
             unbind(run, old, from, i);
@@ -191,7 +203,7 @@ drop_privileges(const lb_config_t *cfg)
     if (cfg->user == NULL && cfg->group == NULL)
         return 0;
     if (lb_drop_privileges(cfg->user, cfg->group, err, sizeof(err)) != 0) {
-        lb_log_fatal("%s: %s", cfg->path, err);
+        lb_log_fatal(LB_EVENT_CONFIG_ERROR, "%s: %s", cfg->path, err);
         return LB_EXIT_CONFIG;
     }
     lb_log("Running as user %s%s%s", cfg->user, cfg->group ? ", group " : "",
@@ -282,7 +294,8 @@ lb_run_serve(lb_config_t *cfg)
     fill_spec(run, &spec);
     run->spec = &spec;
     rc = lb_run_workers(&spec);
-    lb_log_event(rc != 0, "Shutdown complete, exiting with status %d", rc);
+    lb_log_event(rc != 0 ? LB_EVENT_FAILED : LB_EVENT_STOPPED,
+                 "Shutdown complete, exiting with status %d", rc);
     free_run(spec.ctx); /* the run of the last reload */
     return rc;
 }
@@ -330,10 +343,13 @@ prepare(lb_run_t *old)
     lb_config_t cfg;
     char *err = NULL;
 
-    lb_log_event(0, "Reloading configuration from %s", old->cfg.path);
+    lb_log_event(LB_EVENT_RELOADING, "Reloading configuration from %s",
+                 old->cfg.path);
+    lb_run_check_config_file(old->cfg.path);
     if (lb_config_load(old->cfg.path, &cfg, warn_config, NULL, &err) != 0) {
-        lb_log_event(1, "Reload failed, the running configuration stays: "
-                     "%s", err ? err : "invalid configuration");
+        lb_log_event(LB_EVENT_RELOAD_FAILED, "Reload failed, the running "
+                     "configuration stays: %s",
+                     err ? err : "invalid configuration");
         free(err);
         return NULL;
     }
@@ -341,7 +357,8 @@ prepare(lb_run_t *old)
     run = new_run(&cfg, old);
     if (run == NULL) {
         lb_config_free(&cfg);
-        lb_log_event(1, "Reload failed, the running configuration stays");
+        lb_log_event(LB_EVENT_RELOAD_FAILED,
+                     "Reload failed, the running configuration stays");
         return NULL;
     }
     if (lb_run_open_log(&run->cfg) != 0)
@@ -354,7 +371,8 @@ prepare(lb_run_t *old)
 static void
 reloaded(const lb_run_t *run)
 {
-    lb_log_event(0, "Reloaded %s: %lu listener(s)", run->cfg.path,
+    lb_log_event(LB_EVENT_RELOADED, "Reloaded %s: %lu listener(s)",
+                 run->cfg.path,
                  (unsigned long)run->cfg.nlisteners);
 }
 
@@ -419,7 +437,8 @@ reload_here(lb_server_t *srv, void *ctx)
         free(idx);
         give_back(run, old);
         free_run(run);
-        lb_log_event(1, "Reload failed (out of memory), the running "
+        lb_log_event(LB_EVENT_RELOAD_FAILED, "Reload failed (out of memory), "
+                     "the running "
                      "configuration stays");
         return;
     }

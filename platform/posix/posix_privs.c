@@ -69,11 +69,15 @@ lb_drop_privileges(const char *user, const char *group, char *err,
 }
 
 int
-lb_file_writable_by_others(const char *path)
+lb_file_writable_by_others(const char *path, char *why, size_t whylen)
 {
     struct stat st;
 
-    if (stat(path, &st) != 0)
+    if (whylen > 0)
+        why[0] = '\0';
+    if (stat(path, &st) != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) == 0)
         return 0;
-    return (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
+    snprintf(why, whylen, "can be written by its group or by others "
+             "(chmod go-w)");
+    return 1;
 }

@@ -115,6 +115,7 @@ struct lb_loop_s {
     lb__loop_base_t base; /* first: timers, clock, completions, stops */
     HANDLE iocp;
     uint64_t turn;        /* times the loop woke with completions */
+    int console_handler; /* installed lb__win_on_console (console mode) */
 };
 
 /* win32_loop.c */
@@ -128,6 +129,7 @@ uint64_t lb__win_clock_ms(void);
  * overflowing for any tick count. */
 uint64_t lb__win_ticks_to_ms(uint64_t ticks, uint64_t freq);
 extern HANDLE lb__win_stop_port;
+BOOL WINAPI lb__win_on_console(DWORD type);
 
 /* win32_stream.c */
 lb_stream_t *lb__stream_new(lb_loop_t *loop, SOCKET sock);

@@ -99,7 +99,7 @@ lb_run_workers(lb_run_spec_t *spec)
                  spec->processes);
         spec->log(1, msg);
     }
-    lb__win_service_running(spec->stop_timeout_ms);
+    lb__win_service_running(spec);
     /* One loop thread for every listener: see platform/win32/README.md. */
     status = spec->worker(idx, spec->nlisteners, 0, spec->ctx);
     free(idx);
@@ -183,11 +183,4 @@ lb_drop_privileges(const char *user, const char *group, char *err,
     snprintf(err, errlen, "'user' and 'group' are for POSIX systems; on "
              "Windows the service account decides (LocalService)");
     return -1;
-}
-
-int
-lb_file_writable_by_others(const char *path)
-{
-    (void)path;
-    return 0; /* ACLs, not mode bits: the MSI's folder permissions decide */
 }

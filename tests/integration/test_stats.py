@@ -186,12 +186,12 @@ def _clients_over_workers(lb, port):
         for t in threads:
             t.join(30)
         eq(errors, [], "clients served")
-        if lbtest.WINE:
+        if lbtest.WINDOWS:
             break
         owners = _owners(port, [p for p, _ in lbtest.children_of(lb.pid)])
         if len(owners) >= 2:
             break
-    if not lbtest.WINE:
+    if not lbtest.WINDOWS:
         true(len(owners) >= 2, "clients are served by two worker processes",
              owners=owners, clients=len(clients))
         lbtest.note("%d clients held by workers %s" % (

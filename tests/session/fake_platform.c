@@ -462,11 +462,11 @@ lb_getpid(void)
 }
 
 int
-lb_platform_main(int argc, char **argv, lb_run_fn run)
+lb_platform_main(int argc, char **argv, const lb_core_entry_t *core)
 {
     (void)argc;
     (void)argv;
-    (void)run;
+    (void)core;
     return -1;
 }
 
@@ -483,9 +483,9 @@ lb_platform_stop_usage(void)
 }
 
 void
-lb_platform_event(int is_error, const char *msg)
+lb_platform_event(lb_event_t kind, const char *msg)
 {
-    (void)is_error;
+    (void)kind;
     (void)msg;
 }
 
@@ -514,8 +514,10 @@ lb_drop_privileges(const char *user, const char *group, char *err,
 }
 
 int
-lb_file_writable_by_others(const char *path)
+lb_file_writable_by_others(const char *path, char *why, size_t whylen)
 {
     (void)path;
+    if (whylen > 0)
+        why[0] = '\0';
     return 0;
 }
