@@ -117,10 +117,7 @@ run_config(const char *path)
 
     if (rc != 0)
         return rc;
-    if (lb_file_writable_by_others(path))
-        lb_log_error("warning: %s can be written by its group or by others; "
-                     "whoever can write it decides where traffic goes "
-                     "(chmod go-w)", path);
+    lb_run_check_permissions(&cfg);
     rc = lb_run_open_log(&cfg);
     if (rc == 0) {
         (void)lb_server_conn_limit(&cfg, limit, sizeof(limit));
@@ -129,6 +126,7 @@ run_config(const char *path)
         rc = lb_run_serve(&cfg);
     }
     lb_config_free(&cfg);
+    lb_log_flush(LB_LOG_EXIT_WAIT_MS); /* a service's last lines too */
     return rc;
 }
 
@@ -152,12 +150,15 @@ main(int argc, char **argv)
     args_t args = {NULL, 0};
     int rc = lb_platform_main(argc, argv, run_config);
 
-    if (rc >= 0)
+    if (rc >= 0) {
+        lb_log_flush(LB_LOG_EXIT_WAIT_MS);
         return rc;
+    }
     rc = parse_args(argc, argv, &args);
     if (rc >= 0)
         return rc;
-    if (args.test_only)
-        return check_config(args.config);
-    return run_config(args.config);
+    rc = args.test_only ? check_config(args.config)
+                        : run_config(args.config);
+    lb_log_flush(LB_LOG_EXIT_WAIT_MS);
+    return rc;
 }

@@ -37,10 +37,3 @@ lb_platform_event(int is_error, const char *msg)
     (void)is_error;
     (void)msg;
 }
-
-/* A shell, systemd and cygrunsrv all give the process stdout and stderr. */
-FILE *
-lb_platform_log_stream(void)
-{
-    return NULL;
-}

@@ -34,12 +34,29 @@ lookup(const char *user, const char *group, uid_t *uid, gid_t *gid,
     return 0;
 }
 
+/* Who started the program: remembered before privileges are dropped, as
+ * the checks at a reload compare with it too. */
+static uid_t
+invoker(void)
+{
+    static uid_t uid = (uid_t)-1;
+    static int known;
+
+    if (!known) {
+        uid = getuid();
+        known = 1;
+    }
+    return uid;
+}
+
 int
 lb_drop_privileges(const char *user, const char *group, char *err,
                    size_t errlen)
 {
     uid_t uid;
     gid_t gid;
+
+    (void)invoker();
 
     if (user == NULL && group == NULL)
         return 0;
@@ -76,4 +93,20 @@ lb_file_writable_by_others(const char *path)
     if (stat(path, &st) != 0)
         return 0;
     return (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
+}
+
+int
+lb_file_owner_foreign(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        return 0;
+    return st.st_uid != 0 && st.st_uid != invoker();
+}
+
+int
+lb_running_as_root(void)
+{
+    return geteuid() == 0;
 }

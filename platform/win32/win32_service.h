@@ -27,6 +27,12 @@ wchar_t *lb__win_data_path(const wchar_t *name);
 
 /* win32_eventlog.c */
 void lb__win_eventlog_open(void);
+/* The service's log file, malloc'd; NULL on failure. */
+wchar_t *lb__win_service_log_path(void);
+
+/* win32_log.c: opens the service's log file, which stands for stdout and
+ * stderr (a service has no console); says so in the Event Log if it
+ * cannot. */
 void lb__win_service_log_open(void);
 
 #endif

@@ -390,13 +390,16 @@ class Balancer:
         self.exit_time = None
         self.lingering = []
 
-    def start(self, wait_ports=()):
-        """Starts the balancer; waits until every port in wait_ports listens."""
+    def start(self, wait_ports=(), output=None):
+        """Starts the balancer; waits until every port in wait_ports listens.
+        output: a descriptor for both stdout and stderr instead of the
+        files (a pipe, say); log() then reads nothing."""
         check_binary()
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
                 command([self.cfg_path]), stdin=subprocess.DEVNULL,
-                stdout=out, stderr=err, cwd=self.workdir,
+                stdout=out if output is None else output,
+                stderr=err if output is None else output, cwd=self.workdir,
                 start_new_session=True)
         STARTED.append(self)
         st = _proc_stat(self.proc.pid)
