@@ -82,6 +82,9 @@ void lb_log_count_drops(lb_atomic_t *counter);
  * and exit); what is still left is dropped and counted. */
 void lb_log_flush(int wait_ms);
 #define LB_LOG_EXIT_WAIT_MS 1000
+/* The last of the process (the parent, as it returns from main): flushes,
+ * then closes every output, giving a terminal its blocking mode back. */
+void lb_log_close(void);
 
 /* For log.c: a formatted line (ending in '\n') to stdout (to = 0) or
  * stderr (to = 1) without its first console_skip bytes, or to neither

@@ -426,3 +426,18 @@ lb_log_flush(int wait_ms)
         o->len = 0;
     }
 }
+
+void
+lb_log_close(void)
+{
+    lb_log_flush(LB_LOG_EXIT_WAIT_MS);
+    for (size_t i = 0; i < NOUTPUTS; i++) {
+        output_t *o = &lg.outputs[i];
+
+        if (o->out != NULL)
+            lb_logout_close(o->out);
+        free(o->buf);
+        memset(o, 0, sizeof(*o));
+    }
+    lg.std_opened = 0;
+}

@@ -151,7 +151,7 @@ main(int argc, char **argv)
     int rc = lb_platform_main(argc, argv, run_config);
 
     if (rc >= 0) {
-        lb_log_flush(LB_LOG_EXIT_WAIT_MS);
+        lb_log_close();
         return rc;
     }
     rc = parse_args(argc, argv, &args);
@@ -159,6 +159,6 @@ main(int argc, char **argv)
         return rc;
     rc = args.test_only ? check_config(args.config)
                         : run_config(args.config);
-    lb_log_flush(LB_LOG_EXIT_WAIT_MS);
+    lb_log_close();
     return rc;
 }

@@ -66,6 +66,10 @@ lb_drop_privileges(const char *user, const char *group, char *err,
     }
     if (lookup(user, group, &uid, &gid, err, errlen) != 0)
         return -1;
+    if (geteuid() == uid && getuid() == uid && getegid() == gid &&
+        getgid() == gid)
+        return 0; /* started as that user (systemd's User=): no switch,
+                   * which a system call filter may forbid */
     if (geteuid() != 0 && geteuid() != uid) {
         snprintf(err, errlen, "only root can switch to user '%s'", user);
         return -1;
