@@ -4,9 +4,9 @@
  * it has no room for stays buffered and is tried again on a timer. A file
  * on disk cannot be written without waiting (no descriptor flag prevents
  * it), so while a loop runs it is written from a timer, not on the relay's
- * path, unless a burst fills half its buffer first. A line the buffer has no room for is dropped and counted
- * (pumpkinlb_log_lines_dropped_total), and once the output takes lines
- * again one more says how many went. Every write holds whole lines and,
+ * path, unless a burst fills half its buffer first. A line the buffer has
+ * no room for is dropped and counted (pumpkinlb_log_lines_dropped_total),
+ * and once the output takes lines again one more says how many went. Every write holds whole lines and,
  * for a pipe, no more than the size it keeps whole, so the lines of
  * several processes never mix nor are cut. */
 #include <stdio.h>

@@ -53,9 +53,10 @@ lb_run_open_log(const lb_config_t *cfg)
     }
     if (lb_log_rotate_at((uint64_t)max) == LB_ENOTSUP &&
         cfg->log_rotate_size > 0)
-        lb_log_error("warning: %s: log_rotate_size rotates log_file and a "
-                     "Windows service's log only; rotate this log with "
-                     "logrotate (see pumpkinlb.cfg(5))", cfg->path);
+        lb_log_error("warning: %s: log_rotate_size has nothing to rotate "
+                     "here: it rotates log_file and the service log on "
+                     "Windows; elsewhere logrotate does (see "
+                     "pumpkinlb.cfg(5), LOGS)", cfg->path);
     if (cfg->log_file != NULL)
         lb_log("Logging to %s", cfg->log_file);
     return 0;

@@ -243,7 +243,8 @@ lb_logout_give(lb_logout_t *o, const char *user, char *err, size_t errlen)
     if (pw == NULL)
         return 0; /* lb_drop_privileges says so */
     if (fstat(o->fd, &st) != 0 ||
-        (st.st_uid != pw->pw_uid && fchown(o->fd, pw->pw_uid, (gid_t)-1) != 0) ||
+        (st.st_uid != pw->pw_uid &&
+         fchown(o->fd, pw->pw_uid, (gid_t)-1) != 0) ||
         ((st.st_mode & S_IWUSR) == 0 &&
          fchmod(o->fd, (st.st_mode & 07777) | S_IRUSR | S_IWUSR) != 0)) {
         snprintf(err, errlen, "cannot give it to user '%s': %s", user,

@@ -89,7 +89,8 @@ open_file(const wchar_t *path, uint64_t *size, char *err, size_t errlen)
                            FILE_SHARE_READ | FILE_SHARE_WRITE |
                                FILE_SHARE_DELETE,
                            NULL, OPEN_ALWAYS,
-                           FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT,
+                           FILE_ATTRIBUTE_NORMAL |
+                               FILE_FLAG_OPEN_REPARSE_POINT,
                            NULL);
 
     if (h == INVALID_HANDLE_VALUE) {

@@ -530,6 +530,15 @@ class Balancer:
         return "\n".join(lines[-n:])
 
 
+def read_text(path):
+    """The text of a file (a log), "" if it cannot be read (yet)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def run_binary(args, timeout=15.0, cwd=None):
     """Runs the balancer to completion (bounded); returns (rc, out, err),
     out and err decoded by text_of."""

@@ -10,7 +10,7 @@ import shutil
 import threading
 
 import lbtest
-from lbtest import contains, eq, fail, true
+from lbtest import contains, eq, fail, read_text, true
 
 # "[ Tue Nov 24 21:40:59 2026 ] " and some text: a whole log line.
 WHOLE_LINE = re.compile(r"^\[ \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} \] "
@@ -150,14 +150,6 @@ def _client_port_line(port):
         return "client=127.0.0.1:%d " % c.getsockname()[1]
 
 
-def _text(path):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
 @lbtest.posix_only("user and file owners")
 def test_log_reopened_after_privilege_drop():
     """Run as root with user = nobody and log_file in a directory only
@@ -182,8 +174,8 @@ def test_log_reopened_after_privilege_drop():
                                               options=options),
                         wait_ports=[port])
         first = _client_port_line(port)
-        true(lbtest.wait_until(lambda: first in _text(log), 5),
-             "the connection line in the log file", log=_text(log)[-500:])
+        true(lbtest.wait_until(lambda: first in read_text(log), 5),
+             "the connection line in the log file", log=read_text(log)[-500:])
         st = os.stat(log)
         eq(st.st_mode & 0o777, 0o640, "the log file's mode")
         if root:
@@ -198,21 +190,21 @@ def test_log_reopened_after_privilege_drop():
         true(lb.wait_log(r"Reloaded ", timeout=10), "reloaded",
              log=lb.tail())
         second = _client_port_line(port)
-        true(lbtest.wait_until(lambda: second in _text(log), 5),
+        true(lbtest.wait_until(lambda: second in read_text(log), 5),
              "after `create` and a reload: the new file gets the lines",
-             new=_text(log)[-500:], old=_text(log + ".1")[-300:],
+             new=read_text(log)[-500:], old=read_text(log + ".1")[-300:],
              log=lb.tail())
-        true(second not in _text(log + ".1"), "and the old one none")
+        true(second not in read_text(log + ".1"), "and the old one none")
         true("cannot open log_file" not in lb.log(), "no reopen error",
              log=lb.tail())
         # logrotate `copytruncate`: copied, then cut to nothing in place.
         shutil.copyfile(log, log + ".2")
         os.truncate(log, 0)
         third = _client_port_line(port)
-        true(lbtest.wait_until(lambda: third in _text(log), 5),
+        true(lbtest.wait_until(lambda: third in read_text(log), 5),
              "after `copytruncate`: the same file gets the lines")
-        true(_text(log).startswith("["), "from its start (no hole)",
-             head=_text(log)[:80])
+        true(read_text(log).startswith("["), "from its start (no hole)",
+             head=read_text(log)[:80])
 
 
 def test_relative_log_file_beside_config():
@@ -230,7 +222,7 @@ def test_relative_log_file_beside_config():
         eq(lbtest.request_line(port, b"x\n"), b"B x\n", "a client")
         beside = s.path(os.path.join("conf", "rel.log"))
         true(lbtest.wait_until(lambda: "Connection client=" in
-                               _text(beside), 5),
+                               read_text(beside), 5),
              "the log beside the config", there=os.listdir(s.path("conf")),
              cwd=os.listdir(s.dir))
         true(not os.path.exists(s.path("rel.log")), "nothing in the cwd")

@@ -9,7 +9,7 @@ import re
 import tempfile
 
 import lbtest
-from lbtest import eq, true
+from lbtest import eq, read_text, true
 from test_windows_service import (drive_c, remove_service, service_log,
                                   wait_state, wine, windows_only, winpath)
 
@@ -19,14 +19,6 @@ STAMPED = re.compile(r"^\[ \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} \] \S")
 
 def _service_log_path(suffix=""):
     return drive_c("ProgramData", "PumpkinLB", "pumpkinlb.log" + suffix)
-
-
-def _text(path):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 def _start(cfg, port):
@@ -73,7 +65,7 @@ def test_service_relative_log_file_beside_config():
     try:
         _start(cfg, port)
         line = _client(port)
-        true(lbtest.wait_until(lambda: line in _text(beside), 10),
+        true(lbtest.wait_until(lambda: line in read_text(beside), 10),
              "the connection line in the log beside the config",
              there=os.listdir(work), log=service_log()[-800:])
         true(not os.path.exists(system32), "nothing in System32")
@@ -103,25 +95,25 @@ def test_service_log_renamed_then_reopened_on_paramchange():
     try:
         _start(cfg, port)
         first = _client(port)
-        true(lbtest.wait_until(lambda: first in _text(log), 10),
-             "a line in the service log", log=_text(log)[-600:])
+        true(lbtest.wait_until(lambda: first in read_text(log), 10),
+             "a line in the service log", log=read_text(log)[-600:])
         rc, out = wine("cmd", "/c", "move", winpath(log), winpath(moved))
         eq(rc, 0, "renaming the open service log (%s)" % out.strip())
         true(os.path.exists(moved) and not os.path.exists(log),
              "renamed while open")
         second = _client(port)
-        true(lbtest.wait_until(lambda: second in _text(moved), 10),
+        true(lbtest.wait_until(lambda: second in read_text(moved), 10),
              "until a reload, lines go on into the renamed file",
-             moved=_text(moved)[-600:])
+             moved=read_text(moved)[-600:])
         rc, out = wine(lbtest.BINARY, "--reload-service", NAME)
         eq(rc, 0, "--reload-service exit status (%s)" % out)
-        true(lbtest.wait_until(lambda: "Reloaded" in _text(log), 10),
+        true(lbtest.wait_until(lambda: "Reloaded" in read_text(log), 10),
              "after the reload a new log gets the lines",
-             moved=_text(moved)[-600:])
+             moved=read_text(moved)[-600:])
         third = _client(port)
-        true(lbtest.wait_until(lambda: third in _text(log), 10),
-             "a client's line in the new log", log=_text(log)[-600:])
-        true(third not in _text(moved), "and none in the renamed one")
+        true(lbtest.wait_until(lambda: third in read_text(log), 10),
+             "a client's line in the new log", log=read_text(log)[-600:])
+        true(third not in read_text(moved), "and none in the renamed one")
     finally:
         remove_service(NAME)
         backend.close()
@@ -148,9 +140,9 @@ def test_service_logs_rotated_by_size():
         _start(cfg, port)
         last = [_client(port) for _ in range(120)][-1]
         for base in (_service_log_path(), own):
-            true(lbtest.wait_until(lambda: last in _text(base), 10),
+            true(lbtest.wait_until(lambda: last in read_text(base), 10),
                  "the last client's line in %s" % base,
-                 log=_text(base)[-400:])
+                 log=read_text(base)[-400:])
             files = [base] + [base + ".%d" % k for k in range(1, 6)]
             there = [p for p in files if os.path.exists(p)]
             true(len(there) >= 4, "rotated files of %s" % base,
@@ -160,7 +152,7 @@ def test_service_logs_rotated_by_size():
                 size = os.path.getsize(p)
                 true(size <= 4096, "%s within log_rotate_size" % p,
                      size=size)
-                bad = [l for l in _text(p).splitlines()
+                bad = [l for l in read_text(p).splitlines()
                        if not STAMPED.match(l)]
                 eq(bad[:2], [], "lines of %s that are not whole" % p)
     finally:
