@@ -247,8 +247,10 @@ flush_output(output_t *o)
         count_drops(o, count_lines(o->buf + done, o->len - done));
         done = o->len;
     }
-    memmove(o->buf, o->buf + done, o->len - done);
-    o->len -= done;
+    if (done > 0) {
+        memmove(o->buf, o->buf + done, o->len - done);
+        o->len -= done;
+    }
     if (o->len == 0 && o->dropped > 0 && w > 0) {
         note_drops(o);
         flush_output(o); /* once: the note is the only line */
