@@ -178,11 +178,14 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 # groff/man check the manual pages; ip and keepalived run the
-# high-availability test (as root only). Installed with apt-get as root.
-DOCS_DEB_PKGS := groff-base man-db iproute2 keepalived
+# high-availability test (as root only); systemd-analyze (package systemd:
+# its tools, no running systemd needed) verifies the unit and rates its
+# sandbox. Installed with apt-get as root.
+DOCS_DEB_PKGS := groff-base man-db iproute2 keepalived systemd
 docs-deps:
 	@if ! command -v groff >/dev/null 2>&1 || ! command -v man >/dev/null 2>&1 || \
-	    ! command -v ip >/dev/null 2>&1 || ! command -v keepalived >/dev/null 2>&1; then \
+	    ! command -v ip >/dev/null 2>&1 || ! command -v keepalived >/dev/null 2>&1 || \
+	    ! command -v systemd-analyze >/dev/null 2>&1; then \
 	  $(call apt_install,documentation test tools,$(DOCS_DEB_PKGS),); \
 	fi
 

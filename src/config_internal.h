@@ -20,7 +20,7 @@
 #define LB_CFG_UNSET_INT (-1)
 #define LB_CFG_UNSET_MS (-1)
 
-#define LB_CFG_NOPTIONS 26
+#define LB_CFG_NOPTIONS 27
 #define LB_CFG_NLISTENER_OPTIONS 17
 
 typedef enum {

@@ -217,6 +217,43 @@ opt_path(lb_cfg_parser_t *p, const char *name, const char *value,
     return 0;
 }
 
+/* A size in bytes, with K, M or G (binary) as a unit if wanted. */
+static int
+opt_size(lb_cfg_parser_t *p, const char *name, const char *value,
+         void *field)
+{
+    size_t n = strlen(value);
+    int64_t unit = 1, limit;
+    unsigned long v = 0;
+    char *digits;
+    int rc;
+
+    if (n > 1 && strchr("kKmMgG", value[n - 1]) != NULL) {
+        unit = (int64_t)1 << (value[n - 1] == 'k' || value[n - 1] == 'K' ? 10
+                              : value[n - 1] == 'm' || value[n - 1] == 'M'
+                                  ? 20
+                                  : 30);
+        n--;
+    }
+    limit = LB_MAX_LOG_ROTATE_SIZE / unit;
+    digits = lb__cfg_dupn(value, n);
+    rc = digits == NULL ? LB_CFG_NUM_SYNTAX
+                        : lb__cfg_parse_uint(digits, limit > (int64_t)ULONG_MAX
+                                                 ? ULONG_MAX
+                                                 : (unsigned long)limit,
+                                             &v);
+    free(digits);
+    if (rc == LB_CFG_NUM_OK) {
+        *(int64_t *)field = (int64_t)v * unit;
+        return 0;
+    }
+    lb__cfg_fail(p, p->lineno,
+                 "%s must be a number of bytes, 0 or more, with K, M or G "
+                 "if wanted (e.g. 10M), at most 1024G, got '%s'", name,
+                 value);
+    return -1;
+}
+
 static int opt_stats(lb_cfg_parser_t *p, const char *name, const char *value,
                      void *field);
 
@@ -229,6 +266,7 @@ static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
     {"max_retries", offsetof(lb_config_t, max_retries), opt_count},
     {"processes", offsetof(lb_config_t, processes), opt_processes},
     {"log_file", offsetof(lb_config_t, log_file), opt_path},
+    {"log_rotate_size", offsetof(lb_config_t, log_rotate_size), opt_size},
     {"idle_timeout", offsetof(lb_config_t, idle_timeout_ms), opt_seconds},
     {"half_close_timeout", offsetof(lb_config_t, half_close_timeout_ms),
      opt_seconds},
@@ -385,6 +423,7 @@ lb__cfg_options_unset(lb_config_t *cfg)
     cfg->max_retries = LB_CFG_UNSET_INT; /* also the default: -1 */
     cfg->processes = 0;
     cfg->log_file = NULL;
+    cfg->log_rotate_size = -1; /* left so: lb_run says what it means */
     cfg->user = cfg->group = NULL;
     cfg->algorithm = LB_CFG_UNSET_INT;
     health_unset(&cfg->health);

@@ -25,6 +25,10 @@
 
 #define LB_MAX_WEIGHT 1000
 
+/* log_rotate_size: where a log file is rotated (Windows). */
+#define LB_DEFAULT_LOG_ROTATE_SIZE (10 * 1024 * 1024)
+#define LB_MAX_LOG_ROTATE_SIZE ((int64_t)1 << 40)
+
 /* How a listener spreads new clients over its backends (algorithm =). */
 typedef enum {
     LB_ALGO_ROUNDROBIN = 0, /* in turn, weights aside: PumpkinLB 2's order */
@@ -98,7 +102,9 @@ typedef struct lb_config_s {
     int max_connections;       /* per worker; 0 = from the descriptor limit */
     int max_retries;           /* -1 = default: every backend once */
     unsigned processes;        /* workers per listener, default 1 */
-    char *log_file;            /* NULL = stdout/stderr */
+    char *log_file;            /* NULL = stdout/stderr; absolute */
+    int64_t log_rotate_size;   /* bytes; 0 = never; -1 = not set: the
+                                * default where rotating is possible */
     char *user, *group;        /* run as these after binding (POSIX) */
     lb_health_cfg_t health;
     int algorithm;             /* lb_algorithm_t, default roundrobin */

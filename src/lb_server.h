@@ -9,6 +9,7 @@
 #include "lb_drain.h"
 #include "lb_health.h"
 #include "lb_list.h"
+#include "lb_log.h"
 #include "lb_platform.h"
 #include "lb_stats.h"
 
@@ -28,6 +29,7 @@ typedef struct lb_shared_s {
     unsigned processes;
     lb_listener_counters_t *counters;     /* per listener */
     lb_backend_counters_t **bcounters;    /* per listener: one per backend */
+    lb_atomic_t *log_dropped;    /* log lines no output had room for */
     int64_t started;             /* Unix time the counters began */
 } lb_shared_t;
 
@@ -50,12 +52,10 @@ typedef struct lb_served_listener_s {
     int paused;              /* a connection limit is reached */
     uint64_t last_limit_log;
     uint64_t last_full_log;  /* every backend at max_conns */
-    /* Clients refused by allow/deny since the last log line about them,
-     * reported at most once a second (refused_timer reports the rest). */
-    unsigned long refused;
-    uint64_t refused_log_due; /* loop time the next line may be written */
-    char last_refused[LB_ADDRSTRLEN];
-    lb_timer_t refused_timer;
+    /* Lines a flood could multiply, at most one a second each: clients
+     * refused by allow/deny, retried connects, clients every backend
+     * failed. */
+    lb_lograte_t refused_log, retry_log, failed_log;
     uint64_t last_proxy_log; /* a client without a valid PROXY header */
 } lb_served_listener_t;
 
@@ -126,6 +126,8 @@ int lb_server_succeed(lb_server_t *old, const lb_config_t *cfg,
  * unknown). */
 void lb_session_start(lb_served_listener_t *sl, lb_stream_t *client,
                       const lb_addr_t *peer);
+/* Sets up sl's rate-limited lines about retries and failed clients. */
+void lb_session_lograte_init(lb_served_listener_t *sl);
 /* Ends every session of srv now (the drain's deadline, a second stop);
  * reset = the peers see a reset. */
 void lb_session_abort_all(lb_server_t *srv, int reset);

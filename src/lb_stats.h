@@ -71,6 +71,7 @@ typedef struct lb_stats_snapshot_s {
     const char *version;
     int64_t started; /* Unix time the counters began: start or reload */
     int64_t now;     /* Unix time of the snapshot */
+    int64_t log_dropped; /* log lines no output had room for */
     lb_stats_listener_t *listeners;
     size_t nlisteners;
     lb_stats_backend_t *all_backends; /* listeners point into it */

@@ -118,7 +118,7 @@ run_config(const char *path)
 
     if (rc != 0)
         return rc;
-    lb_run_check_config_file(path);
+    lb_run_check_permissions(&cfg);
     rc = lb_run_open_log(&cfg);
     if (rc == 0) {
         (void)lb_server_conn_limit(&cfg, limit, sizeof(limit));
@@ -128,6 +128,7 @@ run_config(const char *path)
         rc = lb_run_serve(&cfg);
     }
     lb_config_free(&cfg);
+    lb_log_flush(LB_LOG_EXIT_WAIT_MS); /* a service's last lines too */
     return rc;
 }
 
@@ -167,12 +168,15 @@ main(int argc, char **argv)
     args_t args = {NULL, 0};
     int rc = lb_platform_main(argc, argv, &core);
 
-    if (rc >= 0)
+    if (rc >= 0) {
+        lb_log_close();
         return rc;
+    }
     rc = parse_args(argc, argv, &args);
     if (rc >= 0)
         return rc;
-    if (args.test_only)
-        return check_config(args.config);
-    return run_config(args.config);
+    rc = args.test_only ? check_config(args.config)
+                        : run_config(args.config);
+    lb_log_close();
+    return rc;
 }

@@ -12,7 +12,6 @@
 #include "server_internal.h"
 
 #define ACCEPT_ERROR_LOG_MS 1000 /* at most one "out of descriptors" a second */
-#define REFUSED_LOG_MS 1000      /* at most one "refused" line a second */
 #define FD_RESERVE 64            /* descriptors kept free of connections, */
                                  /* or a quarter of a smaller limit */
 
@@ -160,21 +159,12 @@ lb__server_stop(lb_server_t *srv, lb_stop_reason_t why)
 /* One line for every client refused since the last: a scan or a flood
  * from a refused network must not flood the log as well. */
 static void
-report_refused(lb_served_listener_t *sl)
+report_refused(lb_lograte_t *r)
 {
-    sl->refused_log_due = lb_loop_now(sl->srv->loop) + REFUSED_LOG_MS;
+    lb_served_listener_t *sl = r->data;
+
     lb_log("%s: refused %lu client(s) by allow/deny (last from %s)",
-           sl->cfg->listen_label, sl->refused, sl->last_refused);
-    sl->refused = 0;
-}
-
-static void
-on_refused_timer(lb_timer_t *t)
-{
-    lb_served_listener_t *sl = t->data;
-
-    if (sl->refused > 0)
-        report_refused(sl);
+           sl->cfg->listen_label, r->held, r->who);
 }
 
 /* The allow/deny check, before a session, a buffer or a backend is spent
@@ -185,20 +175,14 @@ refuse(lb_served_listener_t *sl, lb_stream_t *s, const lb_addr_t *peer)
 {
     unsigned char ip[16];
     int len = lb_addr_ip(peer, ip);
-    uint64_t now;
 
     if (lb_acl_check(&sl->cfg->allow, &sl->cfg->deny, ip, (size_t)len) ==
         LB_ACL_PASS)
         return 0;
     lb_stream_close(s, LB_CLOSE_RESET, NULL);
     lb_stats_refused(sl, LB_STATS_REFUSED_ACL);
-    sl->refused++;
-    lb_addr_format(peer, sl->last_refused, sizeof(sl->last_refused));
-    now = lb_loop_now(sl->srv->loop);
-    if (now >= sl->refused_log_due)
-        report_refused(sl);
-    else if (!lb_timer_active(&sl->refused_timer))
-        lb_timer_start(&sl->refused_timer, sl->refused_log_due - now);
+    lb_addr_format(peer, sl->refused_log.who, sizeof(sl->refused_log.who));
+    lb_lograte_event(&sl->refused_log);
     return 1;
 }
 
@@ -341,7 +325,8 @@ lb__server_listen(lb_server_t *srv, lb_listener_t **listeners,
         sl->max_retries = lb_config_retries(srv->cfg, sl->cfg->nbackends);
         lb_health_init(&sl->health, sl->cfg, shared->state[idx[i]],
                        shared->conns[idx[i]], srv->slot, shared->processes);
-        lb_timer_init(srv->loop, &sl->refused_timer, on_refused_timer, sl);
+        lb_lograte_init(&sl->refused_log, srv->loop, report_refused, sl);
+        lb_session_lograte_init(sl);
         was = served_by(previous, sl->listener);
         if (was != NULL) {
             was->listener = NULL; /* ours now, open all along */
@@ -374,9 +359,10 @@ lb__server_free_parts(lb_server_t *srv)
 
         if (sl->srv == NULL)
             continue; /* init stopped before this one */
-        lb_timer_stop(&sl->refused_timer);
-        if (sl->refused > 0)
-            report_refused(sl); /* the count the timer had yet to log */
+        /* The counts their timers had yet to log. */
+        lb_lograte_stop(&sl->refused_log);
+        lb_lograte_stop(&sl->retry_log);
+        lb_lograte_stop(&sl->failed_log);
     }
     close_listeners(srv);
     for (size_t i = 0; i < srv->nserved; i++)

@@ -386,17 +386,55 @@ on_splice(lb_stream_t *src, long nmoved, int at_sink)
 
 /* ---- connecting and retrying ---- */
 
+/* The original's lines about retries and clients every backend failed,
+ * at most one a second per listener of each (the connection line has
+ * the rest); one for several describes the last and counts the others. */
+static void
+report_failed(lb_lograte_t *r)
+{
+    lb_served_listener_t *sl = r->data;
+
+    if (r->held == 1)
+        lb_log_error("All backends failed for client %s on %s (%s); "
+                     "closing the client connection", r->who,
+                     sl->cfg->listen_label, r->what);
+    else
+        lb_log_error("All backends failed for client %s on %s (%s); "
+                     "closing the client connection, and %lu more "
+                     "client(s) in the last second", r->who,
+                     sl->cfg->listen_label, r->what, r->held - 1);
+}
+
+static void
+report_retry(lb_lograte_t *r)
+{
+    lb_served_listener_t *sl = r->data;
+
+    if (r->held == 1)
+        lb_log_error("Retrying request from %s %s", r->who, r->what);
+    else
+        lb_log_error("Retrying request from %s %s, and %lu more on %s in "
+                     "the last second", r->who, r->what, r->held - 1,
+                     sl->cfg->listen_label);
+}
+
+void
+lb_session_lograte_init(lb_served_listener_t *sl)
+{
+    lb_lograte_init(&sl->retry_log, sl->srv->loop, report_retry, sl);
+    lb_lograte_init(&sl->failed_log, sl->srv->loop, report_failed, sl);
+}
+
 static void
 give_up(lb_session_t *sess, int err)
 {
-    char client[LB_ADDRSTRLEN];
+    lb_lograte_t *r = &sess->sl->failed_log;
 
     lb_stats_failed(sess->sl);
-    client_label(sess, client, sizeof(client));
-    lb_log_error("All backends failed for client %s on %s (last: %s: %s); "
-                 "closing the client connection", client,
-                 sess->sl->cfg->listen_label, backend_cfg(sess)->label,
-                 lb_strerror(err));
+    client_label(sess, r->who, sizeof(r->who));
+    snprintf(r->what, sizeof(r->what), "last: %s: %s",
+             backend_cfg(sess)->label, lb_strerror(err));
+    lb_lograte_event(r);
     lb__session_end(sess, END_CONNECT_FAILED, 0);
 }
 
@@ -413,7 +451,7 @@ static void
 backend_failed(lb_session_t *sess, int err)
 {
     const lb_backend_cfg_t *old = backend_cfg(sess);
-    char client[LB_ADDRSTRLEN];
+    lb_lograte_t *r = &sess->sl->retry_log;
     long next;
 
     lb_timer_stop(&sess->timer);
@@ -437,9 +475,10 @@ backend_failed(lb_session_t *sess, int err)
         return;
     }
     sess->backend_idx = (size_t)next;
-    client_label(sess, client, sizeof(client));
-    lb_log_error("Retrying request from %s from %s on %s (%s)", client,
-                 old->label, backend_cfg(sess)->label, lb_strerror(err));
+    client_label(sess, r->who, sizeof(r->who));
+    snprintf(r->what, sizeof(r->what), "from %s on %s (%s)", old->label,
+             backend_cfg(sess)->label, lb_strerror(err));
+    lb_lograte_event(r);
     try_backend(sess);
 }
 

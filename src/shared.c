@@ -14,7 +14,7 @@ align_up(size_t off)
 
 typedef struct layout_s {
     size_t rr, state_ptrs, conns_ptrs, states, conns, size;
-    size_t counters, bcounter_ptrs, bcounters; /* statistics */
+    size_t counters, bcounter_ptrs, bcounters, log_dropped; /* statistics */
 } layout_t;
 
 static layout_t
@@ -37,7 +37,9 @@ plan(const lb_config_t *cfg, unsigned processes)
                                sizeof(lb_listener_counters_t));
     l.bcounters = align_up(l.bcounter_ptrs + cfg->nlisteners *
                            sizeof(lb_backend_counters_t *));
-    l.size = l.bcounters + nb * sizeof(lb_backend_counters_t);
+    l.log_dropped = align_up(l.bcounters +
+                             nb * sizeof(lb_backend_counters_t));
+    l.size = l.log_dropped + sizeof(lb_atomic_t);
     return l;
 }
 
@@ -66,6 +68,7 @@ lb_shared_create(const lb_config_t *cfg, lb_shared_t *out)
     out->bcounters = (lb_backend_counters_t **)(void *)(base +
                                                         l.bcounter_ptrs);
     bcounters = (lb_backend_counters_t *)(void *)(base + l.bcounters);
+    out->log_dropped = (lb_atomic_t *)(void *)(base + l.log_dropped);
     out->started = now == (time_t)-1 ? 0 : (int64_t)now;
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         out->state[i] = state;

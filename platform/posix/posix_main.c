@@ -37,10 +37,3 @@ lb_platform_event(lb_event_t kind, const char *msg)
     (void)kind;
     (void)msg;
 }
-
-/* A shell, systemd and cygrunsrv all give the process stdout and stderr. */
-FILE *
-lb_platform_log_stream(void)
-{
-    return NULL;
-}

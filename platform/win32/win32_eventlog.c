@@ -1,6 +1,7 @@
 /* win32_eventlog.c - where a service's words go: the Windows Event Log
  * (source "PumpkinLB") for notable events, and a log file under
- * %ProgramData%\PumpkinLB for everything stdout and stderr would show. */
+ * %ProgramData%\PumpkinLB for everything stdout and stderr would show
+ * (written by win32_log.c). */
 #include "win32_internal.h"
 #include "win32_service.h"
 
@@ -26,7 +27,6 @@ static const struct {
 };
 
 static HANDLE event_source;
-static FILE *service_log; /* a service's stdout and stderr */
 
 DWORD
 lb__win_event_id(lb_event_t kind, WORD *type)
@@ -46,27 +46,12 @@ lb__win_eventlog_open(void)
         event_source = RegisterEventSourceW(NULL, LB__SERVICE_NAME);
 }
 
-/* A service has no console (its stdout is no stream at all, so it cannot
- * be reopened either): log lines go to the default log file. */
-void
-lb__win_service_log_open(void)
+/* Where a service's log lines go: it has no console. */
+wchar_t *
+lb__win_service_log_path(void)
 {
-    wchar_t *path = lb__win_data_path(L"logs\\pumpkinlb.log");
-
-    service_log = path ? _wfopen(path, L"a") : NULL;
-    free(path);
-    if (service_log == NULL) {
-        lb__win_eventlog_open();
-        lb__win_report(LB__MSG_SERVICE_ERROR, EVENTLOG_ERROR_TYPE,
-                       "cannot open the service log file under "
-                       "%ProgramData%\\PumpkinLB\\logs");
-    }
-}
-
-FILE *
-lb_platform_log_stream(void)
-{
-    return service_log;
+    /* The one folder the service may write (--configure-service). */
+    return lb__win_data_path(L"logs\\pumpkinlb.log");
 }
 
 static wchar_t *

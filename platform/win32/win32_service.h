@@ -71,6 +71,12 @@ int lb__win_secure_files(const wchar_t *cfg);
 
 /* win32_eventlog.c */
 void lb__win_eventlog_open(void);
+/* The service's log file, malloc'd; NULL on failure. */
+wchar_t *lb__win_service_log_path(void);
+
+/* win32_log.c: opens the service's log file, which stands for stdout and
+ * stderr (a service has no console); says so in the Event Log if it
+ * cannot. */
 void lb__win_service_log_open(void);
 /* messages.mc's ID and event type for kind. */
 DWORD lb__win_event_id(lb_event_t kind, WORD *type);

@@ -472,13 +472,17 @@ class Balancer:
         self.exit_time = None
         self.lingering = []
 
-    def start(self, wait_ports=()):
-        """Starts the balancer; waits until every port in wait_ports listens."""
+    def start(self, wait_ports=(), output=None):
+        """Starts the balancer; waits until every port in wait_ports listens.
+        output: a descriptor for both stdout and stderr instead of the
+        files (a pipe, say); log() then reads nothing."""
         check_binary()
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
                 command([self.cfg_path]), stdin=subprocess.DEVNULL,
-                stdout=out, stderr=err, cwd=self.workdir, **popen_group())
+                stdout=out if output is None else output,
+                stderr=err if output is None else output, cwd=self.workdir,
+                **popen_group())
         STARTED.append(self)
         st = _proc_stat(self.proc.pid)
         self.starttime = st[2] if st else None
@@ -606,6 +610,15 @@ class Balancer:
     def tail(self, n=25):
         lines = self.log().splitlines()
         return "\n".join(lines[-n:])
+
+
+def read_text(path):
+    """The text of a file (a log), "" if it cannot be read (yet)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 def run_binary(args, timeout=15.0, cwd=None):

@@ -135,3 +135,40 @@ def test_world_writable_config_is_warned_at_reload():
         true(lb.wait_log(r"can be written by its group or by others",
                          timeout=5), "warning at the reload",
              log=lb.tail())
+
+
+
+@lbtest.posix_only("file owners and root")
+def test_permission_warnings_at_start_and_reload():
+    """Warned at start and again at each reload: running as root without
+    `user`; a config owned by a user who is neither root nor the one who
+    started PumpkinLB (that user decides where traffic goes); a config
+    others can write. Not as root, only the last can be arranged, and the
+    root warning must not appear."""
+    root = os.geteuid() == 0
+    as_root = r"running as root without `user`"
+    foreign = r"is owned by a user who is neither root nor the one"
+    writable = r"can be written by its group or by others"
+    with lbtest.Scope() as s:
+        b = s.backend(lbtest.echo)
+        port = lbtest.free_port()
+        lb = s.balancer(lbtest.mapping_config(port, [b.port]),
+                        wait_ports=[port])
+        true(lb.wait_log(r"Starting up listener", timeout=5), "started")
+        eq(len(lb.wait_log(as_root, timeout=1 if root else 0.2)),
+           1 if root else 0, "the root warning at start")
+        eq(lb.wait_log(foreign + "|" + writable, timeout=0.2), [],
+           "no warning about a config only its owner can write")
+        os.chmod(lb.cfg_path, 0o666)
+        if root:
+            os.chown(lb.cfg_path, 65534, -1)
+        lb.signal(lbtest.signal.SIGHUP)
+        true(lb.wait_log(r"Reloaded ", timeout=10), "reloaded",
+             log=lb.tail())
+        true(lb.wait_log(writable, timeout=5),
+             "the reload checks the config's mode again", log=lb.tail())
+        if root:
+            true(lb.wait_log(foreign, timeout=5),
+                 "and its owner", log=lb.tail())
+            eq(len(lb.wait_log(as_root, timeout=5, count=2)), 2,
+               "the root warning again at the reload")

@@ -44,6 +44,21 @@ typedef struct fake_state_s {
 
 extern fake_state_t fake;
 
+/* Log outputs: lb_logout_std gives the process's own stdout and stderr;
+ * lb_logout_open("fake:...") one writing into `written`, behaving as set
+ * here when it is opened (not reset by fake_reset). */
+typedef struct fake_log_s {
+    char written[1 << 19];
+    size_t nwritten;
+    int full;        /* writes return LB_EAGAIN */
+    int disk;        /* lb_logout_info's */
+    size_t atomic;
+    size_t max_write;     /* the largest write */
+    int cut_writes;       /* writes that did not end a line */
+} fake_log_t;
+
+extern fake_log_t fake_log;
+
 void fake_reset(void);
 void fake_advance(uint64_t ms);
 void fake_stop_request(void);

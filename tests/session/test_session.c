@@ -535,14 +535,14 @@ test_allow_deny_refuse_before_a_backend(void)
 
     start_server_with(ACL_CONFIG);
     expect_refused("198.51.100.1"); /* not allowed: logged at once */
-    CU_ASSERT_EQUAL(srv.served[0].refused, 0);
+    CU_ASSERT_EQUAL(srv.served[0].refused_log.held, 0);
     expect_refused("192.0.2.66");   /* allowed, but denied: deny wins */
     expect_refused(NULL);           /* no address: cannot be checked */
-    CU_ASSERT_EQUAL(srv.served[0].refused, 2); /* within the second */
+    CU_ASSERT_EQUAL(srv.served[0].refused_log.held, 2); /* within the second */
     fake_advance(999);
-    CU_ASSERT_EQUAL(srv.served[0].refused, 2);
+    CU_ASSERT_EQUAL(srv.served[0].refused_log.held, 2);
     fake_advance(1); /* the timer writes the line with the count */
-    CU_ASSERT_EQUAL(srv.served[0].refused, 0);
+    CU_ASSERT_EQUAL(srv.served[0].refused_log.held, 0);
     fake_run_closes();
     c = fake_accept_from("::ffff:192.0.2.7"); /* mapped: as 192.0.2.7 */
     CU_ASSERT(!c->closed);
@@ -1052,6 +1052,7 @@ test_proxy_chain_v2_in_v1_out(void)
 }
 
 void lb_test_stats_http_register(void); /* test_stats_http.c */
+void lb_test_log_register(void);        /* test_log.c */
 
 int
 main(void)
@@ -1135,6 +1136,7 @@ main(void)
     CU_add_test(s, "PROXY chain: v2 in, v1 out",
                 test_proxy_chain_v2_in_v1_out);
     lb_test_stats_http_register();
+    lb_test_log_register();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

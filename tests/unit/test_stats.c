@@ -145,7 +145,7 @@ static lb_stats_listener_t listeners[2] = {
      1},
 };
 
-static lb_stats_snapshot_t snap = {"3.0.0", 1700000000, 1700000042,
+static lb_stats_snapshot_t snap = {"3.0.0", 1700000000, 1700000042, 7,
                                    listeners, 2, backends};
 
 static void
@@ -225,6 +225,8 @@ test_prometheus(void)
                         "\\\"one\\\" \\\\ <b>\",backend=\"10.0.0.1:80\","
                         "direction=\"in\"} 100");
     expect_line(b.data, "pumpkinlb_start_time_seconds 1700000000");
+    expect_line(b.data, "# TYPE pumpkinlb_log_lines_dropped_total counter");
+    expect_line(b.data, "pumpkinlb_log_lines_dropped_total 7");
     lb_buf_free(&b);
 }
 
@@ -344,6 +346,7 @@ test_json(void)
                                           "{\"allow_deny\":1,"
                                           "\"max_conns\":2}"));
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"start_time\":1700000000,"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"log_lines_dropped_total\":7,"));
     lb_buf_free(&b);
 }
 
