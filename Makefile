@@ -136,7 +136,7 @@ integration: all test-deps
 
 # Linux workers wait with epoll; PUMPKINLB_POLL=1 gives them the portable
 # poll() backend, which these scenarios run with again so it stays tested.
-POLL_TESTS := test_relay.py test_faults.py test_timeouts.py
+POLL_TESTS := test_relay.py test_faults.py test_timeouts.py test_cut_transfers.py
 
 test: deps test-deps $(BIN) $(UNIT) $(SESSION) $(FUZZ_REPLAY)
 	$(SAN_ENV) $(UNIT)

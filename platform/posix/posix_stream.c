@@ -202,7 +202,7 @@ look_ahead(lb_stream_t *s)
         n = recv(s->io.fd, &c, 1, MSG_PEEK);
     while (n < 0 && errno == EINTR);
     if (n == 0)
-        return LB_EOF;
+        return LB_EOF; /* lb_stream_read checks for a write's error */
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
         return lb__posix_error(errno);
     if (n < 0)
@@ -268,7 +268,8 @@ try_read(lb_stream_t *s)
         lb__io_drained(&s->io, POLLIN);
         return 0;
     }
-    s->base.read_result = n == 0 ? LB_EOF : lb__posix_error(errno);
+    s->base.read_result = n == 0 ? lb__stream_end(&s->base)
+                                 : lb__posix_error(errno);
     return 1;
 }
 
@@ -278,8 +279,11 @@ lb_stream_read(lb_stream_t *s, lb_read_cb cb)
     s->base.read_cb = cb;
     if (s->known_next) {
         /* Seen by the peek: an end is certain and a recv would only
-         * confirm it; an error could not be read again. */
-        s->base.read_result = s->known_next;
+         * confirm it; an error could not be read again. A write may have
+         * taken a reset since. */
+        s->base.read_result = s->known_next == LB_EOF
+                                  ? lb__stream_end(&s->base)
+                                  : s->known_next;
         s->known_next = 0;
         lb__stream_queue(s, LB__DONE_READ);
         return 0;
@@ -330,6 +334,7 @@ try_write(lb_stream_t *s)
             return 0;
         } else {
             s->base.write_status = lb__posix_error(n < 0 ? errno : EIO);
+            lb__stream_write_failed(&s->base, s->base.write_status);
             return 1;
         }
     }

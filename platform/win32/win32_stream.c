@@ -148,7 +148,11 @@ take_data(lb_stream_t *s)
     a->put(a->ctx, buf);
     if (n < 0 && WSAGetLastError() == WSAEWOULDBLOCK)
         return 0;
-    s->base.read_result = n == 0 ? LB_EOF : lb__win_error(WSAGetLastError());
+    /* After a reset Windows keeps saying WSAECONNRESET, but Wine's recv()
+     * says 0 (measured): an end after a failed write is that write's
+     * error (common_stream.h). */
+    s->base.read_result = n == 0 ? lb__stream_end(&s->base)
+                                 : lb__win_error(WSAGetLastError());
     return 1;
 }
 
@@ -180,6 +184,7 @@ lb_stream_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb)
     s->base.write_cb = cb;
     rc = post_send(s);
     if (rc != 0) {
+        lb__stream_write_failed(&s->base, rc);
         s->base.write_status = rc;
         lb__stream_queue(s, LB__DONE_WRITE);
     }
@@ -227,6 +232,8 @@ write_done(lb_stream_t *s, int status, DWORD bytes)
         if (s->base.woff < s->base.wlen && (status = post_send(s)) == 0)
             return;
     }
+    if (status != 0)
+        lb__stream_write_failed(&s->base, status);
     s->base.wbuf = NULL;
     s->base.write_cb(s, status);
 }
