@@ -234,6 +234,12 @@ int lb_stream_shutdown(lb_stream_t *s);
  * once. */
 #define LB_CLOSE_DRAIN_RESET 2
 void lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb);
+/* From now on, should this process end without closing s (killed,
+ * crashed), the peer sees a reset, not a clean end: a cut transfer must
+ * not look complete. lb_stream_close(LB_CLOSE_NORMAL) still sends a FIN.
+ * For relayed streams; best effort (0, or an error the stream works on
+ * despite). */
+int lb_stream_reset_on_exit(lb_stream_t *s);
 void *lb_stream_data(const lb_stream_t *s);
 void lb_stream_set_data(lb_stream_t *s, void *data);
 int lb_stream_peer(const lb_stream_t *s, lb_addr_t *out);

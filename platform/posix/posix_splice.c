@@ -238,7 +238,7 @@ lb__splice_step(struct lb__splice_s *sp)
     else if (sp->src->io.ready & LB__URGENT)
         finish(sp, LB_ENOTSUP, 0); /* stuck at the mark: read past it */
     else if (src_end)
-        finish(sp, lb__stream_end(&sp->src->base), 0);
+        finish(sp, lb__stream_at_end(sp->src), 0);
     else
         wait_for(sp, 0);
 }

@@ -34,6 +34,7 @@ struct lb_stream_s {
     SOCKET sock;
     lb_loop_t *loop;
     unsigned pending;       /* overlapped operations in flight */
+    int linger_reset;       /* SO_LINGER {1, 0}: closesocket() resets */
     lb__op_t read_op, write_op, connect_op;
 };
 

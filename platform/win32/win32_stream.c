@@ -289,6 +289,30 @@ lb_stream_shutdown(lb_stream_t *s)
     return 0;
 }
 
+static int
+set_linger(SOCKET sock, u_short on)
+{
+    struct linger lg = {on, 0};
+
+    if (setsockopt(sock, SOL_SOCKET, SO_LINGER, (const char *)&lg,
+                   sizeof(lg)) != 0)
+        return lb__win_error(WSAGetLastError());
+    return 0;
+}
+
+/* Handles a dying process leaves are closed as closesocket() would, with
+ * a FIN unless SO_LINGER {1, 0} makes it a reset; a normal close clears
+ * it again. */
+int
+lb_stream_reset_on_exit(lb_stream_t *s)
+{
+    int rc = s->linger_reset ? 0 : set_linger(s->sock, 1);
+
+    if (rc == 0)
+        s->linger_reset = 1;
+    return rc;
+}
+
 void
 lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
 {
@@ -299,9 +323,10 @@ lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
     /* Winsock cannot tell what the peer has acknowledged: a drain-reset
      * is a reset at once. */
     if (how == LB_CLOSE_RESET || how == LB_CLOSE_DRAIN_RESET) {
-        struct linger lg = {1, 0};
-        (void)setsockopt(s->sock, SOL_SOCKET, SO_LINGER, (const char *)&lg,
-                         sizeof(lg));
+        if (!s->linger_reset)
+            (void)set_linger(s->sock, 1);
+    } else if (s->linger_reset) {
+        (void)set_linger(s->sock, 0); /* a FIN, as asked */
     }
     /* Pending operations complete with ERROR_OPERATION_ABORTED; the stream
      * is freed only after the last one. */

@@ -311,6 +311,13 @@ lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
     s->reading = s->writing = s->connecting = 0;
 }
 
+int
+lb_stream_reset_on_exit(lb_stream_t *s)
+{
+    s->reset_on_exit = 1;
+    return 0;
+}
+
 /* Runs the close callbacks, as a real loop would on its next round. */
 void
 fake_run_closes(void)
