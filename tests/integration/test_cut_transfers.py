@@ -12,7 +12,6 @@ records EPIPE for a reset in CLOSE_WAIT, ECONNRESET otherwise); a recv()
 or send() that fails with ECONNRESET means a reset came first."""
 
 import os
-import selectors
 import signal
 import socket
 import struct
@@ -28,80 +27,41 @@ from lbtest import eq, true
 CHUNKS = (b"x" * 512, b"x" * 512, b"x" * 16384)
 
 
-class ResettingBackend:
-    """Accepts connections and reads whatever comes; once `want`
-    connections have each delivered some bytes, resets them all at once
-    (SO_LINGER 0, close) while their clients keep sending."""
+class ResettingBackend(lbtest.SelectorEcho):
+    """Accepts connections and reads whatever comes (echoing nothing);
+    once `want` connections have each delivered some bytes, resets them
+    all at once (SO_LINGER 0, close) while their clients keep sending."""
 
     def __init__(self, want):
         self.want = want
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4096)
-        self.sock.setblocking(False)
-        self.port = self.sock.getsockname()[1]
-        self.sel = selectors.DefaultSelector()
-        self.sel.register(self.sock, selectors.EVENT_READ, None)
-        self.conns = {}  # socket -> bytes received
+        self.got = {}  # socket -> bytes received
         self.reset_done = threading.Event()
-        self.stopping = False
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    def _loop(self):
-        while not self.stopping:
-            for key, _ in self.sel.select(0.05):
-                if key.data is None:
-                    self._accept()
-                else:
-                    self._read(key.fileobj)
-            if (not self.reset_done.is_set() and
-                    len(self.conns) >= self.want and
-                    all(n > 0 for n in self.conns.values())):
-                self._reset_all()
-
-    def _accept(self):
-        for _ in range(256):
-            try:
-                conn, _ = self.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            conn.setblocking(False)
-            self.conns[conn] = 0
-            self.sel.register(conn, selectors.EVENT_READ, "c")
-
-    def _read(self, conn):
+    def _service(self, conn, mask):
         try:
             data = conn.recv(65536)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             data = b""
-        if data:
-            self.conns[conn] += len(data)
+        if not data:
+            self.got.pop(conn, None)
+            self._drop(conn)
             return
-        self.sel.unregister(conn)
-        conn.close()
-        self.conns.pop(conn)
+        self.got[conn] = self.got.get(conn, 0) + len(data)
+        if (not self.reset_done.is_set() and len(self.got) >= self.want and
+                len(self.got) == len(self.pending)):
+            self._reset_all()
 
     def _reset_all(self):
-        for conn in list(self.conns):
+        for conn in list(self.pending):
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                             struct.pack("ii", 1, 0))
-        for conn in list(self.conns):
-            self.sel.unregister(conn)
-            conn.close()
-        self.conns.clear()
+        for conn in list(self.pending):
+            self._drop(conn)
+        self.got.clear()
         self.reset_done.set()
-
-    def close(self):
-        self.stopping = True
-        self.thread.join(3)
-        for conn in list(self.conns):
-            conn.close()
-        self.sel.close()
-        self.sock.close()
 
 
 def _first_end(sock, chunk):
