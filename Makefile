@@ -1,7 +1,8 @@
 # PumpkinLB - POSIX build (Linux, Cygwin): `make run`, `make test`.
 # Beside what they build: the Windows cross build and its tests
 # (platform/win32/win32.mk), the MSI (installer/msi.mk), fuzzing
-# (tests/fuzz/fuzz.mk) and the benchmarks (tests/bench/bench.mk).
+# (tests/fuzz/fuzz.mk), the benchmarks (tests/bench/bench.mk) and the soak
+# (tests/soak/soak.mk).
 
 CC      ?= cc
 # SANITIZE=1 builds into its own directory: never mixed with the normal build.
@@ -74,6 +75,7 @@ include tests/fuzz/fuzz.mk
 include platform/win32/win32.mk
 include installer/msi.mk
 include tests/bench/bench.mk
+include tests/soak/soak.mk
 
 # The Debian packages each part needs, listed once each; `make ci-deps`
 # installs all of them in one go (.ci/run).
