@@ -140,10 +140,12 @@ integration: all test-deps
 # poll() backend, which these scenarios run with again so it stays tested.
 POLL_TESTS := test_relay.py test_faults.py test_timeouts.py test_cut_transfers.py
 
-test: deps test-deps $(BIN) $(UNIT) $(SESSION) $(FUZZ_REPLAY)
+test: deps test-deps $(BIN) $(UNIT) $(SESSION) $(FUZZ_REPLAY) $(FUZZ_REPLAY_STATS)
 	$(SAN_ENV) $(UNIT)
 	$(SAN_ENV) $(SESSION)
 	$(SAN_ENV) $(FUZZ_REPLAY) tests/fuzz/corpus tests/fuzz/regressions
+	$(SAN_ENV) $(FUZZ_REPLAY_STATS) tests/fuzz/corpus_stats \
+	  tests/fuzz/regressions_stats
 	python3 tests/wine/check_build_files.py --no-cmake
 	$(SAN_ENV) python3 tests/integration/run.py $(BIN)
 	$(SAN_ENV) PUMPKINLB_POLL=1 python3 tests/integration/run.py $(BIN) $(POLL_TESTS)

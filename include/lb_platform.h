@@ -333,6 +333,9 @@ int lb_drop_privileges(const char *user, const char *group, char *err,
                        size_t errlen);
 /* 1 if the file can be written by its group or by others. */
 int lb_file_writable_by_others(const char *path);
+/* 1 if the file can be read by its group or by others (a secret's file);
+ * 0 where mode bits do not say (Windows: ACLs). */
+int lb_file_readable_by_others(const char *path);
 
 /* ---- odds and ends ---- */
 /* Local time for log stamps; 0 on success. */

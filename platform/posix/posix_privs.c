@@ -77,3 +77,13 @@ lb_file_writable_by_others(const char *path)
         return 0;
     return (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
 }
+
+int
+lb_file_readable_by_others(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        return 0; /* opening it says why */
+    return (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
+}

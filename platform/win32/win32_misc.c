@@ -175,3 +175,10 @@ lb_file_writable_by_others(const char *path)
     (void)path;
     return 0; /* ACLs, not mode bits: the MSI's folder permissions decide */
 }
+
+int
+lb_file_readable_by_others(const char *path)
+{
+    (void)path;
+    return 0; /* ACLs, as above */
+}

@@ -1,26 +1,33 @@
 # tests/fuzz/fuzz.mk - included by the Makefile: libFuzzer on the config
-# loader (`make fuzz`), and the replayer of its corpus and past crashes
-# (tests/fuzz/regressions/) that `make test` runs, built with $(CC).
+# loader and on the statistics server's request parser (`make fuzz`), and
+# the replayers of their corpora and past crashes (tests/fuzz/regressions/,
+# tests/fuzz/regressions_stats/) that `make test` runs, built with $(CC).
 
 FUZZ_REPLAY := $(BUILD)/fuzz-replay
+FUZZ_REPLAY_STATS := $(BUILD)/fuzz-replay-stats
 NO_DNS_LDFLAGS := -Wl,--wrap=getaddrinfo
 
 $(FUZZ_REPLAY): $(BUILD)/tests/fuzz/fuzz_config.o $(BUILD)/tests/fuzz/replay_main.o \
                 $(CORE_OBJS) $(POSIX_OBJS)
 	$(CC) $(LDFLAGS) $(NO_DNS_LDFLAGS) -o $@ $^ $(INIH_LIBS)
 
-# `make fuzz`: clang's libFuzzer with ASan and UBSan, FUZZ_TIME seconds,
-# starting from the seed corpus; new inputs go to $(FUZZ_BUILD)/corpus, a
-# crash to $(FUZZ_BUILD)/artifacts/ (keep it in tests/fuzz/regressions/).
+$(FUZZ_REPLAY_STATS): $(BUILD)/tests/fuzz/fuzz_stats_request.o \
+                      $(BUILD)/tests/fuzz/replay_main.o $(CORE_OBJS) $(POSIX_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(INIH_LIBS)
+
+# `make fuzz`: clang's libFuzzer with ASan and UBSan, FUZZ_TIME seconds for
+# each target, starting from its seed corpus; new inputs go to
+# $(FUZZ_BUILD)/corpus(_stats), a crash to $(FUZZ_BUILD)/artifacts/ (keep
+# it in tests/fuzz/regressions/ or regressions_stats/).
 FUZZ_CC    ?= clang-14
 FUZZ_BUILD ?= build-fuzz
 FUZZ_TIME  ?= 60
 FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall \
                -Wextra -O1 -g -fno-omit-frame-pointer -MMD -MP $(FUZZ_SAN)
-FUZZ_OBJS  := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(CORE_SRCS) $(POSIX_SRCS) \
-                tests/fuzz/fuzz_config.c)
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(CORE_SRCS) $(POSIX_SRCS))
 FUZZ_BIN   := $(FUZZ_BUILD)/fuzz_config
+FUZZ_STATS_BIN := $(FUZZ_BUILD)/fuzz_stats_request
 FUZZ_DEB_PKGS := clang-14 libclang-rt-14-dev
 
 .PHONY: fuzz fuzz-deps
@@ -44,13 +51,21 @@ $(FUZZ_BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(TEST_INC) -fsanitize=fuzzer-no-link $(INIH_CFLAGS) -c $< -o $@
 
-$(FUZZ_BIN): $(FUZZ_OBJS)
+$(FUZZ_BIN): $(FUZZ_LIB_OBJS) $(FUZZ_BUILD)/tests/fuzz/fuzz_config.o
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $(NO_DNS_LDFLAGS) -o $@ $^ $(INIH_LIBS)
 
+$(FUZZ_STATS_BIN): $(FUZZ_LIB_OBJS) $(FUZZ_BUILD)/tests/fuzz/fuzz_stats_request.o
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(INIH_LIBS)
+
 fuzz: deps fuzz-deps
-	$(MAKE) $(FUZZ_BIN)
-	@mkdir -p $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/artifacts
+	$(MAKE) $(FUZZ_BIN) $(FUZZ_STATS_BIN)
+	@mkdir -p $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/corpus_stats \
+	  $(FUZZ_BUILD)/artifacts
 	$(FUZZ_BIN) -max_total_time=$(FUZZ_TIME) -max_len=4096 -timeout=10 \
 	  -print_final_stats=1 -dict=tests/fuzz/config.dict \
 	  -artifact_prefix=$(FUZZ_BUILD)/artifacts/ \
 	  $(FUZZ_BUILD)/corpus tests/fuzz/corpus
+	$(FUZZ_STATS_BIN) -max_total_time=$(FUZZ_TIME) -max_len=4097 \
+	  -timeout=10 -print_final_stats=1 -dict=tests/fuzz/stats.dict \
+	  -artifact_prefix=$(FUZZ_BUILD)/artifacts/stats- \
+	  $(FUZZ_BUILD)/corpus_stats tests/fuzz/corpus_stats

@@ -519,3 +519,10 @@ lb_file_writable_by_others(const char *path)
     (void)path;
     return 0;
 }
+
+int
+lb_file_readable_by_others(const char *path)
+{
+    (void)path;
+    return 0;
+}

@@ -7,7 +7,7 @@
 #include "lb_platform.h"
 #include "common_timers.h"
 
-#define FAKE_MAX_STREAMS 64
+#define FAKE_MAX_STREAMS 256
 
 struct lb_stream_s {
     void *data;
