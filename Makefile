@@ -1,7 +1,8 @@
 # PumpkinLB - POSIX build (Linux, Cygwin): `make run`, `make test`.
 # Beside what they build: the Windows cross build and its tests
 # (platform/win32/win32.mk), the MSI (installer/msi.mk), fuzzing
-# (tests/fuzz/fuzz.mk) and the benchmarks (tests/bench/bench.mk).
+# (tests/fuzz/fuzz.mk), the benchmarks (tests/bench/bench.mk) and the soak
+# (tests/soak/soak.mk).
 
 CC      ?= cc
 # SANITIZE=1 builds into its own directory: never mixed with the normal build.
@@ -74,6 +75,7 @@ include tests/fuzz/fuzz.mk
 include platform/win32/win32.mk
 include installer/msi.mk
 include tests/bench/bench.mk
+include tests/soak/soak.mk
 
 # The Debian packages each part needs, listed once each; `make ci-deps`
 # installs all of them in one go (.ci/run).
@@ -136,10 +138,10 @@ integration: all test-deps
 
 # Linux workers wait with epoll; PUMPKINLB_POLL=1 gives them the portable
 # poll() backend, which these scenarios run with again so it stays tested.
-POLL_TESTS := test_relay.py test_faults.py test_timeouts.py
+POLL_TESTS := test_relay.py test_faults.py test_timeouts.py test_cut_transfers.py
 
 test: deps test-deps $(BIN) $(UNIT) $(SESSION) $(FUZZ_REPLAY) \
-      $(FUZZ_REPLAY_INSPECT)
+      $(FUZZ_REPLAY_INSPECT) $(FUZZ_REPLAY_STATS)
 	$(SAN_ENV) $(UNIT)
 	$(SAN_ENV) $(SESSION)
 	$(MAKE) --no-print-directory fuzz-replay

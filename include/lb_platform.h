@@ -236,6 +236,12 @@ int lb_stream_shutdown(lb_stream_t *s);
  * once. */
 #define LB_CLOSE_DRAIN_RESET 2
 void lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb);
+/* From now on, should this process end without closing s (killed,
+ * crashed), the peer sees a reset, not a clean end: a cut transfer must
+ * not look complete. lb_stream_close(LB_CLOSE_NORMAL) still sends a FIN.
+ * For relayed streams; best effort (0, or an error the stream works on
+ * despite). */
+int lb_stream_reset_on_exit(lb_stream_t *s);
 void *lb_stream_data(const lb_stream_t *s);
 void lb_stream_set_data(lb_stream_t *s, void *data);
 int lb_stream_peer(const lb_stream_t *s, lb_addr_t *out);
@@ -428,6 +434,9 @@ void lb_logout_close(lb_logout_t *o);
  * path itself if it is absolute, else joined to that directory and made
  * absolute. malloc'd; NULL if out of memory. */
 char *lb_path_beside(const char *base, const char *path);
+/* 1 if the file can be read by its group or by others (a secret's file);
+ * 0 where mode bits do not say (Windows: ACLs). */
+int lb_file_readable_by_others(const char *path);
 
 /* ---- odds and ends ---- */
 /* Local time for log stamps; 0 on success. */

@@ -113,6 +113,7 @@ finish(lb_cfg_parser_t *p)
                      "no listeners: add a [mappings] entry such as "
                      "8080=127.0.0.1:80 or a [listener:NAME] section");
     check_stats(p);
+    lb__cfg_stats_finish(p);
     if (p->failed)
         return;
     lb__cfg_options_defaults(p->cfg);
@@ -279,7 +280,7 @@ lb_config_free(lb_config_t *cfg)
     free(cfg->log_file);
     free(cfg->user);
     free(cfg->group);
-    free(cfg->stats.label);
+    lb__cfg_stats_free(&cfg->stats);
     lb_acl_free(&cfg->allow);
     lb_acl_free(&cfg->deny);
     memset(cfg, 0, sizeof(*cfg));

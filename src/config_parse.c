@@ -1,8 +1,9 @@
 /* config_parse.c - the values of [options] and of per-listener options:
  * the table of keys with their parsers and defaults, durations and
  * sizes. Listen addresses and backend lists are in config_mappings.c,
- * allow and deny lists in config_acl.c. Parsing is by hand and
- * ASCII-only so that no locale changes how a config reads. */
+ * allow and deny lists in config_acl.c, the statistics' keys in
+ * config_stats.c. Parsing is by hand and ASCII-only so that no locale
+ * changes how a config reads. */
 #include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -254,9 +255,6 @@ opt_size(lb_cfg_parser_t *p, const char *name, const char *value,
     return -1;
 }
 
-static int opt_stats(lb_cfg_parser_t *p, const char *name, const char *value,
-                     void *field);
-
 static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
     {"pre_resolve_workers", offsetof(lb_config_t, pre_resolve), opt_bool},
     {"buffer_size", offsetof(lb_config_t, buffer_size), opt_buffer_size},
@@ -288,7 +286,11 @@ static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
     {"log_connections", offsetof(lb_config_t, log_connections), opt_bool},
     {"send_proxy", offsetof(lb_config_t, send_proxy), opt_proxy_version},
     {"accept_proxy", offsetof(lb_config_t, accept_proxy), opt_bool},
-    {"stats", offsetof(lb_config_t, stats), opt_stats},
+    {"stats", offsetof(lb_config_t, stats), lb__cfg_opt_stats},
+    {"stats_allow", offsetof(lb_config_t, stats.allow), lb__cfg_opt_acl},
+    {"stats_host", offsetof(lb_config_t, stats), lb__cfg_opt_stats_hosts},
+    {"stats_token_file", offsetof(lb_config_t, stats),
+     lb__cfg_opt_stats_token},
 };
 
 /* What a [listener:NAME] section may set for itself. */
@@ -496,23 +498,11 @@ lb__cfg_option(lb_cfg_parser_t *p, const char *name, const char *value)
     return opt->parse(p, opt->name, value, (char *)p->cfg + opt->offset);
 }
 
-/* stats = ADDRESS:PORT: written as a listener's listen address. */
-static int
-opt_stats(lb_cfg_parser_t *p, const char *name, const char *value,
-          void *field)
+int
+lb__cfg_option_line(const lb_cfg_parser_t *p, const char *name)
 {
-    lb_stats_cfg_t *st = field;
-    char label[LB_ADDRSTRLEN];
-    (void)name;
-
-    if (lb__cfg_parse_listen(p, value, &st->addr) != 0)
-        return -1;
-    lb_addr_format(&st->addr, label, sizeof(label));
-    st->label = lb__cfg_dup(label);
-    if (st->label == NULL) {
-        lb__cfg_fail(p, p->lineno, "out of memory");
-        return -1;
-    }
-    st->line = p->lineno;
+    for (size_t i = 0; i < LB_CFG_NOPTIONS; i++)
+        if (strcmp(lb_cfg_options[i].name, name) == 0)
+            return p->option_line[i];
     return 0;
 }

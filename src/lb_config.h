@@ -84,11 +84,17 @@ typedef struct lb_listener_cfg_s {
 } lb_listener_cfg_t;
 
 /* stats = ADDRESS:PORT in [options]: where live statistics are served
- * (stats_http.c). */
+ * (stats_http.c), and who may read them. */
 typedef struct lb_stats_cfg_s {
     int line;        /* where it was set; 0 = no statistics (the default) */
     lb_addr_t addr;
     char *label;     /* e.g. "127.0.0.1:9100" */
+    lb_acl_t allow;  /* stats_allow: clients that may connect; empty: all */
+    char *token;     /* stats_token_file's first line: the bearer token a
+                      * request needs; NULL: none */
+    char **hosts;    /* stats_host: names a Host header may carry besides
+                      * IP literals and localhost */
+    size_t nhosts;
 } lb_stats_cfg_t;
 
 typedef struct lb_config_s {

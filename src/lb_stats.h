@@ -105,6 +105,23 @@ int lb_stats_prometheus(const lb_stats_snapshot_t *s, lb_buf_t *out);
 int lb_stats_json(const lb_stats_snapshot_t *s, lb_buf_t *out);
 int lb_stats_html(const lb_stats_snapshot_t *s, lb_buf_t *out);
 
+/* ---- the request (stats_request.c) ---- */
+/* What a request gets: a page, or an HTTP error status. */
+enum {
+    LB_STATS_PAGE_HTML = 0, /* GET / */
+    LB_STATS_PAGE_METRICS,  /* GET /metrics */
+    LB_STATS_PAGE_JSON,     /* GET /stats.json */
+    LB_STATS_BAD_REQUEST = 400,
+    LB_STATS_UNAUTHORIZED = 401, /* stats_token_file: no or a wrong token */
+    LB_STATS_NOT_FOUND = 404,
+    LB_STATS_NOT_ALLOWED = 405,  /* a method other than GET */
+    LB_STATS_MISDIRECTED = 421   /* a Host that is no IP literal, localhost
+                                  * or stats_host: maybe DNS rebinding */
+};
+/* Judges the request line and headers in req[0..len), as a network peer
+ * sent them (any bytes), against cfg: one of the codes above. */
+int lb_stats_request(const char *req, size_t len, const lb_stats_cfg_t *cfg);
+
 /* ---- serving, in a worker ---- */
 /* run.c binds the stats address as one more listener after the config's
  * (index cfg->nlisteners), and hands a worker its listener indexes in

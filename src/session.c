@@ -492,6 +492,7 @@ on_connected(lb_stream_t *s, int status)
         return;
     }
     sess->connected = 1;
+    (void)lb_stream_reset_on_exit(s); /* a worker's death cuts visibly */
     sess->connect_ms =
         (uint32_t)(lb_loop_now(server(sess)->loop) - sess->started);
     lb_health_succeeded(&sess->sl->health, sess->backend_idx);
@@ -643,6 +644,7 @@ lb_session_start(lb_served_listener_t *sl, lb_stream_t *client,
     }
     sess->sl = sl;
     sess->client = client;
+    (void)lb_stream_reset_on_exit(client);
     sess->open_streams = 1;
     lb_stream_set_data(client, sess);
     sess->client_addr = *peer;

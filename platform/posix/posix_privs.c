@@ -118,3 +118,13 @@ lb_running_as_root(void)
 {
     return geteuid() == 0;
 }
+
+int
+lb_file_readable_by_others(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        return 0; /* opening it says why */
+    return (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
+}

@@ -7,7 +7,7 @@
 #include "lb_platform.h"
 #include "common_timers.h"
 
-#define FAKE_MAX_STREAMS 64
+#define FAKE_MAX_STREAMS 256
 
 struct lb_stream_s {
     void *data;
@@ -22,6 +22,7 @@ struct lb_stream_s {
     int eof_next;   /* set by a test: what is delivered next is the last */
     int write_last; /* the pending write came from lb_stream_write_last */
     int data_first; /* made by lb_stream_connect_data */
+    int reset_on_exit; /* lb_stream_reset_on_exit was called */
     int close_delivered;
     char sent[1 << 16]; /* everything written to this stream */
     size_t nsent;

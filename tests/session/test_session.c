@@ -188,6 +188,27 @@ test_last_bytes_go_with_the_fin(void)
     stop_server();
 }
 
+/* A relayed stream resets should the worker die (the kernel would close
+ * it with a FIN): the client's from the start, the backend's once it is
+ * connected, never one that failed to connect. */
+static void
+test_relayed_streams_reset_if_the_worker_dies(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server();
+    c = fake_accept();
+    b = fake.last_connect;
+    CU_ASSERT(c->reset_on_exit);
+    CU_ASSERT(!b->reset_on_exit);
+    fake_connected(b, LB_ECONNREFUSED);
+    CU_ASSERT(!b->reset_on_exit);
+    b = fake.last_connect;
+    fake_connected(b, 0);
+    CU_ASSERT(b->reset_on_exit);
+    stop_server();
+}
+
 static void
 test_both_directions_hold_at_most_two_buffers(void)
 {
@@ -1070,6 +1091,8 @@ main(void)
     s = CU_add_suite("session (fake platform)", NULL, NULL);
     CU_add_test(s, "relay and half-close", test_relay_and_half_close);
     CU_add_test(s, "last bytes go with the FIN", test_last_bytes_go_with_the_fin);
+    CU_add_test(s, "relayed streams reset if the worker dies",
+                test_relayed_streams_reset_if_the_worker_dies);
     CU_add_test(s, "at most two buffers",
                 test_both_directions_hold_at_most_two_buffers);
     CU_add_test(s, "round robin across clients",
