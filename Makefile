@@ -1,7 +1,8 @@
 # PumpkinLB - POSIX build (Linux, Cygwin): `make run`, `make test`.
 # Beside what they build: the Windows cross build and its tests
 # (platform/win32/win32.mk), the MSI (installer/msi.mk), fuzzing
-# (tests/fuzz/fuzz.mk) and the benchmarks (tests/bench/bench.mk).
+# (tests/fuzz/fuzz.mk), the benchmarks (tests/bench/bench.mk) and the soak
+# (tests/soak/soak.mk).
 
 CC      ?= cc
 # SANITIZE=1 builds into its own directory: never mixed with the normal build.
@@ -74,6 +75,7 @@ include tests/fuzz/fuzz.mk
 include platform/win32/win32.mk
 include installer/msi.mk
 include tests/bench/bench.mk
+include tests/soak/soak.mk
 
 # The Debian packages each part needs, listed once each; `make ci-deps`
 # installs all of them in one go (.ci/run).
@@ -140,10 +142,10 @@ integration: all test-deps
 
 # Linux workers wait with epoll; PUMPKINLB_POLL=1 gives them the portable
 # poll() backend, which these scenarios run with again so it stays tested.
-POLL_TESTS := test_relay.py test_faults.py test_timeouts.py
+POLL_TESTS := test_relay.py test_faults.py test_timeouts.py test_cut_transfers.py
 
 test: deps test-deps $(BIN) $(UNIT) $(SESSION) $(FUZZ_REPLAY) \
-      $(FUZZ_REPLAY_INSPECT)
+      $(FUZZ_REPLAY_INSPECT) $(FUZZ_REPLAY_STATS)
 	$(SAN_ENV) $(UNIT)
 	$(SAN_ENV) $(SESSION)
 	$(MAKE) --no-print-directory fuzz-replay
@@ -182,11 +184,14 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 # groff/man check the manual pages; ip and keepalived run the
-# high-availability test (as root only). Installed with apt-get as root.
-DOCS_DEB_PKGS := groff-base man-db iproute2 keepalived
+# high-availability test (as root only); systemd-analyze (package systemd:
+# its tools, no running systemd needed) verifies the unit and rates its
+# sandbox. Installed with apt-get as root.
+DOCS_DEB_PKGS := groff-base man-db iproute2 keepalived systemd
 docs-deps:
 	@if ! command -v groff >/dev/null 2>&1 || ! command -v man >/dev/null 2>&1 || \
-	    ! command -v ip >/dev/null 2>&1 || ! command -v keepalived >/dev/null 2>&1; then \
+	    ! command -v ip >/dev/null 2>&1 || ! command -v keepalived >/dev/null 2>&1 || \
+	    ! command -v systemd-analyze >/dev/null 2>&1; then \
 	  $(call apt_install,documentation test tools,$(DOCS_DEB_PKGS),); \
 	fi
 

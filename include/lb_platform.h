@@ -21,7 +21,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <time.h>
 
 /* Exit statuses, documented in README and --help; the platforms return
@@ -237,6 +236,12 @@ int lb_stream_shutdown(lb_stream_t *s);
  * once. */
 #define LB_CLOSE_DRAIN_RESET 2
 void lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb);
+/* From now on, should this process end without closing s (killed,
+ * crashed), the peer sees a reset, not a clean end: a cut transfer must
+ * not look complete. lb_stream_close(LB_CLOSE_NORMAL) still sends a FIN.
+ * For relayed streams; best effort (0, or an error the stream works on
+ * despite). */
+int lb_stream_reset_on_exit(lb_stream_t *s);
 void *lb_stream_data(const lb_stream_t *s);
 void lb_stream_set_data(lb_stream_t *s, void *data);
 int lb_stream_peer(const lb_stream_t *s, lb_addr_t *out);
@@ -311,24 +316,46 @@ typedef struct lb_run_spec_s {
 int lb_run_workers(lb_run_spec_t *spec);
 
 /* ---- platform command lines and system logs ---- */
-/* The core's whole run for one config file: load, bind, serve until
- * stopped; returns the exit status. */
-typedef int (*lb_run_fn)(const char *config_path);
+/* What the core offers the platform's own command lines. */
+typedef struct lb_core_entry_s {
+    /* The whole run for one config file: load, bind, serve until
+     * stopped; returns the exit status. */
+    int (*run)(const char *config_path);
+    /* How long a stop may drain under that config file
+     * (graceful_shutdown_timeout), in ms: 0, or an exit status with the
+     * reason logged. A Windows service's preshutdown timeout. */
+    int (*stop_timeout)(const char *config_path, uint64_t *ms);
+} lb_core_entry_t;
 /* Command lines only one platform has (Windows: --service CFG,
- * --install-service [CFG], --uninstall-service). Returns an exit status,
- * or -1 when argv is none of them. */
-int lb_platform_main(int argc, char **argv, lb_run_fn run);
+ * --install-service [CFG], --configure-service [CFG],
+ * --uninstall-service, --reload-service). Returns an exit status, or -1
+ * when argv is none of them. */
+int lb_platform_main(int argc, char **argv, const lb_core_entry_t *core);
 /* Usage lines for those commands ("" where there are none). */
 const char *lb_platform_usage(void);
 /* Usage lines on how a graceful stop is asked for on this platform. */
 const char *lb_platform_stop_usage(void);
-/* A notable event (start, stop, configuration or fatal error) for the
- * system's log: the Windows Event Log when running as a service. */
-void lb_platform_event(int is_error, const char *msg);
-/* Where log lines go instead of stdout and stderr, every line stamped:
- * a Windows service has no console, so its log file. NULL where stdout
- * and stderr are it. */
-FILE *lb_platform_log_stream(void);
+/* Kinds of notable events for the system's log, ordered by severity: the
+ * platform gives each its own entry (Windows: an Event Log ID of
+ * platform/win32/messages.mc) and the core needs no system's numbers. */
+typedef enum {
+    LB_EVENT_STARTING = 0, /* informational */
+    LB_EVENT_STOPPED,      /* stopped, exit status 0 */
+    LB_EVENT_RELOADING,
+    LB_EVENT_RELOADED,
+    LB_EVENT_RELOAD_FAILED, /* warnings from here on: the old config stays */
+    LB_EVENT_UNSAFE_CONFIG, /* the config file can be written by others */
+    LB_EVENT_CONFIG_ERROR,  /* errors from here on: start refused */
+    LB_EVENT_FATAL,         /* start failed otherwise (cannot listen) */
+    LB_EVENT_FAILED,        /* stopped with a non-zero exit status */
+    LB_EVENT_KINDS
+} lb_event_t;
+#define LB_EVENT_FIRST_WARNING LB_EVENT_RELOAD_FAILED
+#define LB_EVENT_FIRST_ERROR LB_EVENT_CONFIG_ERROR
+/* A notable event for the system's log: the Windows Event Log when
+ * running as a service; nothing on POSIX (the service manager keeps
+ * stdout and stderr). */
+void lb_platform_event(lb_event_t kind, const char *msg);
 
 /* ---- privileges ---- */
 /* Switches the process to user (and group, else the user's group) after
@@ -337,8 +364,88 @@ FILE *lb_platform_log_stream(void);
  * user is refused with a reason. */
 int lb_drop_privileges(const char *user, const char *group, char *err,
                        size_t errlen);
-/* 1 if the file can be written by its group or by others. */
-int lb_file_writable_by_others(const char *path);
+/* 1 if someone other than the file's trusted owners can change it: on
+ * POSIX its group or others (mode bits); on Windows an account other than
+ * SYSTEM, Administrators, the service's own SID or the user running it
+ * (not a shared service account) has write access in its DACL, owns it,
+ * or can replace it through its folder. Then who holds that access and
+ * how to remove it is written to why (always NUL-terminated). */
+int lb_file_writable_by_others(const char *path, char *why, size_t whylen);
+/* 1 if the file's owner is neither root nor the user who started the
+ * program (then that owner decides where traffic goes); 0 where it
+ * cannot tell (Windows: lb_file_writable_by_others checks the ACL). */
+int lb_file_owner_foreign(const char *path);
+/* 1 when running as root (POSIX), where `user` should be set. */
+int lb_running_as_root(void);
+
+/* ---- log outputs: written without waiting for a reader ---- */
+typedef struct lb_logout_s lb_logout_t;
+
+/* How the core must write an output. */
+typedef struct lb_logout_info_s {
+    /* Writing may wait for a disk (a regular file), which no descriptor
+     * flag prevents: the core writes it from a timer, never on the
+     * relay's path. */
+    int disk;
+    /* A write of at most this many bytes is never cut nor mixed with
+     * another process's (PIPE_BUF for a pipe); 0: every write is (a file
+     * opened for appending). */
+    size_t atomic;
+    int crlf; /* lines end in "\r\n" (Windows) */
+    /* A log file standing for stdout and stderr (a Windows service's):
+     * every line gets its stamp, start-up errors too. */
+    int stamped;
+} lb_logout_info_t;
+
+/* The standard output (which = 1) or error (which = 2) as a log output;
+ * *out is NULL when it is closed. Both are the same object when they are
+ * the same file or pipe (close it once), so their lines keep their order.
+ * A Windows service has none: its log file stands for both
+ * (%ProgramData%\PumpkinLB\pumpkinlb.log). */
+int lb_logout_std(int which, lb_logout_t **out, char *err, size_t errlen);
+/* Opens path to append to: created with mode 0640; never through a
+ * symbolic link nor to a file with other names (a hard link), since root
+ * may open it where the service's user can plant one; not inherited by
+ * other programs. Windows: shared for deleting, so that it can be renamed
+ * while open. 0, or an LB_E* code with the reason in err. */
+int lb_logout_open(const char *path, lb_logout_t **out, char *err,
+                   size_t errlen);
+void lb_logout_info(const lb_logout_t *o, lb_logout_info_t *info);
+/* Writes up to len bytes, never waiting for a reader (a disk may still
+ * take its time): the count written, LB_EAGAIN when there is no room, or
+ * another LB_E* code. */
+long lb_logout_write(lb_logout_t *o, const char *buf, size_t len);
+/* Waits at most ms for o to have room and, where the platform holds lines
+ * itself (Windows: a thread writes them), for them to be written: the
+ * last flush before exit. 1 once the platform holds nothing unwritten. */
+int lb_logout_wait(lb_logout_t *o, int ms);
+/* Lines o took but then failed to write since the last call (Windows'
+ * writer thread), to be counted as dropped; 0 where writes fail at once. */
+unsigned long lb_logout_lost(lb_logout_t *o);
+/* Opens again the file o was opened on by name (lb_logout_open, a Windows
+ * service's log), for a reload after it was renamed; nothing for another
+ * output. 0, or an LB_E* code with the reason in err (o is unchanged). */
+int lb_logout_reopen(lb_logout_t *o, char *err, size_t errlen);
+/* Rotation by size, where this process is the file's only writer
+ * (Windows): before a write takes it past max bytes, NAME.(keep-1) becomes
+ * NAME.keep, ..., NAME becomes NAME.1 and a new NAME begins; max 0 =
+ * never. LB_ENOTSUP where it cannot (POSIX: the worker processes share
+ * it; logrotate does it), or for an output with no name. */
+int lb_logout_rotate_at(lb_logout_t *o, uint64_t max, unsigned keep);
+/* When running as root: makes the file o was opened on owned by user (as
+ * lb_drop_privileges takes it) and writable by it, so that a reload run as
+ * that user can reopen it. 0 where there is nothing to do. */
+int lb_logout_give(lb_logout_t *o, const char *user, char *err,
+                   size_t errlen);
+void lb_logout_close(lb_logout_t *o);
+
+/* path as seen from the directory of the file base (a config file):
+ * path itself if it is absolute, else joined to that directory and made
+ * absolute. malloc'd; NULL if out of memory. */
+char *lb_path_beside(const char *base, const char *path);
+/* 1 if the file can be read by its group or by others (a secret's file);
+ * 0 where mode bits do not say (Windows: ACLs). */
+int lb_file_readable_by_others(const char *path);
 
 /* ---- odds and ends ---- */
 /* Local time for log stamps; 0 on success. */

@@ -152,6 +152,7 @@ finish(lb_cfg_parser_t *p)
     if (!p->failed)
         lb__cfg_routes_attach(p);
     check_stats(p);
+    lb__cfg_stats_finish(p);
     if (!p->failed)
         apply_defaults(p);
     if (p->failed)
@@ -261,6 +262,24 @@ read_file(const char *path, size_t *len, char **err)
     return NULL;
 }
 
+/* A relative log_file is the config file's neighbour on every platform:
+ * a Windows service runs in System32, and a rule that depends on the
+ * directory someone started the program in is no rule. */
+static int
+log_file_beside(lb_config_t *cfg, char **err)
+{
+    char *path = lb_path_beside(cfg->path, cfg->log_file);
+
+    if (path == NULL) {
+        *err = file_error(cfg->path, "log_file", "out of memory");
+        lb_config_free(cfg);
+        return LB_EXIT_CONFIG;
+    }
+    free(cfg->log_file);
+    cfg->log_file = path;
+    return LB_EXIT_OK;
+}
+
 int
 lb_config_load(const char *path, lb_config_t *cfg, lb_config_warn_fn warn,
                void *warn_ctx, char **err)
@@ -276,6 +295,8 @@ lb_config_load(const char *path, lb_config_t *cfg, lb_config_warn_fn warn,
         return LB_EXIT_CONFIG;
     rc = lb_config_load_string(path, text, len, cfg, warn, warn_ctx, err);
     free(text);
+    if (rc == LB_EXIT_OK && cfg->log_file != NULL)
+        rc = log_file_beside(cfg, err);
     return rc;
 }
 
@@ -310,7 +331,7 @@ lb_config_free(lb_config_t *cfg)
     free(cfg->log_file);
     free(cfg->user);
     free(cfg->group);
-    free(cfg->stats.label);
+    lb__cfg_stats_free(&cfg->stats);
     lb_acl_free(&cfg->allow);
     lb_acl_free(&cfg->deny);
     memset(cfg, 0, sizeof(*cfg));

@@ -2,9 +2,10 @@
  * config.c (entry points, final checks), config_util.c (messages, string
  * and number helpers), config_ini.c (lines, sections,
  * keys), config_parse.c (option values), config_mappings.c (listen
- * addresses, backend lists), config_acl.c (allow and deny lists) and
- * config_balance.c (algorithm and backend parameters) and config_route.c
- * ([route:NAME] sections). */
+ * addresses, backend lists), config_acl.c (allow and deny lists),
+ * config_balance.c (algorithm and backend parameters), config_stats.c
+ * (the statistics server's keys) and config_route.c ([route:NAME]
+ * sections). */
 #ifndef LB_CONFIG_INTERNAL_H
 #define LB_CONFIG_INTERNAL_H
 
@@ -21,7 +22,7 @@
 #define LB_CFG_UNSET_INT (-1)
 #define LB_CFG_UNSET_MS (-1)
 
-#define LB_CFG_NOPTIONS 35
+#define LB_CFG_NOPTIONS 39
 #define LB_CFG_NLISTENER_OPTIONS 24
 
 typedef enum {
@@ -156,6 +157,8 @@ int lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l);
  * listener's timeouts always. */
 void lb__cfg_route_inherit(const lb_listener_cfg_t *listener,
                            lb_listener_cfg_t *route);
+/* Where [options] key name was set, 0 if not. */
+int lb__cfg_option_line(const lb_cfg_parser_t *p, const char *name);
 /* config_mappings.c */
 /* "PORT", "HOST:PORT", "*:PORT" or "[IPV6]:PORT" into *out. */
 int lb__cfg_parse_listen(lb_cfg_parser_t *p, const char *text,
@@ -188,6 +191,18 @@ int lb__cfg_opt_acl(lb_cfg_parser_t *p, const char *name, const char *value,
 int lb__cfg_acl_more(lb_cfg_parser_t *p, const char *list);
 /* The end of that list: it must not be empty or end with ','. */
 void lb__cfg_acl_end(lb_cfg_parser_t *p);
+
+/* config_stats.c: stats, stats_host and stats_token_file; stats_allow
+ * is an acl. */
+int lb__cfg_opt_stats(lb_cfg_parser_t *p, const char *name,
+                      const char *value, void *field);
+int lb__cfg_opt_stats_hosts(lb_cfg_parser_t *p, const char *name,
+                            const char *value, void *field);
+int lb__cfg_opt_stats_token(lb_cfg_parser_t *p, const char *name,
+                            const char *value, void *field);
+/* The stats_* keys need stats. */
+void lb__cfg_stats_finish(lb_cfg_parser_t *p);
+void lb__cfg_stats_free(lb_stats_cfg_t *st);
 
 /* config_balance.c */
 /* algorithm = NAME into the int at field. */

@@ -1,8 +1,9 @@
 /* config_parse.c - the values of [options] and of per-listener options:
  * the table of keys with their parsers and defaults, durations and
  * sizes. Listen addresses and backend lists are in config_mappings.c,
- * allow and deny lists in config_acl.c. Parsing is by hand and
- * ASCII-only so that no locale changes how a config reads. */
+ * allow and deny lists in config_acl.c, the statistics' keys in
+ * config_stats.c. Parsing is by hand and ASCII-only so that no locale
+ * changes how a config reads. */
 #include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -311,10 +312,44 @@ opt_rate(lb_cfg_parser_t *p, const char *name, const char *value,
     return -1;
 }
 
-static int opt_stats(lb_cfg_parser_t *p, const char *name, const char *value,
-                     void *field);
+/* A size in bytes, with K, M or G (binary) as a unit if wanted. */
+static int
+opt_size(lb_cfg_parser_t *p, const char *name, const char *value,
+         void *field)
+{
+    size_t n = strlen(value);
+    int64_t unit = 1, limit;
+    unsigned long v = 0;
+    char *digits;
+    int rc;
 
-static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
+    if (n > 1 && strchr("kKmMgG", value[n - 1]) != NULL) {
+        unit = (int64_t)1 << (value[n - 1] == 'k' || value[n - 1] == 'K' ? 10
+                              : value[n - 1] == 'm' || value[n - 1] == 'M'
+                                  ? 20
+                                  : 30);
+        n--;
+    }
+    limit = LB_MAX_LOG_ROTATE_SIZE / unit;
+    digits = lb__cfg_dupn(value, n);
+    rc = digits == NULL ? LB_CFG_NUM_SYNTAX
+                        : lb__cfg_parse_uint(digits, limit > (int64_t)ULONG_MAX
+                                                 ? ULONG_MAX
+                                                 : (unsigned long)limit,
+                                             &v);
+    free(digits);
+    if (rc == LB_CFG_NUM_OK) {
+        *(int64_t *)field = (int64_t)v * unit;
+        return 0;
+    }
+    lb__cfg_fail(p, p->lineno,
+                 "%s must be a number of bytes, 0 or more, with K, M or G "
+                 "if wanted (e.g. 10M), at most 1024G, got '%s'", name,
+                 value);
+    return -1;
+}
+
+static const lb_cfg_option_t lb_cfg_options[] = {
     {"pre_resolve_workers", offsetof(lb_config_t, pre_resolve), opt_bool},
     {"buffer_size", offsetof(lb_config_t, buffer_size), opt_buffer_size},
     {"connect_timeout", offsetof(lb_config_t, connect_timeout_ms), opt_seconds},
@@ -323,6 +358,7 @@ static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
     {"max_retries", offsetof(lb_config_t, max_retries), opt_count},
     {"processes", offsetof(lb_config_t, processes), opt_processes},
     {"log_file", offsetof(lb_config_t, log_file), opt_path},
+    {"log_rotate_size", offsetof(lb_config_t, log_rotate_size), opt_size},
     {"idle_timeout", offsetof(lb_config_t, idle_timeout_ms), opt_seconds},
     {"half_close_timeout", offsetof(lb_config_t, half_close_timeout_ms),
      opt_seconds},
@@ -344,7 +380,11 @@ static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
     {"log_connections", offsetof(lb_config_t, log_connections), opt_bool},
     {"send_proxy", offsetof(lb_config_t, send_proxy), opt_proxy_version},
     {"accept_proxy", offsetof(lb_config_t, accept_proxy), opt_bool},
-    {"stats", offsetof(lb_config_t, stats), opt_stats},
+    {"stats", offsetof(lb_config_t, stats), lb__cfg_opt_stats},
+    {"stats_allow", offsetof(lb_config_t, stats.allow), lb__cfg_opt_acl},
+    {"stats_host", offsetof(lb_config_t, stats), lb__cfg_opt_stats_hosts},
+    {"stats_token_file", offsetof(lb_config_t, stats),
+     lb__cfg_opt_stats_token},
 #define LB_CLIENT_OPTIONS(T)                                                 \
     {"inspect_timeout", offsetof(T, inspect_timeout_ms), opt_period},        \
     {"persist", offsetof(T, persist), opt_persist},                          \
@@ -362,7 +402,7 @@ static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
 
 /* What a [listener:NAME] section may set for itself. */
 static const lb_cfg_option_t
-    lb_cfg_listener_options[LB_CFG_NLISTENER_OPTIONS] = {
+    lb_cfg_listener_options[] = {
     {"connect_timeout", offsetof(lb_listener_cfg_t, connect_timeout_ms),
      opt_seconds},
     {"idle_timeout", offsetof(lb_listener_cfg_t, idle_timeout_ms), opt_seconds},
@@ -382,6 +422,13 @@ static const lb_cfg_option_t
     {"accept_proxy", offsetof(lb_listener_cfg_t, accept_proxy), opt_bool},
     LB_CLIENT_OPTIONS(lb_listener_cfg_t)
 };
+
+/* The tables and the counts the parser's arrays are sized by agree. */
+_Static_assert(sizeof(lb_cfg_options) / sizeof(lb_cfg_options[0]) ==
+                   LB_CFG_NOPTIONS, "LB_CFG_NOPTIONS");
+_Static_assert(sizeof(lb_cfg_listener_options) /
+                       sizeof(lb_cfg_listener_options[0]) ==
+                   LB_CFG_NLISTENER_OPTIONS, "LB_CFG_NLISTENER_OPTIONS");
 
 /* The settings of LB_CLIENT_OPTIONS, in [options] or a listener. */
 static void
@@ -562,6 +609,7 @@ lb__cfg_options_unset(lb_config_t *cfg)
     cfg->max_retries = LB_CFG_UNSET_INT; /* also the default: -1 */
     cfg->processes = 0;
     cfg->log_file = NULL;
+    cfg->log_rotate_size = -1; /* left so: lb_run says what it means */
     cfg->user = cfg->group = NULL;
     cfg->algorithm = LB_CFG_UNSET_INT;
     health_unset(&cfg->health);
@@ -663,23 +711,11 @@ lb__cfg_option(lb_cfg_parser_t *p, const char *name, const char *value)
     return opt->parse(p, opt->name, value, (char *)p->cfg + opt->offset);
 }
 
-/* stats = ADDRESS:PORT: written as a listener's listen address. */
-static int
-opt_stats(lb_cfg_parser_t *p, const char *name, const char *value,
-          void *field)
+int
+lb__cfg_option_line(const lb_cfg_parser_t *p, const char *name)
 {
-    lb_stats_cfg_t *st = field;
-    char label[LB_ADDRSTRLEN];
-    (void)name;
-
-    if (lb__cfg_parse_listen(p, value, &st->addr) != 0)
-        return -1;
-    lb_addr_format(&st->addr, label, sizeof(label));
-    st->label = lb__cfg_dup(label);
-    if (st->label == NULL) {
-        lb__cfg_fail(p, p->lineno, "out of memory");
-        return -1;
-    }
-    st->line = p->lineno;
+    for (size_t i = 0; i < LB_CFG_NOPTIONS; i++)
+        if (strcmp(lb_cfg_options[i].name, name) == 0)
+            return p->option_line[i];
     return 0;
 }

@@ -41,6 +41,9 @@
 
 /* persist = on a listener. */
 enum { LB_PERSIST_NONE = 0, LB_PERSIST_RDP_COOKIE = 1 };
+/* log_rotate_size: where a log file is rotated (Windows). */
+#define LB_DEFAULT_LOG_ROTATE_SIZE (10 * 1024 * 1024)
+#define LB_MAX_LOG_ROTATE_SIZE ((int64_t)1 << 40)
 
 /* How a listener spreads new clients over its backends (algorithm =). */
 typedef enum {
@@ -135,11 +138,17 @@ typedef struct lb_listener_cfg_s {
 } lb_listener_cfg_t;
 
 /* stats = ADDRESS:PORT in [options]: where live statistics are served
- * (stats_http.c). */
+ * (stats_http.c), and who may read them. */
 typedef struct lb_stats_cfg_s {
     int line;        /* where it was set; 0 = no statistics (the default) */
     lb_addr_t addr;
     char *label;     /* e.g. "127.0.0.1:9100" */
+    lb_acl_t allow;  /* stats_allow: clients that may connect; empty: all */
+    char *token;     /* stats_token_file's first line: the bearer token a
+                      * request needs; NULL: none */
+    char **hosts;    /* stats_host: names a Host header may carry besides
+                      * IP literals and localhost */
+    size_t nhosts;
 } lb_stats_cfg_t;
 
 typedef struct lb_config_s {
@@ -153,7 +162,9 @@ typedef struct lb_config_s {
     int max_connections;       /* per worker; 0 = from the descriptor limit */
     int max_retries;           /* -1 = default: every backend once */
     unsigned processes;        /* workers per listener, default 1 */
-    char *log_file;            /* NULL = stdout/stderr */
+    char *log_file;            /* NULL = stdout/stderr; absolute */
+    int64_t log_rotate_size;   /* bytes; 0 = never; -1 = not set: the
+                                * default where rotating is possible */
     char *user, *group;        /* run as these after binding (POSIX) */
     lb_health_cfg_t health;
     int algorithm;             /* lb_algorithm_t, default roundrobin */

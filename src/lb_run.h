@@ -10,8 +10,12 @@
  * left empty), since a reload replaces it. */
 int lb_run_serve(lb_config_t *cfg);
 
-/* Opens cfg's log_file (if any) for appending and logs to it from now on.
- * 0, or LB_EXIT_CONFIG with the reason logged. */
+/* Opens cfg's log_file (if any) for appending and logs to it from now on
+ * (none: the previous one is closed). 0, or LB_EXIT_CONFIG with the reason
+ * logged. */
 int lb_run_open_log(const lb_config_t *cfg);
+/* Warns of a config file others can write or another user owns, and of
+ * running as root without `user`: at start and at each reload. */
+void lb_run_check_permissions(const lb_config_t *cfg);
 
 #endif

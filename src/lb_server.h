@@ -9,6 +9,7 @@
 #include "lb_drain.h"
 #include "lb_health.h"
 #include "lb_list.h"
+#include "lb_log.h"
 #include "lb_platform.h"
 #include "lb_stats.h"
 #include "lb_tables.h"
@@ -33,6 +34,7 @@ typedef struct lb_shared_s {
     lb_backend_counters_t **bcounters;    /* per group: one per backend */
     lb_clients_t *clients;       /* per listener */
     lb_persist_t *persist;       /* per listener */
+    lb_atomic_t *log_dropped;    /* log lines no output had room for */
     int64_t started;             /* Unix time the counters began */
 } lb_shared_t;
 
@@ -53,18 +55,6 @@ typedef struct lb_group_s {
     uint64_t last_full_log;  /* every backend at max_conns */
 } lb_group_t;
 
-/* Clients refused at once for one reason (allow/deny, per-client
- * limits) since the last log line about them: reported at most once a
- * second, timer reporting the rest. */
-typedef struct lb_refusals_s {
-    struct lb_served_listener_s *sl;
-    unsigned long count;
-    uint64_t log_due;        /* loop time the next line may be written */
-    char last[LB_ADDRSTRLEN];
-    const char *why;         /* last client's reason, for the line */
-    lb_timer_t timer;
-} lb_refusals_t;
-
 /* A listener as served by this worker. */
 typedef struct lb_served_listener_s {
     const lb_listener_cfg_t *cfg;
@@ -80,8 +70,11 @@ typedef struct lb_served_listener_s {
     size_t active;           /* connections of this listener here */
     int paused;              /* a connection limit is reached */
     uint64_t last_limit_log;
-    lb_refusals_t refused_acl;     /* by allow/deny */
-    lb_refusals_t refused_client;  /* by per-client limits */
+    /* Lines a flood could multiply, at most one a second each: clients
+     * refused by allow/deny or by per-client limits, retried connects,
+     * clients every backend failed. (Every backend at max_conns: the
+     * group's last_full_log.) */
+    lb_lograte_t refused_log, refused_client_log, retry_log, failed_log;
     uint64_t last_proxy_log; /* a client without a valid PROXY header */
     uint64_t last_route_log; /* a client no route or backend is for */
     uint64_t last_keepalive_log; /* tcp_keepalive could not be set */
@@ -154,10 +147,12 @@ int lb_server_succeed(lb_server_t *old, const lb_config_t *cfg,
  * unknown). */
 void lb_session_start(lb_served_listener_t *sl, lb_stream_t *client,
                       const lb_addr_t *peer);
+/* Sets up sl's rate-limited lines about retries and failed clients. */
+void lb_session_lograte_init(lb_served_listener_t *sl);
 /* A client was refused at once for why (a per-client limit's name):
- * counted and logged at most once a second, as allow/deny's. */
-void lb_server_refused(lb_served_listener_t *sl, lb_refusals_t *r,
-                       const lb_addr_t *client, const char *why);
+ * counted in a line at most once a second, as allow/deny's. */
+void lb_server_refused_client(lb_served_listener_t *sl,
+                              const lb_addr_t *client, const char *why);
 /* Ends every session of srv now (the drain's deadline, a second stop);
  * reset = the peers see a reset. */
 void lb_session_abort_all(lb_server_t *srv, int reset);

@@ -79,6 +79,7 @@ typedef struct lb_stats_snapshot_s {
     const char *version;
     int64_t started; /* Unix time the counters began: start or reload */
     int64_t now;     /* Unix time of the snapshot */
+    int64_t log_dropped; /* log lines no output had room for */
     lb_stats_listener_t *listeners;
     size_t nlisteners;
     lb_stats_backend_t *all_backends; /* listeners point into it */
@@ -111,6 +112,23 @@ void lb_stats_escape_html(lb_buf_t *b, const char *s);
 int lb_stats_prometheus(const lb_stats_snapshot_t *s, lb_buf_t *out);
 int lb_stats_json(const lb_stats_snapshot_t *s, lb_buf_t *out);
 int lb_stats_html(const lb_stats_snapshot_t *s, lb_buf_t *out);
+
+/* ---- the request (stats_request.c) ---- */
+/* What a request gets: a page, or an HTTP error status. */
+enum {
+    LB_STATS_PAGE_HTML = 0, /* GET / */
+    LB_STATS_PAGE_METRICS,  /* GET /metrics */
+    LB_STATS_PAGE_JSON,     /* GET /stats.json */
+    LB_STATS_BAD_REQUEST = 400,
+    LB_STATS_UNAUTHORIZED = 401, /* stats_token_file: no or a wrong token */
+    LB_STATS_NOT_FOUND = 404,
+    LB_STATS_NOT_ALLOWED = 405,  /* a method other than GET */
+    LB_STATS_MISDIRECTED = 421   /* a Host that is no IP literal, localhost
+                                  * or stats_host: maybe DNS rebinding */
+};
+/* Judges the request line and headers in req[0..len), as a network peer
+ * sent them (any bytes), against cfg: one of the codes above. */
+int lb_stats_request(const char *req, size_t len, const lb_stats_cfg_t *cfg);
 
 /* ---- serving, in a worker ---- */
 /* run.c binds the stats address as one more listener after the config's

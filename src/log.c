@@ -1,5 +1,5 @@
-/* log.c - log lines in the original's format, one write per line so lines
- * from several worker processes never interleave. */
+/* log.c - log lines in the original's format; log_output.c writes them
+ * (whole lines only, so lines of several worker processes never mix). */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,14 +8,7 @@
 #include "lb_log.h"
 #include "lb_platform.h"
 
-static FILE *log_file;
-static FILE *console; /* replaces stdout and stderr when set */
-
-void
-lb_log_set_file(FILE *f)
-{
-    log_file = f;
-}
+static FILE *console; /* replaces stdout and stderr when set (tests) */
 
 void
 lb_log_redirect(FILE *f)
@@ -44,21 +37,15 @@ lb_log_stamp(char *buf, size_t size)
              tm.tm_sec, tm.tm_year + 1900);
 }
 
-static void
-emit(FILE *out, const char *line, size_t len)
-{
-    fwrite(line, 1, len, out);
-    fflush(out);
-}
+#define NO_EVENT (-1)
 
-/* Formats "STAMP message\n" and writes it to out (without the stamp
- * unless `stamped`, for start-up errors such as "FILE:LINE: ...") and to
- * the log file; hands the bare message to the system log if `event`. */
+/* Formats "STAMP message\n" and writes it to stdout (err 0) or stderr
+ * (without the stamp unless `stamped`, for start-up errors such as
+ * "FILE:LINE: ...") and to the log file; hands the bare message to the
+ * system log as that kind of event unless `event` is NO_EVENT. */
 static void
-vlog_to(FILE *out, int stamped, int event, int is_error, const char *fmt,
-        va_list ap)
+vlog_to(int err, int stamped, int event, const char *fmt, va_list ap)
 {
-    FILE *sink = console ? console : lb_platform_log_stream();
     char stamp[64], small[512], *line = small;
     size_t slen, len;
     va_list ap2;
@@ -77,25 +64,23 @@ vlog_to(FILE *out, int stamped, int event, int is_error, const char *fmt,
     memcpy(line, stamp, slen);
     vsnprintf(line + slen, (size_t)n + 1, fmt, ap);
     line[len - 1] = '\n';
-    if (sink)
-        emit(sink, line, len);
-    else if (stamped)
-        emit(out, line, len);
-    else
-        emit(out, line + slen, len - slen);
-    if (log_file)
-        emit(log_file, line, len);
+    if (console) {
+        fwrite(line, 1, len, console);
+        fflush(console);
+    }
+    lb__log_line(console ? LB_LOG_NO_CONSOLE : err, line, len,
+                 stamped ? 0 : slen);
     line[len - 1] = '\0';
-    if (event)
-        lb_platform_event(is_error, line + slen);
+    if (event != NO_EVENT)
+        lb_platform_event((lb_event_t)event, line + slen);
     if (line != small)
         free(line);
 }
 
 static void
-vlog(FILE *out, const char *fmt, va_list ap)
+vlog(int err, const char *fmt, va_list ap)
 {
-    vlog_to(out, 1, 0, out == stderr, fmt, ap);
+    vlog_to(err, 1, NO_EVENT, fmt, ap);
 }
 
 void
@@ -104,7 +89,7 @@ lb_log(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vlog(stdout, fmt, ap);
+    vlog(0, fmt, ap);
     va_end(ap);
 }
 
@@ -114,26 +99,26 @@ lb_log_error(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vlog(stderr, fmt, ap);
+    vlog(1, fmt, ap);
     va_end(ap);
 }
 
 void
-lb_log_fatal(const char *fmt, ...)
+lb_log_fatal(lb_event_t kind, const char *fmt, ...)
 {
     va_list ap;
 
     va_start(ap, fmt);
-    vlog_to(stderr, 0, 1, 1, fmt, ap);
+    vlog_to(1, 0, kind, fmt, ap);
     va_end(ap);
 }
 
 void
-lb_log_event(int is_error, const char *fmt, ...)
+lb_log_event(lb_event_t kind, const char *fmt, ...)
 {
     va_list ap;
 
     va_start(ap, fmt);
-    vlog_to(is_error ? stderr : stdout, 1, 1, is_error, fmt, ap);
+    vlog_to(kind >= LB_EVENT_FIRST_WARNING, 1, kind, fmt, ap);
     va_end(ap);
 }

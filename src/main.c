@@ -102,7 +102,8 @@ load_config(const char *path, lb_config_t *cfg)
 
     if (lb_config_load(path, cfg, warn_config, NULL, &err) == 0)
         return 0;
-    lb_log_fatal("%s", err ? err : "invalid configuration");
+    lb_log_fatal(LB_EVENT_CONFIG_ERROR, "%s",
+                 err ? err : "invalid configuration");
     free(err);
     return LB_EXIT_CONFIG;
 }
@@ -117,19 +118,33 @@ run_config(const char *path)
 
     if (rc != 0)
         return rc;
-    if (lb_file_writable_by_others(path))
-        lb_log_error("warning: %s can be written by its group or by others; "
-                     "whoever can write it decides where traffic goes "
-                     "(chmod go-w)", path);
+    lb_run_check_permissions(&cfg);
     rc = lb_run_open_log(&cfg);
     if (rc == 0) {
         (void)lb_server_conn_limit(&cfg, limit, sizeof(limit));
-        lb_log_event(0, "PumpkinLB %s starting (pid %ld, config %s%s)",
+        lb_log_event(LB_EVENT_STARTING,
+                     "PumpkinLB %s starting (pid %ld, config %s%s)",
                      LB_VERSION, lb_getpid(), path, limit);
         rc = lb_run_serve(&cfg);
     }
     lb_config_free(&cfg);
+    lb_log_flush(LB_LOG_EXIT_WAIT_MS); /* a service's last lines too */
     return rc;
+}
+
+/* The platform's question (a Windows service's preshutdown timeout): how
+ * long a stop may drain under this config file. */
+static int
+stop_timeout(const char *path, uint64_t *ms)
+{
+    lb_config_t cfg;
+    int rc = load_config(path, &cfg);
+
+    if (rc != 0)
+        return rc;
+    *ms = (uint64_t)cfg.graceful_timeout_ms;
+    lb_config_free(&cfg);
+    return 0;
 }
 
 static int
@@ -149,15 +164,19 @@ check_config(const char *path)
 int
 main(int argc, char **argv)
 {
+    static const lb_core_entry_t core = {run_config, stop_timeout};
     args_t args = {NULL, 0};
-    int rc = lb_platform_main(argc, argv, run_config);
+    int rc = lb_platform_main(argc, argv, &core);
 
-    if (rc >= 0)
+    if (rc >= 0) {
+        lb_log_close();
         return rc;
+    }
     rc = parse_args(argc, argv, &args);
     if (rc >= 0)
         return rc;
-    if (args.test_only)
-        return check_config(args.config);
-    return run_config(args.config);
+    rc = args.test_only ? check_config(args.config)
+                        : run_config(args.config);
+    lb_log_close();
+    return rc;
 }

@@ -5,7 +5,6 @@
  * address is unchanged keeps its socket: connections queue in its backlog
  * while new workers replace the old ones, so none is refused, and the old
  * workers drain what they hold. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,24 +39,47 @@ log_supervisor(int is_error, const char *msg)
 int
 lb_run_open_log(const lb_config_t *cfg)
 {
-    static FILE *current;
-    FILE *f;
+    int64_t max = cfg->log_rotate_size < 0 ? LB_DEFAULT_LOG_ROTATE_SIZE
+                                           : cfg->log_rotate_size;
+    char err[256];
 
-    if (cfg->log_file == NULL)
-        return 0;
-    f = fopen(cfg->log_file, "a");
-    if (f == NULL) {
-        lb_log_fatal("%s: cannot open log_file '%s': %s", cfg->path,
-                     cfg->log_file, strerror(errno));
+    /* A reload opens it again, which is what log rotation needs. Run as
+     * root with `user`, the file becomes that user's, for the reload runs
+     * as that user (logrotate's `create` then keeps the owner too). */
+    if (lb_log_open_file(cfg->log_file, cfg->user, err, sizeof(err)) != 0) {
+        lb_log_fatal(LB_EVENT_CONFIG_ERROR,
+                     "%s: cannot open log_file '%s': %s", cfg->path,
+                     cfg->log_file, err);
         return LB_EXIT_CONFIG;
     }
-    lb_log_set_file(f);
-    /* A reload reopens it, which is also what log rotation needs. */
-    if (current != NULL && fclose(current) != 0)
-        lb_log_error("closing the previous log file failed: %s",
-                     strerror(errno));
-    current = f;
+    if (lb_log_rotate_at((uint64_t)max) == LB_ENOTSUP &&
+        cfg->log_rotate_size > 0)
+        lb_log_error("warning: %s: log_rotate_size has nothing to rotate "
+                     "here: it rotates log_file and the service log on "
+                     "Windows; elsewhere logrotate does (see "
+                     "pumpkinlb.cfg(5), LOGS)", cfg->path);
+    if (cfg->log_file != NULL)
+        lb_log("Logging to %s", cfg->log_file);
     return 0;
+}
+
+void
+lb_run_check_permissions(const lb_config_t *cfg)
+{
+    char why[512];
+
+    if (lb_file_writable_by_others(cfg->path, why, sizeof(why)))
+        lb_log_event(LB_EVENT_UNSAFE_CONFIG, "warning: %s %s; whoever can "
+                     "write it decides where traffic goes", cfg->path, why);
+    if (lb_file_owner_foreign(cfg->path))
+        lb_log_error("warning: %s is owned by a user who is neither root "
+                     "nor the one who started PumpkinLB; that user decides "
+                     "where traffic goes (chown root)", cfg->path);
+    if (lb_running_as_root() && cfg->user == NULL)
+        lb_log_error("warning: running as root without `user` in "
+                     "[options]: every worker relays traffic as root; set "
+                     "user to an account of its own, or start it as one "
+                     "(the systemd unit does)");
 }
 
 /* "a, b, c" of a group's backends (malloc'd), or NULL. */
@@ -198,7 +220,8 @@ bind_all(lb_run_t *run, lb_run_t *old)
         }
         rc = lb_listener_bind(addr, LISTEN_BACKLOG, &run->listeners[i]);
         if (rc != 0) {
-            lb_log_fatal("%s:%d: cannot listen on %s: %s", cfg->path,
+            lb_log_fatal(LB_EVENT_FATAL, "%s:%d: cannot listen on %s: %s",
+                         cfg->path,
                          line, label, lb_strerror(rc));
             run->listeners[i] = NULL;
             unbind(run, old, from, i);
@@ -217,7 +240,7 @@ drop_privileges(const lb_config_t *cfg)
     if (cfg->user == NULL && cfg->group == NULL)
         return 0;
     if (lb_drop_privileges(cfg->user, cfg->group, err, sizeof(err)) != 0) {
-        lb_log_fatal("%s: %s", cfg->path, err);
+        lb_log_fatal(LB_EVENT_CONFIG_ERROR, "%s: %s", cfg->path, err);
         return LB_EXIT_CONFIG;
     }
     lb_log("Running as user %s%s%s", cfg->user, cfg->group ? ", group " : "",
@@ -230,6 +253,7 @@ worker(const size_t *idx, size_t n, unsigned slot, void *ctx)
 {
     lb_run_t *run = ctx;
 
+    lb_log_count_drops(run->shared.log_dropped);
     return lb_server_run(&run->cfg, run->listeners, &run->shared, idx, n,
                          slot, reload_here, run);
 }
@@ -303,12 +327,15 @@ lb_run_serve(lb_config_t *cfg)
         free_run(run);
         return rc;
     }
+    lb_log_count_drops(run->shared.log_dropped);
     lb_log("Configured buffer size = %lu bytes",
            (unsigned long)run->cfg.buffer_size);
     fill_spec(run, &spec);
     run->spec = &spec;
     rc = lb_run_workers(&spec);
-    lb_log_event(rc != 0, "Shutdown complete, exiting with status %d", rc);
+    lb_log_event(rc != 0 ? LB_EVENT_FAILED : LB_EVENT_STOPPED,
+                 "Shutdown complete, exiting with status %d", rc);
+    lb_log_count_drops(NULL); /* the block goes */
     free_run(spec.ctx); /* the run of the last reload */
     return rc;
 }
@@ -354,24 +381,31 @@ prepare(lb_run_t *old)
 {
     lb_run_t *run;
     lb_config_t cfg;
-    char *err = NULL;
+    char *err = NULL, err_text[256];
 
-    lb_log_event(0, "Reloading configuration from %s", old->cfg.path);
+    lb_log_event(LB_EVENT_RELOADING, "Reloading configuration from %s",
+                 old->cfg.path);
     if (lb_config_load(old->cfg.path, &cfg, warn_config, NULL, &err) != 0) {
-        lb_log_event(1, "Reload failed, the running configuration stays: "
-                     "%s", err ? err : "invalid configuration");
+        lb_log_event(LB_EVENT_RELOAD_FAILED, "Reload failed, the running "
+                     "configuration stays: %s",
+                     err ? err : "invalid configuration");
         free(err);
         return NULL;
     }
+    lb_run_check_permissions(&cfg);
     warn_fixed(&old->cfg, &cfg);
     run = new_run(&cfg, old);
     if (run == NULL) {
         lb_config_free(&cfg);
-        lb_log_event(1, "Reload failed, the running configuration stays");
+        lb_log_event(LB_EVENT_RELOAD_FAILED,
+                     "Reload failed, the running configuration stays");
         return NULL;
     }
     if (lb_run_open_log(&run->cfg) != 0)
         lb_log_error("keeping the previous log file");
+    if (lb_log_reopen_std(err_text, sizeof(err_text)) != 0)
+        lb_log_error("cannot reopen the log: %s; keeping the previous one",
+                     err_text);
     log_removed(old);
     run->spec = old->spec;
     return run;
@@ -380,7 +414,8 @@ prepare(lb_run_t *old)
 static void
 reloaded(const lb_run_t *run)
 {
-    lb_log_event(0, "Reloaded %s: %lu listener(s)", run->cfg.path,
+    lb_log_event(LB_EVENT_RELOADED, "Reloaded %s: %lu listener(s)",
+                 run->cfg.path,
                  (unsigned long)run->cfg.nlisteners);
 }
 
@@ -394,6 +429,7 @@ reload(void *ctx, lb_run_spec_t *next)
     if (run == NULL)
         return -1;
     fill_spec(run, next);
+    lb_log_count_drops(run->shared.log_dropped); /* before old's goes */
     free_run(old); /* closes the removed listeners' sockets here */
     reloaded(run);
     return 0;
@@ -445,11 +481,13 @@ reload_here(lb_server_t *srv, void *ctx)
         free(idx);
         give_back(run, old);
         free_run(run);
-        lb_log_event(1, "Reload failed (out of memory), the running "
+        lb_log_event(LB_EVENT_RELOAD_FAILED, "Reload failed (out of memory), "
+                     "the running "
                      "configuration stays");
         return;
     }
     free(idx);
+    lb_log_count_drops(run->shared.log_dropped);
     /* The old server closed or handed over every socket old had. */
     for (size_t j = 0; j < nbound(&old->cfg); j++)
         old->listeners[j] = NULL;

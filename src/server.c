@@ -12,7 +12,6 @@
 #include "server_internal.h"
 
 #define ACCEPT_ERROR_LOG_MS 1000 /* at most one "out of descriptors" a second */
-#define REFUSED_LOG_MS 1000      /* at most one "refused" line a second */
 #define FD_RESERVE 64            /* descriptors kept free of connections, */
                                  /* or a quarter of a smaller limit */
 
@@ -161,43 +160,32 @@ lb__server_stop(lb_server_t *srv, lb_stop_reason_t why)
 /* One line for every client refused since the last: a scan or a flood
  * from a refused network must not flood the log as well. */
 static void
-report_refused(lb_refusals_t *r)
+report_refused(lb_lograte_t *r)
 {
-    lb_served_listener_t *sl = r->sl;
+    lb_served_listener_t *sl = r->data;
 
-    r->log_due = lb_loop_now(sl->srv->loop) + REFUSED_LOG_MS;
-    if (r == &sl->refused_acl)
-        lb_log("%s: refused %lu client(s) by allow/deny (last from %s)",
-               sl->cfg->listen_label, r->count, r->last);
-    else
-        lb_log("%s: refused %lu client(s) over per-client limits (last "
-               "from %s: %s)", sl->cfg->listen_label, r->count, r->last,
-               r->why);
-    r->count = 0;
+    lb_log("%s: refused %lu client(s) by allow/deny (last from %s)",
+           sl->cfg->listen_label, r->held, r->who);
 }
 
 static void
-on_refused_timer(lb_timer_t *t)
+report_refused_client(lb_lograte_t *r)
 {
-    lb_refusals_t *r = t->data;
+    lb_served_listener_t *sl = r->data;
 
-    if (r->count > 0)
-        report_refused(r);
+    lb_log("%s: refused %lu client(s) over per-client limits (last from "
+           "%s: %s)", sl->cfg->listen_label, r->held, r->who, r->what);
 }
 
 void
-lb_server_refused(lb_served_listener_t *sl, lb_refusals_t *r,
-                  const lb_addr_t *client, const char *why)
+lb_server_refused_client(lb_served_listener_t *sl, const lb_addr_t *client,
+                         const char *why)
 {
-    uint64_t now = lb_loop_now(sl->srv->loop);
+    lb_lograte_t *r = &sl->refused_client_log;
 
-    r->count++;
-    r->why = why;
-    lb_addr_format(client, r->last, sizeof(r->last));
-    if (now >= r->log_due)
-        report_refused(r);
-    else if (!lb_timer_active(&r->timer))
-        lb_timer_start(&r->timer, r->log_due - now);
+    lb_addr_format(client, r->who, sizeof(r->who));
+    snprintf(r->what, sizeof(r->what), "%s", why);
+    lb_lograte_event(r);
 }
 
 /* The allow/deny check, before a session, a buffer or a backend is spent
@@ -214,7 +202,8 @@ refuse(lb_served_listener_t *sl, lb_stream_t *s, const lb_addr_t *peer)
         return 0;
     lb_stream_close(s, LB_CLOSE_RESET, NULL);
     lb_stats_refused(sl, LB_STATS_REFUSED_ACL);
-    lb_server_refused(sl, &sl->refused_acl, peer, "allow/deny");
+    lb_addr_format(peer, sl->refused_log.who, sizeof(sl->refused_log.who));
+    lb_lograte_event(&sl->refused_log);
     return 1;
 }
 
@@ -343,13 +332,6 @@ group_setup(lb_server_t *srv, lb_served_listener_t *sl, lb_group_t *g,
                    shared->conns[gc->group], srv->slot, shared->processes);
 }
 
-static void
-refusals_setup(lb_served_listener_t *sl, lb_refusals_t *r)
-{
-    r->sl = sl;
-    lb_timer_init(sl->srv->loop, &r->timer, on_refused_timer, r);
-}
-
 /* Listener li of the config, as sl: its groups (own backends, routes)
  * and its shared tables. */
 static int
@@ -360,8 +342,10 @@ serve_setup(lb_server_t *srv, lb_served_listener_t *sl, size_t li)
 
     sl->cfg = l;
     sl->srv = srv;
-    refusals_setup(sl, &sl->refused_acl);
-    refusals_setup(sl, &sl->refused_client);
+    lb_lograte_init(&sl->refused_log, srv->loop, report_refused, sl);
+    lb_lograte_init(&sl->refused_client_log, srv->loop,
+                    report_refused_client, sl);
+    lb_session_lograte_init(sl);
     sl->groups = calloc(1 + l->nroutes, sizeof(*sl->groups));
     if (sl->groups == NULL)
         return LB_ENOMEM;
@@ -425,14 +409,6 @@ lb__server_listen(lb_server_t *srv, lb_listener_t **listeners,
     return 0;
 }
 
-static void
-finish_refusals(lb_refusals_t *r)
-{
-    lb_timer_stop(&r->timer);
-    if (r->count > 0)
-        report_refused(r); /* the count the timer had yet to log */
-}
-
 /* Frees what a server holds apart from the loop and the pool. */
 void
 lb__server_free_parts(lb_server_t *srv)
@@ -442,8 +418,11 @@ lb__server_free_parts(lb_server_t *srv)
 
         if (sl->srv == NULL)
             continue; /* init stopped before this one */
-        finish_refusals(&sl->refused_acl);
-        finish_refusals(&sl->refused_client);
+        /* The counts their timers had yet to log. */
+        lb_lograte_stop(&sl->refused_log);
+        lb_lograte_stop(&sl->refused_client_log);
+        lb_lograte_stop(&sl->retry_log);
+        lb_lograte_stop(&sl->failed_log);
     }
     close_listeners(srv);
     for (size_t i = 0; i < srv->nserved; i++) {

@@ -186,6 +186,7 @@ lb_server_init(lb_server_t *srv, const lb_config_t *cfg,
     rc = lb_loop_new(&srv->loop, &alloc);
     if (rc != 0)
         return rc;
+    lb_log_attach(srv->loop); /* from now on log lines never wait */
     setup(srv, cfg, slot);
     return lb__server_listen(srv, listeners, shared, idx, n, NULL);
 }
@@ -197,6 +198,7 @@ lb_server_fini(lb_server_t *srv)
     lb_timer_stop(&srv->reap_timer);
     lb__server_free_parts(srv);
     if (srv->owner) {
+        lb_log_attach(NULL); /* what is buffered is written first */
         lb_loop_free(srv->loop);
         if (srv->pool)
             lb_bufpool_free(srv->pool);

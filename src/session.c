@@ -405,17 +405,55 @@ on_splice(lb_stream_t *src, long nmoved, int at_sink)
 
 /* ---- connecting and retrying ---- */
 
+/* The original's lines about retries and clients every backend failed,
+ * at most one a second per listener of each (the connection line has
+ * the rest); one for several describes the last and counts the others. */
+static void
+report_failed(lb_lograte_t *r)
+{
+    lb_served_listener_t *sl = r->data;
+
+    if (r->held == 1)
+        lb_log_error("All backends failed for client %s on %s (%s); "
+                     "closing the client connection", r->who,
+                     sl->cfg->listen_label, r->what);
+    else
+        lb_log_error("All backends failed for client %s on %s (%s); "
+                     "closing the client connection, and %lu more "
+                     "client(s) in the last second", r->who,
+                     sl->cfg->listen_label, r->what, r->held - 1);
+}
+
+static void
+report_retry(lb_lograte_t *r)
+{
+    lb_served_listener_t *sl = r->data;
+
+    if (r->held == 1)
+        lb_log_error("Retrying request from %s %s", r->who, r->what);
+    else
+        lb_log_error("Retrying request from %s %s, and %lu more on %s in "
+                     "the last second", r->who, r->what, r->held - 1,
+                     sl->cfg->listen_label);
+}
+
+void
+lb_session_lograte_init(lb_served_listener_t *sl)
+{
+    lb_lograte_init(&sl->retry_log, sl->srv->loop, report_retry, sl);
+    lb_lograte_init(&sl->failed_log, sl->srv->loop, report_failed, sl);
+}
+
 static void
 give_up(lb_session_t *sess, int err)
 {
-    char client[LB_ADDRSTRLEN];
+    lb_lograte_t *r = &sess->sl->failed_log;
 
     lb_stats_failed(sess->sl);
-    client_label(sess, client, sizeof(client));
-    lb_log_error("All backends failed for client %s on %s (last: %s: %s); "
-                 "closing the client connection", client,
-                 sess->sl->cfg->listen_label, backend_cfg(sess)->label,
-                 lb_strerror(err));
+    client_label(sess, r->who, sizeof(r->who));
+    snprintf(r->what, sizeof(r->what), "last: %s: %s",
+             backend_cfg(sess)->label, lb_strerror(err));
+    lb_lograte_event(r);
     lb__session_end(sess, END_CONNECT_FAILED, 0);
 }
 
@@ -432,7 +470,7 @@ static void
 backend_failed(lb_session_t *sess, int err)
 {
     const lb_backend_cfg_t *old = backend_cfg(sess);
-    char client[LB_ADDRSTRLEN];
+    lb_lograte_t *r = &sess->sl->retry_log;
     long next;
 
     lb_timer_stop(&sess->timer);
@@ -457,9 +495,10 @@ backend_failed(lb_session_t *sess, int err)
         return;
     }
     sess->backend_idx = (size_t)next;
-    client_label(sess, client, sizeof(client));
-    lb_log_error("Retrying request from %s from %s on %s (%s)", client,
-                 old->label, backend_cfg(sess)->label, lb_strerror(err));
+    client_label(sess, r->who, sizeof(r->who));
+    snprintf(r->what, sizeof(r->what), "from %s on %s (%s)", old->label,
+             backend_cfg(sess)->label, lb_strerror(err));
+    lb_lograte_event(r);
     try_backend(sess);
 }
 
@@ -473,6 +512,7 @@ on_connected(lb_stream_t *s, int status)
         return;
     }
     sess->connected = 1;
+    (void)lb_stream_reset_on_exit(s); /* a worker's death cuts visibly */
     sess->connect_ms =
         (uint32_t)(lb_loop_now(server(sess)->loop) - sess->started);
     lb_health_succeeded(&sess->group->health, sess->backend_idx);
@@ -675,9 +715,10 @@ over_client_limit(lb_session_t *sess)
     lb_stats_refused(sl, rc == LB_CLIENT_CONNS
                              ? LB_STATS_REFUSED_CLIENT_CONNS
                              : LB_STATS_REFUSED_CLIENT_RATE);
-    lb_server_refused(sl, &sl->refused_client, &sess->client_addr,
-                      rc == LB_CLIENT_CONNS ? "max_conns_per_client"
-                                            : "max_conn_rate_per_client");
+    lb_server_refused_client(sl, &sess->client_addr,
+                             rc == LB_CLIENT_CONNS
+                                 ? "max_conns_per_client"
+                                 : "max_conn_rate_per_client");
     sess->quiet = 1;
     lb__session_end(sess, END_REFUSED, 1);
     return 1;
@@ -742,6 +783,7 @@ lb_session_start(lb_served_listener_t *sl, lb_stream_t *client,
     }
     sess->sl = sl;
     sess->client = client;
+    (void)lb_stream_reset_on_exit(client);
     sess->open_streams = 1;
     if (sess->opt != NULL)
         sess->opt->prefer = -1;

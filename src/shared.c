@@ -3,7 +3,7 @@
  * valid in every forked worker. Per backend group (a listener's own
  * backends, each route's) a cursor, health, connection counts and
  * counters; per listener its counters and, where used, its client and
- * persistence tables. */
+ * persistence tables; the count of log lines dropped. */
 #include <time.h>
 
 #include "lb_server.h"
@@ -106,6 +106,7 @@ place(carve_t *c, const lb_config_t *cfg, unsigned processes,
 {
     place_groups(c, cfg, processes, out);
     out->counters = TAKE(c, cfg->nlisteners, lb_listener_counters_t);
+    out->log_dropped = TAKE(c, 1, lb_atomic_t);
     place_tables(c, cfg, processes, out);
 }
 

@@ -157,6 +157,7 @@ lb_stats_snapshot(const lb_config_t *cfg, const lb_shared_t *sh,
     out->version = LB_VERSION;
     out->started = sh->started;
     out->now = now == (time_t)-1 ? sh->started : (int64_t)now;
+    out->log_dropped = lb_atomic_load(sh->log_dropped);
     out->nlisteners = cfg->nlisteners;
     out->listeners = calloc(cfg->nlisteners + 1, sizeof(*out->listeners));
     out->all_backends = calloc(nb + 1, sizeof(*out->all_backends));

@@ -1,27 +1,32 @@
 /* stats_http.c - the HTTP/1.0 responder on the `stats` address: one GET
  * per connection, its request line and headers read into a bounded
- * buffer, answered from a snapshot of the shared counters, then closed.
- * It has no authentication: the address belongs on loopback or a
- * management network. */
+ * buffer, judged (stats_request.c: Host, token, path), answered from a
+ * snapshot of the shared counters, then closed. Who may connect is
+ * stats_allow's; slow clients from one address cannot take every slot. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "lb_list.h"
+#include "lb_log.h"
 #include "lb_server.h"
 
 #define MAX_REQUEST 4096 /* request line and headers; beyond: 431 */
-#define MAX_CONNS 64     /* open at once per worker; beyond: reset */
-#define REQUEST_MS 5000  /* to send the whole request */
+#define MAX_CONNS 64     /* open at once per worker */
+#define MAX_PER_CLIENT 8 /* of them from one address (a scrape takes 1) */
+#define REQUEST_MS 2000  /* to send the whole request */
 #define RESPONSE_MS 30000 /* to take the whole response */
 #define LINGER_MS 2000   /* after it, for the client's FIN */
+#define REFUSED_LOG_MS 1000 /* refusals are logged at most this often */
 
 typedef struct stats_conn_s stats_conn_t;
 
 typedef struct lb_stats_http_s {
     lb_server_t *srv;
     lb_listener_t *listener; /* NULL once closed */
-    lb_list_t conns;     /* stats_conn_t, by link */
+    lb_list_t conns;     /* stats_conn_t, by link, oldest first */
     size_t nconns;
+    unsigned long refused; /* since the last line that said so */
+    uint64_t refused_log_due;
 } lb_stats_http_t;
 
 enum { C_READING, C_WRITING, C_LINGERING };
@@ -31,11 +36,13 @@ struct stats_conn_s {
     lb_list_t link;
     lb_stream_t *stream; /* NULL once closed */
     lb_timer_t timer;
-    char *req;           /* MAX_REQUEST + 1 bytes, from the first byte on */
+    char *req;           /* MAX_REQUEST bytes, from the first byte on */
     size_t len;
     lb_buf_t resp;
     int phase, eof;
     int full; /* more came than MAX_REQUEST */
+    unsigned char ip[16]; /* the client's address (lb_addr_ip) */
+    int iplen;
 };
 
 static void on_read(lb_stream_t *s, long nread, char *buf);
@@ -97,14 +104,29 @@ static const reply_t pages[] = {
      lb_stats_prometheus},
     {200, "OK", "application/json", lb_stats_json},
 };
-static const char *const paths[] = {"/", "/metrics", "/stats.json"};
 
-static const reply_t bad_request = {400, "Bad Request", NULL, NULL};
-static const reply_t not_found = {404, "Not Found", NULL, NULL};
-static const reply_t not_allowed = {405, "Method Not Allowed", NULL, NULL};
+static const reply_t errors[] = {
+    {400, "Bad Request", NULL, NULL},
+    {401, "Unauthorized", NULL, NULL},
+    {404, "Not Found", NULL, NULL},
+    {405, "Method Not Allowed", NULL, NULL},
+    {421, "Misdirected Request", NULL, NULL},
+};
 static const reply_t too_large = {431, "Request Header Fields Too Large",
                                   NULL, NULL};
 static const reply_t failed = {500, "Internal Server Error", NULL, NULL};
+
+/* The reply for what lb_stats_request() decided. */
+static const reply_t *
+reply_for(int answer)
+{
+    if (answer >= LB_STATS_PAGE_HTML && answer <= LB_STATS_PAGE_JSON)
+        return &pages[answer - LB_STATS_PAGE_HTML];
+    for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++)
+        if (errors[i].code == answer)
+            return &errors[i];
+    return &failed;
+}
 
 /* The body of r: a page rendered from the counters, or a line of text
  * (500's if the page cannot be had). Returns what it answers. */
@@ -141,48 +163,16 @@ build(lb_server_t *srv, const reply_t *r, lb_buf_t *out)
                   "%sConnection: close\r\n\r\n", r->code, r->reason,
                   r->type ? r->type : "text/plain; charset=utf-8",
                   (unsigned long long)text.len,
-                  r->code == 405 ? "Allow: GET\r\n" : "");
+                  r->code == 405   ? "Allow: GET\r\n"
+                  : r->code == 401 ? "WWW-Authenticate: Bearer "
+                                     "realm=\"PumpkinLB statistics\"\r\n"
+                                   : "");
     if (text.len > 0)
         lb_buf_add(out, text.data, text.len);
     lb_buf_free(&text);
 }
 
 /* ---- the request ---- */
-
-static int
-is_version(const char *v)
-{
-    return strncmp(v, "HTTP/1.", 7) == 0 && v[7] >= '0' && v[7] <= '9' &&
-           v[8] == '\0';
-}
-
-/* What to answer to "METHOD TARGET HTTP/1.x" (req NUL-terminated). */
-static const reply_t *
-route(char *req)
-{
-    char *line_end = strchr(req, '\n');
-    char *sp1, *sp2, *query;
-
-    if (line_end == NULL)
-        return &bad_request;
-    *line_end = '\0';
-    if (line_end > req && line_end[-1] == '\r')
-        line_end[-1] = '\0';
-    sp1 = strchr(req, ' ');
-    sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-    if (sp2 == NULL || sp1 == req || sp2 == sp1 + 1 || !is_version(sp2 + 1))
-        return &bad_request;
-    *sp1 = *sp2 = '\0';
-    if (strcmp(req, "GET") != 0)
-        return &not_allowed;
-    query = strpbrk(sp1 + 1, "?#");
-    if (query != NULL)
-        *query = '\0';
-    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
-        if (strcmp(sp1 + 1, paths[i]) == 0)
-            return &pages[i];
-    return &not_found;
-}
 
 static void
 on_written(lb_stream_t *s, int status)
@@ -211,10 +201,8 @@ respond(stats_conn_t *c, const reply_t *r)
 {
     lb_server_t *srv = c->http->srv;
 
-    if (r == NULL) {
-        c->req[c->len] = '\0';
-        r = route(c->req);
-    }
+    if (r == NULL)
+        r = reply_for(lb_stats_request(c->req, c->len, &srv->cfg->stats));
     build(srv, r, &c->resp);
     if (c->resp.failed) {
         conn_close(c, LB_CLOSE_RESET);
@@ -248,7 +236,7 @@ headers_done(const stats_conn_t *c, size_t from)
 static int
 take(stats_conn_t *c, const char *buf, size_t n)
 {
-    if (c->req == NULL && (c->req = malloc(MAX_REQUEST + 1)) == NULL)
+    if (c->req == NULL && (c->req = malloc(MAX_REQUEST)) == NULL)
         return -1;
     if (n > MAX_REQUEST - c->len) {
         n = MAX_REQUEST - c->len;
@@ -289,6 +277,84 @@ on_read(lb_stream_t *s, long nread, char *buf)
         read_more(c);
 }
 
+/* ---- who may connect ---- */
+
+/* A refused client is reset at once; the refusals go in one line at most
+ * once a second, with their count, so a flood does not flood the log. */
+static void
+refuse(lb_stats_http_t *http, lb_stream_t *s, const lb_addr_t *peer,
+       const char *why)
+{
+    uint64_t now = lb_loop_now(http->srv->loop);
+    char who[LB_ADDRSTRLEN];
+
+    lb_stream_close(s, LB_CLOSE_RESET, NULL);
+    http->refused++;
+    if (now < http->refused_log_due)
+        return;
+    http->refused_log_due = now + REFUSED_LOG_MS;
+    lb_addr_format(peer, who, sizeof(who));
+    lb_log("Statistics on %s: refused %lu connection(s) since the last such "
+           "line (the last from %s: %s)", http->srv->cfg->stats.label,
+           http->refused, who, why);
+    http->refused = 0;
+}
+
+typedef struct census_s {
+    size_t open, same;           /* not closing; of them from this client */
+    stats_conn_t *oldest_reading; /* still waiting for its request */
+} census_t;
+
+static void
+count_conns(lb_stats_http_t *http, const unsigned char *ip, int len,
+            census_t *n)
+{
+    lb_list_t *head = &http->conns;
+
+    memset(n, 0, sizeof(*n));
+    for (lb_list_t *at = head->next; at != head; at = at->next) {
+        stats_conn_t *c = LB_LIST_ENTRY(at, stats_conn_t, link);
+
+        if (c->stream == NULL)
+            continue;
+        n->open++;
+        n->same += c->iplen == len && memcmp(c->ip, ip, (size_t)len) == 0;
+        if (c->phase == C_READING && n->oldest_reading == NULL)
+            n->oldest_reading = c;
+    }
+}
+
+/* stats_allow, then at most MAX_PER_CLIENT connections from one address;
+ * when every slot is taken, the oldest one still waiting for its request
+ * (a slow client's) gives way, so slow clients cannot starve a scrape.
+ * 0 if s may be served. */
+static int
+admit(lb_stats_http_t *http, lb_stream_t *s, const lb_addr_t *peer,
+      unsigned char ip[16], int *len)
+{
+    static const lb_acl_t no_deny;
+    census_t n;
+
+    *len = lb_addr_ip(peer, ip);
+    if (lb_acl_check(&http->srv->cfg->stats.allow, &no_deny, ip,
+                     (size_t)*len) != LB_ACL_PASS) {
+        refuse(http, s, peer, "not in stats_allow");
+        return -1;
+    }
+    count_conns(http, ip, *len, &n);
+    if (n.same >= MAX_PER_CLIENT) {
+        refuse(http, s, peer, "too many connections from that address");
+        return -1;
+    }
+    if (n.open >= MAX_CONNS && n.oldest_reading == NULL) {
+        refuse(http, s, peer, "every connection slot is answering");
+        return -1;
+    }
+    if (n.open >= MAX_CONNS)
+        conn_close(n.oldest_reading, LB_CLOSE_RESET);
+    return 0;
+}
+
 /* ---- the listener ---- */
 
 static void
@@ -297,16 +363,27 @@ on_accept(lb_listener_t *l, lb_stream_t *s, const lb_addr_t *peer, int status,
 {
     lb_stats_http_t *http = data;
     stats_conn_t *c;
+    unsigned char ip[16];
+    lb_addr_t addr;
+    int len;
     (void)l;
-    (void)peer;
 
     if (status < 0)
         return; /* the platform pauses accepting for a moment */
-    c = http->nconns < MAX_CONNS ? calloc(1, sizeof(*c)) : NULL;
+    if (peer != NULL)
+        addr = *peer;
+    else if (lb_stream_peer(s, &addr) != 0)
+        memset(&addr, 0, sizeof(addr)); /* gone already: unknown */
+    if (admit(http, s, &addr, ip, &len) != 0)
+        return;
+    /* Those closing still hold memory until their close callbacks. */
+    c = http->nconns < 2 * MAX_CONNS ? calloc(1, sizeof(*c)) : NULL;
     if (c == NULL) {
         lb_stream_close(s, LB_CLOSE_RESET, NULL);
         return;
     }
+    memcpy(c->ip, ip, sizeof(c->ip));
+    c->iplen = len;
     c->http = http;
     c->stream = s;
     lb_list_push(&http->conns, &c->link);

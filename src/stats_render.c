@@ -388,6 +388,11 @@ lb_stats_prometheus(const lb_stats_snapshot_t *s, lb_buf_t *out)
            "last reload.");
     lb_buf_printf(out, "pumpkinlb_start_time_seconds %lld\n",
                   (long long)s->started);
+    header(out, "pumpkinlb_log_lines_dropped_total", "counter",
+           "Log lines dropped because the log output (a pipe, journald, "
+           "the disk) did not keep up.");
+    lb_buf_printf(out, "pumpkinlb_log_lines_dropped_total %lld\n",
+                  (long long)s->log_dropped);
     listener_metrics(out, s);
     backend_state_metrics(out, s);
     for (size_t f = 0; f < COUNT(backend_families); f++) {
@@ -467,8 +472,10 @@ lb_stats_json(const lb_stats_snapshot_t *s, lb_buf_t *out)
 {
     lb_buf_puts(out, "{\"version\":");
     lb_stats_escape_json(out, s->version);
-    lb_buf_printf(out, ",\"start_time\":%lld,\"time\":%lld,\"listeners\":[",
-                  (long long)s->started, (long long)s->now);
+    lb_buf_printf(out, ",\"start_time\":%lld,\"time\":%lld,"
+                  "\"log_lines_dropped_total\":%lld,\"listeners\":[",
+                  (long long)s->started, (long long)s->now,
+                  (long long)s->log_dropped);
     for (size_t i = 0; i < s->nlisteners; i++) {
         lb_buf_puts(out, i ? ",\n " : "\n ");
         json_listener(out, &s->listeners[i]);
@@ -554,8 +561,9 @@ lb_stats_html(const lb_stats_snapshot_t *s, lb_buf_t *out)
     lb_buf_printf(out, "; counters from the last %lld s (since the start or "
                   "the last reload). Also as <a href=\"/metrics\">Prometheus "
                   "metrics</a> and <a href=\"/stats.json\">JSON</a>; this "
-                  "page reloads every 5 s.</p>\n",
-                  (long long)(s->now - s->started));
+                  "page reloads every 5 s. Log lines dropped: %lld.</p>\n",
+                  (long long)(s->now - s->started),
+                  (long long)s->log_dropped);
     for (size_t i = 0; i < s->nlisteners; i++)
         html_listener(out, &s->listeners[i]);
     lb_buf_puts(out, "</body>\n</html>\n");

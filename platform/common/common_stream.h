@@ -37,6 +37,11 @@ typedef struct lb__stream_base_s {
     lb_splice_cb splice_cb;
     long splice_result;
     int splice_at_sink;
+    /* The first error a write or splice into this stream took, else 0.
+     * A peer's reset is reported to one system call only: when a write
+     * takes it, a read right after finds a plain end, which must not be
+     * passed on as the peer's FIN (see lb__stream_end). */
+    int write_error;
 } lb__stream_base_t;
 
 typedef struct lb__pending_s {
@@ -51,6 +56,23 @@ void lb__pending_add(lb__pending_t *q, lb__stream_base_t *b, unsigned what);
  * before it began. A closed stream's close callback runs, then it is
  * freed. */
 void lb__pending_run(lb__pending_t *q, int passes);
+/* A write or splice into b failed with err (< 0). */
+static inline void
+lb__stream_write_failed(lb__stream_base_t *b, int err)
+{
+    if (b->write_error == 0)
+        b->write_error = err;
+}
+
+/* What a read that found the end of b's stream reports: LB_EOF, unless a
+ * write into b failed before: then the connection was cut (a reset that
+ * the write took), and the end is that error, never a clean one. */
+static inline long
+lb__stream_end(const lb__stream_base_t *b)
+{
+    return b->write_error != 0 ? b->write_error : LB_EOF;
+}
+
 /* Gives back a finished read's buffer the core never saw. */
 void lb__stream_drop_read(lb__stream_base_t *b, const lb_allocator_t *a);
 

@@ -72,6 +72,13 @@ extern const lb__backend_t lb__epoll_backend;
 
 struct lb__splice_s;
 
+/* A stream's SO_LINGER: OFF (a close sends FIN), RESET ({1, 0}: a close,
+ * or the process's end, sends RST), NONE (a UNIX socket: no reset to
+ * send). */
+enum { LB__LINGER_OFF = 0, LB__LINGER_RESET = 1, LB__LINGER_NONE = 2 };
+/* The FINs a stream has seen: ours (lb_stream_shutdown), the peer's. */
+enum { LB__FIN_SENT = 1, LB__FIN_READ = 2 };
+
 struct lb_stream_s {
     lb__stream_base_t base; /* first: data, callbacks, completion queue */
     lb__io_t io;
@@ -81,6 +88,8 @@ struct lb_stream_s {
     unsigned char peer_fin;   /* the peer's FIN is in (LB__PEER_FIN) */
     unsigned char write_last; /* lb_stream_write_last: send with MSG_MORE */
     unsigned char nodelay_due; /* TCP_NODELAY still to set: NODELAY_* */
+    unsigned char linger;     /* LB__LINGER_*: does close() reset? */
+    unsigned char fins;       /* LB__FIN_SENT (shutdown), LB__FIN_READ */
     int known_next;           /* the next read's result, if a look ahead
                                  found it (LB_EOF or an error), else 0 */
     unsigned forks_at_open;   /* lb__posix_forks when the socket was made */
@@ -100,6 +109,7 @@ struct lb_listener_s {
     int paused;       /* by the core: a connection limit was reached */
     int accepting;    /* in on_accept: a callback may close l ... */
     int closed;       /* ... and then on_accept frees it */
+    unsigned char linger; /* what accepted streams inherit: LB__LINGER_* */
 };
 
 struct lb_loop_s {
@@ -140,6 +150,8 @@ int lb__posix_socket(int family);
 /* nodelay: the stream needs TCP_NODELAY (an accepted socket on Linux has
  * it already, from its listener); it is set before the second send. */
 lb_stream_t *lb__stream_new(lb_loop_t *loop, int fd, int nodelay);
+/* SO_LINGER {1, 0} on fd: a close, or the process's end, resets. */
+int lb__posix_linger_reset(int fd);
 /* Sets TCP_NODELAY now if the stream still lacks it: before any send but
  * the first, and before a splice into it. */
 void lb__stream_nodelay(lb_stream_t *s);
@@ -156,6 +168,10 @@ int lb__posix_signals_watch(int signo);
 extern int lb__posix_lifeline_fd;
 /* Workers leave SIGINT to the parent (a terminal sends it to the group). */
 extern int lb__posix_is_worker;
+
+/* What a read reports at the end of s's stream: LB_EOF, or the error a
+ * write into s took (lb__stream_end). */
+long lb__stream_at_end(lb_stream_t *s);
 
 /* posix_splice.c */
 void lb__splice_step(struct lb__splice_s *sp);

@@ -11,12 +11,15 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Linux copies TCP_NODELAY from the listener to what it accepts, which
- * saves a setsockopt() per connection; elsewhere it is set on each. */
+/* Linux copies TCP_NODELAY and SO_LINGER from the listener to what it
+ * accepts, which saves a setsockopt() each per connection; elsewhere they
+ * are set on each. */
 #ifdef __linux__
 #define NODELAY_INHERITED 1
+#define LINGER_INHERITED 1
 #else
 #define NODELAY_INHERITED 0
+#define LINGER_INHERITED 0
 #endif
 
 #define ACCEPT_BATCH 64
@@ -73,6 +76,13 @@ lb_listener_bind(const lb_addr_t *addr, int backlog, lb_listener_t **out)
     }
     l->io.fd = fd;
     l->io.index = -1;
+    /* Accepted streams are relayed, and must reset should the worker die
+     * (lb_stream_reset_on_exit); closing a listening socket is the same
+     * with it. */
+    if (((const struct sockaddr *)addr->u.bytes)->sa_family == AF_UNIX)
+        l->linger = LB__LINGER_NONE;
+    else if (LINGER_INHERITED && lb__posix_linger_reset(fd) == 0)
+        l->linger = LB__LINGER_RESET;
     *out = l;
     return 0;
 }
@@ -176,6 +186,7 @@ accept_batch(lb_loop_t *loop, lb_listener_t *l)
             l->cb(l, NULL, NULL, LB_ENOMEM, l->data);
             return;
         }
+        s->linger = l->linger;
         l->cb(l, s, peer.len ? &peer : NULL, 0, l->data);
     }
 }

@@ -3,11 +3,11 @@
 #include "posix_internal.h"
 
 int
-lb_platform_main(int argc, char **argv, lb_run_fn run)
+lb_platform_main(int argc, char **argv, const lb_core_entry_t *core)
 {
     (void)argc;
     (void)argv;
-    (void)run;
+    (void)core;
     return -1;
 }
 
@@ -32,15 +32,8 @@ lb_platform_stop_usage(void)
 }
 
 void
-lb_platform_event(int is_error, const char *msg)
+lb_platform_event(lb_event_t kind, const char *msg)
 {
-    (void)is_error;
+    (void)kind;
     (void)msg;
-}
-
-/* A shell, systemd and cygrunsrv all give the process stdout and stderr. */
-FILE *
-lb_platform_log_stream(void)
-{
-    return NULL;
 }

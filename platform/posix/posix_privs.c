@@ -34,12 +34,29 @@ lookup(const char *user, const char *group, uid_t *uid, gid_t *gid,
     return 0;
 }
 
+/* Who started the program: remembered before privileges are dropped, as
+ * the checks at a reload compare with it too. */
+static uid_t
+invoker(void)
+{
+    static uid_t uid = (uid_t)-1;
+    static int known;
+
+    if (!known) {
+        uid = getuid();
+        known = 1;
+    }
+    return uid;
+}
+
 int
 lb_drop_privileges(const char *user, const char *group, char *err,
                    size_t errlen)
 {
     uid_t uid;
     gid_t gid;
+
+    (void)invoker();
 
     if (user == NULL && group == NULL)
         return 0;
@@ -49,6 +66,10 @@ lb_drop_privileges(const char *user, const char *group, char *err,
     }
     if (lookup(user, group, &uid, &gid, err, errlen) != 0)
         return -1;
+    if (geteuid() == uid && getuid() == uid && getegid() == gid &&
+        getgid() == gid)
+        return 0; /* started as that user (systemd's User=): no switch,
+                   * which a system call filter may forbid */
     if (geteuid() != 0 && geteuid() != uid) {
         snprintf(err, errlen, "only root can switch to user '%s'", user);
         return -1;
@@ -69,11 +90,41 @@ lb_drop_privileges(const char *user, const char *group, char *err,
 }
 
 int
-lb_file_writable_by_others(const char *path)
+lb_file_writable_by_others(const char *path, char *why, size_t whylen)
+{
+    struct stat st;
+
+    if (whylen > 0)
+        why[0] = '\0';
+    if (stat(path, &st) != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) == 0)
+        return 0;
+    snprintf(why, whylen, "can be written by its group or by others "
+             "(chmod go-w)");
+    return 1;
+}
+
+int
+lb_file_owner_foreign(const char *path)
 {
     struct stat st;
 
     if (stat(path, &st) != 0)
         return 0;
-    return (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
+    return st.st_uid != 0 && st.st_uid != invoker();
+}
+
+int
+lb_running_as_root(void)
+{
+    return geteuid() == 0;
+}
+
+int
+lb_file_readable_by_others(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        return 0; /* opening it says why */
+    return (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
 }

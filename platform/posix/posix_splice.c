@@ -218,7 +218,10 @@ lb__splice_step(struct lb__splice_s *sp)
         more = !src_end && !src_dry && sp->in_pipe == sp->max;
         out = pump_out(sp, more);
         if (out < 0) {
-            finish(sp, lb__posix_error(errno == 0 ? EIO : errno), 1);
+            int err = lb__posix_error(errno == 0 ? EIO : errno);
+
+            lb__stream_write_failed(&sp->dst->base, err);
+            finish(sp, err, 1);
             return;
         }
         if (out == 0) {
@@ -235,7 +238,7 @@ lb__splice_step(struct lb__splice_s *sp)
     else if (sp->src->io.ready & LB__URGENT)
         finish(sp, LB_ENOTSUP, 0); /* stuck at the mark: read past it */
     else if (src_end)
-        finish(sp, LB_EOF, 0);
+        finish(sp, lb__stream_at_end(sp->src), 0);
     else
         wait_for(sp, 0);
 }

@@ -59,6 +59,33 @@ lb__posix_socket(int family)
 
 static void on_io(lb_loop_t *loop, lb__io_t *io, short revents);
 
+int
+lb__posix_linger_reset(int fd)
+{
+    struct linger lg = {1, 0};
+
+    if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) != 0)
+        return lb__posix_error(errno);
+    return 0;
+}
+
+/* The kernel closes a dying process's sockets as close() would: with a
+ * FIN, unless SO_LINGER {1, 0} makes it a reset. A normal close clears
+ * the option again (lb_stream_close). An accepted stream may have it
+ * from its listener already. */
+int
+lb_stream_reset_on_exit(lb_stream_t *s)
+{
+    int rc;
+
+    if (s->linger != LB__LINGER_OFF)
+        return 0;
+    rc = lb__posix_linger_reset(s->io.fd);
+    if (rc == 0)
+        s->linger = LB__LINGER_RESET;
+    return rc;
+}
+
 /* Nagle holds a small segment back only while sent data is unacknowledged,
  * so a stream's first send goes out at once without TCP_NODELAY: a short
  * connection (one request each way) never needs the setsockopt() at all.
@@ -131,6 +158,8 @@ connect_stream(lb_loop_t *loop, const lb_addr_t *addr, lb_connect_cb cb,
         close(fd);
         return LB_ENOMEM;
     }
+    if (sa->sa_family == AF_UNIX)
+        s->linger = LB__LINGER_NONE;
     s->base.data = data;
     s->base.connect_cb = cb;
     *out = s;
@@ -202,7 +231,7 @@ look_ahead(lb_stream_t *s)
         n = recv(s->io.fd, &c, 1, MSG_PEEK);
     while (n < 0 && errno == EINTR);
     if (n == 0)
-        return LB_EOF;
+        return LB_EOF; /* lb_stream_read checks for a write's error */
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
         return lb__posix_error(errno);
     if (n < 0)
@@ -222,6 +251,13 @@ static int
 fin_is_next(const lb_stream_t *s)
 {
     return !(s->io.ready & (POLLERR | POLLHUP | LB__URGENT));
+}
+
+long
+lb__stream_at_end(lb_stream_t *s)
+{
+    s->fins |= LB__FIN_READ;
+    return lb__stream_end(&s->base);
 }
 
 /* One recv() into a fresh buffer. Returns 1 if the read finished (result
@@ -268,7 +304,8 @@ try_read(lb_stream_t *s)
         lb__io_drained(&s->io, POLLIN);
         return 0;
     }
-    s->base.read_result = n == 0 ? LB_EOF : lb__posix_error(errno);
+    s->base.read_result = n == 0 ? lb__stream_at_end(s)
+                                 : lb__posix_error(errno);
     return 1;
 }
 
@@ -278,8 +315,11 @@ lb_stream_read(lb_stream_t *s, lb_read_cb cb)
     s->base.read_cb = cb;
     if (s->known_next) {
         /* Seen by the peek: an end is certain and a recv would only
-         * confirm it; an error could not be read again. */
-        s->base.read_result = s->known_next;
+         * confirm it; an error could not be read again. A write may have
+         * taken a reset since. */
+        s->base.read_result = s->known_next == LB_EOF
+                                  ? lb__stream_at_end(s)
+                                  : s->known_next;
         s->known_next = 0;
         lb__stream_queue(s, LB__DONE_READ);
         return 0;
@@ -330,6 +370,7 @@ try_write(lb_stream_t *s)
             return 0;
         } else {
             s->base.write_status = lb__posix_error(n < 0 ? errno : EIO);
+            lb__stream_write_failed(&s->base, s->base.write_status);
             return 1;
         }
     }
@@ -416,18 +457,33 @@ lb_stream_shutdown(lb_stream_t *s)
 {
     if (shutdown(s->io.fd, SHUT_WR) != 0)
         return lb__posix_error(errno);
+    s->fins |= LB__FIN_SENT;
     return 0;
 }
 
 #define DRAIN_CHECK_MS 20
 #define DRAIN_MAX_MS 30000 /* a peer that stopped reading gets its reset */
 
+/* Whether a normal close of s must clear SO_LINGER {1, 0} first. Not
+ * once both FINs are through (the first side a connection closes): the
+ * connection is then over, and close() sends nothing either way, but for
+ * a simultaneous close whose FIN of ours is still unacknowledged. */
+static int
+linger_to_clear(const lb_stream_t *s)
+{
+    return s->linger == LB__LINGER_RESET &&
+           s->fins != (LB__FIN_SENT | LB__FIN_READ);
+}
+
 static void
 close_now(lb_stream_t *s, int reset)
 {
-    if (reset) {
+    if (reset && s->linger != LB__LINGER_RESET) {
         /* Linger 0 makes close() send RST: how a reset is passed on. */
-        struct linger lg = {1, 0};
+        (void)lb__posix_linger_reset(s->io.fd);
+    } else if (!reset && linger_to_clear(s)) {
+        /* A FIN, as asked; if this fails, the peer gets a reset. */
+        struct linger lg = {0, 0};
         (void)setsockopt(s->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     }
     close(s->io.fd);

@@ -20,8 +20,10 @@ WIN_OBJS  := $(WIN_SRCS:%.c=$(WIN_BUILD)/%.o)
 WIN_UNIT_OBJS := $(UNIT_SRCS:%.c=$(WIN_BUILD)/%.o)
 WIN_BIN   := $(WIN_BUILD)/pumpkinlb.exe
 WIN_UNIT  := $(WIN_BUILD)/unit-tests.exe
-# The resources linked into pumpkinlb.exe: the Event Log's message table.
-WIN_RES   := platform/win32/messages.mc
+# The resources linked into pumpkinlb.exe: the Event Log's message table,
+# and the version and manifest.
+WIN_RES   := platform/win32/messages.mc platform/win32/pumpkinlb.rc
+WIN_RC    := x86_64-w64-mingw32-windres
 # cmake: tests/wine/check_build_files.py configures CMake's Windows build.
 WIN_DEB_PKGS := gcc-mingw-w64-x86-64 mingw-w64-tools wine wine64 msitools \
                 wixl dpkg-dev cmake
@@ -50,13 +52,18 @@ $(WIN_BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(WIN_CC) $(WIN_CFLAGS) $(WIN_TEST_INC) -I$(WIN_DEPS)/include -c $< -o $@
 
-# The Event Log's message table: one message, "%1", so events read as sent.
+# The Event Log's message table: an ID per kind of event, "%1" the text.
 $(WIN_BUILD)/messages.o: platform/win32/messages.mc
 	@mkdir -p $(WIN_BUILD)/mc
 	x86_64-w64-mingw32-windmc -h $(WIN_BUILD)/mc -r $(WIN_BUILD)/mc $<
-	x86_64-w64-mingw32-windres -I$(WIN_BUILD)/mc $(WIN_BUILD)/mc/messages.rc -o $@
+	$(WIN_RC) -I$(WIN_BUILD)/mc $(WIN_BUILD)/mc/messages.rc -o $@
 
-$(WIN_BIN): $(WIN_BUILD)/src/main.o $(WIN_OBJS) $(WIN_BUILD)/messages.o
+# VERSIONINFO (from include/lb_version.h) and the application manifest.
+$(WIN_BUILD)/pumpkinlb_rc.o: platform/win32/pumpkinlb.rc                              platform/win32/pumpkinlb.manifest include/lb_version.h
+	@mkdir -p $(WIN_BUILD)
+	$(WIN_RC) -Iinclude -Iplatform/win32 $< -o $@
+
+$(WIN_BIN): $(WIN_BUILD)/src/main.o $(WIN_OBJS) $(WIN_BUILD)/messages.o             $(WIN_BUILD)/pumpkinlb_rc.o
 	$(WIN_CC) -o $@ $^ $(WIN_LIBS)
 
 $(WIN_UNIT): $(WIN_UNIT_OBJS) $(WIN_OBJS)

@@ -41,11 +41,15 @@ close_socket(lb_stream_t *s, int reset)
 {
     if (reset) {
         /* Linger 0 makes closesocket() send RST: how a reset is passed. */
-        struct linger lg = {1, 0};
-        (void)setsockopt(s->sock, SOL_SOCKET, SO_LINGER, (const char *)&lg,
-                         sizeof(lg));
-    } else if (s->pending > 0) {
-        lb__win_unclean_closes++;
+        if (!s->linger_reset)
+            (void)lb__win_set_linger(s->sock, 1);
+    } else {
+        if (s->pending > 0)
+            lb__win_unclean_closes++;
+        /* Set for a process that dies (lb_stream_reset_on_exit): a
+         * normal close is a FIN. */
+        if (s->linger_reset)
+            (void)lb__win_set_linger(s->sock, 0);
     }
     /* What is still pending completes as aborted; the stream is freed
      * only after the last of it. */

@@ -1,6 +1,6 @@
 /* win32_install.c - --install-service and --uninstall-service: the
- * service's registration with the SCM (LocalService, automatic start,
- * restart on failure) and the Event Log source. */
+ * service's registration with the SCM (LocalService, automatic start; the
+ * rest is win32_configure.c's) and the Event Log source. */
 #include "win32_internal.h"
 #include "win32_service.h"
 
@@ -14,12 +14,25 @@
     L"SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\PumpkinLB"
 #define UNINSTALL_WAIT_MS 30000
 
+/* Creates path as a folder unless it is one already (where the caller
+ * may not create anything: the service in the installed data folder). */
+static int
+have_folder(const wchar_t *path)
+{
+    DWORD attrs;
+
+    if (CreateDirectoryW(path, NULL))
+        return 1;
+    attrs = GetFileAttributesW(path);
+    return attrs != INVALID_FILE_ATTRIBUTES &&
+           (attrs & FILE_ATTRIBUTE_DIRECTORY);
+}
+
 wchar_t *
 lb__win_data_path(const wchar_t *name)
 {
-    wchar_t base[MAX_PATH];
+    wchar_t base[MAX_PATH], *path, *sep;
     size_t len;
-    wchar_t *path;
 
     /* The known folder, not %ProgramData%: a service's environment is not
      * a user's, and Wine's differs. */
@@ -29,18 +42,22 @@ lb__win_data_path(const wchar_t *name)
     path = malloc(len * sizeof(*path));
     if (path == NULL)
         return NULL;
-    swprintf(path, len, L"%ls\\PumpkinLB", base);
-    if (!CreateDirectoryW(path, NULL) &&
-        GetLastError() != ERROR_ALREADY_EXISTS) {
-        free(path);
-        return NULL;
-    }
     swprintf(path, len, L"%ls\\PumpkinLB\\%ls", base, name);
+    /* Each folder on the way: PumpkinLB, then logs in "logs\\x.log". */
+    for (sep = path + wcslen(base) + 1; (sep = wcschr(sep, L'\\')) != NULL;
+         sep++) {
+        *sep = L'\0';
+        if (!have_folder(path)) {
+            free(path);
+            return NULL;
+        }
+        *sep = L'\\';
+    }
     return path;
 }
 
-static void
-say_error(const char *what, DWORD err)
+void
+lb__win_say_error(const char *what, DWORD err)
 {
     if (err == ERROR_ACCESS_DENIED)
         fprintf(stderr, "pumpkinlb: %s: access denied; run this from an "
@@ -50,9 +67,8 @@ say_error(const char *what, DWORD err)
                 (unsigned long)err);
 }
 
-/* The absolute config path as a wide string; the default when NULL. */
-static wchar_t *
-config_path(const char *config)
+wchar_t *
+lb__win_config_path(const char *config)
 {
     wchar_t rel[MAX_PATH], *abs;
     DWORD n;
@@ -68,24 +84,6 @@ config_path(const char *config)
         return NULL;
     }
     return abs;
-}
-
-static void
-configure(SC_HANDLE svc)
-{
-    SC_ACTION actions[3] = {{SC_ACTION_RESTART, 5000},
-                            {SC_ACTION_RESTART, 5000},
-                            {SC_ACTION_RESTART, 30000}};
-    SERVICE_FAILURE_ACTIONSW fa = {86400, NULL, NULL, 3, actions};
-    static WCHAR text[] = L"Balances TCP connections over backend servers "
-                          L"(config under %ProgramData%\\PumpkinLB).";
-    SERVICE_DESCRIPTIONW desc = {text};
-
-    if (!ChangeServiceConfig2W(svc, SERVICE_CONFIG_DESCRIPTION, &desc) ||
-        !ChangeServiceConfig2W(svc, SERVICE_CONFIG_FAILURE_ACTIONS, &fa))
-        fprintf(stderr, "pumpkinlb: warning: could not set the service's "
-                "description or restart-on-failure (error %lu)\n",
-                (unsigned long)GetLastError());
 }
 
 static void
@@ -129,18 +127,17 @@ create(SC_HANDLE scm, const wchar_t *exe, const wchar_t *cfg)
             fprintf(stderr, "pumpkinlb: service PumpkinLB already exists; "
                     "remove it first with --uninstall-service\n");
         else
-            say_error("creating the service", err);
+            lb__win_say_error("creating the service", err);
         return LB_EXIT_FAILURE;
     }
-    configure(svc);
     CloseServiceHandle(svc);
     return LB_EXIT_OK;
 }
 
 int
-lb__win_install(const char *config)
+lb__win_install(const char *config, const lb_core_entry_t *core)
 {
-    wchar_t exe[MAX_PATH], *cfg = config_path(config);
+    wchar_t exe[MAX_PATH], *cfg = lb__win_config_path(config);
     SC_HANDLE scm;
     int rc = LB_EXIT_FAILURE;
 
@@ -150,21 +147,20 @@ lb__win_install(const char *config)
         free(cfg);
         return LB_EXIT_FAILURE;
     }
-    if (GetFileAttributesW(cfg) == INVALID_FILE_ATTRIBUTES)
-        fwprintf(stderr, L"pumpkinlb: warning: %ls does not exist yet; the "
-                 L"service will not start without it\n", cfg);
     scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CREATE_SERVICE);
     if (scm == NULL) {
-        say_error("opening the Service Control Manager", GetLastError());
+        lb__win_say_error("opening the Service Control Manager", GetLastError());
     } else {
         rc = create(scm, exe, cfg);
         CloseServiceHandle(scm);
     }
     if (rc == LB_EXIT_OK) {
         register_event_source(exe);
-        fwprintf(stdout, L"Service PumpkinLB installed (automatic start, "
-                 L"NT AUTHORITY\\LocalService, config %ls).\nStart it now "
-                 L"with: sc start PumpkinLB\n", cfg);
+        wprintf(L"Service PumpkinLB installed (automatic start, "
+                L"NT AUTHORITY\\LocalService, config %ls).\n", cfg);
+        rc = lb__win_configure(config, core);
+        if (rc == LB_EXIT_OK)
+            wprintf(L"Start it now with: sc start PumpkinLB\n");
     }
     free(cfg);
     return rc;
@@ -190,7 +186,7 @@ lb__win_uninstall(void)
     SC_HANDLE scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CONNECT), svc;
 
     if (scm == NULL) {
-        say_error("opening the Service Control Manager", GetLastError());
+        lb__win_say_error("opening the Service Control Manager", GetLastError());
         return LB_EXIT_FAILURE;
     }
     svc = OpenServiceW(scm, LB__SERVICE_NAME,
@@ -203,12 +199,12 @@ lb__win_uninstall(void)
                     "installed\n");
             return LB_EXIT_FAILURE;
         }
-        say_error("opening service PumpkinLB", err);
+        lb__win_say_error("opening service PumpkinLB", err);
         return LB_EXIT_FAILURE;
     }
     stop_and_wait(svc);
     if (!DeleteService(svc)) {
-        say_error("deleting service PumpkinLB", GetLastError());
+        lb__win_say_error("deleting service PumpkinLB", GetLastError());
         CloseServiceHandle(svc);
         CloseServiceHandle(scm);
         return LB_EXIT_FAILURE;
@@ -229,18 +225,18 @@ lb__win_reload_service(const char *name)
     int rc = LB_EXIT_OK;
 
     if (scm == NULL) {
-        say_error("opening the Service Control Manager", GetLastError());
+        lb__win_say_error("opening the Service Control Manager", GetLastError());
         return LB_EXIT_FAILURE;
     }
     svc = name ? OpenServiceA(scm, name, SERVICE_PAUSE_CONTINUE)
                : OpenServiceW(scm, LB__SERVICE_NAME, SERVICE_PAUSE_CONTINUE);
     if (svc == NULL) {
-        say_error("opening the service", GetLastError());
+        lb__win_say_error("opening the service", GetLastError());
         CloseServiceHandle(scm);
         return LB_EXIT_FAILURE;
     }
     if (!ControlService(svc, SERVICE_CONTROL_PARAMCHANGE, &st)) {
-        say_error("asking the service to reload", GetLastError());
+        lb__win_say_error("asking the service to reload", GetLastError());
         rc = LB_EXIT_FAILURE;
     } else {
         printf("Service %s asked to reload its configuration; see its log "

@@ -71,6 +71,7 @@ struct lb_stream_s {
     uint64_t written;       /* bytes sent, for the drain-then-reset */
     uint64_t close_until;   /* loop ms: a drain ends by then */
     lb_timer_t close_timer;
+    int linger_reset;       /* SO_LINGER {1, 0}: closesocket() resets */
     lb__op_t read_op, write_op, connect_op;
     struct sockaddr_in6 local; /* from GetAcceptExSockaddrs */
 };
@@ -115,6 +116,7 @@ struct lb_loop_s {
     lb__loop_base_t base; /* first: timers, clock, completions, stops */
     HANDLE iocp;
     uint64_t turn;        /* times the loop woke with completions */
+    int console_handler; /* installed lb__win_on_console (console mode) */
 };
 
 /* win32_loop.c */
@@ -128,9 +130,11 @@ uint64_t lb__win_clock_ms(void);
  * overflowing for any tick count. */
 uint64_t lb__win_ticks_to_ms(uint64_t ticks, uint64_t freq);
 extern HANDLE lb__win_stop_port;
+BOOL WINAPI lb__win_on_console(DWORD type);
 
 /* win32_stream.c */
 lb_stream_t *lb__stream_new(lb_loop_t *loop, SOCKET sock);
+int lb__win_set_linger(SOCKET sock, int on);
 SOCKET lb__win_socket(int family);
 
 /* win32_close.c */

@@ -39,15 +39,21 @@ lb__stream_queue(lb_stream_t *s, unsigned what)
     lb__pending_add(&s->loop->base.pending, &s->base, what);
 }
 
-/* Runs on a thread of its own that Windows creates: only wake the loop.
- * For a closing console window Windows ends the process when this
- * returns, so wait (bounded) for the drain first. */
-static BOOL WINAPI
-on_console(DWORD type)
+/* The console's Ctrl+C, Ctrl+Break and close, on a thread of its own that
+ * Windows creates: only wake the loop. For a closing console window
+ * Windows ends the process when this returns, so wait (bounded) for the
+ * drain first. LOGOFF goes to every console process when any user logs
+ * off, and reaches only services (libuv and PostgreSQL ignore it too):
+ * never a stop. The handler is not installed in service mode at all; a
+ * service's stops come from the SCM. */
+BOOL WINAPI
+lb__win_on_console(DWORD type)
 {
-    PostQueuedCompletionStatus(lb__win_stop_port, 0, LB__KEY_STOP, NULL);
-    if (type == CTRL_CLOSE_EVENT || type == CTRL_LOGOFF_EVENT ||
-        type == CTRL_SHUTDOWN_EVENT)
+    if (type == CTRL_LOGOFF_EVENT)
+        return FALSE; /* the default handler: a service goes on */
+    if (lb__win_stop_port)
+        PostQueuedCompletionStatus(lb__win_stop_port, 0, LB__KEY_STOP, NULL);
+    if (type == CTRL_CLOSE_EVENT || type == CTRL_SHUTDOWN_EVENT)
         WaitForSingleObject(loop_done_event, 20000);
     return TRUE;
 }
@@ -74,17 +80,23 @@ lb_loop_new(lb_loop_t **out, const lb_allocator_t *alloc)
     lb__win_stop_port = loop->iocp;
     if (loop_done_event == NULL)
         loop_done_event = CreateEventW(NULL, TRUE, FALSE, NULL);
-    SetConsoleCtrlHandler(on_console, TRUE);
+    if (!lb__win_service_mode)
+        loop->console_handler =
+            SetConsoleCtrlHandler(lb__win_on_console, TRUE) != 0;
     *out = loop;
     lb__win_service_loop_ready();
     return 0;
 }
 
+/* While a service drains, the loop turns at least once a second to bump
+ * the checkpoint (lb__win_service_tick). */
 static DWORD
 wait_ms(lb_loop_t *loop)
 {
     long t = lb__loop_wait_ms(loop, 60000);
 
+    if (lb__win_service_draining() && (t < 0 || t > 1000))
+        t = 1000;
     return t < 0 ? INFINITE : (DWORD)t;
 }
 
@@ -144,6 +156,7 @@ lb_loop_run(lb_loop_t *loop)
         for (ULONG i = 0; ok && i < n; i++)
             dispatch(loop, &entries[i]);
         lb__loop_run_due(loop, 1);
+        lb__win_service_tick();
     }
     SetEvent(loop_done_event);
     return 0;
@@ -154,6 +167,8 @@ lb_loop_free(lb_loop_t *loop)
 {
     if (loop == NULL)
         return;
+    if (loop->console_handler)
+        SetConsoleCtrlHandler(lb__win_on_console, FALSE);
     if (lb__win_stop_port == loop->iocp)
         lb__win_stop_port = NULL;
     CloseHandle(loop->iocp);

@@ -99,7 +99,7 @@ lb_run_workers(lb_run_spec_t *spec)
                  spec->processes);
         spec->log(1, msg);
     }
-    lb__win_service_running(spec->stop_timeout_ms);
+    lb__win_service_running(spec);
     /* One loop thread for every listener: see platform/win32/README.md. */
     status = spec->worker(idx, spec->nlisteners, 0, spec->ctx);
     free(idx);
@@ -175,6 +175,19 @@ lb__resolve_done(void *p)
 }
 
 int
+lb_running_as_root(void)
+{
+    return 0; /* the service account decides; there is no `user` */
+}
+
+int
+lb_file_owner_foreign(const char *path)
+{
+    (void)path;
+    return 0; /* lb_file_writable_by_others is the ACL's check */
+}
+
+int
 lb_drop_privileges(const char *user, const char *group, char *err,
                    size_t errlen)
 {
@@ -186,8 +199,8 @@ lb_drop_privileges(const char *user, const char *group, char *err,
 }
 
 int
-lb_file_writable_by_others(const char *path)
+lb_file_readable_by_others(const char *path)
 {
     (void)path;
-    return 0; /* ACLs, not mode bits: the MSI's folder permissions decide */
+    return 0; /* ACLs, not mode bits: --configure-service sets them */
 }

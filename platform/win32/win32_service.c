@@ -1,39 +1,57 @@
 /* win32_service.c - running under the Service Control Manager. The control
  * handler only reports and wakes the loop (as PostgreSQL's pg_ctl does);
- * the loop drains exactly as for Ctrl+C; a timer bumps the checkpoint
- * while it drains; SERVICE_STOPPED carries the program's exit status. */
+ * the loop drains exactly as for Ctrl+C and bumps the checkpoint itself
+ * while it drains, so a hung loop stops showing progress; SERVICE_STOPPED
+ * carries the program's exit status. */
 #include "win32_internal.h"
 #include "win32_service.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <wchar.h>
+#include <string.h>
 
-#define START_WAIT_HINT_MS 10000
-#define STOP_MARGIN_MS 5000 /* beyond the drain timeout */
+/* Loading the config, resolving names and binding: a checkpoint comes
+ * only when RUNNING is reported, so the hint covers slow name servers. */
+#define START_WAIT_HINT_MS 30000
+#define CHECKPOINT_EVERY_MS 1000
 
+BOOL(WINAPI *lb__win_set_status)(SERVICE_STATUS_HANDLE,
+                                 LPSERVICE_STATUS) = SetServiceStatus;
 static SERVICE_STATUS_HANDLE status_handle;
 static SERVICE_STATUS status;
-static CRITICAL_SECTION status_lock;
-static HANDLE checkpoint_timer;
-static lb_run_fn service_run;
+static SRWLOCK status_lock = SRWLOCK_INIT;
+static ULONGLONG last_checkpoint;
+static const lb_core_entry_t *service_core;
 static const char *service_config;
+static wchar_t service_name[257] = LB__SERVICE_NAME;
 static volatile LONG stop_requested;
-static DWORD stop_wait_ms = 6000 + STOP_MARGIN_MS;
+static DWORD stop_wait_ms = 6000 + LB__STOP_MARGIN_MS;
 static int service_status = 1;
 int lb__win_service_mode;
+
+/* Called with status_lock held. */
+static void
+push_status(void)
+{
+    lb__win_set_status(status_handle, &status);
+}
 
 static void
 report(DWORD state, DWORD exit_code, DWORD specific, DWORD wait_hint)
 {
-    EnterCriticalSection(&status_lock);
+    AcquireSRWLockExclusive(&status_lock);
     status.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
     status.dwCurrentState = state;
+    /* PRESHUTDOWN: at system shutdown the SCM waits for STOPPED up to
+     * the service's preshutdown timeout (set by --configure-service to
+     * the drain plus a margin), where SHUTDOWN gives about 20 s whatever
+     * the wait hint says. SHUTDOWN stays for a service whose preshutdown
+     * control is not delivered. */
     status.dwControlsAccepted =
-        state == SERVICE_RUNNING ? SERVICE_ACCEPT_STOP |
-                                       SERVICE_ACCEPT_SHUTDOWN |
-                                       SERVICE_ACCEPT_PARAMCHANGE
-                                 : 0;
+        state == SERVICE_RUNNING
+            ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_PRESHUTDOWN |
+                  SERVICE_ACCEPT_SHUTDOWN | SERVICE_ACCEPT_PARAMCHANGE
+            : 0;
     status.dwWin32ExitCode = exit_code;
     status.dwServiceSpecificExitCode = specific;
     status.dwWaitHint = wait_hint;
@@ -41,23 +59,53 @@ report(DWORD state, DWORD exit_code, DWORD specific, DWORD wait_hint)
         status.dwCheckPoint = 0;
     else
         status.dwCheckPoint++;
-    SetServiceStatus(status_handle, &status);
-    LeaveCriticalSection(&status_lock);
+    last_checkpoint = GetTickCount64();
+    push_status();
+    ReleaseSRWLockExclusive(&status_lock);
 }
 
-/* While starting or draining, tell the SCM we are alive once a second. */
-static VOID CALLBACK
-bump_checkpoint(PVOID arg, BOOLEAN fired)
+void
+lb__win_service_status(SERVICE_STATUS *out)
 {
-    (void)arg;
-    (void)fired;
-    EnterCriticalSection(&status_lock);
-    if (status.dwCurrentState == SERVICE_START_PENDING ||
-        status.dwCurrentState == SERVICE_STOP_PENDING) {
+    AcquireSRWLockShared(&status_lock);
+    *out = status;
+    ReleaseSRWLockShared(&status_lock);
+}
+
+void
+lb__win_service_reset(void)
+{
+    AcquireSRWLockExclusive(&status_lock);
+    memset(&status, 0, sizeof(status));
+    ReleaseSRWLockExclusive(&status_lock);
+    InterlockedExchange(&stop_requested, 0);
+    stop_wait_ms = 6000 + LB__STOP_MARGIN_MS;
+}
+
+int
+lb__win_service_draining(void)
+{
+    return lb__win_service_mode && stop_requested;
+}
+
+/* The loop calls this each time round: while a stop drains, a new
+ * checkpoint at most once a second. Only a turning loop gets here. */
+void
+lb__win_service_tick(void)
+{
+    ULONGLONG now;
+
+    if (!lb__win_service_draining())
+        return;
+    now = GetTickCount64();
+    AcquireSRWLockExclusive(&status_lock);
+    if (status.dwCurrentState == SERVICE_STOP_PENDING &&
+        now - last_checkpoint >= CHECKPOINT_EVERY_MS) {
         status.dwCheckPoint++;
-        SetServiceStatus(status_handle, &status);
+        last_checkpoint = now;
+        push_status();
     }
-    LeaveCriticalSection(&status_lock);
+    ReleaseSRWLockExclusive(&status_lock);
 }
 
 /* Called by the loop's creator: a stop that came before the loop existed
@@ -69,30 +117,60 @@ lb__win_service_loop_ready(void)
         PostQueuedCompletionStatus(lb__win_stop_port, 0, LB__KEY_STOP, NULL);
 }
 
-/* lb_run_workers calls this once every listener is bound. */
+/* A drain longer than the preshutdown timeout (ms, 0: unknown) is cut at
+ * system shutdown: say so, since --configure-service set the timeout for
+ * the config of that time. */
 void
-lb__win_service_running(uint64_t stop_timeout_ms)
+lb__win_check_preshutdown(const lb_run_spec_t *spec, DWORD ms)
 {
-    if (!lb__win_service_mode)
+    char msg[400];
+    uint64_t need = spec->stop_timeout_ms + LB__STOP_MARGIN_MS;
+
+    if (ms == 0 || ms >= need || spec->log == NULL)
         return;
-    stop_wait_ms = (DWORD)stop_timeout_ms + STOP_MARGIN_MS;
-    report(SERVICE_RUNNING, NO_ERROR, 0, 0);
+    snprintf(msg, sizeof(msg), "warning: graceful_shutdown_timeout "
+             "(%llu ms) and a margin (%d ms) exceed the service's "
+             "preshutdown timeout (%lu ms): a system shutdown cuts the drain "
+             "short; run pumpkinlb.exe --configure-service as an "
+             "administrator", (unsigned long long)spec->stop_timeout_ms,
+             LB__STOP_MARGIN_MS, (unsigned long)ms);
+    spec->log(1, msg);
 }
 
-static DWORD WINAPI
-on_control(DWORD control, DWORD type, LPVOID data, LPVOID ctx)
+/* lb_run_workers calls this once every listener is bound. */
+void
+lb__win_service_running(const lb_run_spec_t *spec)
+{
+    SERVICE_PRESHUTDOWN_INFO info = {0};
+
+    if (!lb__win_service_mode)
+        return;
+    stop_wait_ms = (DWORD)spec->stop_timeout_ms + LB__STOP_MARGIN_MS;
+    report(SERVICE_RUNNING, NO_ERROR, 0, 0);
+    if (lb__win_preshutdown_timeout(service_name, &info))
+        lb__win_check_preshutdown(spec, info.dwPreshutdownTimeout);
+}
+
+static void
+request_stop(void)
+{
+    report(SERVICE_STOP_PENDING, NO_ERROR, 0, stop_wait_ms);
+    InterlockedExchange(&stop_requested, 1);
+    if (lb__win_stop_port)
+        PostQueuedCompletionStatus(lb__win_stop_port, 0, LB__KEY_STOP, NULL);
+}
+
+DWORD WINAPI
+lb__win_service_control(DWORD control, DWORD type, LPVOID data, LPVOID ctx)
 {
     (void)type;
     (void)data;
     (void)ctx;
     switch (control) {
     case SERVICE_CONTROL_STOP:
+    case SERVICE_CONTROL_PRESHUTDOWN:
     case SERVICE_CONTROL_SHUTDOWN:
-        report(SERVICE_STOP_PENDING, NO_ERROR, 0, stop_wait_ms);
-        InterlockedExchange(&stop_requested, 1);
-        if (lb__win_stop_port)
-            PostQueuedCompletionStatus(lb__win_stop_port, 0, LB__KEY_STOP,
-                                       NULL);
+        request_stop();
         return NO_ERROR;
     case SERVICE_CONTROL_PARAMCHANGE:
         /* The loop reloads: the handler only wakes it. */
@@ -112,55 +190,32 @@ service_main(DWORD argc, LPWSTR *argv)
 {
     int rc;
 
-    (void)argc;
-    (void)argv;
-    status_handle = RegisterServiceCtrlHandlerExW(LB__SERVICE_NAME, on_control,
-                                                  NULL);
+    if (argc > 0 && argv[0] && wcslen(argv[0]) < 257)
+        wcscpy(service_name, argv[0]);
+    status_handle = RegisterServiceCtrlHandlerExW(
+        service_name, lb__win_service_control, NULL);
     if (status_handle == NULL)
         return;
     report(SERVICE_START_PENDING, NO_ERROR, 0, START_WAIT_HINT_MS);
-    CreateTimerQueueTimer(&checkpoint_timer, NULL, bump_checkpoint, NULL,
-                          1000, 1000, WT_EXECUTEDEFAULT);
-    rc = service_run(service_config);
+    rc = service_core->run(service_config);
     service_status = rc;
-    if (checkpoint_timer)
-        DeleteTimerQueueTimer(NULL, checkpoint_timer, INVALID_HANDLE_VALUE);
     if (rc == 0)
         report(SERVICE_STOPPED, NO_ERROR, 0, 0);
     else
         report(SERVICE_STOPPED, ERROR_SERVICE_SPECIFIC_ERROR, (DWORD)rc, 0);
 }
 
-/* The MSI ships CFG.default and never owns CFG, so that upgrades and
- * uninstalling leave the admin's edits alone; the first start makes CFG. */
-static void
-create_config_from_default(const char *config)
-{
-    wchar_t cfg[MAX_PATH], def[MAX_PATH + 8];
-
-    if (MultiByteToWideChar(CP_ACP, 0, config, -1, cfg, MAX_PATH) <= 0 ||
-        GetFileAttributesW(cfg) != INVALID_FILE_ATTRIBUTES)
-        return;
-    swprintf(def, MAX_PATH + 8, L"%ls.default", cfg);
-    if (GetFileAttributesW(def) == INVALID_FILE_ATTRIBUTES)
-        return;
-    if (CopyFileW(def, cfg, TRUE))
-        fprintf(stderr, "created %s from its .default\n", config);
-}
-
 int
-lb__win_service_start(const char *config, lb_run_fn run)
+lb__win_service_start(const char *config, const lb_core_entry_t *core)
 {
     static WCHAR name[] = LB__SERVICE_NAME;
     SERVICE_TABLE_ENTRYW table[] = {{name, service_main}, {NULL, NULL}};
 
-    InitializeCriticalSection(&status_lock);
     lb__win_service_mode = 1;
-    service_run = run;
+    service_core = core;
     service_config = config;
     lb__win_service_log_open();
     lb__win_eventlog_open();
-    create_config_from_default(config);
     if (!StartServiceCtrlDispatcherW(table)) {
         DWORD err = GetLastError();
         fprintf(stderr, "--service is for the Service Control Manager "

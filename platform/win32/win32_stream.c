@@ -169,7 +169,11 @@ take_data(lb_stream_t *s)
     a->put(a->ctx, buf);
     if (n < 0 && WSAGetLastError() == WSAEWOULDBLOCK)
         return 0;
-    s->base.read_result = n == 0 ? LB_EOF : lb__win_error(WSAGetLastError());
+    /* After a reset Windows keeps saying WSAECONNRESET, but Wine's recv()
+     * says 0 (measured): an end after a failed write is that write's
+     * error (common_stream.h). */
+    s->base.read_result = n == 0 ? lb__stream_end(&s->base)
+                                 : lb__win_error(WSAGetLastError());
     return 1;
 }
 
@@ -202,6 +206,7 @@ lb_stream_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb)
     s->base.write_cb = cb;
     rc = post_send(s);
     if (rc != 0) {
+        lb__stream_write_failed(&s->base, rc);
         s->base.write_status = rc;
         lb__stream_queue(s, LB__DONE_WRITE);
     }
@@ -242,6 +247,8 @@ write_done(lb_stream_t *s, int status, DWORD bytes)
         if (s->base.woff < s->base.wlen && (status = post_send(s)) == 0)
             return;
     }
+    if (status != 0)
+        lb__stream_write_failed(&s->base, status);
     s->base.wbuf = NULL;
     s->base.write_cb(s, status);
 }
@@ -301,6 +308,31 @@ lb_stream_shutdown(lb_stream_t *s)
     if (shutdown(s->sock, SD_SEND) != 0)
         return lb__win_error(WSAGetLastError());
     return 0;
+}
+
+/* SO_LINGER {on, 0}: with it on, closesocket() sends a reset. */
+int
+lb__win_set_linger(SOCKET sock, int on)
+{
+    struct linger lg = {(u_short)(on != 0), 0};
+
+    if (setsockopt(sock, SOL_SOCKET, SO_LINGER, (const char *)&lg,
+                   sizeof(lg)) != 0)
+        return lb__win_error(WSAGetLastError());
+    return 0;
+}
+
+/* Handles a dying process leaves are closed as closesocket() would, with
+ * a FIN unless SO_LINGER {1, 0} makes it a reset; a normal close clears
+ * it again (win32_close.c). */
+int
+lb_stream_reset_on_exit(lb_stream_t *s)
+{
+    int rc = s->linger_reset ? 0 : lb__win_set_linger(s->sock, 1);
+
+    if (rc == 0)
+        s->linger_reset = 1;
+    return rc;
 }
 
 /* The address at the far end (peer) or at ours of sock. */

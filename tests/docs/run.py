@@ -11,10 +11,14 @@
   platform/win32/win32_main.c, in pumpkinlb.8).
 - `make install DESTDIR=... PREFIX=...` installs the binary, the pages, the
   example config and the systemd unit; the installed pages open with
-  `man -M`; the unit has the settings installer/README.md promises, passes
-  `systemd-analyze verify` when that is there, and its ExecStartPre and
-  ExecStart commands start the balancer, which drains and exits 0 on the
-  unit's KillSignal sent to every process of the group, as systemd does.
+  `man -M`; the unit has the settings installer/README.md promises (a
+  user of its own, CAP_NET_BIND_SERVICE only, the usual sandbox), passes
+  `systemd-analyze verify` and, rated by `systemd-analyze security
+  --offline` (systemd 250 or later, no running systemd needed; skipped and
+  said so where it is older or missing), an exposure of at most 2.0; its
+  ExecStartPre and ExecStart commands (as nobody, when run as root) start
+  the balancer, which drains and exits 0 on the unit's KillSignal sent to
+  every process of the group, as systemd does.
 - Every tracked *.md file (`git ls-files '*.md'`): every fenced shell
   block carries a marker comment on the line before it:
   `<!-- docs-test: run -->` (run here; `run expect "TEXT"` also wants
@@ -309,6 +313,53 @@ def kill_group(proc, grace=3.0):
         pass
 
 
+# Exposure systemd-analyze security may rate the unit at most (1.5 when
+# written); 2.0 is its "OK".
+UNIT_EXPOSURE_MAX = 2.0
+
+
+def as_service_user():
+    """preexec_fn: as root, become nobody, as the unit's DynamicUser= runs
+    it (not root); otherwise stay."""
+    if os.geteuid() == 0:
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+
+
+def unit_sandbox_problems(s):
+    """What issue 19 asks of the unit: a user of its own, one capability,
+    the usual sandbox."""
+    want = {"DynamicUser": "yes", "NoNewPrivileges": "yes",
+            "ProtectSystem": "strict", "PrivateTmp": "yes",
+            "ProtectHome": "yes", "PrivateDevices": "yes",
+            "AmbientCapabilities": "CAP_NET_BIND_SERVICE",
+            "CapabilityBoundingSet": "CAP_NET_BIND_SERVICE",
+            "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX"}
+    problems = ["%s is %r, not %r" % (k, s.get(k, [None])[0], v)
+                for k, v in want.items() if s.get(k, [None])[0] != v]
+    if s.get("User", ["root"])[0] in ("root", "0"):
+        problems.append("User is not a user of its own")
+    return problems
+
+
+def unit_security(unit):
+    """systemd-analyze security --offline (systemd 250 or later; it needs
+    no running systemd): ([problem], note)."""
+    threshold = str(int(UNIT_EXPOSURE_MAX * 10))
+    r = run(["systemd-analyze", "security", "--offline=true",
+             "--threshold=" + threshold, "--no-pager", unit], timeout=60)
+    out = (r.stdout + r.stderr).strip()
+    level = re.search(r"Overall exposure level for \S+: ([\d.]+)", out)
+    if level is None:
+        return [], "systemd-analyze security --offline not available here"
+    if r.returncode != 0 or float(level.group(1)) > UNIT_EXPOSURE_MAX:
+        return ["systemd-analyze security rates the unit %s (at most %.1f "
+                "allowed):\n%s" % (level.group(1), UNIT_EXPOSURE_MAX,
+                                   out[-3000:])], ""
+    return [], "systemd-analyze security: exposure %s" % level.group(1)
+
+
 def check_install_and_unit(binary, tmp):
     stage = os.path.join(tmp, "stage")
     prefix = "/opt/pumpkinlb-test"
@@ -377,12 +428,17 @@ def check_install_and_unit(binary, tmp):
                         "process" % one("ExecReload"))
     if s.get("KillMode", ["control-group"])[0] != "control-group":
         problems.append("KillMode is not control-group")
+    problems += unit_sandbox_problems(s)
     verified = "systemd-analyze not installed"
     port = free_port()
+    # The unit runs as a user of its own: as root, run its commands as
+    # nobody, who must be able to read the config.
+    os.chmod(tmp, 0o755)
     cfg = os.path.join(tmp, "unit.cfg")
     with open(cfg, "w") as f:
         f.write("[options]\ngraceful_shutdown_timeout = 6\n[mappings]\n"
                 "127.0.0.1:%d = 127.0.0.1:%d\n" % (port, free_port()))
+    os.chmod(cfg, 0o644)
     abs_bin = os.path.abspath(binary)
 
     def local(cmd):
@@ -402,14 +458,19 @@ def check_install_and_unit(binary, tmp):
             problems.append("systemd-analyze verify:\n" + out)
         else:
             verified = "systemd-analyze verify clean"
-    pre = run(shlex.split(local(one("ExecStartPre"))))
+        sec_problem, sec_note = unit_security(vunit)
+        problems += sec_problem
+        verified += "; " + sec_note
+    pre = run(shlex.split(local(one("ExecStartPre"))),
+              preexec_fn=as_service_user)
     if pre.returncode != 0:
         problems.append("ExecStartPre exited %d: %s"
                         % (pre.returncode, pre.stderr.strip()))
     pids = []
     proc = subprocess.Popen(shlex.split(local(one("ExecStart"))),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=as_service_user)
     try:
         import socket
         deadline = time.time() + 10

@@ -1,59 +1,71 @@
-# tests/fuzz/fuzz.mk - included by the Makefile: libFuzzer on the config
-# loader and on the parsers of what a client sends first (`make fuzz`,
-# FUZZ_TARGET=config or inspect), and the replayers of their corpora and
-# past crashes that `make test` runs, built with $(CC):
-#   config:  tests/fuzz/corpus, tests/fuzz/regressions
-#   inspect: tests/fuzz/corpus-inspect, tests/fuzz/regressions-inspect
+# tests/fuzz/fuzz.mk - included by the Makefile: libFuzzer targets for
+# what a config file or a network peer can say, and the replayers of their
+# seed corpora and past crashes that `make test` runs (make fuzz-replay),
+# built with $(CC):
+#   config:  the config loader (fuzz_config.c), tests/fuzz/corpus and
+#            tests/fuzz/regressions;
+#   inspect: a client's first bytes: PROXY header, TLS ClientHello, RDP
+#            Connection Request (fuzz_inspect.c), tests/fuzz/corpus-inspect
+#            and regressions-inspect;
+#   stats:   the statistics server's request parser (fuzz_stats.c),
+#            tests/fuzz/corpus-stats and regressions-stats.
+# `make fuzz` runs each of FUZZ_TARGETS for FUZZ_TIME seconds.
 
 FUZZ_REPLAY := $(BUILD)/fuzz-replay
 FUZZ_REPLAY_INSPECT := $(BUILD)/fuzz-replay-inspect
+FUZZ_REPLAY_STATS := $(BUILD)/fuzz-replay-stats
 NO_DNS_LDFLAGS := -Wl,--wrap=getaddrinfo
-
-$(FUZZ_REPLAY): $(BUILD)/tests/fuzz/fuzz_config.o $(BUILD)/tests/fuzz/replay_main.o \
-                $(CORE_OBJS) $(POSIX_OBJS)
-	$(CC) $(LDFLAGS) $(NO_DNS_LDFLAGS) -o $@ $^ $(INIH_LIBS)
 
 # What the inspect target parses, the routes a TLS name is matched to,
 # and the address helpers under them.
 INSPECT_SRCS := $(wildcard src/inspect_*.c) src/proxy_proto.c src/route.c \
                 $(COMMON_SRCS) $(wildcard platform/posix/posix_error.c)
 
+$(FUZZ_REPLAY): $(BUILD)/tests/fuzz/fuzz_config.o $(BUILD)/tests/fuzz/replay_main.o \
+                $(CORE_OBJS) $(POSIX_OBJS)
+	$(CC) $(LDFLAGS) $(NO_DNS_LDFLAGS) -o $@ $^ $(INIH_LIBS)
+
 $(FUZZ_REPLAY_INSPECT): $(BUILD)/tests/fuzz/fuzz_inspect.o \
                         $(BUILD)/tests/fuzz/replay_main.o \
                         $(INSPECT_SRCS:%.c=$(BUILD)/%.o)
 	$(CC) $(LDFLAGS) -o $@ $^
 
+$(FUZZ_REPLAY_STATS): $(BUILD)/tests/fuzz/fuzz_stats.o \
+                      $(BUILD)/tests/fuzz/replay_main.o $(CORE_OBJS) $(POSIX_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(INIH_LIBS)
+
 # The replays `make test` runs.
-fuzz-replay: $(FUZZ_REPLAY) $(FUZZ_REPLAY_INSPECT)
+.PHONY: fuzz-replay
+fuzz-replay: $(FUZZ_REPLAY) $(FUZZ_REPLAY_INSPECT) $(FUZZ_REPLAY_STATS)
 	$(SAN_ENV) $(FUZZ_REPLAY) tests/fuzz/corpus tests/fuzz/regressions
 	$(SAN_ENV) $(FUZZ_REPLAY_INSPECT) tests/fuzz/corpus-inspect \
 	  tests/fuzz/regressions-inspect
+	$(SAN_ENV) $(FUZZ_REPLAY_STATS) tests/fuzz/corpus-stats \
+	  tests/fuzz/regressions-stats
 
-# `make fuzz`: clang's libFuzzer with ASan and UBSan, FUZZ_TIME seconds,
-# starting from the seed corpus; new inputs go to
-# $(FUZZ_BUILD)/corpus-$(FUZZ_TARGET), a crash to $(FUZZ_BUILD)/artifacts/
-# (keep it in the target's regressions folder).
+# `make fuzz`: clang's libFuzzer with ASan and UBSan, FUZZ_TIME seconds a
+# target, from its seed corpus; new inputs go to
+# $(FUZZ_BUILD)/corpus-TARGET, a crash to $(FUZZ_BUILD)/artifacts/TARGET-*
+# (keep it in the target's regressions folder with its fix).
 FUZZ_CC    ?= clang-14
 FUZZ_BUILD ?= build-fuzz
 FUZZ_TIME  ?= 60
-FUZZ_TARGET ?= config
-FUZZ_MAX_LEN := $(if $(filter config,$(FUZZ_TARGET)),4096,20000)
-FUZZ_SEEDS := $(if $(filter config,$(FUZZ_TARGET)),tests/fuzz/corpus \
-                -dict=tests/fuzz/config.dict,tests/fuzz/corpus-$(FUZZ_TARGET))
+FUZZ_TARGETS ?= config inspect stats
 FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall \
                -Wextra -O1 -g -fno-omit-frame-pointer -MMD -MP $(FUZZ_SAN)
-# The config loader needs the whole core (and no DNS); the inspectors
-# only themselves and the address helpers.
-FUZZ_SRCS  := $(if $(filter config,$(FUZZ_TARGET)),$(CORE_SRCS) $(POSIX_SRCS),\
-                $(INSPECT_SRCS))
-FUZZ_OBJS  := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(FUZZ_SRCS) \
-                tests/fuzz/fuzz_$(FUZZ_TARGET).c)
-FUZZ_LDFLAGS := $(if $(filter config,$(FUZZ_TARGET)),$(NO_DNS_LDFLAGS) $(INIH_LIBS))
-FUZZ_BIN   := $(FUZZ_BUILD)/fuzz_$(FUZZ_TARGET)
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(CORE_SRCS) $(POSIX_SRCS))
+FUZZ_INSPECT_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(INSPECT_SRCS))
 FUZZ_DEB_PKGS := clang-14 libclang-rt-14-dev
+# Each target's seeds (and dictionary) and longest input.
+FUZZ_SEEDS_config  := tests/fuzz/corpus -dict=tests/fuzz/config.dict
+FUZZ_SEEDS_inspect := tests/fuzz/corpus-inspect
+FUZZ_SEEDS_stats   := tests/fuzz/corpus-stats -dict=tests/fuzz/stats.dict
+FUZZ_MAX_LEN_config  := 4096
+FUZZ_MAX_LEN_inspect := 20000
+FUZZ_MAX_LEN_stats   := 4097
 
-.PHONY: fuzz fuzz-deps fuzz-replay
+.PHONY: fuzz fuzz-deps
 
 fuzz-deps:
 	@if ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { (void)d; (void)n; return 0; }' | \
@@ -74,12 +86,31 @@ $(FUZZ_BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(TEST_INC) -fsanitize=fuzzer-no-link $(INIH_CFLAGS) -c $< -o $@
 
-$(FUZZ_BIN): $(FUZZ_OBJS)
-	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LDFLAGS)
+# The config loader needs the whole core (and no DNS); the inspectors
+# only themselves and the address helpers.
+$(FUZZ_BUILD)/fuzz_config: $(FUZZ_LIB_OBJS) $(FUZZ_BUILD)/tests/fuzz/fuzz_config.o
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $(NO_DNS_LDFLAGS) -o $@ $^ $(INIH_LIBS)
+
+$(FUZZ_BUILD)/fuzz_inspect: $(FUZZ_INSPECT_OBJS) $(FUZZ_BUILD)/tests/fuzz/fuzz_inspect.o
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^
+
+$(FUZZ_BUILD)/fuzz_stats: $(FUZZ_LIB_OBJS) $(FUZZ_BUILD)/tests/fuzz/fuzz_stats.o
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(INIH_LIBS)
 
 fuzz: deps fuzz-deps
-	$(MAKE) $(FUZZ_BIN)
-	@mkdir -p $(FUZZ_BUILD)/corpus-$(FUZZ_TARGET) $(FUZZ_BUILD)/artifacts
-	$(FUZZ_BIN) -max_total_time=$(FUZZ_TIME) -max_len=$(FUZZ_MAX_LEN) -timeout=10 \
-	  -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/artifacts/ \
-	  $(FUZZ_BUILD)/corpus-$(FUZZ_TARGET) $(FUZZ_SEEDS)
+	$(MAKE) $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+	@mkdir -p $(FUZZ_BUILD)/artifacts
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  case $$t in \
+	  config) seeds="$(FUZZ_SEEDS_config)"; max=$(FUZZ_MAX_LEN_config);; \
+	  inspect) seeds="$(FUZZ_SEEDS_inspect)"; max=$(FUZZ_MAX_LEN_inspect);; \
+	  stats) seeds="$(FUZZ_SEEDS_stats)"; max=$(FUZZ_MAX_LEN_stats);; \
+	  *) echo "unknown fuzz target $$t" >&2; exit 2;; \
+	  esac; \
+	  mkdir -p $(FUZZ_BUILD)/corpus-$$t; \
+	  echo "== fuzz $$t, $(FUZZ_TIME) s"; \
+	  $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_TIME) -max_len=$$max \
+	    -timeout=10 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t- \
+	    $(FUZZ_BUILD)/corpus-$$t $$seeds; \
+	done

@@ -11,6 +11,12 @@ Rules the helpers enforce for every scenario:
     under Wine: Ctrl+C, a second Ctrl+C, then SIGKILL) when the Scope that
     started it closes, also when the test fails.
 
+Native Windows mode (LBTEST_NATIVE_WINDOWS=1, or Python running on
+Windows): BINARY is pumpkinlb.exe, started directly in a new process group;
+the graceful stop is CTRL_BREAK_EVENT to that group, the hard stop
+TerminateProcess; processes are watched through the Win32 API and listening
+ports through `netstat -ano`. WINDOWS is true in both Windows modes.
+
 Wine mode (LBTEST_WINE=1, set by `run.py --wine`): BINARY is the Windows
 build (pumpkinlb.exe) and is started as `wine BINARY ARGS...`.  The PID
 tracked is the wine process, which is the Windows process itself; SIGINT to
@@ -32,19 +38,45 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 
 BINARY = os.environ.get("LBTEST_BINARY", "")
 
-# Wine mode: the Windows build run through wine (see the module docstring).
+# Wine mode: the Windows build run through wine; native mode: on Windows
+# itself (see the module docstring).
 WINE = os.environ.get("LBTEST_WINE", "") not in ("", "0")
-PLATFORM = "Windows (Wine)" if WINE else "POSIX"
+NATIVE = (sys.platform == "win32" or
+          os.environ.get("LBTEST_NATIVE_WINDOWS", "") not in ("", "0"))
+WINDOWS = WINE or NATIVE
+PLATFORM = ("Windows (Wine)" if WINE else "Windows" if NATIVE else "POSIX")
 
 # The graceful stop: SIGTERM on POSIX; Ctrl+C under Wine, where SIGINT to
-# the wine process is delivered as CTRL_C_EVENT (SIGTERM kills wine at once).
-GRACEFUL = signal.SIGINT if WINE else signal.SIGTERM
+# the wine process is delivered as CTRL_C_EVENT (SIGTERM kills wine at once);
+# Ctrl+Break to the balancer's process group on Windows.
+if NATIVE:
+    GRACEFUL = getattr(signal, "CTRL_BREAK_EVENT", signal.SIGTERM)
+elif WINE:
+    GRACEFUL = signal.SIGINT
+else:
+    GRACEFUL = signal.SIGTERM
+# Ctrl+C's counterpart: SIGINT (Ctrl+C under Wine); on Windows Ctrl+Break,
+# since Ctrl+C cannot be sent to one process group.
+INTERRUPT = getattr(signal, "CTRL_BREAK_EVENT", signal.SIGINT) if NATIVE \
+    else signal.SIGINT
+# The hard stop: SIGKILL, or TerminateProcess (os.kill's SIGTERM) on Windows.
+KILL = getattr(signal, "SIGKILL", signal.SIGTERM)
+
+
+def popen_group():
+    """Popen arguments that give a started process a group of its own:
+    a session on POSIX, a console process group on Windows (what
+    CTRL_BREAK_EVENT is sent to)."""
+    if sys.platform == "win32":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    return {"start_new_session": True}
 
 
 def pick(posix, wine):
@@ -99,18 +131,18 @@ def have_ipv6_loopback():
 
 def command(args):
     """argv that starts the balancer with args (through wine in Wine mode)."""
-    if WINE:
+    if WINE and not NATIVE:
         return ["wine", BINARY] + list(args)
     return [BINARY] + list(args)
 
 
 def check_binary():
     """Fails unless the binary (and wine in Wine mode) can be run."""
-    if WINE:
+    if WINE or NATIVE:
         import shutil
         true(BINARY and os.path.isfile(BINARY),
              "Windows balancer binary not found", path=BINARY)
-        true(shutil.which("wine"), "wine not found in PATH")
+        true(NATIVE or shutil.which("wine"), "wine not found in PATH")
     else:
         true(BINARY and os.access(BINARY, os.X_OK),
              "balancer binary not found or not executable", path=BINARY)
@@ -119,7 +151,7 @@ def check_binary():
 def text_of(data):
     """Decodes balancer output; under Wine CRLF line ends become LF."""
     text = data.decode("utf-8", "replace")
-    if WINE:
+    if WINDOWS:
         text = text.replace("\r\n", "\n")
     return text
 
@@ -234,8 +266,32 @@ def wait_until(cond, timeout, interval=0.02):
         time.sleep(interval)
 
 
+def _netstat_listening():
+    """listening_ports() on Windows, from `netstat -ano -p TCP(v6)`, in
+    /proc/net/tcp's notation (little-endian hex addresses)."""
+    found = set()
+    for proto in ("TCP", "TCPv6"):
+        out = subprocess.run(["netstat", "-ano", "-p", proto],
+                             stdout=subprocess.PIPE, timeout=30).stdout
+        for line in out.decode("ascii", "replace").splitlines():
+            fields = line.split()
+            if len(fields) < 4 or fields[3] != "LISTENING":
+                continue
+            host, _, port = fields[1].rpartition(":")
+            host = host.strip("[]")
+            if "." in host:
+                packed = socket.inet_aton(host)[::-1]
+            else:
+                packed = socket.inet_pton(socket.AF_INET6,
+                                          host.split("%")[0])
+            found.add((packed.hex().upper(), int(port)))
+    return found
+
+
 def listening_ports():
     """Set of (hexaddr, port) in LISTEN state from /proc/net/tcp."""
+    if NATIVE:
+        return _netstat_listening()
     found = set()
     for path in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -285,8 +341,31 @@ def raise_nofile(minimum):
 # --------------------------------------------------------------------------
 # process bookkeeping (by PID only)
 
+def _win_proc_stat(pid):
+    """_proc_stat() on Windows: ("R", 0, creation time) while pid runs."""
+    import ctypes
+    from ctypes import wintypes
+    k32 = ctypes.windll.kernel32
+    h = k32.OpenProcess(0x1000, False, pid)  # QUERY_LIMITED_INFORMATION
+    if not h:
+        return None
+    try:
+        code = wintypes.DWORD()
+        times = [wintypes.FILETIME() for _ in range(4)]
+        if not k32.GetExitCodeProcess(h, ctypes.byref(code)) or \
+                code.value != 259:  # STILL_ACTIVE
+            return None
+        k32.GetProcessTimes(h, *[ctypes.byref(t) for t in times])
+        return "R", 0, (times[0].dwHighDateTime << 32) | \
+            times[0].dwLowDateTime
+    finally:
+        k32.CloseHandle(h)
+
+
 def _proc_stat(pid):
     """(state, ppid, starttime) of pid, or None if gone."""
+    if sys.platform == "win32":
+        return _win_proc_stat(pid)
     try:
         with open("/proc/%d/stat" % pid) as f:
             data = f.read()
@@ -305,8 +384,11 @@ def alive(pid, starttime=None):
 
 
 def children_of(pid):
-    """[(child_pid, starttime)] of live children of pid."""
+    """[(child_pid, starttime)] of live children of pid (none on
+    Windows: the balancer is one process there)."""
     kids = []
+    if sys.platform == "win32":
+        return kids
     try:
         names = os.listdir("/proc")
     except OSError:
@@ -332,10 +414,10 @@ def register_pid(pid):
 def _stop_sequence(grace):
     """[(signal, seconds to wait)] that stops a balancer by PID: SIGTERM,
     then SIGKILL; under Wine Ctrl+C, a second Ctrl+C (stop at once), then
-    SIGKILL (SIGTERM would kill wine too, but without any handler)."""
-    if WINE:
-        return [(signal.SIGINT, grace), (signal.SIGINT, 3.0),
-                (signal.SIGKILL, 5.0)]
+    SIGKILL (SIGTERM would kill wine too, but without any handler); on
+    Windows Ctrl+Break twice, then TerminateProcess."""
+    if WINDOWS:
+        return [(GRACEFUL, grace), (GRACEFUL, 3.0), (KILL, 5.0)]
     return [(signal.SIGTERM, grace), (signal.SIGKILL, 5.0)]
 
 
@@ -390,14 +472,17 @@ class Balancer:
         self.exit_time = None
         self.lingering = []
 
-    def start(self, wait_ports=()):
-        """Starts the balancer; waits until every port in wait_ports listens."""
+    def start(self, wait_ports=(), output=None):
+        """Starts the balancer; waits until every port in wait_ports listens.
+        output: a descriptor for both stdout and stderr instead of the
+        files (a pipe, say); log() then reads nothing."""
         check_binary()
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
                 command([self.cfg_path]), stdin=subprocess.DEVNULL,
-                stdout=out, stderr=err, cwd=self.workdir,
-                start_new_session=True)
+                stdout=out if output is None else output,
+                stderr=err if output is None else output, cwd=self.workdir,
+                **popen_group())
         STARTED.append(self)
         st = _proc_stat(self.proc.pid)
         self.starttime = st[2] if st else None
@@ -479,7 +564,7 @@ class Balancer:
                 os.kill(self.proc.pid, sig)
             except OSError:
                 break
-            self.wait_exit(wait if sig != signal.SIGKILL else 10)
+            self.wait_exit(wait if sig != KILL else 10)
         # Workers should go with the parent; record and kill any that stay.
         for pid, start in list(self.workers.items()):
             if not wait_until(lambda: not alive(pid, start), 3.0):
@@ -527,13 +612,22 @@ class Balancer:
         return "\n".join(lines[-n:])
 
 
+def read_text(path):
+    """The text of a file (a log), "" if it cannot be read (yet)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def run_binary(args, timeout=15.0, cwd=None):
     """Runs the balancer to completion (bounded); returns (rc, out, err),
     out and err decoded by text_of."""
     check_binary()
     proc = subprocess.Popen(command(args), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            cwd=cwd, start_new_session=True)
+                            cwd=cwd, **popen_group())
     register_pid(proc.pid)
     st = _proc_stat(proc.pid)
     start = st[2] if st else None

@@ -18,6 +18,12 @@ every process a scenario starts (forked workers too) are written to files
 of that scenario (log_path in ASAN_OPTIONS/UBSAN_OPTIONS); any report
 fails the scenario and is printed with it.
 
+On Windows itself (or with LBTEST_NATIVE_WINDOWS=1), BINARY is
+pumpkinlb.exe, started directly; scenarios marked posix_only are listed
+as not applicable on Windows, as under Wine, and the service and MSI
+scenarios drive the host's own SCM and msiexec: run them from an elevated
+prompt on a test host (they install and remove service PumpkinLB).
+
 --wine (or LBTEST_WINE=1): BINARY is the Windows build, run as
 `wine BINARY ...` in the current WINEPREFIX (keep a wineserver up, see
 tests/wine/run.sh). Scenarios marked posix_only are not run; they are
@@ -60,7 +66,8 @@ def load_module(path):
 def discover(filters, wine=False):
     """([(name, path, timeout, exclusive)], [(name, reason)]) in file and
     definition order; the second list holds the scenarios that do not
-    apply on this platform: posix_only ones in Wine mode, windows_only ones
+    apply on this platform: posix_only ones on Windows (wine is true for
+    Wine and native Windows alike), windows_only ones
     otherwise (the attribute's value is the reason), and needs() ones whose
     probe fails here."""
     if HERE not in sys.path:
@@ -205,6 +212,22 @@ def _wine():
     return os.environ.get("LBTEST_WINE", "") not in ("", "0")
 
 
+def _native_windows():
+    return sys.platform == "win32" or os.environ.get(
+        "LBTEST_NATIVE_WINDOWS", "") not in ("", "0")
+
+
+# The hard stop where there is no SIGKILL (Windows: TerminateProcess).
+KILL = getattr(signal, "SIGKILL", signal.SIGTERM)
+
+
+def _group():
+    """Popen arguments for a process group of its own (see lbtest)."""
+    if sys.platform == "win32":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    return {"start_new_session": True}
+
+
 def reap_leftovers(pidfile):
     """Kills, by PID, any balancer a killed test left behind (and its
     workers), with lbtest's stop sequence (Ctrl+C first under Wine).
@@ -264,7 +287,7 @@ class Job:
             [sys.executable, os.path.abspath(__file__), "--child", binary,
              self.path, self.name], stdout=self.out,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            start_new_session=True)
+            **_group())
         self.timed_out = False
         self.term_sent = None
 
@@ -278,7 +301,7 @@ class Job:
             self.term_sent = now
             os.kill(self.proc.pid, signal.SIGTERM)
         elif self.term_sent is not None and now - self.term_sent > 20:
-            os.kill(self.proc.pid, signal.SIGKILL)
+            os.kill(self.proc.pid, KILL)
             self.proc.wait(10)
             return True
         return False
@@ -326,6 +349,7 @@ def main(argv):
         args.remove("--wine")
         os.environ["LBTEST_WINE"] = "1"
     wine = _wine()
+    windows = wine or _native_windows()
     if wine:
         # Quiet wine (no fixme/wine32 chatter in the balancer's stderr)
         # and no Mono/Gecko installation prompts in a fresh prefix.
@@ -340,9 +364,11 @@ def main(argv):
         print(__doc__.strip(), file=sys.stderr)
         return 2
     binary = os.path.abspath(args[0])
-    tests, not_applicable = discover(args[1:], wine)
+    tests, not_applicable = discover(args[1:], windows)
     if wine:
         print("Wine mode: %s runs through wine" % binary, flush=True)
+    elif windows:
+        print("Windows mode: %s runs natively" % binary, flush=True)
     elif os.environ.get("PUMPKINLB_POLL", "") not in ("", "0"):
         print("PUMPKINLB_POLL is set: the balancers use the poll() backend",
               flush=True)
@@ -375,11 +401,11 @@ def main(argv):
                 os.kill(job.proc.pid, signal.SIGTERM)
                 job.proc.wait(20)
             except (OSError, subprocess.TimeoutExpired):
-                os.kill(job.proc.pid, signal.SIGKILL)
+                os.kill(job.proc.pid, KILL)
             reap_leftovers(job.pidfile)
     import shutil
     shutil.rmtree(tmpdir, ignore_errors=True)
-    platform = "Windows" if wine else "POSIX"
+    platform = "Windows" if windows else "POSIX"
     for name, reason in not_applicable:
         print("N/A %s: not applicable on %s (%s)" % (name, platform, reason))
     if not tests:

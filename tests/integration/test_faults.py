@@ -574,7 +574,7 @@ def test_5000_idle_connections_closed_at_idle_timeout():
         lb = s.balancer(lbtest.mapping_config(
             port, [echo.port], options={"idle_timeout": limit}),
             wait_ports=[port])
-        wpid = None if lbtest.WINE else lb.worker_pid()
+        wpid = None if lbtest.WINDOWS else lb.worker_pid()
         rss_before = _rss_kib(wpid) if wpid else None
 
         probes, stop = [], threading.Event()

@@ -144,7 +144,7 @@ def test_sigint_without_connections_exits_promptly():
                         wait_ports=[port])
         eq(lbtest.request_line(port, b"x\n"), b"B x\n", "reply before stop")
         t0 = time.monotonic()
-        lb.signal(signal.SIGINT)
+        lb.signal(lbtest.INTERRUPT)
         rc = lb.wait_exit(15)
         true(rc is not None, "balancer exited within 15 s after SIGINT")
         eq(rc, 0, "exit status after SIGINT")
@@ -161,12 +161,12 @@ def test_second_signal_stops_at_once():
     with lbtest.Scope() as s:
         lb, b, c, port = _idle_connection(s)
         watcher = lb.exit_watcher()
-        lb.signal(signal.SIGINT)
+        lb.signal(lbtest.INTERRUPT)
         time.sleep(1.0)  # explicit window: still draining after 1 s
         true(lb.proc.poll() is None, "still running 1 s after first signal",
              status=lb.proc.returncode)
         t1 = time.monotonic()
-        lb.signal(signal.SIGINT if lbtest.WINE else signal.SIGTERM)
+        lb.signal(lbtest.GRACEFUL)
         watcher.join(15)
         true(lb.exit_time is not None, "balancer exited after second signal")
         lbtest.between(lb.exit_time - t1, 0.0, 3.0,

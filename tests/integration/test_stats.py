@@ -2,8 +2,10 @@
 processes and checked against the traffic the test made, /metrics read
 with the Prometheus client library's own parser of the text format,
 /stats.json with json, the HTML page as headless Chromium renders it,
-error statuses, a bind failure (exit 4), and a reload that keeps the
-stats socket."""
+error statuses, a bind failure (exit 4), a reload that keeps the stats
+socket; and who may read them: a bare port on loopback only, a foreign
+Host refused (DNS rebinding), stats_allow, the bearer token, slow clients
+from one address that must not deny a scrape from another."""
 
 import html.parser
 import json
@@ -58,12 +60,15 @@ def _config(stats, p1, backends1, p2, backends2, processes, extra=""):
 
 # ---------------------------------------------------------------- HTTP
 
-def _http(port, request, timeout=10.0, host="127.0.0.1"):
-    """Sends a raw request, reads to EOF; returns (status, headers, body)
-    after checking the framing (Content-Length, Connection: close)."""
+def _http(port, request, timeout=10.0, host="127.0.0.1", source=None):
+    """Sends a raw request (from address source if given), reads to EOF;
+    returns (status, headers, body) after checking the framing
+    (Content-Length, Connection: close)."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(fam, socket.SOCK_STREAM) as c:
         c.settimeout(timeout)
+        if source is not None:
+            c.bind((source, 0))
         c.connect((host, port))
         c.sendall(request)
         data = lbtest.drain(c)
@@ -81,7 +86,7 @@ def _http(port, request, timeout=10.0, host="127.0.0.1"):
 def _metrics(port):
     """{(name, ((label, value), ...)): value} from /metrics."""
     status, headers, body = _http(port, b"GET /metrics HTTP/1.1\r\n"
-                                  b"Host: lb\r\n\r\n")
+                                  b"Host: 127.0.0.1:%d\r\n\r\n" % port)
     eq(status, 200, "/metrics status")
     contains(headers["content-type"], "text/plain; version=0.0.4",
              "/metrics Content-Type")
@@ -186,12 +191,12 @@ def _clients_over_workers(lb, port):
         for t in threads:
             t.join(30)
         eq(errors, [], "clients served")
-        if lbtest.WINE:
+        if lbtest.WINDOWS:
             break
         owners = _owners(port, [p for p, _ in lbtest.children_of(lb.pid)])
         if len(owners) >= 2:
             break
-    if not lbtest.WINE:
+    if not lbtest.WINDOWS:
         true(len(owners) >= 2, "clients are served by two worker processes",
              owners=owners, clients=len(clients))
         lbtest.note("%d clients held by workers %s" % (
@@ -290,7 +295,7 @@ def test_stats_summed_over_workers():
         silent.settimeout(15)
         eq(lbtest.drain(silent), b"", "a silent client gets nothing")
         took = time.monotonic() - silent_at
-        true(4.5 <= took <= 12, "and is closed after about 5 s", took=took)
+        true(1.5 <= took <= 10, "and is closed after about 2 s", took=took)
 
 
 test_stats_summed_over_workers.timeout = 180
@@ -440,7 +445,7 @@ def test_stats_linger_ends_cleanly():
                    wait_ports=[stats, port])
         c = socket.create_connection(("127.0.0.1", stats), timeout=10)
         s.on_close(c.close)
-        c.sendall(b"GET /stats.json HTTP/1.1\r\nHost: lb\r\n\r\n")
+        c.sendall(b"GET /stats.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         data = b""
         while True:
             chunk = c.recv(65536)
@@ -599,3 +604,173 @@ def test_stats_kept_across_service_reload():
         stop.set()
         svc.remove_service(name)
         b0.close()
+
+
+# ----------------------------------------------------------- who may read
+
+def _stats_lb(s, stats, extra=""):
+    """A balancer with one listener and `stats = stats` (plus extra
+    [options] lines); returns it once the stats port listens."""
+    b0 = s.backend(lbtest.echo)
+    p1 = lbtest.free_port()
+    lb = s.balancer("[options]\nstats = %s\n%s[mappings]\n127.0.0.1:%d = "
+                    "127.0.0.1:%d\n" % (stats, extra, p1, b0.port),
+                    wait_ports=[p1])
+    return lb
+
+
+def _scrape(port, headers=b"", source=None):
+    return _http(port, b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                 % port + headers + b"\r\n", source=source)
+
+
+def test_stats_bare_port_listens_on_loopback_only():
+    """`stats = PORT` with no address listens on 127.0.0.1 only, not on
+    every interface: the numbers describe every listener and backend, so
+    exposing them takes an address written out (*:PORT)."""
+    with lbtest.Scope() as s:
+        stats = lbtest.free_port()
+        _stats_lb(s, "%d" % stats)
+        true(lbtest.wait_until(lambda: lbtest.is_listening(stats), 10),
+             "the stats port listens")
+        addrs = {a for a, p in lbtest.listening_ports() if p == stats}
+        eq(addrs, {"0100007F"}, "addresses the stats port listens on "
+           "(/proc/net/tcp: 0100007F is 127.0.0.1, 00000000 every one)")
+        eq(_scrape(stats)[0], 200, "a scrape on 127.0.0.1")
+
+
+def test_stats_foreign_host_refused():
+    """A Host header naming anything but an IP literal, localhost or a
+    stats_host name gets 421: a web page that rebinds its own name to
+    127.0.0.1 (DNS rebinding) reads nothing. What Prometheus sends (the
+    address it scrapes), localhost and a stats_host name are answered."""
+    with lbtest.Scope() as s:
+        stats = lbtest.free_port()
+        _stats_lb(s, "127.0.0.1:%d" % stats,
+                  "stats_host = metrics.example.net\n")
+        lbtest.wait_until(lambda: lbtest.is_listening(stats), 10)
+        for host in (b"attacker.example:%d" % stats, b"attacker.example",
+                     b"localhost.attacker.example"):
+            status, headers, body = _http(
+                stats, b"GET /metrics HTTP/1.1\r\nHost: " + host +
+                b"\r\n\r\n")
+            eq(status, 421, "status for Host: %s" % host.decode())
+            true(b"pumpkinlb_" not in body, "no statistics in the 421")
+        for host in (b"127.0.0.1:%d" % stats, b"localhost:%d" % stats,
+                     b"Metrics.Example.Net:%d" % stats):
+            status = _http(stats, b"GET /metrics HTTP/1.1\r\nHost: " + host +
+                           b"\r\n\r\n")[0]
+            eq(status, 200, "status for Host: %s" % host.decode())
+
+
+def _refused(port, source):
+    """True if a client from source gets no byte of an answer: a reset, or
+    a close with nothing."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as c:
+            c.settimeout(10)
+            c.bind((source, 0))
+            c.connect(("127.0.0.1", port))
+            c.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            return c.recv(65536) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+
+
+def test_stats_allow_refuses():
+    """stats_allow = 127.0.0.2: a client from 127.0.0.1 is reset without a
+    byte of statistics (and it is logged), one from 127.0.0.2 is served.
+    The listeners' allow and deny never applied to the stats address."""
+    with lbtest.Scope() as s:
+        stats = lbtest.free_port()
+        lb = _stats_lb(s, "127.0.0.1:%d" % stats,
+                       "stats_allow = 127.0.0.2\nallow = 127.0.0.1\n")
+        lbtest.wait_until(lambda: lbtest.is_listening(stats), 10)
+        true(_refused(stats, "127.0.0.1"), "a scrape from 127.0.0.1 is "
+             "refused")
+        eq(_scrape(stats, source="127.0.0.2")[0], 200,
+           "a scrape from 127.0.0.2")
+        true(lb.wait_log(r"refused 1 connection\(s\) .*127\.0\.0\.1:\d+: "
+                         r"not in stats_allow"), "the refusal is logged",
+             log=lb.tail(5))
+
+
+def _token_file(s, mode):
+    path = s.path("stats.token")
+    with open(path, "w") as f:
+        f.write("s3cret-T0ken\n")
+    os.chmod(path, mode)
+    return path
+
+
+def test_stats_token_required():
+    """stats_token_file: a scrape without "Authorization: Bearer TOKEN",
+    or with another token, gets 401 and no statistics; with it, 200."""
+    with lbtest.Scope() as s:
+        stats = lbtest.free_port()
+        _stats_lb(s, "127.0.0.1:%d" % stats, "stats_token_file = %s\n"
+                  % _token_file(s, 0o600))
+        lbtest.wait_until(lambda: lbtest.is_listening(stats), 10)
+        status, headers, body = _scrape(stats)
+        eq(status, 401, "status without a token")
+        eq(headers.get("www-authenticate"),
+           'Bearer realm="PumpkinLB statistics"', "WWW-Authenticate")
+        true(b"pumpkinlb_" not in body, "no statistics in the 401")
+        eq(_scrape(stats, b"Authorization: Bearer guess\r\n")[0], 401,
+           "status with a wrong token")
+        status, headers, body = _scrape(
+            stats, b"Authorization: Bearer s3cret-T0ken\r\n")
+        eq(status, 200, "status with the token")
+        contains(body.decode(), "pumpkinlb_connections_total", "the metrics")
+
+
+@lbtest.posix_only("mode bits: Windows has ACLs")
+def test_stats_token_file_readable_by_others_refused():
+    """A token file its group or others can read: exit status 3 with
+    FILE:LINE, nothing listening."""
+    with lbtest.Scope() as s:
+        p1, stats = lbtest.free_ports(2)
+        path = s.path("token.cfg")
+        with open(path, "w") as f:
+            f.write("[options]\nstats = %d\nstats_token_file = %s\n"
+                    "[mappings]\n127.0.0.1:%d = 127.0.0.1:9\n"
+                    % (stats, _token_file(s, 0o644), p1))
+        rc, out, err = lbtest.run_binary([path])
+        eq(rc, 3, "exit status")
+        contains(err, "token.cfg:3: stats_token_file '%s' can be read by its "
+                 "group or others" % s.path("stats.token"), "stderr")
+        true(not lbtest.is_listening(stats), "nothing listens")
+
+
+def test_stats_slow_clients_cannot_starve_a_scrape():
+    """100 slow clients from 127.0.0.1, each with half a request, against
+    one stats worker (the issue's attack: 64 of them, renewed every 5 s,
+    denied every scrape): at most 8 from one address are kept, and a
+    scrape from 127.0.0.2 is answered."""
+    with lbtest.Scope() as s:
+        stats = lbtest.free_port()
+        _stats_lb(s, "127.0.0.1:%d" % stats)
+        lbtest.wait_until(lambda: lbtest.is_listening(stats), 10)
+        slow = []
+        for _ in range(100):
+            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.on_close(c.close)
+            c.settimeout(5)
+            try:
+                c.connect(("127.0.0.1", stats))
+                c.sendall(b"GET /metrics HTTP/1.1\r\n")
+            except ConnectionResetError:
+                continue  # turned away at once: the cap at work
+            slow.append(c)
+        eq(_scrape(stats, source="127.0.0.2")[0], 200,
+           "a scrape from 127.0.0.2 while they wait")
+        kept = 0
+        for c in slow:
+            c.setblocking(False)
+            try:
+                kept += c.recv(1) != b""
+            except BlockingIOError:
+                kept += 1  # still open, still waiting
+            except OSError:
+                pass
+        true(kept <= 8, "slow connections kept from one address", kept=kept)

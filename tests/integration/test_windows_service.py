@@ -1,8 +1,11 @@
-"""Windows service and MSI scenarios, run under Wine only (windows_only).
+"""Windows service and MSI scenarios (windows_only).
 
-They drive the real Service Control Manager of the Wine prefix with
-`wine sc ...` and `wine msiexec ...`, so they run one at a time
-(exclusive) and each removes what it registered, also on failure.
+Under Wine they drive the Service Control Manager of the Wine prefix with
+`wine sc ...` and `wine msiexec ...`; on Windows (lbtest.NATIVE) the same
+commands run directly against the host's SCM: an elevated prompt on a
+test host, since they install and remove service PumpkinLB. They run one
+at a time (exclusive) and each removes what it registered, also on
+failure.
 """
 
 import hashlib
@@ -18,6 +21,8 @@ from lbtest import contains, eq, fail, true
 
 MSI = os.environ.get("LBTEST_MSI", "")
 MSI_UPGRADE = os.environ.get("LBTEST_MSI_UPGRADE", "")
+MSI_SAME = os.environ.get("LBTEST_MSI_SAME", "")
+SERVICE_KEY = "HKLM\\System\\CurrentControlSet\\Services\\PumpkinLB"
 
 
 def windows_only(fn):
@@ -28,9 +33,11 @@ def windows_only(fn):
 
 
 def wine(*args, timeout=60):
-    """Runs `wine ARGS` (bounded); returns (rc, stdout text)."""
+    """Runs `wine ARGS` (bounded), or ARGS on Windows itself; returns
+    (rc, stdout text)."""
+    argv = list(args) if lbtest.NATIVE else ["wine"] + list(args)
     try:
-        p = subprocess.run(["wine"] + list(args), stdin=subprocess.DEVNULL,
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -40,10 +47,15 @@ def wine(*args, timeout=60):
 
 def winpath(path):
     """The Windows name of a Linux path (drive Z: is /)."""
+    if lbtest.NATIVE:
+        return os.path.abspath(path)
     return "Z:" + os.path.abspath(path).replace("/", "\\")
 
 
 def drive_c(*parts):
+    if lbtest.NATIVE:
+        return os.path.join(os.environ.get("SystemDrive", "C:") + "\\",
+                            *parts)
     return os.path.join(os.environ["WINEPREFIX"], "drive_c", *parts)
 
 
@@ -75,7 +87,7 @@ def remove_service(name):
 
 
 def service_log():
-    path = drive_c("ProgramData", "PumpkinLB", "pumpkinlb.log")
+    path = drive_c("ProgramData", "PumpkinLB", "logs", "pumpkinlb.log")
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             return f.read()
@@ -248,15 +260,20 @@ def test_install_and_uninstall_service():
     work = tempfile.mkdtemp(prefix="lbsvc-")
     cfg = os.path.join(work, "svc.cfg")
     with open(cfg, "w") as f:
-        f.write(lbtest.mapping_config(lbtest.free_port(), [9]))
+        f.write(lbtest.mapping_config(lbtest.free_port(), [9], options={
+            "graceful_shutdown_timeout": 9}))
     try:
         rc, out = wine(lbtest.BINARY, "--install-service", cfg)
         eq(rc, 0, "--install-service exit status (%s)" % out)
         eq(wine("sc", "query", "PumpkinLB")[0], 0, "sc query after install")
-        rc, reg = wine("reg", "query",
-                       "HKLM\\System\\CurrentControlSet\\Services\\PumpkinLB")
+        contains(out, "Configuring service PumpkinLB", "--install-service "
+                 "runs the configure step")
+        reg = service_registry()
         contains(reg, "NT AUTHORITY\\LocalService", "service account")
         contains(reg, "--service", "service command line")
+        check_configured(reg, 9000 + 5000)
+        rc, out = wine(lbtest.BINARY, "--configure-service", cfg)
+        eq(rc, 0, "--configure-service exit status (%s)" % out)
         rc, out = wine(lbtest.BINARY, "--install-service", cfg)
         eq(rc, 1, "second --install-service exit status")
         contains(out, "already exists", "second --install-service message")
@@ -298,6 +315,67 @@ def test_service_with_bad_config_fails_to_start():
 
 def installed(*parts):
     return drive_c(*parts)
+
+
+def service_registry():
+    rc, reg = wine("reg", "query", SERVICE_KEY)
+    eq(rc, 0, "reg query %s" % SERVICE_KEY)
+    return reg
+
+
+def reg_value(reg, name):
+    """The data of value name in `reg query` output, or None."""
+    for line in reg.splitlines():
+        fields = line.split(None, 2)
+        if len(fields) == 3 and fields[0] == name:
+            return fields[2].strip()
+    return None
+
+
+def check_configured(reg, preshutdown_ms):
+    """What --configure-service leaves in the service's key that Wine
+    stores: the command line with the exe's path quoted (Wine's msiexec
+    writes it unquoted), the preshutdown timeout (the drain plus 5 s), the
+    dependencies and the description. Wine accepts failure actions but stores nothing,
+    and refuses delayed start, the failure-actions flag, the SID type and
+    the privileges (ERROR_INVALID_LEVEL): those only a Windows host shows
+    (tests/windows/check-service.ps1)."""
+    true((reg_value(reg, "ImagePath") or "").startswith('"'),
+         "ImagePath starts with the quoted exe path", key=reg)
+    eq(reg_value(reg, "PreshutdownTimeout"), "0x%x" % preshutdown_ms,
+       "PreshutdownTimeout (drain + 5 s) in\n" + reg)
+    eq(reg_value(reg, "DependOnService"), "Tcpip\\0Afd",
+       "DependOnService in\n" + reg)
+    contains(reg_value(reg, "Description") or "", "Balances TCP",
+             "Description")
+
+
+def products_named(name):
+    """How many installed products are called name (Uninstall keys)."""
+    rc, out = wine("reg", "query", "HKLM\\Software\\Microsoft\\Windows\\"
+                   "CurrentVersion\\Uninstall", "/s")
+    return sum(1 for line in out.splitlines()
+               if reg_value(line, "DisplayName") == name)
+
+
+def hold_port(port, timeout=60):
+    """A listener on 127.0.0.1:port held by this test. Another Wine prefix's
+    MSI test may hold the port for a while (the default config's): wait
+    for it, bounded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen(1)
+            return s
+        except OSError as e:
+            s.close()
+            if time.monotonic() >= deadline:
+                fail("cannot hold 127.0.0.1:%d for %ds: %s"
+                     % (port, timeout, e))
+            time.sleep(0.5)
 
 
 def point_config_at(path, listen_port, backend_port):
@@ -372,3 +450,91 @@ def test_msi_install_upgrade_uninstall():
             wine("msiexec", "/x", winpath(uninstall_with), "/qn", timeout=120)
         remove_service("PumpkinLB")
         backend.close()
+
+
+@windows_only
+def test_msi_installs_with_its_port_taken():
+    """The default config listens on 127.0.0.1:8080; with that port taken,
+    msiexec /i still succeeds (the start is not waited for): the service
+    exists, stopped with ERROR_SERVICE_SPECIFIC_ERROR and exit status 4;
+    the configure custom action ran (PreshutdownTimeout 11 s for the
+    default 6 s drain, DependOnService, Description), made pumpkinlb.cfg
+    from the default (an earlier install's is moved aside meanwhile) and
+    the logs folder, and neither the config nor its
+    folder is writable by others (under Wine a DACL is mode bits:
+    Everyone-write is o+w)."""
+    true(MSI and os.path.isfile(MSI), "MSI to test not found", path=MSI)
+    data = installed("ProgramData", "PumpkinLB")
+    cfg = os.path.join(data, "pumpkinlb.cfg")
+    saved = cfg + ".lbtest-saved"
+    if os.path.exists(cfg):  # an earlier install's, kept by design
+        os.replace(cfg, saved)
+    holder = hold_port(8080)
+    installed_msi = False
+    try:
+        rc, out = wine("msiexec", "/i", winpath(MSI), "/qn", timeout=120)
+        eq(rc, 0, "msiexec /i exit status with 8080 taken (%s)" % out)
+        installed_msi = True
+        true(os.path.isfile(installed("Program Files", "PumpkinLB",
+                                      "pumpkinlb.exe")), "exe installed")
+        eq(wait_state("PumpkinLB", 1, 20), (1, 1066, 4),
+           "(STATE, WIN32_EXIT_CODE, SERVICE_EXIT_CODE): port in use")
+        check_configured(service_registry(), 6000 + 5000)
+        true(os.path.isfile(cfg), "pumpkinlb.cfg made from the default",
+             path=cfg)
+        true(os.path.isdir(os.path.join(data, "logs")), "logs folder")
+        for path in (cfg, data):
+            if lbtest.NATIVE:
+                break  # ACLs: tests/windows/check-service.ps1 reads them
+            mode = os.stat(path).st_mode
+            eq(mode & 0o002, 0, "%s not writable by others (mode %s)"
+               % (path, oct(mode)))
+        rc, out = wine(installed("Program Files", "PumpkinLB",
+                                 "pumpkinlb.exe"), "-t", winpath(cfg))
+        eq(rc, 0, "the made config checks out (%s)" % out)
+    finally:
+        holder.close()
+        if installed_msi:
+            wine("msiexec", "/x", winpath(MSI), "/qn", timeout=120)
+        remove_service("PumpkinLB")
+        if os.path.exists(saved):
+            os.replace(saved, cfg)
+
+
+@windows_only
+def test_msi_same_version_upgrade():
+    """The same version built again (a new ProductCode) installs over the
+    first: one PumpkinLB in the installed products, the service there
+    and configured; a newer one replaces it, and the older one is then
+    refused; msiexec /x leaves none."""
+    for path in (MSI, MSI_SAME, MSI_UPGRADE):
+        true(path and os.path.isfile(path), "MSI to test not found",
+             path=path)
+    uninstall = []
+    try:
+        for path in (MSI, MSI_SAME):
+            rc, out = wine("msiexec", "/i", winpath(path), "/qn",
+                           timeout=120)
+            eq(rc, 0, "msiexec /i %s exit status (%s)" % (path, out))
+            uninstall.append(path)
+        eq(products_named("PumpkinLB"), 1, "installed PumpkinLB products "
+           "after a same-version upgrade")
+        check_configured(service_registry(), 6000 + 5000)
+        rc, out = wine("msiexec", "/i", winpath(MSI_UPGRADE), "/qn",
+                       timeout=120)
+        eq(rc, 0, "msiexec /i of the newer version (%s)" % out)
+        uninstall = [MSI_UPGRADE]
+        rc, out = wine("msiexec", "/i", winpath(MSI), "/qn", timeout=120)
+        true(rc != 0, "the older version is refused over the newer one",
+             rc=rc, out=out)
+        eq(products_named("PumpkinLB"), 1, "installed PumpkinLB products "
+           "after the refused downgrade")
+        rc, out = wine("msiexec", "/x", winpath(MSI_UPGRADE), "/qn",
+                       timeout=120)
+        eq(rc, 0, "msiexec /x exit status (%s)" % out)
+        uninstall = []
+        eq(products_named("PumpkinLB"), 0, "products after msiexec /x")
+    finally:
+        for path in reversed(uninstall):
+            wine("msiexec", "/x", winpath(path), "/qn", timeout=120)
+        remove_service("PumpkinLB")

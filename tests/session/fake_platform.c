@@ -2,6 +2,7 @@
  * completions the test script delivers (fake_deliver, fake_connected, ...),
  * so the core's session, retry and drain logic runs the same as on POSIX
  * and Windows, step by step. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -311,6 +312,13 @@ lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
     s->reading = s->writing = s->connecting = 0;
 }
 
+int
+lb_stream_reset_on_exit(lb_stream_t *s)
+{
+    s->reset_on_exit = 1;
+    return 0;
+}
+
 /* Runs the close callbacks, as a real loop would on its next round. */
 void
 fake_run_closes(void)
@@ -470,11 +478,11 @@ lb_getpid(void)
 }
 
 int
-lb_platform_main(int argc, char **argv, lb_run_fn run)
+lb_platform_main(int argc, char **argv, const lb_core_entry_t *core)
 {
     (void)argc;
     (void)argv;
-    (void)run;
+    (void)core;
     return -1;
 }
 
@@ -491,16 +499,10 @@ lb_platform_stop_usage(void)
 }
 
 void
-lb_platform_event(int is_error, const char *msg)
+lb_platform_event(lb_event_t kind, const char *msg)
 {
-    (void)is_error;
+    (void)kind;
     (void)msg;
-}
-
-FILE *
-lb_platform_log_stream(void)
-{
-    return NULL;
 }
 
 int
@@ -522,7 +524,158 @@ lb_drop_privileges(const char *user, const char *group, char *err,
 }
 
 int
-lb_file_writable_by_others(const char *path)
+lb_file_writable_by_others(const char *path, char *why, size_t whylen)
+{
+    (void)path;
+    if (whylen > 0)
+        why[0] = '\0';
+    return 0;
+}
+
+int
+lb_file_owner_foreign(const char *path)
+{
+    (void)path;
+    return 0;
+}
+
+int
+lb_running_as_root(void)
+{
+    return 0;
+}
+
+/* ---- log outputs: the process's own stdout and stderr, written at once
+ * (the tests capture lines with lb_log_redirect) ---- */
+
+struct lb_logout_s {
+    FILE *f;          /* NULL: into fake_log */
+    int disk;
+    size_t atomic;
+};
+
+fake_log_t fake_log;
+static lb_logout_t fake_std[2];
+static lb_logout_t fake_file;
+
+int
+lb_logout_std(int which, lb_logout_t **out, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    fake_std[which == 2].f = which == 2 ? stderr : stdout;
+    *out = &fake_std[which == 2];
+    return 0;
+}
+
+int
+lb_logout_open(const char *path, lb_logout_t **out, char *err,
+               size_t errlen)
+{
+    *out = NULL;
+    if (strncmp(path, "fake:", 5) != 0) {
+        snprintf(err, errlen, "no files here");
+        return LB_ENOTSUP;
+    }
+    fake_file.f = NULL;
+    fake_file.disk = fake_log.disk;
+    fake_file.atomic = fake_log.atomic;
+    *out = &fake_file;
+    return 0;
+}
+
+void
+lb_logout_info(const lb_logout_t *o, lb_logout_info_t *info)
+{
+    info->disk = o->disk;
+    info->atomic = o->atomic;
+    info->crlf = 0;
+    info->stamped = 0;
+}
+
+static long
+capture(const char *buf, size_t len)
+{
+    if (fake_log.full ||
+        fake_log.nwritten + len > sizeof(fake_log.written))
+        return LB_EAGAIN;
+    memcpy(fake_log.written + fake_log.nwritten, buf, len);
+    fake_log.nwritten += len;
+    if (len > fake_log.max_write)
+        fake_log.max_write = len;
+    fake_log.cut_writes += buf[len - 1] != '\n';
+    return (long)len;
+}
+
+long
+lb_logout_write(lb_logout_t *o, const char *buf, size_t len)
+{
+    size_t n;
+
+    if (o->f == NULL)
+        return capture(buf, len);
+    n = fwrite(buf, 1, len, o->f);
+    fflush(o->f);
+    return n > 0 ? (long)n : LB_EIO;
+}
+
+int
+lb_logout_wait(lb_logout_t *o, int ms)
+{
+    (void)o;
+    (void)ms;
+    return 1;
+}
+
+unsigned long
+lb_logout_lost(lb_logout_t *o)
+{
+    (void)o;
+    return 0;
+}
+
+int
+lb_logout_reopen(lb_logout_t *o, char *err, size_t errlen)
+{
+    (void)o;
+    (void)err;
+    (void)errlen;
+    return 0;
+}
+
+int
+lb_logout_rotate_at(lb_logout_t *o, uint64_t max, unsigned keep)
+{
+    (void)o;
+    (void)keep;
+    return max == 0 ? 0 : LB_ENOTSUP;
+}
+
+int
+lb_logout_give(lb_logout_t *o, const char *user, char *err, size_t errlen)
+{
+    (void)o;
+    (void)user;
+    (void)err;
+    (void)errlen;
+    return 0;
+}
+
+void
+lb_logout_close(lb_logout_t *o)
+{
+    (void)o;
+}
+
+char *
+lb_path_beside(const char *base, const char *path)
+{
+    (void)base;
+    return strdup(path);
+}
+
+int
+lb_file_readable_by_others(const char *path)
 {
     (void)path;
     return 0;

@@ -7,7 +7,7 @@
 #include "lb_platform.h"
 #include "common_timers.h"
 
-#define FAKE_MAX_STREAMS 64
+#define FAKE_MAX_STREAMS 256
 
 struct lb_stream_s {
     void *data;
@@ -24,6 +24,7 @@ struct lb_stream_s {
     int data_first; /* made by lb_stream_connect_data */
     unsigned keepalive; /* lb_stream_keepalive's idle time */
     int keepalive_calls;
+    int reset_on_exit; /* lb_stream_reset_on_exit was called */
     int close_delivered;
     char sent[1 << 16]; /* everything written to this stream */
     size_t nsent;
@@ -45,6 +46,21 @@ typedef struct fake_state_s {
 } fake_state_t;
 
 extern fake_state_t fake;
+
+/* Log outputs: lb_logout_std gives the process's own stdout and stderr;
+ * lb_logout_open("fake:...") one writing into `written`, behaving as set
+ * here when it is opened (not reset by fake_reset). */
+typedef struct fake_log_s {
+    char written[1 << 19];
+    size_t nwritten;
+    int full;        /* writes return LB_EAGAIN */
+    int disk;        /* lb_logout_info's */
+    size_t atomic;
+    size_t max_write;     /* the largest write */
+    int cut_writes;       /* writes that did not end a line */
+} fake_log_t;
+
+extern fake_log_t fake_log;
 
 void fake_reset(void);
 void fake_advance(uint64_t ms);

@@ -99,6 +99,27 @@ test_last_bytes_go_with_the_fin(void)
     stop_server();
 }
 
+/* A relayed stream resets should the worker die (the kernel would close
+ * it with a FIN): the client's from the start, the backend's once it is
+ * connected, never one that failed to connect. */
+static void
+test_relayed_streams_reset_if_the_worker_dies(void)
+{
+    lb_stream_t *b, *c;
+
+    start_server();
+    c = fake_accept();
+    b = fake.last_connect;
+    CU_ASSERT(c->reset_on_exit);
+    CU_ASSERT(!b->reset_on_exit);
+    fake_connected(b, LB_ECONNREFUSED);
+    CU_ASSERT(!b->reset_on_exit);
+    b = fake.last_connect;
+    fake_connected(b, 0);
+    CU_ASSERT(b->reset_on_exit);
+    stop_server();
+}
+
 static void
 test_both_directions_hold_at_most_two_buffers(void)
 {
@@ -446,14 +467,14 @@ test_allow_deny_refuse_before_a_backend(void)
 
     start_server_with(ACL_CONFIG);
     expect_refused("198.51.100.1"); /* not allowed: logged at once */
-    CU_ASSERT_EQUAL(srv.served[0].refused_acl.count, 0);
+    CU_ASSERT_EQUAL(srv.served[0].refused_log.held, 0);
     expect_refused("192.0.2.66");   /* allowed, but denied: deny wins */
     expect_refused(NULL);           /* no address: cannot be checked */
-    CU_ASSERT_EQUAL(srv.served[0].refused_acl.count, 2); /* in the second */
+    CU_ASSERT_EQUAL(srv.served[0].refused_log.held, 2); /* within the second */
     fake_advance(999);
-    CU_ASSERT_EQUAL(srv.served[0].refused_acl.count, 2);
+    CU_ASSERT_EQUAL(srv.served[0].refused_log.held, 2);
     fake_advance(1); /* the timer writes the line with the count */
-    CU_ASSERT_EQUAL(srv.served[0].refused_acl.count, 0);
+    CU_ASSERT_EQUAL(srv.served[0].refused_log.held, 0);
     fake_run_closes();
     c = fake_accept_from("::ffff:192.0.2.7"); /* mapped: as 192.0.2.7 */
     CU_ASSERT(!c->closed);
@@ -966,6 +987,7 @@ test_proxy_chain_v2_in_v1_out(void)
 }
 
 void lb_test_stats_http_register(void);      /* test_stats_http.c */
+void lb_test_log_register(void);             /* test_log.c */
 void lb_test_inspect_session_register(void); /* test_inspect_session.c */
 
 int
@@ -984,6 +1006,8 @@ main(void)
     s = CU_add_suite("session (fake platform)", NULL, NULL);
     CU_add_test(s, "relay and half-close", test_relay_and_half_close);
     CU_add_test(s, "last bytes go with the FIN", test_last_bytes_go_with_the_fin);
+    CU_add_test(s, "relayed streams reset if the worker dies",
+                test_relayed_streams_reset_if_the_worker_dies);
     CU_add_test(s, "at most two buffers",
                 test_both_directions_hold_at_most_two_buffers);
     CU_add_test(s, "round robin across clients",
@@ -1050,6 +1074,7 @@ main(void)
     CU_add_test(s, "PROXY chain: v2 in, v1 out",
                 test_proxy_chain_v2_in_v1_out);
     lb_test_stats_http_register();
+    lb_test_log_register();
     lb_test_inspect_session_register();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();

@@ -1,11 +1,15 @@
 /* test_stats_http.c - the statistics over the fake platform: the HTTP
  * responder on the stats listener (requests a byte at a time, oversized
- * ones, wrong methods and paths, silent clients, the drain) and the
- * counters the relay bumps (connections, bytes, failures, and which
- * failures are not a backend's). */
+ * ones, wrong methods and paths, silent clients, the drain; who may read:
+ * Host names, stats_allow, the bearer token, slow clients from one
+ * address) and the counters the relay bumps (connections, bytes,
+ * failures, and which failures are not a backend's). */
 #include <CUnit/Basic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "fake_platform.h"
 #include "lb_config.h"
@@ -89,12 +93,14 @@ response(lb_stream_t *c)
     return text;
 }
 
-/* One request: the status line and a piece of the body are checked, the
- * response is written, the client closes, and so does the server. */
+/* One request from host: the status line and a piece of the body are
+ * checked, the response is written, the client closes, and so does the
+ * server. */
 static void
-expect_reply(const char *request, const char *status, const char *needle)
+expect_reply_from(const char *host, const char *request, const char *status,
+                  const char *needle)
 {
-    lb_stream_t *c = fake_accept();
+    lb_stream_t *c = fake_accept_from(host);
     const char *r;
 
     send_bytes(c, request);
@@ -121,10 +127,16 @@ expect_reply(const char *request, const char *status, const char *needle)
 }
 
 static void
+expect_reply(const char *request, const char *status, const char *needle)
+{
+    expect_reply_from("192.0.2.7", request, status, needle);
+}
+
+static void
 test_paths_and_methods(void)
 {
     start(1);
-    expect_reply("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+    expect_reply("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9100\r\n\r\n",
                  "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4",
                  "\npumpkinlb_connections_total{listener=\"127.0.0.1:8080\"} "
                  "0\n");
@@ -190,9 +202,9 @@ test_silent_and_slow_clients(void)
     quiet = fake_accept();
     slow = fake_accept();
     send_bytes(slow, "GET / HTTP/1.0\r\n");
-    fake_advance(4999);
+    fake_advance(1999);
     CU_ASSERT(!quiet->closed && !slow->closed);
-    fake_advance(1); /* the request had 5 s */
+    fake_advance(1); /* the request had 2 s */
     CU_ASSERT(quiet->closed && slow->closed);
     CU_ASSERT_EQUAL(quiet->close_how, LB_CLOSE_NORMAL);
     deaf = fake_accept(); /* never takes its response */
@@ -215,13 +227,144 @@ test_drain_waits_then_cuts(void)
     CU_ASSERT(fake.listener_closed); /* no new clients */
     CU_ASSERT(!fake.loop_stopped);   /* the open one may finish */
     send_bytes(c, "GET / HTTP/1.0\r\n");
-    fake_advance(4000);
+    fake_advance(1500);
     CU_ASSERT(!c->closed);
     fake_stop_request(); /* a second stop cuts at once */
     CU_ASSERT(c->closed);
     CU_ASSERT_EQUAL(c->close_how, LB_CLOSE_RESET);
     fake_run_closes();
     CU_ASSERT(fake.loop_stopped);
+    stop();
+}
+
+/* ---- who may read ---- */
+
+/* A Host that is no IP literal, localhost or a stats_host name gets 421:
+ * a web page whose name now resolves to us (DNS rebinding) reads
+ * nothing. A request without Host (HTTP/1.0, no browser) is answered. */
+static void
+test_foreign_host_misdirected(void)
+{
+    static const char text[] =
+        "[options]\nbuffer_size = 1\nstats = 127.0.0.1:9100\n"
+        "stats_host = metrics.example.net, lb1\n"
+        "[mappings]\n127.0.0.1:8080 = 10.0.0.1:80\n";
+    static const char *const refused[] = {
+        "attacker.example", "attacker.example:9100", "127.0.0.1.nip.io",
+        "localhost.attacker.example", "[::1", "127.0.0.1:x", "::1", "",
+    };
+    static const char *const served[] = {
+        "127.0.0.1:9100", "10.1.2.3", "[::1]:9100", "[2001:db8::1]",
+        "localhost", "LocalHost:9100", "localhost.", "Metrics.Example.NET",
+        "lb1:9100",
+    };
+    char req[256];
+
+    start_with(text, 1);
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        snprintf(req, sizeof(req), "GET /metrics HTTP/1.1\r\nHost: %s\r\n"
+                 "\r\n", refused[i]);
+        expect_reply(req, "HTTP/1.0 421 Misdirected Request", "421");
+    }
+    for (size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++) {
+        snprintf(req, sizeof(req), "GET /metrics HTTP/1.1\r\nhost:  %s \r\n"
+                 "\r\n", served[i]);
+        expect_reply(req, "HTTP/1.0 200 OK", "pumpkinlb_connections_total");
+    }
+    expect_reply("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil\r\n\r\n",
+                 "HTTP/1.0 400 Bad Request", "400");
+    stop();
+}
+
+/* stats_allow: anyone else is reset as soon as it is accepted. */
+static void
+test_stats_allow_refuses(void)
+{
+    static const char text[] =
+        "[options]\nbuffer_size = 1\nstats = 127.0.0.1:9100\n"
+        "stats_allow = 10.0.0.0/8, ::1\n"
+        "[mappings]\n127.0.0.1:8080 = 10.0.0.1:80\n";
+    lb_stream_t *c;
+
+    start_with(text, 1);
+    c = fake_accept_from("192.0.2.7");
+    CU_ASSERT(c->closed);
+    CU_ASSERT_EQUAL(c->close_how, LB_CLOSE_RESET);
+    CU_ASSERT(!c->reading && !c->writing);
+    expect_reply_from("10.9.8.7", "GET /metrics HTTP/1.0\r\n\r\n",
+                      "HTTP/1.0 200 OK", "pumpkinlb_connections_total");
+    expect_reply_from("::1", "GET /metrics HTTP/1.0\r\n\r\n",
+                      "HTTP/1.0 200 OK", "pumpkinlb_connections_total");
+    c = fake_accept_from(NULL); /* its address unknown: refused */
+    CU_ASSERT(c->closed);
+    stop();
+}
+
+/* stats_token_file: every request needs "Authorization: Bearer TOKEN",
+ * checked before anything else is said (the path included). */
+static void
+test_token_required(void)
+{
+    char path[] = "/tmp/lb-stats-token-XXXXXX", text[512];
+    int fd = mkstemp(path);
+
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL_FATAL(write(fd, "s3cret-T0ken\r\nignored\n", 22), 22);
+    close(fd);
+    snprintf(text, sizeof(text),
+             "[options]\nbuffer_size = 1\nstats = 127.0.0.1:9100\n"
+             "stats_token_file = %s\n"
+             "[mappings]\n127.0.0.1:8080 = 10.0.0.1:80\n", path);
+    start_with(text, 1);
+    unlink(path);
+    expect_reply("GET /metrics HTTP/1.0\r\n\r\n",
+                 "HTTP/1.0 401 Unauthorized",
+                 "\r\nWWW-Authenticate: Bearer "
+                 "realm=\"PumpkinLB statistics\"");
+    expect_reply("GET /nope HTTP/1.0\r\n\r\n", "HTTP/1.0 401 ", "401");
+    expect_reply("GET /metrics HTTP/1.0\r\nAuthorization: Bearer wrong"
+                 "\r\n\r\n", "HTTP/1.0 401 ", "401");
+    expect_reply("GET /metrics HTTP/1.0\r\nAuthorization: Bearer s3cret-T0ke"
+                 "\r\n\r\n", "HTTP/1.0 401 ", "401");
+    expect_reply("GET /metrics HTTP/1.0\r\nAuthorization: Bearer s3cret-T0ken"
+                 "n\r\n\r\n", "HTTP/1.0 401 ", "401");
+    expect_reply("GET /metrics HTTP/1.0\r\nAuthorization: Basic s3cret-T0ken"
+                 "\r\n\r\n", "HTTP/1.0 401 ", "401");
+    expect_reply("GET /metrics HTTP/1.0\r\nauthorization: bearer s3cret-T0ken"
+                 "\r\n\r\n", "HTTP/1.0 200 OK", "pumpkinlb_connections_total");
+    expect_reply("GET /nope HTTP/1.0\r\nAuthorization: Bearer s3cret-T0ken"
+                 "\r\n\r\n", "HTTP/1.0 404 ", "404");
+    stop();
+}
+
+/* Slow clients from one address hold at most 8 connections; when every
+ * one of the 64 slots is taken (by 8 addresses), the oldest one still
+ * waiting for its request gives way: a scrape always gets in. */
+static void
+test_slow_clients_cannot_starve_a_scrape(void)
+{
+    lb_stream_t *slow[64], *c;
+    char host[32];
+
+    start(1);
+    for (int i = 0; i < 64; i++) {
+        snprintf(host, sizeof(host), "192.0.2.%d", 1 + i / 8);
+        slow[i] = fake_accept_from(host);
+        send_bytes(slow[i], "GET / HTTP/1.0\r\n");
+    }
+    for (int i = 0; i < 64; i++)
+        CU_ASSERT(!slow[i]->closed);
+    c = fake_accept_from("192.0.2.1"); /* a ninth from one address */
+    CU_ASSERT(c->closed);
+    CU_ASSERT_EQUAL(c->close_how, LB_CLOSE_RESET);
+    expect_reply_from("198.51.100.1", "GET /metrics HTTP/1.0\r\n\r\n",
+                      "HTTP/1.0 200 OK", "pumpkinlb_connections_total");
+    CU_ASSERT(slow[0]->closed);
+    CU_ASSERT_EQUAL(slow[0]->close_how, LB_CLOSE_RESET);
+    CU_ASSERT(!slow[1]->closed);
+    fake_advance(2000); /* the rest ran out of time */
+    for (int i = 1; i < 64; i++)
+        CU_ASSERT(slow[i]->closed);
     stop();
 }
 
@@ -450,6 +593,11 @@ lb_test_stats_http_register(void)
     CU_add_test(s, "request ended by FIN", test_request_ended_by_fin);
     CU_add_test(s, "silent and slow clients", test_silent_and_slow_clients);
     CU_add_test(s, "drain waits, then cuts", test_drain_waits_then_cuts);
+    CU_add_test(s, "a foreign Host: 421", test_foreign_host_misdirected);
+    CU_add_test(s, "stats_allow refuses", test_stats_allow_refuses);
+    CU_add_test(s, "bearer token required", test_token_required);
+    CU_add_test(s, "slow clients cannot starve a scrape",
+                test_slow_clients_cannot_starve_a_scrape);
     CU_add_test(s, "in-loop reload hands the socket over",
                 test_in_loop_reload_hands_over);
     CU_add_test(s, "relay counters", test_relay_counters);

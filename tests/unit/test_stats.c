@@ -1,12 +1,15 @@
-/* test_stats.c - live statistics: the `stats` option, the escaping of
- * names for each format, the renderers (Prometheus text format lines,
- * JSON checked by a small validator, HTML), the growing buffer, and a
- * snapshot of a real shared block. Names with quotes, backslashes,
- * newlines, '<' and bytes that are not UTF-8 go through every format. */
+/* test_stats.c - live statistics: the `stats` option and who may read
+ * (a bare port is loopback; stats_allow, stats_host, stats_token_file
+ * with their mistakes at FILE:LINE), the escaping of names for each
+ * format, the renderers (Prometheus text format lines, JSON checked by a
+ * small validator, HTML), the growing buffer, and a snapshot of a real
+ * shared block. Names with quotes, backslashes, newlines, '<' and bytes
+ * that are not UTF-8 go through every format. */
 #include <CUnit/CUnit.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lb_health.h"
 #include "lb_server.h"
@@ -78,6 +81,141 @@ test_option_errors(void)
                  "listen address of listener '127.0.0.1:8080' (line 2)");
 }
 
+/* ---- who may read: what the server answers is
+ * tests/session/test_stats_http.c's ---- */
+
+#define MAPPING "[mappings]\n8080 = 10.0.0.1:80\n"
+
+static void
+expect_label(const char *value, const char *label)
+{
+    char text[256];
+    lb_config_t cfg;
+    char *err;
+
+    snprintf(text, sizeof(text), "[options]\nstats = %s\n" MAPPING, value);
+    err = load_err(text, &cfg);
+    CU_ASSERT_PTR_NULL_FATAL(err);
+    CU_ASSERT_STRING_EQUAL(cfg.stats.label, label);
+    lb_config_free(&cfg);
+}
+
+/* The numbers describe the whole topology: a bare port is 127.0.0.1;
+ * every interface takes writing it out. */
+static void
+test_bare_port_is_loopback(void)
+{
+    expect_label("9100", "127.0.0.1:9100");
+    expect_label("*:9100", "0.0.0.0:9100");
+    expect_label("0.0.0.0:9100", "0.0.0.0:9100");
+    expect_label("[::]:9100", "[::]:9100");
+    expect_error("[options]\nstats = 0\n" MAPPING, "t.cfg:2: listen port");
+}
+
+static void
+test_allow_and_hosts(void)
+{
+    lb_config_t cfg;
+    char *err;
+
+    err = load_err("[options]\nstats = 9100\n"
+                   "stats_allow = 10.0.0.0/8,\n  ::1\n"
+                   "stats_host = metrics.example.net, LB-1\n" MAPPING, &cfg);
+    CU_ASSERT_PTR_NULL_FATAL(err);
+    CU_ASSERT_EQUAL(cfg.stats.allow.n, 2);
+    CU_ASSERT_EQUAL(cfg.allow.n, 0); /* the listeners' are their own */
+    CU_ASSERT_EQUAL_FATAL(cfg.stats.nhosts, 2);
+    CU_ASSERT_STRING_EQUAL(cfg.stats.hosts[0], "metrics.example.net");
+    CU_ASSERT_STRING_EQUAL(cfg.stats.hosts[1], "LB-1");
+    CU_ASSERT_PTR_NULL(cfg.stats.token);
+    lb_config_free(&cfg);
+    expect_error("[options]\nstats = 9100\nstats_allow = 10.0.0.1/8\n"
+                 MAPPING, "t.cfg:3: stats_allow entry '10.0.0.1/8' has bits "
+                 "set past its prefix length");
+    expect_error("[options]\nstats = 9100\nstats_allow = example.com\n"
+                 MAPPING, "t.cfg:3: stats_allow entry 'example.com'");
+    expect_error("[options]\nstats = 9100\nstats_host = a b\n" MAPPING,
+                 "t.cfg:3: stats_host entry 'a b' is not a host name");
+    expect_error("[options]\nstats = 9100\nstats_host = a,,b\n" MAPPING,
+                 "t.cfg:3: stats_host entry '' is not a host name");
+    expect_error("[options]\nstats = 9100\nstats_host = my_host\n" MAPPING,
+                 "t.cfg:3: stats_host entry 'my_host'");
+}
+
+/* Each of them alone would be silently ignored. */
+static void
+test_keys_need_stats(void)
+{
+    expect_error("[options]\nlog_connections = 1\nstats_allow = ::1\n"
+                 MAPPING, "t.cfg:3: stats_allow has no effect without "
+                 "stats = ADDRESS:PORT");
+    expect_error("[options]\nstats_host = lb1\n" MAPPING,
+                 "t.cfg:2: stats_host has no effect without stats");
+    expect_error("[options]\nstats_token_file = /nonexistent/token\n"
+                 MAPPING, "t.cfg:2: stats_token_file '/nonexistent/token': "
+                 "cannot open");
+}
+
+/* A token file of this test's, with mode. */
+static void
+token_file(char *path, size_t size, const char *data, int mode)
+{
+    FILE *f;
+
+    snprintf(path, size, "lb-unit-token-%ld.tmp", lb_getpid());
+    f = fopen(path, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_EQUAL(fwrite(data, 1, strlen(data), f), strlen(data));
+    fclose(f);
+    CU_ASSERT_EQUAL(chmod(path, (mode_t)mode), 0);
+}
+
+/* The token read from a file holding data, or (token NULL) the error. */
+static void
+expect_token(const char *data, int mode, const char *token,
+             const char *err_want)
+{
+    char path[64], text[256];
+    lb_config_t cfg;
+    char *err;
+
+    token_file(path, sizeof(path), data, mode);
+    snprintf(text, sizeof(text), "[options]\nstats = 9100\n"
+             "stats_token_file = %s\n" MAPPING, path);
+    if (token != NULL) {
+        err = load_err(text, &cfg);
+        CU_ASSERT_PTR_NULL(err);
+        if (err == NULL) {
+            CU_ASSERT_STRING_EQUAL(cfg.stats.token, token);
+            lb_config_free(&cfg);
+        }
+        free(err);
+    } else {
+        expect_error(text, err_want);
+    }
+    remove(path);
+}
+
+static void
+test_token_file(void)
+{
+    expect_token("s3cret\n", 0600, "s3cret", NULL);
+    expect_token("s3cret-with/=+~._chars\r\nsecond line\n", 0400,
+                 "s3cret-with/=+~._chars", NULL);
+    expect_token("no-line-end", 0600, "no-line-end", NULL);
+    expect_token("\nsecret on line 2\n", 0600, NULL,
+                 "its first line (the token) is empty");
+    expect_token("two words\n", 0600, NULL,
+                 "may hold only printable ASCII without spaces");
+#ifndef _WIN32 /* mode bits say nothing there: ACLs decide */
+    expect_token("s3cret\n", 0640, NULL,
+                 "t.cfg:3: stats_token_file 'lb-unit-token-");
+    expect_token("s3cret\n", 0604, NULL,
+                 "can be read by its group or others; make it readable by "
+                 "its owner only (chmod 600)");
+#endif
+}
+
 /* ---- escaping and the buffer ---- */
 
 static void
@@ -145,7 +283,7 @@ static lb_stats_listener_t listeners[2] = {
      1},
 };
 
-static lb_stats_snapshot_t snap = {"3.0.0", 1700000000, 1700000042,
+static lb_stats_snapshot_t snap = {"3.0.0", 1700000000, 1700000042, 7,
                                    listeners, 2, backends};
 
 static void
@@ -225,6 +363,8 @@ test_prometheus(void)
                         "\\\"one\\\" \\\\ <b>\",backend=\"10.0.0.1:80\","
                         "direction=\"in\"} 100");
     expect_line(b.data, "pumpkinlb_start_time_seconds 1700000000");
+    expect_line(b.data, "# TYPE pumpkinlb_log_lines_dropped_total counter");
+    expect_line(b.data, "pumpkinlb_log_lines_dropped_total 7");
     lb_buf_free(&b);
 }
 
@@ -347,6 +487,7 @@ test_json(void)
                                           "\"max_conn_rate_per_client\":0,"
                                           "\"no_route\":0}"));
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"start_time\":1700000000,"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"log_lines_dropped_total\":7,"));
     lb_buf_free(&b);
 }
 
@@ -437,7 +578,7 @@ test_route_and_reasons(void)
     };
     lb_stats_listener_t l = {"tls", "0.0.0.0:443", 3, 1, {0, 0, 4, 5, 6}, 0,
                              {12, 14}, be, 2};
-    lb_stats_snapshot_t one = {"3.0.0", 1, 2, &l, 1, be};
+    lb_stats_snapshot_t one = {"3.0.0", 1, 2, 0, &l, 1, be};
     lb_buf_t b = {0};
 
     CU_ASSERT_EQUAL_FATAL(lb_stats_prometheus(&one, &b), 0);
@@ -472,6 +613,11 @@ lb_test_stats_register(void)
 
     CU_add_test(s, "stats option", test_option);
     CU_add_test(s, "stats option errors", test_option_errors);
+    CU_add_test(s, "a bare stats port is loopback",
+                test_bare_port_is_loopback);
+    CU_add_test(s, "stats_allow and stats_host", test_allow_and_hosts);
+    CU_add_test(s, "stats_* keys need stats", test_keys_need_stats);
+    CU_add_test(s, "stats_token_file", test_token_file);
     CU_add_test(s, "escaping for each format", test_escaping);
     CU_add_test(s, "buffer grows", test_buffer_grows);
     CU_add_test(s, "Prometheus text format", test_prometheus);

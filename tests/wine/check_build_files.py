@@ -11,8 +11,15 @@
   include/ and src/; platform/win32 and platform/common include/, their own
   folder and platform/common; tests all of them), as the Makefile gives;
 - every resource make links into pumpkinlb.exe (`make print-win-res`) is
-  compiled by the vcxproj (a CustomBuild of mc.exe and its .rc) and by
-  CMakeLists.txt;
+  compiled by the vcxproj (a message table by a CustomBuild of mc.exe and
+  its .rc, an .rc by ResourceCompile) and by CMakeLists.txt;
+- the Visual Studio settings a shipped exe needs: the static C runtime
+  (MultiThreaded, MultiThreadedDebug) and vcpkg's x64-windows-static
+  triplet, output folders that do not depend on $(SolutionDir), no quoted
+  "$(IntDir)" (its trailing backslash escapes the quote), no linker
+  manifest beside pumpkinlb.rc's, CRLF line ends, a vcpkg builtin-baseline
+  that is a commit id; CMake's MSVC runtime is the static one too; the
+  numbers in include/lb_version.h spell LB_VERSION;
 - unless --no-cmake: the sources CMake's Windows build compiles (read from
   the compile_commands.json of a real mingw configure, which needs cmake
   and mingw-w64) are make's too, and its generated build compiles each
@@ -74,7 +81,8 @@ def win(path):
 
 
 def vcxproj_items(path):
-    """{source: include path or None}, [headers], {custom build inputs}."""
+    """{source: include path or None}, [headers], {custom build and
+    resource compile inputs}."""
     root = ET.parse(path).getroot()
     srcs, heads, custom = {}, [], set()
     default = None
@@ -87,7 +95,7 @@ def vcxproj_items(path):
                 else:
                     default = inc.text
     for tag, into in (("ClCompile", srcs), ("ClInclude", heads),
-                      ("CustomBuild", custom)):
+                      ("CustomBuild", custom), ("ResourceCompile", custom)):
         for item in root.iter(MSB + tag):
             inc = item.get("Include")
             if not inc:
@@ -167,6 +175,56 @@ def check_resources(custom):
               res.split("/")[-1] in text and "add_custom_command" in text)
 
 
+def check_vs_settings(path):
+    raw = open(path, "rb").read()
+    check("%s has CRLF line ends only" % path,
+          raw.count(b"\n") == raw.count(b"\r\n"),
+          "%d bare LF" % (raw.count(b"\n") - raw.count(b"\r\n")))
+    root = ET.parse(path).getroot()
+    for idg in root.iter(MSB + "ItemDefinitionGroup"):
+        cond = idg.get("Condition", "")
+        want = "MultiThreadedDebug" if "Debug" in cond else "MultiThreaded"
+        rt = idg.find(MSB + "ClCompile/" + MSB + "RuntimeLibrary")
+        check("%s %s links the static C runtime (%s)" % (path, cond, want),
+              rt is not None and rt.text == want,
+              repr(None if rt is None else rt.text))
+    triplets = [e.text for e in root.iter(MSB + "VcpkgTriplet")]
+    check("%s uses vcpkg's x64-windows-static triplet" % path,
+          triplets == ["x64-windows-static"], repr(triplets))
+    for tag in ("OutDir", "IntDir"):
+        vals = [e.text or "" for e in root.iter(MSB + tag)]
+        check("%s %s does not depend on $(SolutionDir)" % (path, tag),
+              vals and not any("$(SolutionDir)" in v for v in vals),
+              repr(vals))
+    for cmd in root.iter(MSB + "Command"):
+        bad = re.findall(r'"\$\((?:IntDir|OutDir)\)"', cmd.text or "")
+        check("%s custom build quotes no folder ending in \\" % path,
+              not bad, cmd.text)
+    return root
+
+
+def check_vs_and_versions():
+    root = check_vs_settings("vs/pumpkinlb.vcxproj")
+    gen = [e.text for e in root.iter(MSB + "GenerateManifest")]
+    check("pumpkinlb.vcxproj adds no linker manifest (pumpkinlb.rc has one)",
+          gen == ["false"], repr(gen))
+    check_vs_settings("vs/unit-tests.vcxproj")
+    base = json.load(open("vs/vcpkg.json")).get("builtin-baseline", "")
+    check("vcpkg.json has a builtin-baseline commit id",
+          re.fullmatch(r"[0-9a-f]{40}", base) is not None, repr(base))
+    cm = open("CMakeLists.txt").read()
+    check("CMakeLists.txt links MSVC's static C runtime",
+          'CMAKE_MSVC_RUNTIME_LIBRARY "MultiThreaded$<$<CONFIG:Debug>:Debug>"'
+          in cm)
+    ver = open("include/lb_version.h").read()
+    nums = [re.search(r"LB_VERSION_%s (\d+)" % n, ver)
+            for n in ("MAJOR", "MINOR", "PATCH")]
+    text = re.search(r'LB_VERSION "([^"]*)"', ver)
+    check("lb_version.h numbers spell LB_VERSION",
+          all(nums) and text is not None and
+          ".".join(m.group(1) for m in nums) == text.group(1), ver)
+
+
 def cmake_sources():
     """{target: set of sources}, and the build dir, from a mingw configure."""
     build = tempfile.mkdtemp(prefix="lbcmake-")
@@ -226,6 +284,7 @@ def main(argv):
     custom = check_vcxproj("vs/pumpkinlb.vcxproj", exe)
     check_vcxproj("vs/unit-tests.vcxproj", tests)
     check_resources(custom)
+    check_vs_and_versions()
     if "--no-cmake" not in argv:
         check_cmake(exe, tests)
     failed = results.count(False)

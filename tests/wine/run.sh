@@ -53,10 +53,12 @@ echo "== build descriptions (CMake, Visual Studio, Makefile) agree"
 python3 "$here/check_build_files.py"
 files_rc=$?
 
-# The MSI scenario installs these two (an upgrade needs a newer one).
+# The MSI scenarios install these (an upgrade needs a newer one, a
+# same-version upgrade the same version built again).
 LBTEST_MSI=$(ls "$build"/PumpkinLB-*-x64.msi 2>/dev/null | head -n 1)
 LBTEST_MSI_UPGRADE=$(ls "$build"/upgrade-test/PumpkinLB-*-x64.msi 2>/dev/null | head -n 1)
-export LBTEST_MSI LBTEST_MSI_UPGRADE
+LBTEST_MSI_SAME=$(ls "$build"/upgrade-test/same/PumpkinLB-*-x64.msi 2>/dev/null | head -n 1)
+export LBTEST_MSI LBTEST_MSI_UPGRADE LBTEST_MSI_SAME
 
 echo "== integration suite under Wine: $exe"
 python3 "$here/../integration/run.py" --wine "$exe" "$@"
