@@ -613,6 +613,8 @@ def _stats_lb(s, stats, extra=""):
     [options] lines); returns it once the stats port listens."""
     b0 = s.backend(lbtest.echo)
     p1 = lbtest.free_port()
+    while str(p1) == stats.rsplit(":", 1)[-1]:  # the kernel may repeat one
+        p1 = lbtest.free_port()
     lb = s.balancer("[options]\nstats = %s\n%s[mappings]\n127.0.0.1:%d = "
                     "127.0.0.1:%d\n" % (stats, extra, p1, b0.port),
                     wait_ports=[p1])
