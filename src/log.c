@@ -1,5 +1,6 @@
 /* log.c - log lines in the original's format, one write per line so lines
- * from several worker processes never interleave. */
+ * from several worker processes never interleave; loops of one process
+ * write (and a reload switches the file) under lb_log_lock. */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,13 +15,17 @@ static FILE *console; /* replaces stdout and stderr when set */
 void
 lb_log_set_file(FILE *f)
 {
+    lb_log_lock();
     log_file = f;
+    lb_log_unlock();
 }
 
 void
 lb_log_redirect(FILE *f)
 {
+    lb_log_lock();
     console = f;
+    lb_log_unlock();
 }
 
 void
@@ -60,7 +65,7 @@ emit(FILE *out, const char *line, size_t len)
 static void
 vlog_to(FILE *out, int stamped, int event, const char *fmt, va_list ap)
 {
-    FILE *sink = console ? console : lb_platform_log_stream();
+    FILE *sink;
     char stamp[64], small[512], *line = small;
     size_t slen, len;
     va_list ap2;
@@ -79,6 +84,8 @@ vlog_to(FILE *out, int stamped, int event, const char *fmt, va_list ap)
     memcpy(line, stamp, slen);
     vsnprintf(line + slen, (size_t)n + 1, fmt, ap);
     line[len - 1] = '\n';
+    lb_log_lock();
+    sink = console ? console : lb_platform_log_stream();
     if (sink)
         emit(sink, line, len);
     else if (stamped)
@@ -87,6 +94,7 @@ vlog_to(FILE *out, int stamped, int event, const char *fmt, va_list ap)
         emit(out, line + slen, len - slen);
     if (log_file)
         emit(log_file, line, len);
+    lb_log_unlock();
     line[len - 1] = '\0';
     if (event != NO_EVENT)
         lb_platform_event((lb_event_t)event, line + slen);

@@ -68,7 +68,8 @@ stop_server(void)
     fake_run_closes();
     CU_ASSERT_EQUAL(srv.active, 0);
     CU_ASSERT_EQUAL(srv.pool->in_use, 0);
-    lb_server_fini(&srv);
+    lb_server_fini(&srv); /* detaches the listener */
+    lb_listener_close(listeners[0]); /* the binder's, as a run's end */
     lb_config_free(&cfg);
     lb_shared_release(&shared);
     fake_reset();
@@ -629,6 +630,7 @@ test_in_loop_reload_succession(void)
     CU_ASSERT_EQUAL(current->pool->in_use, 0);
     lb_server_fini(current);
     free(current);
+    lb_listener_close(listeners[0]);
     lb_config_free(&cfg);
     lb_config_free(&next);
     lb_shared_release(&shared);
@@ -1052,6 +1054,7 @@ test_proxy_chain_v2_in_v1_out(void)
 }
 
 void lb_test_stats_http_register(void); /* test_stats_http.c */
+void lb_test_loops_register(void);      /* test_loops.c */
 
 int
 main(void)
@@ -1135,6 +1138,7 @@ main(void)
     CU_add_test(s, "PROXY chain: v2 in, v1 out",
                 test_proxy_chain_v2_in_v1_out);
     lb_test_stats_http_register();
+    lb_test_loops_register();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

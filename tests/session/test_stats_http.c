@@ -24,6 +24,7 @@ static const char CONFIG[] =
 static lb_config_t cfg;
 static lb_server_t srv;
 static lb_listener_t *listeners[2]; /* the mapping, then stats */
+static size_t served;               /* which of them the worker serves */
 static lb_shared_t shared;
 
 /* A worker serving listener idx: 0 relays, 1 (cfg.nlisteners) is stats. */
@@ -45,8 +46,10 @@ start_with(const char *text, size_t idx)
                                          &idx, 1, 0), 0);
     CU_ASSERT_EQUAL(srv.nserved, idx == 0 ? 1 : 0);
     CU_ASSERT_EQUAL(srv.stats != NULL, idx == 1);
-    /* The worker closes what it serves; the other one is ours. */
+    /* The worker detaches from what it serves; the other one is not
+     * its at all. */
     lb_listener_close(listeners[1 - idx]);
+    served = idx;
 }
 
 static void
@@ -62,6 +65,7 @@ stop(void)
     CU_ASSERT_EQUAL(srv.stats_streams, 0);
     CU_ASSERT_EQUAL(srv.pool->in_use, 0);
     lb_server_fini(&srv);
+    lb_listener_close(listeners[served]); /* the binder's, as a run's end */
     lb_config_free(&cfg);
     lb_shared_release(&shared);
     fake_reset();
@@ -293,6 +297,7 @@ test_in_loop_reload_hands_over(void)
     CU_ASSERT(fake.loop_stopped);
     lb_server_fini(current);
     free(current);
+    lb_listener_close(listeners[1]);
     lb_config_free(&cfg);
     lb_config_free(&next);
     lb_shared_release(&shared);
