@@ -77,6 +77,8 @@ struct lb_stream_s {
     unsigned char writing;  /* write_op is one of them */
     unsigned char close_state;
     unsigned char accepted; /* counted in its loop's load */
+    unsigned char flowing;  /* the last read filled its buffer */
+    char *rbuf;             /* a buffered read's buffer while it is posted */
     int local_len;          /* > 0: local holds the accepted socket's */
     uint64_t written;       /* bytes sent, for the drain-then-reset */
     uint64_t close_until;   /* loop ms: a drain ends by then */
@@ -164,6 +166,7 @@ struct lb_loop_s {
     volatile LONG load;   /* clients it holds or is being handed */
     unsigned owning;      /* listeners whose accepts it posts, not done */
     unsigned long completions; /* dequeued, for the tests */
+    unsigned long recvs;       /* recv() after a zero-byte read, too */
     struct lb_loop_s *next_loop; /* the registry (win32_loops.c) */
     volatile LONG64 tick; /* GetTickCount64 of its last turn */
     int running;          /* in lb_loop_run (the registry's lock) */

@@ -2,14 +2,16 @@
  * under Wine by make test-windows: the owner's accepts handed to the
  * loop with the fewest clients (its callbacks on that loop's thread, the
  * socket working on that loop's port), a paused loop skipped, clients
- * held while every loop is paused, the socket closed by the last detach.
- * Empty on POSIX, where each worker is a process. */
+ * held while every loop is paused, the socket closed by the last detach;
+ * and buffered reads while bulk flows (one completion per chunk, no
+ * recv()). Empty on POSIX, where each worker is a process. */
 #include <CUnit/CUnit.h>
 
 #include "unit.h"
 
 #ifdef _WIN32
 #include <process.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lb_bufpool.h"
@@ -369,6 +371,123 @@ test_last_detach_closes(void)
     teardown();
 }
 
+/* ---- buffered reads while bulk flows ---- */
+
+#define CHUNK 4096
+#define CHUNKS 64
+
+static struct bulk {
+    lb_loop_t *loop;
+    lb_bufpool_t pool;
+    lb_listener_t *listener;
+    lb_addr_t addr;
+    SOCKET client;
+    long got;
+    int reads, ended, timed_out;
+    unsigned long completions, recvs; /* from the accept to the end */
+    lb_timer_t watchdog;
+} B;
+
+static void
+on_bulk_closed(lb_stream_t *s)
+{
+    (void)s;
+    lb_loop_stop(B.loop); /* it runs on until the accepts are back */
+}
+
+static void
+on_bulk(lb_stream_t *s, long n, char *buf)
+{
+    if (n <= 0) {
+        B.ended = 1;
+        B.completions = B.loop->completions - B.completions;
+        B.recvs = B.loop->recvs - B.recvs;
+        lb_stream_close(s, LB_CLOSE_NORMAL, on_bulk_closed);
+        lb_listener_detach(B.loop, B.listener);
+        lb_listener_close(B.listener);
+        lb_timer_stop(&B.watchdog);
+        return;
+    }
+    B.got += n;
+    B.reads++;
+    lb_bufpool_put(&B.pool, buf);
+    lb_stream_read(s, on_bulk);
+}
+
+static void
+on_bulk_accept(lb_listener_t *l, lb_stream_t *s, const lb_addr_t *peer,
+               int status, void *data)
+{
+    (void)l;
+    (void)peer;
+    (void)data;
+    CU_ASSERT_EQUAL_FATAL(status, 0);
+    B.completions = B.loop->completions;
+    B.recvs = B.loop->recvs;
+    lb_stream_read(s, on_bulk);
+}
+
+static void
+on_bulk_watchdog(lb_timer_t *t)
+{
+    (void)t;
+    B.timed_out = 1;
+    lb_loop_stop(B.loop);
+}
+
+static unsigned __stdcall
+send_bulk(void *arg)
+{
+    static char data[CHUNK * CHUNKS];
+
+    (void)arg;
+    memset(data, 'b', sizeof(data));
+    send(B.client, data, sizeof(data), 0);
+    shutdown(B.client, SD_SEND);
+    return 0;
+}
+
+/* 256 KiB sent as fast as the client can: after the first reads most
+ * are buffered WSARecv calls, whose completion carries the data; before,
+ * every chunk took a zero-byte completion and a recv(). */
+static void
+test_bulk_reads_are_buffered(void)
+{
+    lb_allocator_t a;
+    HANDLE sender;
+
+    memset(&B, 0, sizeof(B));
+    lb_bufpool_init(&B.pool, CHUNK, 4);
+    a = lb_bufpool_allocator(&B.pool);
+    CU_ASSERT_EQUAL_FATAL(lb_loop_new(&B.loop, &a), 0);
+    CU_ASSERT_EQUAL_FATAL(lf_bind_free(26000, 16, &B.addr, &B.listener), 0);
+    CU_ASSERT_EQUAL_FATAL(lb_listener_start(B.loop, B.listener,
+                                            on_bulk_accept, NULL), 0);
+    B.client = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    CU_ASSERT_EQUAL_FATAL(connect(B.client,
+                                  (const struct sockaddr *)B.addr.u.bytes,
+                                  (int)B.addr.len), 0);
+    sender = (HANDLE)_beginthreadex(NULL, 0, send_bulk, NULL, 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sender);
+    lb_timer_init(B.loop, &B.watchdog, on_bulk_watchdog, NULL);
+    lb_timer_start(&B.watchdog, WATCHDOG_MS);
+    CU_ASSERT_EQUAL(lb_loop_run(B.loop), 0);
+    WaitForSingleObject(sender, 10000);
+    CloseHandle(sender);
+    CU_ASSERT(!B.timed_out);
+    CU_ASSERT(B.ended);
+    CU_ASSERT_EQUAL(B.got, CHUNK * CHUNKS);
+    /* Each read (and the end) one completion; a zero-byte read first. */
+    printf("\n    %d reads of 256 KiB: %lu completions, %lu recv() ", B.reads,
+           B.completions, B.recvs);
+    CU_ASSERT(4 * B.recvs <= (unsigned long)B.reads);
+    CU_ASSERT(B.completions <= (unsigned long)B.reads + 2);
+    CU_ASSERT_EQUAL(B.pool.in_use, 0);
+    closesocket(B.client);
+    lb_loop_free(B.loop);
+    lb_bufpool_free(&B.pool);
+}
+
 void
 lb_test_win32_loops_register(void)
 {
@@ -380,6 +499,8 @@ lb_test_win32_loops_register(void)
                 test_paused_loop_skipped_then_held);
     CU_add_test(s, "the last detach closes the socket",
                 test_last_detach_closes);
+    CU_add_test(s, "bulk reads are buffered",
+                test_bulk_reads_are_buffered);
 }
 
 #else
