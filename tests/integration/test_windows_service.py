@@ -96,6 +96,17 @@ def service_log():
         return ""
 
 
+def create_and_start(name, cfg):
+    """sc create (demand start, cfg as its config), sc start; waits for
+    RUNNING."""
+    rc, out = wine("sc", "create", name, "binPath=", '"%s" --service "%s"'
+                   % (winpath(lbtest.BINARY), winpath(cfg)),
+                   "start=", "demand")
+    eq(rc, 0, "sc create exit status (%s)" % out)
+    eq(wine("sc", "start", name)[0], 0, "sc start exit status")
+    eq(wait_state(name, 4, 20)[0], 4, "service state (4 = RUNNING)")
+
+
 def transfer(port, result):
     """Client: connect, read everything to EOF into result['data']."""
     try:
@@ -121,12 +132,7 @@ def test_service_stop_drains_transfer():
                                                             [backend.port])))
     name = "PumpkinLBTest"
     try:
-        rc, out = wine("sc", "create", name, "binPath=", '"%s" --service "%s"'
-                       % (winpath(lbtest.BINARY), winpath(cfg)),
-                       "start=", "demand")
-        eq(rc, 0, "sc create exit status (%s)" % out)
-        eq(wine("sc", "start", name)[0], 0, "sc start exit status")
-        eq(wait_state(name, 4, 20)[0], 4, "service state (4 = RUNNING)")
+        create_and_start(name, cfg)
         true(lbtest.wait_until(lambda: lbtest.is_listening(port), 10),
              "service listens on its port", port=port)
         result = {}
@@ -199,12 +205,7 @@ def test_service_paramchange_reloads():
     stats = {}
     loop = threading.Thread(target=_loop_clients, args=(port, stats, stop))
     try:
-        rc, out = wine("sc", "create", name, "binPath=", '"%s" --service "%s"'
-                       % (winpath(lbtest.BINARY), winpath(cfg)),
-                       "start=", "demand")
-        eq(rc, 0, "sc create exit status (%s)" % out)
-        eq(wine("sc", "start", name)[0], 0, "sc start exit status")
-        eq(wait_state(name, 4, 20)[0], 4, "service state (4 = RUNNING)")
+        create_and_start(name, cfg)
         true(lbtest.wait_until(lambda: lbtest.is_listening(port), 10),
              "service listens on its port", port=port)
         result = {}
@@ -547,12 +548,7 @@ def _start_service(name, cfg, text):
     """Writes cfg and starts service name on it; waits for RUNNING."""
     with open(cfg, "w") as f:
         f.write(text)
-    rc, out = wine("sc", "create", name, "binPath=", '"%s" --service "%s"'
-                   % (winpath(lbtest.BINARY), winpath(cfg)),
-                   "start=", "demand")
-    eq(rc, 0, "sc create exit status (%s)" % out)
-    eq(wine("sc", "start", name)[0], 0, "sc start exit status")
-    eq(wait_state(name, 4, 20)[0], 4, "service state (4 = RUNNING)")
+    create_and_start(name, cfg)
 
 
 @windows_only

@@ -300,6 +300,15 @@ fake_accept_on(lb_loop_t *loop, const char *host)
     return s;
 }
 
+int
+fake_backend_no(const lb_stream_t *s)
+{
+    char label[LB_ADDRSTRLEN];
+
+    lb_addr_format(&s->addr, label, sizeof(label));
+    return label[7] - '0'; /* "10.0.0.N:80" */
+}
+
 lb_stream_t *
 fake_accept_from(const char *host)
 {

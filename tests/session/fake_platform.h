@@ -66,6 +66,8 @@ lb_stream_t *fake_accept_from(const char *host);
 /* The same, for the attached loop given (NULL: the first attached). */
 lb_stream_t *fake_accept_on(lb_loop_t *loop, const char *host);
 void fake_connected(lb_stream_t *s, int status);
+/* N of the backend "10.0.0.N:80" a connect went to. */
+int fake_backend_no(const lb_stream_t *s);
 void fake_deliver(lb_stream_t *s, const char *bytes, size_t len, int err);
 void fake_written(lb_stream_t *s, int status);
 void fake_run_closes(void);

@@ -92,15 +92,6 @@ end_loops(void)
     fake_reset();
 }
 
-static int
-backend_no(const lb_stream_t *s)
-{
-    char label[LB_ADDRSTRLEN];
-
-    lb_addr_format(&s->addr, label, sizeof(label));
-    return label[7] - '0'; /* "10.0.0.N:80" */
-}
-
 /* Slot 0 serves the statistics for both loops, as it runs the checks;
  * both loops are attached to the relayed listeners. */
 static void
@@ -210,7 +201,7 @@ test_reload_taken_over_by_each_loop(void)
     CU_ASSERT_PTR_NULL(current[1]->stats);
     fake.listener = listeners[0];
     c_new = fake_accept_on(current[1]->loop, "192.0.2.9");
-    CU_ASSERT_EQUAL(backend_no(fake.last_connect), 5);
+    CU_ASSERT_EQUAL(fake_backend_no(fake.last_connect), 5);
     fake_advance(0); /* the reap timers: loop 0's old server had nothing */
     CU_ASSERT_EQUAL(released[0], 1);
     CU_ASSERT_EQUAL(released[1], 0); /* c_old still relays */

@@ -105,15 +105,6 @@ expect_logged(const char *needle)
         fprintf(stderr, "\nwanted '%s' in the log:\n%s\n", needle, text);
 }
 
-static int
-backend_no(const lb_stream_t *s)
-{
-    char label[LB_ADDRSTRLEN];
-
-    lb_addr_format(&s->addr, label, sizeof(label));
-    return label[7] - '0'; /* "10.0.0.N:80" */
-}
-
 /* Accepts a client and completes its first connect. */
 static lb_stream_t *
 established(lb_stream_t **backend)
@@ -214,7 +205,7 @@ test_round_robin_across_clients(void)
     start_server();
     for (int i = 0; i < 6; i++) {
         fake_accept();
-        order[i] = backend_no(fake.last_connect);
+        order[i] = fake_backend_no(fake.last_connect);
     }
     for (int i = 0; i < 6; i++)
         CU_ASSERT_EQUAL(order[i], i % 3 + 1);
@@ -231,7 +222,7 @@ test_retry_each_backend_once_then_close(void)
     c = fake_accept();
     for (int i = 0; i < 3; i++) {
         lb_stream_t *b = fake.last_connect;
-        seen[backend_no(b)]++;
+        seen[fake_backend_no(b)]++;
         fake_connected(b, LB_ECONNREFUSED);
         CU_ASSERT(b->closed);
     }
@@ -256,7 +247,8 @@ test_connect_timeout_retries_elsewhere(void)
     fake_advance(1);
     CU_ASSERT(first->closed);
     CU_ASSERT_EQUAL(fake.nconnects, 2);
-    CU_ASSERT_NOT_EQUAL(backend_no(fake.last_connect), backend_no(first));
+    CU_ASSERT_NOT_EQUAL(fake_backend_no(fake.last_connect),
+                        fake_backend_no(first));
     stop_server();
 }
 
@@ -602,7 +594,7 @@ test_in_loop_reload_succession(void)
     CU_ASSERT(!fake.listener_closed); /* handed over, never closed */
     c_new = fake_accept();
     b_new = fake.last_connect;
-    CU_ASSERT_EQUAL(backend_no(b_new), 5);
+    CU_ASSERT_EQUAL(fake_backend_no(b_new), 5);
     fake_connected(b_new, 0);
     CU_ASSERT_EQUAL(current->active, 1);
     CU_ASSERT_EQUAL(first->active, 1);

@@ -307,15 +307,6 @@ test_in_loop_reload_hands_over(void)
 
 /* ---- the counters the relay bumps ---- */
 
-static int
-backend_no(const lb_stream_t *s)
-{
-    char label[LB_ADDRSTRLEN];
-
-    lb_addr_format(&s->addr, label, sizeof(label));
-    return label[7] - '0'; /* "10.0.0.N:80" */
-}
-
 static int64_t
 bytes_of(size_t b, int dir)
 {
@@ -332,7 +323,7 @@ test_relay_counters(void)
     start(0);
     lc = &shared.counters[0];
     c = fake_accept();
-    first = backend_no(fake.last_connect) - 1;
+    first = fake_backend_no(fake.last_connect) - 1;
     fake_connected(fake.last_connect, LB_ECONNREFUSED); /* retried */
     b = fake.last_connect;
     fake_connected(b, 0);
