@@ -138,7 +138,8 @@ typedef enum {
 } lb_stop_reason_t;
 typedef void (*lb_stop_cb)(lb_loop_t *loop, lb_stop_reason_t why,
                            void *data);
-typedef void (*lb_reload_cb)(lb_loop_t *loop, void *data);
+/* next: the ctx of the lb_run_spec_t that lb_run_spec_t.reload made. */
+typedef void (*lb_reload_cb)(lb_loop_t *loop, void *next, void *data);
 typedef void (*lb_resolve_cb)(lb_resolve_t *req, int status,
                               const lb_addr_t *addr, void *data);
 
@@ -174,9 +175,10 @@ uint64_t lb_loop_now(lb_loop_t *loop);
  * first time, LB_STOP_NOW after), or when a reload replaced this worker
  * (LB_STOP_RETIRE, POSIX). */
 void lb_loop_on_stop(lb_loop_t *loop, lb_stop_cb cb, void *data);
-/* cb runs (in the loop) when a reload is asked for where the platform
- * delivers it to the loop: SERVICE_CONTROL_PARAMCHANGE on Windows. POSIX
- * reloads in the supervisor instead (lb_run_spec_t.reload). */
+/* cb runs (in the loop) when the platform hands the loop a reload that
+ * lb_run_spec_t.reload made (Windows: once for every loop of the process,
+ * after SERVICE_CONTROL_PARAMCHANGE). POSIX replaces its worker processes
+ * instead, and never calls it. */
 void lb_loop_on_reload(lb_loop_t *loop, lb_reload_cb cb, void *data);
 
 void lb_timer_init(lb_loop_t *loop, lb_timer_t *t, lb_timer_cb cb,
@@ -185,18 +187,34 @@ void lb_timer_start(lb_timer_t *t, uint64_t ms);
 void lb_timer_stop(lb_timer_t *t);
 int lb_timer_active(const lb_timer_t *t);
 
-/* ---- listeners: bound before the loop (and before fork) ---- */
+/* ---- listeners: bound before the loop (and before fork) ----
+ * A listener is bound once and served by loops that attach to it: each
+ * loop that starts it is attached, with its own callback and its own
+ * pause, until it detaches. Where one process runs several loops
+ * (Windows: lb_run_workers), one of them keeps the accept calls posted
+ * and hands each client to the attached loop with the fewest open
+ * connections that is not paused; the client's callbacks then all run
+ * on that loop. The socket closes when the last loop detaches. Where
+ * each worker is a process (POSIX), every process has its own copy and a
+ * loop's attachment is that copy. */
 int lb_listener_bind(const lb_addr_t *addr, int backlog, lb_listener_t **out);
-/* A started listener's accepts go to cb/data from now on, and it accepts
- * again if it was paused: an in-process reload hands a socket over to the
- * new configuration without closing it. Same loop only. */
-void lb_listener_handover(lb_listener_t *l, lb_accept_cb cb, void *data);
+/* Attaches loop: accepted clients may go to cb/data, on loop. */
 int lb_listener_start(lb_loop_t *loop, lb_listener_t *l, lb_accept_cb cb,
                       void *data);
-/* Stops (paused = 1) or resumes accepting; new clients wait in the
- * listen backlog meanwhile. */
-void lb_listener_pause(lb_listener_t *l, int paused);
-/* Stops accepting and closes the socket at once. */
+/* loop's accepts go to cb/data from now on, and it accepts again if it
+ * was paused: an in-process reload hands a socket over to the new
+ * configuration without closing it. loop must be attached. */
+void lb_listener_handover(lb_loop_t *loop, lb_listener_t *l, lb_accept_cb cb,
+                          void *data);
+/* Stops (paused = 1) or resumes giving loop clients; while every
+ * attached loop is paused, new clients wait in the listen backlog. */
+void lb_listener_pause(lb_loop_t *loop, lb_listener_t *l, int paused);
+/* loop serves l no more; the socket closes once no loop is attached. */
+void lb_listener_detach(lb_loop_t *loop, lb_listener_t *l);
+/* The binder's close (the run that bound it is freed, a failed bind is
+ * undone): closes the socket at once if it is still open. The memory goes
+ * once no loop is attached either (POSIX: this process's copy, at once).
+ * A loop may detach before it, never after. */
 void lb_listener_close(lb_listener_t *l);
 
 /* ---- streams ---- */
@@ -289,6 +307,16 @@ int lb_atomic_cas(lb_atomic_t *a, int64_t expected, int64_t desired);
 void *lb_shared_alloc(size_t size);
 /* This process's view of it goes; workers keep theirs. */
 void lb_shared_free(void *p, size_t size);
+/* 1 where the workers are loop threads of one process (Windows): they
+ * live through a reload (so `processes` and `buffer_size` wait for the
+ * next start), share the process's limits, and one of them serves what
+ * needs one server only (the statistics); 0 where each worker is a
+ * process of its own (POSIX). */
+int lb_workers_share_process(void);
+/* Processors this process may run on, for `processes = auto`: the online
+ * CPUs (POSIX), the active processors of every processor group
+ * (Windows); at least 1. */
+unsigned lb_cpu_count(void);
 
 /* A worker creates a loop, serves the listed listeners until a stop has
  * drained, and returns its exit status. slot tells the workers of one
@@ -298,7 +326,7 @@ typedef int (*lb_worker_fn)(const size_t *listener_index, size_t n,
 typedef struct lb_run_spec_s {
     lb_listener_t **listeners;
     size_t nlisteners;
-    unsigned processes;  /* workers per listener (POSIX) */
+    unsigned processes;  /* workers per listener (POSIX); loops (Windows) */
     uint64_t stop_timeout_ms; /* how long a worker may drain after a stop */
     lb_worker_fn worker;
     void *ctx;
@@ -306,13 +334,18 @@ typedef struct lb_run_spec_s {
     void (*log)(int is_error, const char *msg);
     /* A reload was asked for (SIGHUP, PARAMCHANGE): 0 with *next filled
      * in, the new workers' spec (listeners with an unchanged address are
-     * the same objects); else the current spec stays. */
+     * the same objects); else the current spec stays. Called once per
+     * reload, by the supervisor, never on a loop. */
     int (*reload)(void *ctx, struct lb_run_spec_s *next);
 } lb_run_spec_t;
 /* Runs workers until they all stop; returns the exit status. POSIX: forks
  * one process per listener and slot, restarts one that dies, forwards a
- * stop. Windows: one process, every listener in one loop. Every listener
- * of the final spec is closed by then and its entry set to NULL. */
+ * stop, and replaces every worker at a reload. Windows: one process with
+ * `processes` loop threads (slots 0 .. processes-1), each serving every
+ * listener; stops go to every loop, and a reload's next spec is handed to
+ * each loop (lb_loop_on_reload), one reload at a time; a loop that fails
+ * stops the others. Every listener of the final spec is closed by then
+ * and its entry set to NULL. */
 int lb_run_workers(lb_run_spec_t *spec);
 
 /* ---- platform command lines and system logs ---- */
@@ -356,6 +389,12 @@ typedef enum {
  * running as a service; nothing on POSIX (the service manager keeps
  * stdout and stderr). */
 void lb_platform_event(lb_event_t kind, const char *msg);
+/* Held by the core's log writer while it writes one line or switches the
+ * log file, so lines written by several loops of one process never
+ * interleave and no loop writes to a file a reload has closed. A no-op
+ * where each worker is a single-threaded process. */
+void lb_log_lock(void);
+void lb_log_unlock(void);
 
 /* ---- privileges ---- */
 /* Switches the process to user (and group, else the user's group) after

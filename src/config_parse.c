@@ -183,20 +183,29 @@ opt_period(lb_cfg_parser_t *p, const char *name, const char *value,
     return -1;
 }
 
+/* A number, or auto: one per processor (lb_cpu_count), at most
+ * LB_MAX_PROCESSES. */
 static int
 opt_processes(lb_cfg_parser_t *p, const char *name, const char *value,
               void *field)
 {
     unsigned long v = 0;
 
+    if (lb__cfg_casecmp(value, "auto") == 0) {
+        v = lb_cpu_count();
+        *(unsigned *)field = v == 0 ? 1
+                             : v > LB_MAX_PROCESSES ? LB_MAX_PROCESSES
+                                                    : (unsigned)v;
+        return 0;
+    }
     if (lb__cfg_parse_uint(value, LB_MAX_PROCESSES, &v) == LB_CFG_NUM_OK &&
         v > 0) {
         *(unsigned *)field = (unsigned)v;
         return 0;
     }
     lb__cfg_fail(p, p->lineno,
-                 "%s must be a whole number from 1 to %d, got '%s'", name,
-                 LB_MAX_PROCESSES, value);
+                 "%s must be a whole number from 1 to %d, or auto, got '%s'",
+                 name, LB_MAX_PROCESSES, value);
     return -1;
 }
 

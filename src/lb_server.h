@@ -81,8 +81,10 @@ typedef struct lb_served_listener_s {
 } lb_served_listener_t;
 
 typedef struct lb_server_s lb_server_t;
-/* Builds the next configuration's server in-loop (lb_server_succeed). */
-typedef void (*lb_server_reload_fn)(lb_server_t *srv, void *ctx);
+/* Builds the next configuration's server in-loop (lb_server_succeed):
+ * ctx is srv's reload context, next what the platform handed the loop
+ * (lb_reload_cb). */
+typedef void (*lb_server_reload_fn)(lb_server_t *srv, void *ctx, void *next);
 
 struct lb_server_s {
     const lb_config_t *cfg;
@@ -130,10 +132,12 @@ int lb_server_init(lb_server_t *srv, const lb_config_t *cfg,
                    const size_t *idx, size_t n, unsigned slot);
 void lb_server_fini(lb_server_t *srv);
 /* Runs one worker serving listeners idx[0..n) until a stop has drained;
- * returns the exit status. */
+ * returns the exit status. ctx is the first server's reload context;
+ * release (if set) gets the last server's once it is freed. */
 int lb_server_run(const lb_config_t *cfg, lb_listener_t **listeners,
                   const lb_shared_t *shared, const size_t *idx, size_t n,
-                  unsigned slot, lb_server_reload_fn reload, void *ctx);
+                  unsigned slot, lb_server_reload_fn reload, void *ctx,
+                  void (*release)(void *ctx));
 /* In-loop reload: a server for cfg replaces old on old's loop. Listeners
  * old also serves are handed over, its others closed; old drains what it
  * holds, then release(release_ctx) runs. ctx becomes the new server's

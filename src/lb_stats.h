@@ -134,7 +134,8 @@ int lb_stats_request(const char *req, size_t len, const lb_stats_cfg_t *cfg);
 /* run.c binds the stats address as one more listener after the config's
  * (index cfg->nlisteners), and hands a worker its listener indexes in
  * order, so it comes last in idx[0..*n). If it is there, this serves it
- * and takes it off (*n shrinks); an in-loop reload's new server takes the
+ * (where workers share a process, only in slot 0) and takes it off (*n
+ * shrinks); an in-loop reload's new server takes the
  * socket over from previous (NULL: none) when it is the same. It also
  * zeroes this worker's per-slot counts of the listeners it serves. */
 int lb_stats_worker_init(struct lb_server_s *srv, lb_listener_t **listeners,

@@ -1,5 +1,7 @@
 /* log.c - log lines in the original's format; log_output.c writes them
- * (whole lines only, so lines of several worker processes never mix). */
+ * (whole lines only, so lines of several worker processes never mix).
+ * Loops of one process (Windows) hand their lines over, and a reload
+ * switches the file, under lb_log_lock. */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +15,9 @@ static FILE *console; /* replaces stdout and stderr when set (tests) */
 void
 lb_log_redirect(FILE *f)
 {
+    lb_log_lock();
     console = f;
+    lb_log_unlock();
 }
 
 void
@@ -64,12 +68,14 @@ vlog_to(int err, int stamped, int event, const char *fmt, va_list ap)
     memcpy(line, stamp, slen);
     vsnprintf(line + slen, (size_t)n + 1, fmt, ap);
     line[len - 1] = '\n';
+    lb_log_lock();
     if (console) {
         fwrite(line, 1, len, console);
         fflush(console);
     }
     lb__log_line(console ? LB_LOG_NO_CONSOLE : err, line, len,
                  stamped ? 0 : slen);
+    lb_log_unlock();
     line[len - 1] = '\0';
     if (event != NO_EVENT)
         lb_platform_event((lb_event_t)event, line + slen);

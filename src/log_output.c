@@ -6,9 +6,13 @@
  * it), so while a loop runs it is written from a timer, not on the relay's
  * path, unless a burst fills half its buffer first. A line the buffer has
  * no room for is dropped and counted (pumpkinlb_log_lines_dropped_total),
- * and once the output takes lines again one more says how many went. Every write holds whole lines and,
- * for a pipe, no more than the size it keeps whole, so the lines of
- * several processes never mix nor are cut. */
+ * and once the output takes lines again one more says how many went.
+ * Every write holds whole lines and, for a pipe, no more than the size it
+ * keeps whole, so the lines of several processes never mix nor are cut.
+ * Where loops share a process (Windows) every entry point holds
+ * lb_log_lock, and no timer is used: the platform's writer threads take
+ * each write without waiting, and one loop's timer cannot be armed from
+ * another's thread. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,9 +329,8 @@ lb__log_line(int to, const char *line, size_t len, size_t console_skip)
         kick(file);
 }
 
-int
-lb_log_open_file(const char *path, const char *owner, char *err,
-                 size_t errlen)
+static int
+open_file(const char *path, const char *owner, char *err, size_t errlen)
 {
     output_t *o = &lg.outputs[OUT_FILE];
     lb_logout_t *out = NULL;
@@ -355,7 +358,19 @@ lb_log_open_file(const char *path, const char *owner, char *err,
 }
 
 int
-lb_log_reopen_std(char *err, size_t errlen)
+lb_log_open_file(const char *path, const char *owner, char *err,
+                 size_t errlen)
+{
+    int rc;
+
+    lb_log_lock();
+    rc = open_file(path, owner, err, errlen);
+    lb_log_unlock();
+    return rc;
+}
+
+static int
+reopen_std(char *err, size_t errlen)
 {
     int rc = 0;
 
@@ -374,7 +389,18 @@ lb_log_reopen_std(char *err, size_t errlen)
 }
 
 int
-lb_log_rotate_at(uint64_t max)
+lb_log_reopen_std(char *err, size_t errlen)
+{
+    int rc;
+
+    lb_log_lock();
+    rc = reopen_std(err, errlen);
+    lb_log_unlock();
+    return rc;
+}
+
+static int
+rotate_at(uint64_t max)
 {
     int any = 0;
 
@@ -387,15 +413,30 @@ lb_log_rotate_at(uint64_t max)
     return any || max == 0 ? 0 : LB_ENOTSUP;
 }
 
+int
+lb_log_rotate_at(uint64_t max)
+{
+    int rc;
+
+    lb_log_lock();
+    rc = rotate_at(max);
+    lb_log_unlock();
+    return rc;
+}
+
+static void flush_all(int wait_ms);
+
 void
 lb_log_attach(lb_loop_t *loop)
 {
+    if (lb_workers_share_process())
+        return; /* no timers (above); the process's last flush writes */
     if (lg.loop != NULL)
         lb_timer_stop(&lg.timer);
     lg.loop = loop;
     lg.retry_ms = RETRY_MIN_MS;
     if (loop == NULL) {
-        lb_log_flush(LB_LOG_EXIT_WAIT_MS);
+        flush_all(LB_LOG_EXIT_WAIT_MS);
         return;
     }
     lb_timer_init(loop, &lg.timer, on_timer, NULL);
@@ -405,11 +446,13 @@ lb_log_attach(lb_loop_t *loop)
 void
 lb_log_count_drops(lb_atomic_t *counter)
 {
+    lb_log_lock();
     lg.drops = counter;
+    lb_log_unlock();
 }
 
-void
-lb_log_flush(int wait_ms)
+static void
+flush_all(int wait_ms)
 {
     adopt();
     for (size_t i = 0; i < NOUTPUTS; i++) {
@@ -430,9 +473,18 @@ lb_log_flush(int wait_ms)
 }
 
 void
+lb_log_flush(int wait_ms)
+{
+    lb_log_lock();
+    flush_all(wait_ms);
+    lb_log_unlock();
+}
+
+void
 lb_log_close(void)
 {
-    lb_log_flush(LB_LOG_EXIT_WAIT_MS);
+    lb_log_lock();
+    flush_all(LB_LOG_EXIT_WAIT_MS);
     for (size_t i = 0; i < NOUTPUTS; i++) {
         output_t *o = &lg.outputs[i];
 
@@ -442,4 +494,5 @@ lb_log_close(void)
         memset(o, 0, sizeof(*o));
     }
     lg.std_opened = 0;
+    lb_log_unlock();
 }

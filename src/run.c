@@ -21,11 +21,31 @@ typedef struct lb_run_s {
      * workers serve statistics (lb_stats.h). */
     lb_listener_t **listeners;
     lb_shared_t shared;
-    lb_run_spec_t *spec;       /* lb_run_serve's, whichever run is newest */
+    /* Who uses it: the supervisor's spec while it is the newest run, and
+     * each server built on it (on loops of this process, where workers
+     * share one; a forked worker's copy is its own). The last frees it,
+     * on whichever thread that is. */
+    lb_atomic_t refs;
 } lb_run_t;
 
 static int reload(void *ctx, lb_run_spec_t *next);
-static void reload_here(lb_server_t *srv, void *ctx);
+static void take_over(lb_server_t *srv, void *ctx, void *next);
+static void free_run(lb_run_t *run);
+
+static void
+run_ref(lb_run_t *run)
+{
+    lb_atomic_add(&run->refs, 1);
+}
+
+static void
+run_unref(void *ctx)
+{
+    lb_run_t *run = ctx;
+
+    if (lb_atomic_add(&run->refs, -1) == 0)
+        free_run(run);
+}
 
 static void
 log_supervisor(int is_error, const char *msg)
@@ -254,8 +274,9 @@ worker(const size_t *idx, size_t n, unsigned slot, void *ctx)
     lb_run_t *run = ctx;
 
     lb_log_count_drops(run->shared.log_dropped);
+    run_ref(run); /* the server's; the last server's goes at the end */
     return lb_server_run(&run->cfg, run->listeners, &run->shared, idx, n,
-                         slot, reload_here, run);
+                         slot, take_over, run, run_unref);
 }
 
 static void
@@ -283,6 +304,7 @@ new_run(lb_config_t *cfg, lb_run_t *old)
         return NULL;
     run->cfg = *cfg;
     memset(cfg, 0, sizeof(*cfg));
+    lb_atomic_store(&run->refs, 1);
     run->listeners = calloc(nbound(&run->cfg), sizeof(*run->listeners));
     if (run->listeners == NULL || bind_all(run, old) != 0) {
         free(run->listeners);
@@ -331,12 +353,11 @@ lb_run_serve(lb_config_t *cfg)
     lb_log("Configured buffer size = %lu bytes",
            (unsigned long)run->cfg.buffer_size);
     fill_spec(run, &spec);
-    run->spec = &spec;
     rc = lb_run_workers(&spec);
     lb_log_event(rc != 0 ? LB_EVENT_FAILED : LB_EVENT_STOPPED,
                  "Shutdown complete, exiting with status %d", rc);
     lb_log_count_drops(NULL); /* the block goes */
-    free_run(spec.ctx); /* the run of the last reload */
+    run_unref(spec.ctx); /* the run of the last reload */
     return rc;
 }
 
@@ -347,9 +368,11 @@ warn_config(void *ctx, const char *msg)
     lb_log_error("warning: %s", msg);
 }
 
-/* What a reload cannot change: privileges are gone by now. */
+/* What a reload cannot change: privileges are gone by now; and loops of
+ * one process live through it (lb_workers_share_process), so they keep
+ * their number and their pools' buffer size. */
 static void
-warn_fixed(const lb_config_t *was, const lb_config_t *now)
+warn_fixed(const lb_config_t *was, lb_config_t *now)
 {
     int same_user = (was->user == NULL) == (now->user == NULL) &&
                     (was->user == NULL || strcmp(was->user, now->user) == 0);
@@ -360,6 +383,16 @@ warn_fixed(const lb_config_t *was, const lb_config_t *now)
     if (!same_user || !same_group)
         lb_log_error("warning: %s: user and group take effect only at "
                      "start; restart to change them", now->path);
+    if (!lb_workers_share_process())
+        return;
+    if (now->buffer_size != was->buffer_size)
+        lb_log_error("warning: buffer_size takes effect at the next start; "
+                     "keeping %lu", (unsigned long)was->buffer_size);
+    if (now->processes != was->processes)
+        lb_log_error("warning: processes takes effect at the next start; "
+                     "keeping %u", was->processes);
+    now->buffer_size = was->buffer_size;
+    now->processes = was->processes;
 }
 
 static void
@@ -407,20 +440,14 @@ prepare(lb_run_t *old)
         lb_log_error("cannot reopen the log: %s; keeping the previous one",
                      err_text);
     log_removed(old);
-    run->spec = old->spec;
     return run;
 }
 
-static void
-reloaded(const lb_run_t *run)
-{
-    lb_log_event(LB_EVENT_RELOADED, "Reloaded %s: %lu listener(s)",
-                 run->cfg.path,
-                 (unsigned long)run->cfg.nlisteners);
-}
-
-/* lb_run_spec_t.reload: called by the POSIX supervisor, which replaces
- * the worker processes; they have their own copies of old. */
+/* lb_run_spec_t.reload, called once per reload by the supervisor. POSIX
+ * replaces the worker processes, which have their own copies of old, so
+ * old goes now (closing the removed listeners' sockets); where workers
+ * are loops of this process each takes next over (take_over) and old
+ * goes with the last server built on it. */
 static int
 reload(void *ctx, lb_run_spec_t *next)
 {
@@ -430,70 +457,38 @@ reload(void *ctx, lb_run_spec_t *next)
         return -1;
     fill_spec(run, next);
     lb_log_count_drops(run->shared.log_dropped); /* before old's goes */
-    free_run(old); /* closes the removed listeners' sockets here */
-    reloaded(run);
+    run_unref(old);
+    lb_log_event(LB_EVENT_RELOADED, "Reloaded %s: %lu listener(s)",
+                 run->cfg.path, (unsigned long)run->cfg.nlisteners);
     return 0;
 }
 
-/* Sockets run took from old go back to it (a failed in-loop reload). */
+/* lb_server_reload_fn: where workers are loops of one process, each loop
+ * gets the run the supervisor's reload made; its server for it takes
+ * over the loop (listeners with an unchanged address handed over, the
+ * others attached or detached) and srv drains under the old one, which
+ * it releases once drained. */
 static void
-give_back(lb_run_t *run, lb_run_t *old)
+take_over(lb_server_t *srv, void *ctx, void *next)
 {
-    for (size_t i = 0; i < nbound(&run->cfg); i++)
-        for (size_t j = 0; j < nbound(&old->cfg); j++)
-            if (old->listeners[j] == NULL && run->listeners[i] != NULL &&
-                lb_addr_equal(bound_addr(&old->cfg, j),
-                              bound_addr(&run->cfg, i))) {
-                old->listeners[j] = run->listeners[i];
-                run->listeners[i] = NULL;
-            }
-}
+    lb_run_t *old = ctx, *run = next;
+    size_t n = nbound(&run->cfg); /* the stats address too, last */
+    size_t *idx = calloc(n, sizeof(*idx));
 
-static void
-release_run(void *ctx)
-{
-    free_run(ctx);
-}
-
-/* The in-loop reload of a single-process platform (Windows): the new
- * server takes over on this loop and old's server drains; old itself is
- * freed once that is done. */
-static void
-reload_here(lb_server_t *srv, void *ctx)
-{
-    lb_run_t *old = ctx, *run = prepare(old);
-    size_t *idx, n;
-
-    if (run == NULL)
+    if (run == NULL || run == old) {
+        free(idx);
         return;
-    if (run->cfg.buffer_size != old->cfg.buffer_size) {
-        lb_log_error("warning: buffer_size takes effect at the next start; "
-                     "keeping %lu", (unsigned long)old->cfg.buffer_size);
-        run->cfg.buffer_size = old->cfg.buffer_size; /* the loop's pool */
     }
-    n = nbound(&run->cfg); /* the stats address too, last */
-    idx = calloc(n, sizeof(*idx));
     for (size_t i = 0; idx && i < n; i++)
         idx[i] = i;
+    run_ref(run);
     if (idx == NULL || lb_server_succeed(srv, &run->cfg, run->listeners,
                                          &run->shared, idx, n, run,
-                                         release_run, old) != 0) {
-        free(idx);
-        give_back(run, old);
-        free_run(run);
-        lb_log_event(LB_EVENT_RELOAD_FAILED, "Reload failed (out of memory), "
-                     "the running "
-                     "configuration stays");
-        return;
+                                         run_unref, old) != 0) {
+        run_unref(run);
+        lb_log_error("Reload failed on worker %ld loop %u (out of memory): "
+                     "it keeps the previous configuration", lb_getpid(),
+                     srv->slot);
     }
     free(idx);
-    lb_log_count_drops(run->shared.log_dropped);
-    /* The old server closed or handed over every socket old had. */
-    for (size_t j = 0; j < nbound(&old->cfg); j++)
-        old->listeners[j] = NULL;
-    run->spec->ctx = run;
-    run->spec->listeners = run->listeners;
-    run->spec->nlisteners = n;
-    log_listeners(run);
-    reloaded(run);
 }

@@ -20,7 +20,7 @@ close_listeners(lb_server_t *srv)
 {
     for (size_t i = 0; i < srv->nserved; i++) {
         if (srv->served[i].listener) {
-            lb_listener_close(srv->served[i].listener);
+            lb_listener_detach(srv->loop, srv->served[i].listener);
             srv->served[i].listener = NULL;
         }
     }
@@ -70,6 +70,19 @@ on_drain_timer(lb_timer_t *t)
                                           open_count(srv)));
 }
 
+/* This worker's part of a process-wide limit n: all of it where each
+ * worker is a process; where the workers are loops of one process, an
+ * even share (rounded up), as clients go to the least busy loop. */
+static size_t
+share_of(const lb_server_t *srv, size_t n)
+{
+    unsigned loops = srv->cfg->processes;
+
+    if (n == 0 || loops <= 1 || !lb_workers_share_process())
+        return n;
+    return (n + loops - 1) / loops;
+}
+
 /* Pauses the listeners whose limit (their own, or the process-wide one)
  * is reached, and resumes the others: clients beyond a limit wait in the
  * listen backlog instead of costing descriptors. */
@@ -81,14 +94,16 @@ apply_limits(lb_server_t *srv)
 
     for (size_t i = 0; i < srv->nserved; i++) {
         lb_served_listener_t *sl = &srv->served[i];
-        int own = sl->cfg->max_connections > 0 &&
-                  sl->active >= (size_t)sl->cfg->max_connections;
+        size_t max = share_of(srv, sl->cfg->max_connections > 0
+                                       ? (size_t)sl->cfg->max_connections
+                                       : 0);
+        int own = max > 0 && sl->active >= max;
         int pause = full || own;
 
         if (sl->listener == NULL || pause == sl->paused)
             continue;
         sl->paused = pause;
-        lb_listener_pause(sl->listener, pause);
+        lb_listener_pause(srv->loop, sl->listener, pause);
         if (pause && now - sl->last_limit_log >= ACCEPT_ERROR_LOG_MS) {
             sl->last_limit_log = now;
             lb_log_error("%s: %s reached (%lu open); new clients wait",
@@ -132,6 +147,28 @@ lb_server_stats_closed(lb_server_t *srv)
     drain_progress(srv);
 }
 
+/* What a stop's drain waits for, in the log. Loops of one process share
+ * its pid: the slot tells them apart. */
+static void
+log_drain(const lb_server_t *srv, lb_drain_state_t st)
+{
+    char name[48];
+
+    if (lb_workers_share_process())
+        snprintf(name, sizeof(name), "%ld loop %u", lb_getpid(), srv->slot);
+    else
+        snprintf(name, sizeof(name), "%ld", lb_getpid());
+    if (st == LB_DRAIN_DRAINING && srv->drain.unbounded)
+        lb_log("Worker %s: replaced by a reload; its %lu active "
+               "connection(s) finish first", name,
+               (unsigned long)srv->active);
+    else if (st == LB_DRAIN_DRAINING)
+        lb_log("Worker %s: listener closed, waiting up to %.1f s for %lu "
+               "active connection(s)", name,
+               (double)srv->cfg->graceful_timeout_ms / 1000.0,
+               (unsigned long)srv->active);
+}
+
 /* Closes the listeners, stops the checks and drains or cuts. */
 void
 lb__server_stop(lb_server_t *srv, lb_stop_reason_t why)
@@ -145,15 +182,7 @@ lb__server_stop(lb_server_t *srv, lb_stop_reason_t why)
             lb_checks_stop(&srv->served[i].groups[g]);
     st = lb_drain_request(&srv->drain, why, lb_loop_now(srv->loop), ms,
                           open_count(srv));
-    if (st == LB_DRAIN_DRAINING && srv->drain.unbounded)
-        lb_log("Worker %ld: replaced by a reload; its %lu active "
-               "connection(s) finish first", lb_getpid(),
-               (unsigned long)srv->active);
-    else if (st == LB_DRAIN_DRAINING)
-        lb_log("Worker %ld: listener closed, waiting up to %.1f s for %lu "
-               "active connection(s)", lb_getpid(),
-               (double)srv->cfg->graceful_timeout_ms / 1000.0,
-               (unsigned long)srv->active);
+    log_drain(srv, st);
     apply(srv, st);
 }
 
@@ -302,10 +331,11 @@ lb__server_setup(lb_server_t *srv, const lb_config_t *cfg, unsigned slot,
     srv->slot = slot;
     srv->on_drained = on_drained;
     lb_list_init(&srv->sessions);
-    srv->max_active = lb_server_conn_limit(cfg, NULL, 0);
+    srv->max_active = share_of(srv, lb_server_conn_limit(cfg, NULL, 0));
     lb_timer_init(srv->loop, &srv->drain_timer, on_drain_timer, srv);
     lb_rng_seed(&srv->rng, (uint64_t)lb_getpid() * 0x9E3779B97F4A7C15ull ^
-                               lb_loop_now(srv->loop));
+                               lb_loop_now(srv->loop) ^
+                               (uint64_t)slot << 40); /* loops share a pid */
 }
 
 /* The listener previous served that is l, or NULL. */
@@ -389,7 +419,7 @@ lb__server_listen(lb_server_t *srv, lb_listener_t **listeners,
         was = rc == 0 ? served_by(previous, sl->listener) : NULL;
         if (was != NULL) {
             was->listener = NULL; /* ours now, open all along */
-            lb_listener_handover(sl->listener, on_accept, sl);
+            lb_listener_handover(srv->loop, sl->listener, on_accept, sl);
         } else if (rc == 0) {
             rc = lb_listener_start(srv->loop, sl->listener,
                                    on_accept, sl);
@@ -402,7 +432,7 @@ lb__server_listen(lb_server_t *srv, lb_listener_t **listeners,
             /* Mid-reload there is no going back: serve the others. */
             lb_log_error("Cannot serve %s after the reload: %s",
                          sl->cfg->listen_label, lb_strerror(rc));
-            lb_listener_close(sl->listener);
+            lb_listener_detach(srv->loop, sl->listener);
             sl->listener = NULL;
         }
     }

@@ -1,5 +1,6 @@
 /* server_reload.c - a worker's servers on its loop: the first one (made
  * with the loop and the buffer pool), and an in-loop reload (Windows:
+ * each loop, with the configuration the supervisor read once after
  * SERVICE_CONTROL_PARAMCHANGE), in which a server for the new
  * configuration takes over the loop, the pool and the listeners whose
  * address is unchanged, without closing them, so no client is refused;
@@ -14,7 +15,7 @@
 
 #define MAX_FREE_BUFFERS 1024 /* kept for reuse; the rest go back to malloc */
 
-static void on_reload(lb_loop_t *loop, void *data);
+static void on_reload(lb_loop_t *loop, void *next, void *data);
 static void reap(lb_timer_t *t);
 
 /* A server's drain is over: the loop stops, or a retired server is freed
@@ -154,7 +155,7 @@ lb_server_succeed(lb_server_t *old, const lb_config_t *cfg,
 }
 
 static void
-on_reload(lb_loop_t *loop, void *data)
+on_reload(lb_loop_t *loop, void *next, void *data)
 {
     lb_server_t *srv = data;
     (void)loop;
@@ -165,7 +166,7 @@ on_reload(lb_loop_t *loop, void *data)
         lb_log("Reload ignored: stopping");
         return;
     }
-    srv->reload(srv, srv->reload_ctx);
+    srv->reload(srv, srv->reload_ctx, next);
 }
 
 int
@@ -211,7 +212,8 @@ lb_server_fini(lb_server_t *srv)
 int
 lb_server_run(const lb_config_t *cfg, lb_listener_t **listeners,
               const lb_shared_t *shared, const size_t *idx, size_t n,
-              unsigned slot, lb_server_reload_fn reload, void *ctx)
+              unsigned slot, lb_server_reload_fn reload, void *ctx,
+              void (*release)(void *ctx))
 {
     lb_server_t *srv = calloc(1, sizeof(*srv)), *current = srv;
     int rc = srv ? lb_server_init(srv, cfg, listeners, shared, idx, n, slot)
@@ -227,8 +229,12 @@ lb_server_run(const lb_config_t *cfg, lb_listener_t **listeners,
     if (rc != 0)
         lb_log_error("Worker %ld failed: %s", lb_getpid(), lb_strerror(rc));
     if (current) {
+        void *last = current->reload_ctx;
+
         lb_server_fini(current); /* the newest: frees the loop at last */
         free(current);
+        if (release)
+            release(last);
     }
     return rc == 0 ? LB_EXIT_OK : LB_EXIT_FAILURE;
 }

@@ -410,7 +410,7 @@ serve(lb_server_t *srv, lb_listener_t *l, lb_server_t *previous)
         /* An in-loop reload kept the address: the socket stays open, and
          * the previous server's scrapes finish on their own. */
         previous->stats->listener = NULL;
-        lb_listener_handover(l, on_accept, http);
+        lb_listener_handover(srv->loop, l, on_accept, http);
         return 0;
     }
     /* On failure the caller's lb_server_fini closes the listener. */
@@ -433,6 +433,10 @@ lb_stats_worker_init(lb_server_t *srv, lb_listener_t **listeners,
     if (*n == 0 || idx[*n - 1] != stats)
         return 0;
     (*n)--;
+    /* Loops of one process: the first serves the statistics for all,
+     * as it runs the health checks (a scrape needs no spreading). */
+    if (srv->slot != 0 && lb_workers_share_process())
+        return 0;
     return serve(srv, listeners[stats], previous);
 }
 
@@ -441,7 +445,7 @@ lb_stats_close_listener(lb_server_t *srv)
 {
     if (srv->stats == NULL || srv->stats->listener == NULL)
         return;
-    lb_listener_close(srv->stats->listener);
+    lb_listener_detach(srv->loop, srv->stats->listener);
     srv->stats->listener = NULL;
 }
 

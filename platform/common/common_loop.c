@@ -38,12 +38,12 @@ lb__loop_request_retire(lb_loop_t *loop)
 }
 
 void
-lb__loop_request_reload(lb_loop_t *loop)
+lb__loop_request_reload(lb_loop_t *loop, void *next)
 {
     lb__loop_base_t *b = LB__LOOP(loop);
 
     if (b->reload_cb)
-        b->reload_cb(loop, b->reload_data);
+        b->reload_cb(loop, next, b->reload_data);
 }
 
 void

@@ -27,8 +27,8 @@ typedef struct lb__loop_base_s {
 void lb__loop_request_stop(lb_loop_t *loop);
 /* A reload replaced this worker: the stop callback with LB_STOP_RETIRE. */
 void lb__loop_request_retire(lb_loop_t *loop);
-/* A reload was asked for (Windows: SERVICE_CONTROL_PARAMCHANGE). */
-void lb__loop_request_reload(lb_loop_t *loop);
+/* The supervisor hands the loop a reload's next run (Windows). */
+void lb__loop_request_reload(lb_loop_t *loop, void *next);
 /* Milliseconds the loop may sleep: 0 with completions queued, -1 for
  * ever, else until the next timer (at most max_ms). */
 long lb__loop_wait_ms(lb_loop_t *loop, long max_ms);

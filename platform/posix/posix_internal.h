@@ -108,7 +108,9 @@ struct lb_listener_s {
     uint64_t last_emfile_log;
     int paused;       /* by the core: a connection limit was reached */
     int accepting;    /* in on_accept: a callback may close l ... */
-    int closed;       /* ... and then on_accept frees it */
+    int closed;       /* its socket (detached) ... */
+    int unbound;      /* ... or l itself (the binder's close), which
+                       * on_accept then frees */
     unsigned char linger; /* what accepted streams inherit: LB__LINGER_* */
 };
 

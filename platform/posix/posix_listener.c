@@ -97,9 +97,12 @@ resume(lb_timer_t *t)
 }
 
 void
-lb_listener_pause(lb_listener_t *l, int paused)
+lb_listener_pause(lb_loop_t *loop, lb_listener_t *l, int paused)
 {
+    (void)loop; /* a process's copy has its one loop */
     l->paused = paused;
+    if (l->loop == NULL)
+        return; /* detached */
     if (paused)
         lb__io_stop(l->loop, &l->io, POLLIN);
     else if (!lb_timer_active(&l->pause))
@@ -202,7 +205,7 @@ on_accept(lb_loop_t *loop, lb__io_t *io, short revents)
     l->accepting = 1;
     accept_batch(loop, l);
     l->accepting = 0;
-    if (l->closed)
+    if (l->unbound)
         free(l);
 }
 
@@ -220,24 +223,37 @@ lb_listener_start(lb_loop_t *loop, lb_listener_t *l, lb_accept_cb cb,
 }
 
 void
-lb_listener_handover(lb_listener_t *l, lb_accept_cb cb, void *data)
+lb_listener_handover(lb_loop_t *loop, lb_listener_t *l, lb_accept_cb cb,
+                     void *data)
 {
     l->cb = cb;
     l->data = data;
-    lb_listener_pause(l, 0);
+    lb_listener_pause(loop, l, 0);
 }
 
+/* Each worker process has its own copy of the socket, and a loop's
+ * attachment is that copy: it closes now; the memory goes with the
+ * binder's close (a worker that exits never makes it). */
 void
-lb_listener_close(lb_listener_t *l)
+lb_listener_detach(lb_loop_t *loop, lb_listener_t *l)
 {
+    (void)loop;
     if (l->loop) {
         lb_timer_stop(&l->pause);
         lb__io_remove(l->loop, &l->io);
+        l->loop = NULL;
     }
     if (l->io.fd >= 0)
         close(l->io.fd);
     l->io.fd = -1;
     l->closed = 1;
+}
+
+void
+lb_listener_close(lb_listener_t *l)
+{
+    lb_listener_detach(l->loop, l);
+    l->unbound = 1;
     if (!l->accepting)
         free(l);
 }

@@ -1,5 +1,5 @@
 /* posix_misc.c - small process-wide services: shared memory for the worker
- * processes, local time, the descriptor limit, the pid. */
+ * processes, local time, the descriptor limit, the pid, the CPUs. */
 #include "posix_internal.h"
 
 #include <stdlib.h>
@@ -99,4 +99,29 @@ long
 lb_getpid(void)
 {
     return (long)getpid();
+}
+
+/* Each worker is a process of its own, single-threaded. */
+int
+lb_workers_share_process(void)
+{
+    return 0;
+}
+
+void
+lb_log_lock(void)
+{
+}
+
+void
+lb_log_unlock(void)
+{
+}
+
+unsigned
+lb_cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return n < 1 ? 1 : n > 65535 ? 65535 : (unsigned)n;
 }

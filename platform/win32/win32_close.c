@@ -14,7 +14,7 @@
 #define DRAIN_CHECK_MS 20
 #define DRAIN_MAX_MS 30000 /* a peer that stopped reading gets its reset */
 
-unsigned long lb__win_unclean_closes;
+volatile LONG lb__win_unclean_closes;
 
 /* SIO_TCP_INFO's version 0 answer (TCP_INFO_v0, Windows 10 1703 and
  * Server 2016), under a name of our own: mingw-w64 declares it only for
@@ -33,8 +33,9 @@ typedef struct {
 
 _Static_assert(sizeof(tcp_info_v0_t) == 88, "TCP_INFO_v0 is 88 bytes");
 
-/* Windows before 10 1703 and Wine do not know the ioctl: asked once. */
-static int tcp_info_missing;
+/* Windows before 10 1703 and Wine do not know the ioctl: asked once
+ * (by whichever loop asks first). */
+static volatile LONG tcp_info_missing;
 
 static void
 close_socket(lb_stream_t *s, int reset)
@@ -45,7 +46,7 @@ close_socket(lb_stream_t *s, int reset)
             (void)lb__win_set_linger(s->sock, 1);
     } else {
         if (s->pending > 0)
-            lb__win_unclean_closes++;
+            InterlockedIncrement(&lb__win_unclean_closes);
         /* Set for a process that dies (lb_stream_reset_on_exit): a
          * normal close is a FIN. */
         if (s->linger_reset)
@@ -65,10 +66,14 @@ lb__stream_close_progress(lb_stream_t *s)
 {
     if (s->pending > 0)
         return;
-    if (s->close_state == LB__CANCELING)
+    if (s->close_state == LB__CANCELING) {
         close_socket(s, 0); /* the last canceled operation came back */
-    else if (s->close_state == LB__CLOSED)
+    } else if (s->close_state == LB__CLOSED) {
+        if (s->accepted) /* the acceptor counts it no more */
+            InterlockedDecrement(&s->loop->load);
+        s->accepted = 0;
         lb__stream_queue(s, LB__DONE_CLOSE);
+    }
     /* LB__DRAINING: the timer decides */
 }
 
@@ -84,12 +89,13 @@ unacked(const lb_stream_t *s)
     DWORD version = 0, bytes = 0;
     int err;
 
-    if (tcp_info_missing)
+    if (InterlockedCompareExchange(&tcp_info_missing, 0, 0))
         return -1;
     if (WSAIoctl(s->sock, SIO_TCP_INFO, &version, sizeof(version), &info,
                  sizeof(info), &bytes, NULL, NULL) != 0) {
         err = WSAGetLastError();
-        tcp_info_missing = err == WSAEOPNOTSUPP || err == WSAEINVAL;
+        if (err == WSAEOPNOTSUPP || err == WSAEINVAL)
+            InterlockedExchange(&tcp_info_missing, 1);
         return -1;
     }
     if (s->writing)

@@ -1,22 +1,15 @@
-/* win32_listener.c - listening sockets with AcceptEx calls kept posted, as
- * many as the load asks for, so a burst of clients is accepted without a
- * round trip per connection. */
+/* win32_listener.c - listening sockets and the loops attached to them.
+ * The first loop that starts a listener becomes its owner: the socket is
+ * tied to that loop's completion port for good (a handle can be tied to
+ * one port only), so that loop posts the accepts for every attached loop
+ * (win32_accept.c). Other loops attach, pause, resume and detach under
+ * the listener's lock and wake the owner through its port; the socket
+ * closes when the last loop detaches, and the memory goes with the last
+ * reference (see struct lb_listener_s). */
 #include "win32_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define RETRY_MS 100 /* out of sockets or memory: try posting again */
-
-/* How many AcceptEx calls stay posted: ACCEPTS_MIN at first; doubled
- * whenever half of those posted completed in one loop turn (a burst that
- * could find none posted in the next turn); halved, at the next accept,
- * once a WINDOW_MS went by in which no turn took a quarter of them. Calls
- * above the target are not posted again as clients take them. Each
- * posted call holds an unconnected socket (kernel memory, a few KiB). */
-#define ACCEPTS_MIN 8
-#define ACCEPTS_MAX 512
-#define WINDOW_MS 10000
 
 /* Winsock quietly caps a plain backlog near 200; SOMAXCONN_HINT(n) asks
  * for n itself, which Windows keeps within 200..65535. */
@@ -26,14 +19,6 @@ lb__win_backlog(int backlog)
     if (backlog > 65535)
         backlog = 65535;
     return backlog > 200 ? SOMAXCONN_HINT(backlog) : backlog;
-}
-
-static unsigned
-max_posted(int backlog)
-{
-    if (backlog > ACCEPTS_MAX)
-        return ACCEPTS_MAX;
-    return backlog > ACCEPTS_MIN ? (unsigned)backlog : ACCEPTS_MIN;
 }
 
 int
@@ -49,8 +34,11 @@ lb_listener_bind(const lb_addr_t *addr, int backlog, lb_listener_t **out)
     l = calloc(1, sizeof(*l));
     if (l == NULL)
         return LB_ENOMEM;
+    InitializeSRWLock(&l->lock);
+    l->refs = 1; /* the binder's */
+    l->bound = 1;
     l->family = sa->sa_family;
-    l->max_posted = max_posted(backlog);
+    l->max_posted = lb__accept_max(backlog);
     l->sock = lb__win_socket(sa->sa_family);
     if (l->sock == INVALID_SOCKET) {
         rc = lb__win_error(WSAGetLastError());
@@ -74,276 +62,251 @@ lb_listener_bind(const lb_addr_t *addr, int backlog, lb_listener_t **out)
     return 0;
 }
 
-/* A slot that is neither posted nor held, allocated if none is free. */
-static lb__accept_t *
-take_slot(lb_listener_t *l)
-{
-    lb__accept_t *a = l->free_slots;
-
-    if (a != NULL) {
-        l->free_slots = a->next_free;
-        return a;
-    }
-    a = calloc(1, sizeof(*a));
-    if (a == NULL)
-        return NULL;
-    a->op.kind = LB__OP_ACCEPT;
-    a->op.owner = a;
-    a->listener = l;
-    a->sock = INVALID_SOCKET;
-    a->next_all = l->all_slots;
-    l->all_slots = a;
-    return a;
-}
-
-static void
-release_slot(lb_listener_t *l, lb__accept_t *a)
-{
-    if (a->sock != INVALID_SOCKET)
-        closesocket(a->sock);
-    a->sock = INVALID_SOCKET;
-    a->held = 0;
-    a->next_free = l->free_slots;
-    l->free_slots = a;
-}
-
-static int
-post_accept(lb_listener_t *l)
-{
-    DWORD bytes = 0;
-    lb__accept_t *a = take_slot(l);
-    int err;
-
-    if (a == NULL)
-        return LB_ENOMEM;
-    a->sock = lb__win_socket(l->family);
-    if (a->sock == INVALID_SOCKET) {
-        err = lb__win_error(WSAGetLastError());
-        release_slot(l, a);
-        return err;
-    }
-    memset(&a->op.ov, 0, sizeof(a->op.ov));
-    if (lb__AcceptEx(l->sock, a->sock, a->addrs, 0, LB__ACCEPT_ADDR_LEN,
-                     LB__ACCEPT_ADDR_LEN, &bytes, &a->op.ov) ||
-        WSAGetLastError() == ERROR_IO_PENDING) {
-        l->posted++;
-        l->refs++;
-        return 0;
-    }
-    err = lb__win_error(WSAGetLastError());
-    release_slot(l, a);
-    return err;
-}
-
-/* Posts up to the target; out of sockets or memory, tries again soon. */
-static void
-post_more(lb_listener_t *l)
-{
-    while (l->posted < l->target && !l->closing && !l->paused) {
-        if (post_accept(l) != 0) {
-            if (!lb_timer_active(&l->retry))
-                lb_timer_start(&l->retry, RETRY_MS);
-            return;
-        }
-    }
-}
-
-static void
-on_retry(lb_timer_t *t)
-{
-    post_more(t->data);
-}
-
-/* One more accept in this loop turn: the target follows the load (see
- * ACCEPTS_MIN). */
-static void
-adapt(lb_listener_t *l)
-{
-    uint64_t now = lb_loop_now(l->loop);
-
-    if (l->turn != l->loop->turn) {
-        l->turn = l->loop->turn;
-        l->burst = 0;
-    }
-    if (++l->burst > l->peak)
-        l->peak = l->burst;
-    if (2 * l->burst >= l->target && l->target < l->max_posted)
-        l->target = 2 * l->target < l->max_posted ? 2 * l->target
-                                                  : l->max_posted;
-    if (now - l->window_start < WINDOW_MS)
-        return;
-    if (4 * l->peak < l->target && l->target > ACCEPTS_MIN)
-        l->target = l->target / 2 > ACCEPTS_MIN ? l->target / 2
-                                                : ACCEPTS_MIN;
-    l->peak = 0;
-    l->window_start = now;
-}
-
-/* AcceptEx calls already posted cannot be taken back: what they accept
- * while paused is held, and resuming hands it over through the port (so
- * no callback runs inside this call), then posts again. */
 void
-lb_listener_pause(lb_listener_t *l, int paused)
+lb__listener_lock(lb_listener_t *l)
 {
-    l->paused = paused;
-    if (paused || l->closing)
+    AcquireSRWLockExclusive(&l->lock);
+}
+
+void
+lb__listener_unlock(lb_listener_t *l)
+{
+    ReleaseSRWLockExclusive(&l->lock);
+}
+
+lb__attach_t *
+lb__listener_attachment(lb_listener_t *l, const lb_loop_t *loop)
+{
+    for (lb__attach_t *t = l->attached; t != NULL; t = t->next)
+        if (t->loop == loop)
+            return t;
+    return NULL;
+}
+
+void
+lb__listener_ref(lb_listener_t *l)
+{
+    lb__listener_lock(l);
+    l->refs++;
+    lb__listener_unlock(l);
+}
+
+void
+lb__listener_unref(lb_listener_t *l)
+{
+    unsigned left;
+
+    lb__listener_lock(l);
+    left = --l->refs;
+    lb__listener_unlock(l);
+    if (left > 0)
         return;
-    for (lb__accept_t *a = l->all_slots; a != NULL; a = a->next_all) {
-        if (!a->held)
-            continue;
-        a->held = 0;
-        a->requeued = 1;
-        memset(&a->op.ov, 0, sizeof(a->op.ov)); /* reads as success */
-        l->refs++;
-        PostQueuedCompletionStatus(l->loop->iocp, 0, LB__KEY_IO, &a->op.ov);
+    if (!l->closed && l->sock != INVALID_SOCKET)
+        closesocket(l->sock); /* bound, never started */
+    lb__accept_free_slots(l);
+    free(l);
+}
+
+/* 1 if the caller's thread is the owner's, or there is no owner (the
+ * socket is then nobody else's either). */
+static int
+on_owner(const lb_loop_t *owner)
+{
+    return owner == NULL || owner->thread == GetCurrentThreadId();
+}
+
+/* Asks the owner to look at l again (a resume, a close), under the
+ * lock: one message at a time, holding a reference. */
+static void
+wake_owner(lb_listener_t *l)
+{
+    if (l->waking || l->owner == NULL)
+        return;
+    l->refs++;
+    l->waking = 1;
+    if (!PostQueuedCompletionStatus(l->owner->iocp, 0, LB__KEY_LISTENER,
+                                    (OVERLAPPED *)l)) {
+        l->refs--; /* never the last: the caller holds one */
+        l->waking = 0;
     }
-    post_more(l);
+}
+
+void
+lb__listener_done_check(lb_listener_t *l)
+{
+    lb_loop_t *owner = l->owner;
+
+    if (!l->closed || l->posted > 0 || l->requeued > 0 || owner == NULL)
+        return;
+    lb__listener_lock(l);
+    l->owner = NULL; /* nothing of l's is left in its port */
+    lb__listener_unlock(l);
+    owner->owning--;
+}
+
+/* On the owner's thread: a KEY_LISTENER message. */
+void
+lb__listener_wake(lb_listener_t *l)
+{
+    int shut;
+
+    lb__listener_lock(l);
+    l->waking = 0;
+    shut = l->shut;
+    lb__listener_unlock(l);
+    if (shut)
+        lb__accept_close(l);
+    else
+        lb__accept_resume_held(l);
+    lb__listener_done_check(l);
+    lb__listener_unref(l);
+}
+
+/* The caller holds a reference. Closes l's socket now if this thread may
+ * (the owner's, or no owner yet), else wakes the owner to do it. */
+static void
+shut_down(lb_listener_t *l)
+{
+    lb_loop_t *owner;
+    int here;
+
+    lb__listener_lock(l);
+    if (l->shut) {
+        lb__listener_unlock(l);
+        return;
+    }
+    l->shut = 1;
+    owner = l->owner;
+    here = on_owner(owner);
+    if (!here)
+        wake_owner(l);
+    lb__listener_unlock(l);
+    if (!here)
+        return;
+    lb__accept_close(l);
+    lb__listener_done_check(l);
 }
 
 int
 lb_listener_start(lb_loop_t *loop, lb_listener_t *l, lb_accept_cb cb,
                   void *data)
 {
-    l->loop = loop;
-    l->cb = cb;
-    l->data = data;
-    l->target = ACCEPTS_MIN;
-    l->window_start = lb_loop_now(loop);
-    lb_timer_init(loop, &l->retry, on_retry, l);
-    if (CreateIoCompletionPort((HANDLE)l->sock, loop->iocp, LB__KEY_IO, 0) ==
-        NULL)
-        return lb__win_error((int)GetLastError());
-    post_more(l);
+    lb__attach_t *t = calloc(1, sizeof(*t));
+    int owns = 0, rc = 0;
+
+    if (t == NULL)
+        return LB_ENOMEM;
+    t->loop = loop;
+    t->cb = cb;
+    t->data = data;
+    lb__listener_lock(l);
+    if (l->shut || lb__listener_attachment(l, loop) != NULL) {
+        rc = LB_EINVAL;
+    } else if (l->owner == NULL) {
+        /* Tied to this loop's port for as long as the socket lives. */
+        if (CreateIoCompletionPort((HANDLE)l->sock, loop->iocp, LB__KEY_IO,
+                                   0) == NULL)
+            rc = lb__win_error((int)GetLastError());
+        else
+            l->owner = loop;
+        owns = rc == 0;
+    }
+    if (rc == 0) {
+        t->next = l->attached;
+        l->attached = t;
+        l->refs++;
+        if (++l->unpaused == 1 && !owns)
+            wake_owner(l); /* it may have stopped posting */
+    }
+    lb__listener_unlock(l);
+    if (rc != 0) {
+        free(t);
+        return rc;
+    }
+    if (owns) {
+        loop->owning++;
+        lb__accept_begin(l, loop);
+    }
     return 0;
 }
 
 void
-lb_listener_handover(lb_listener_t *l, lb_accept_cb cb, void *data)
+lb_listener_pause(lb_loop_t *loop, lb_listener_t *l, int paused)
 {
-    l->cb = cb;
-    l->data = data;
-    lb_listener_pause(l, 0);
-}
+    lb__attach_t *t;
+    int resume_here = 0;
 
-static void
-free_listener(lb_listener_t *l)
-{
-    lb__accept_t *a = l->all_slots;
-
-    while (a != NULL) {
-        lb__accept_t *next = a->next_all;
-        if (a->sock != INVALID_SOCKET)
-            closesocket(a->sock);
-        free(a);
-        a = next;
+    lb__listener_lock(l);
+    t = lb__listener_attachment(l, loop);
+    if (t != NULL && !t->paused != !paused) {
+        t->paused = paused != 0;
+        if (paused) {
+            l->unpaused--;
+        } else if (++l->unpaused == 1) {
+            /* The first to take clients again: what was held goes. */
+            resume_here = l->owner == loop;
+            if (!resume_here)
+                wake_owner(l);
+        }
     }
-    free(l);
-}
-
-/* Once closed, l goes with the last completion that needs it. The
- * completion being handled holds its reference until after the core's
- * callback, which may close its own listener. */
-static void
-unref(lb_listener_t *l)
-{
-    if (--l->refs == 0 && l->closing)
-        free_listener(l);
-}
-
-static void
-copy_addr(const struct sockaddr *sa, int len, lb_addr_t *out)
-{
-    memset(out, 0, sizeof(*out));
-    if (sa != NULL && len > 0 && (size_t)len <= sizeof(out->u.bytes)) {
-        memcpy(out->u.bytes, sa, (size_t)len);
-        out->len = (uint32_t)len;
-    }
-}
-
-/* The accepted socket and both its addresses leave the slot, which is
- * posted again before the core's callback runs. */
-static void
-hand_over(lb_listener_t *l, lb__accept_t *a)
-{
-    struct sockaddr *local = NULL, *remote = NULL;
-    int local_len = 0, remote_len = 0;
-    lb_addr_t peer;
-    SOCKET sock = a->sock;
-    lb_stream_t *s;
-
-    lb__GetAcceptExSockaddrs(a->addrs, 0, LB__ACCEPT_ADDR_LEN,
-                             LB__ACCEPT_ADDR_LEN, &local, &local_len,
-                             &remote, &remote_len);
-    copy_addr(remote, remote_len, &peer);
-    a->sock = INVALID_SOCKET;
-    if (setsockopt(sock, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT,
-                   (const char *)&l->sock, sizeof(l->sock)) != 0 ||
-        (s = lb__stream_new(l->loop, sock)) == NULL) {
-        closesocket(sock); /* this client is lost; the others are not */
-        release_slot(l, a);
-        post_more(l);
-        return;
-    }
-    if (local != NULL && local_len > 0 &&
-        (size_t)local_len <= sizeof(s->local)) {
-        memcpy(&s->local, local, (size_t)local_len);
-        s->local_len = local_len;
-    }
-    release_slot(l, a);
-    post_more(l);
-    l->cb(l, s, peer.len > 0 ? &peer : NULL, 0, l->data);
-}
-
-static void
-accept_failed(lb_listener_t *l, lb__accept_t *a, int status)
-{
-    release_slot(l, a);
-    if (status == LB_EMFILE || status == LB_ENOMEM || status == LB_ENOBUFS) {
-        /* Out of sockets: wait a little rather than spin (RETRY_MS). */
-        if (!lb_timer_active(&l->retry))
-            lb_timer_start(&l->retry, RETRY_MS);
-        l->cb(l, NULL, NULL, status, l->data);
-        return;
-    }
-    post_more(l); /* a client gone before it was accepted, say */
+    lb__listener_unlock(l);
+    if (resume_here)
+        lb__accept_resume_held(l);
 }
 
 void
-lb__listener_op_done(lb__accept_t *a, int status)
+lb_listener_handover(lb_loop_t *loop, lb_listener_t *l, lb_accept_cb cb,
+                     void *data)
 {
-    lb_listener_t *l = a->listener;
-    int fresh = !a->requeued; /* an AcceptEx, not a held one coming back */
+    lb__attach_t *t;
 
-    a->requeued = 0;
-    if (fresh)
-        l->posted--;
-    if (l->closing) {
-        release_slot(l, a);
-    } else if (status == 0 && l->paused) {
-        a->held = 1; /* over the limit: the client waits */
-    } else if (status != 0) {
-        accept_failed(l, a, status);
-    } else {
-        if (fresh)
-            adapt(l);
-        hand_over(l, a);
+    lb__listener_lock(l);
+    t = lb__listener_attachment(l, loop);
+    lb__listener_unlock(l);
+    if (t == NULL)
+        return;
+    t->cb = cb; /* only this loop's thread changes or reads them */
+    t->data = data;
+    lb_listener_pause(loop, l, 0);
+}
+
+void
+lb_listener_detach(lb_loop_t *loop, lb_listener_t *l)
+{
+    lb__attach_t **p, *t = NULL;
+    int last = 0;
+
+    lb__listener_lock(l);
+    for (p = &l->attached; *p != NULL; p = &(*p)->next) {
+        if ((*p)->loop == loop) {
+            t = *p;
+            *p = t->next;
+            break;
+        }
     }
-    unref(l);
+    if (t != NULL && !t->paused)
+        l->unpaused--;
+    last = l->attached == NULL;
+    lb__listener_unlock(l);
+    if (last)
+        shut_down(l); /* the attachment's reference still holds l */
+    if (t != NULL) {
+        free(t);
+        lb__listener_unref(l);
+    }
 }
 
 void
 lb_listener_close(lb_listener_t *l)
 {
-    l->closing = 1;
-    for (lb__accept_t *a = l->all_slots; a != NULL; a = a->next_all)
-        if (a->held)
-            release_slot(l, a);
-    if (l->loop)
-        lb_timer_stop(&l->retry);
-    /* Posted AcceptEx calls complete as aborted; l is freed after the
-     * last of them (or at once if none is left). */
-    closesocket(l->sock);
-    l->sock = INVALID_SOCKET;
-    if (l->refs == 0)
-        free_listener(l);
+    int bound;
+
+    lb__listener_lock(l);
+    bound = l->bound;
+    l->bound = 0;
+    lb__listener_unlock(l);
+    if (!bound)
+        return;
+    shut_down(l);
+    lb__listener_unref(l); /* the binder's */
 }

@@ -1,15 +1,12 @@
 /* win32_loop.c - the I/O completion port loop: completions mapped back to
- * their operations, deferred completions, timers, stop requests from the
- * console (Ctrl+C, Ctrl+Break, closing the window) or the service. */
+ * their operations, deferred completions, timers; stops, reloads and
+ * accepted clients that other threads post to it. */
 #include "win32_internal.h"
 #include "win32_service.h"
 
 #include <stdlib.h>
 
 #define BATCH 64
-
-HANDLE lb__win_stop_port;
-static HANDLE loop_done_event;
 
 uint64_t
 lb__win_ticks_to_ms(uint64_t ticks, uint64_t freq)
@@ -39,25 +36,6 @@ lb__stream_queue(lb_stream_t *s, unsigned what)
     lb__pending_add(&s->loop->base.pending, &s->base, what);
 }
 
-/* The console's Ctrl+C, Ctrl+Break and close, on a thread of its own that
- * Windows creates: only wake the loop. For a closing console window
- * Windows ends the process when this returns, so wait (bounded) for the
- * drain first. LOGOFF goes to every console process when any user logs
- * off, and reaches only services (libuv and PostgreSQL ignore it too):
- * never a stop. The handler is not installed in service mode at all; a
- * service's stops come from the SCM. */
-BOOL WINAPI
-lb__win_on_console(DWORD type)
-{
-    if (type == CTRL_LOGOFF_EVENT)
-        return FALSE; /* the default handler: a service goes on */
-    if (lb__win_stop_port)
-        PostQueuedCompletionStatus(lb__win_stop_port, 0, LB__KEY_STOP, NULL);
-    if (type == CTRL_CLOSE_EVENT || type == CTRL_SHUTDOWN_EVENT)
-        WaitForSingleObject(loop_done_event, 20000);
-    return TRUE;
-}
-
 int
 lb_loop_new(lb_loop_t **out, const lb_allocator_t *alloc)
 {
@@ -71,20 +49,15 @@ lb_loop_new(lb_loop_t **out, const lb_allocator_t *alloc)
         return LB_ENOMEM;
     loop->base.alloc = *alloc;
     loop->base.now = lb__win_clock_ms();
+    loop->thread = GetCurrentThreadId();
     /* One thread dequeues: the core is single-threaded by design. */
     loop->iocp = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
     if (loop->iocp == NULL) {
         free(loop);
         return lb__win_error((int)GetLastError());
     }
-    lb__win_stop_port = loop->iocp;
-    if (loop_done_event == NULL)
-        loop_done_event = CreateEventW(NULL, TRUE, FALSE, NULL);
-    if (!lb__win_service_mode)
-        loop->console_handler =
-            SetConsoleCtrlHandler(lb__win_on_console, TRUE) != 0;
+    lb__win_loops_add(loop); /* a stop asked for already comes now */
     *out = loop;
-    lb__win_service_loop_ready();
     return 0;
 }
 
@@ -115,21 +88,54 @@ op_status(const lb__op_t *op, SOCKET sock, DWORD *bytes)
     return lb__win_error(WSAGetLastError());
 }
 
+/* What other threads post: accepted clients, a listener's owner asked to
+ * look again, a reload (told back to the supervisor once taken). With
+ * serve 0 the loop is going (lb_loop_free): clients are closed. Returns
+ * 0 for a key that is none of them. */
+static int
+message(lb_loop_t *loop, OVERLAPPED_ENTRY *e, int serve)
+{
+    switch (e->lpCompletionKey) {
+    case LB__KEY_HANDOFF:
+        lb__accept_handed(loop, (lb__handoff_t *)e->lpOverlapped, serve);
+        return 1;
+    case LB__KEY_LISTENER:
+        lb__listener_wake((lb_listener_t *)e->lpOverlapped);
+        return 1;
+    case LB__KEY_RELOAD:
+        if (serve)
+            lb__loop_request_reload(loop, e->lpOverlapped);
+        lb__win_loops_tell(LB__KEY_RELOADED);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void
+accept_done(lb__op_t *op)
+{
+    lb__accept_t *a = op->owner;
+    DWORD bytes = 0;
+
+    lb__listener_op_done(a, op_status(op, a->listener->sock, &bytes));
+}
+
 static void
 dispatch(lb_loop_t *loop, OVERLAPPED_ENTRY *e)
 {
     lb__op_t *op = (lb__op_t *)e->lpOverlapped;
     DWORD bytes = e->dwNumberOfBytesTransferred;
 
+    loop->completions++;
     if (e->lpCompletionKey == LB__KEY_STOP) {
         lb__loop_request_stop(loop);
-    } else if (e->lpCompletionKey == LB__KEY_RELOAD) {
-        lb__loop_request_reload(loop);
     } else if (e->lpCompletionKey == LB__KEY_RESOLVE) {
         lb__resolve_done(e->lpOverlapped);
+    } else if (message(loop, e, 1)) {
+        /* handled */
     } else if (op->kind == LB__OP_ACCEPT) {
-        lb__accept_t *a = op->owner;
-        lb__listener_op_done(a, op_status(op, a->listener->sock, &bytes));
+        accept_done(op);
     } else {
         lb_stream_t *s = op->owner;
         int status = op_status(op, s->sock, &bytes);
@@ -137,29 +143,66 @@ dispatch(lb_loop_t *loop, OVERLAPPED_ENTRY *e)
     }
 }
 
+/* Runs until stopped and, as the owner of listeners other loops are
+ * still attached to, until their sockets are closed and their accepts
+ * back: they are tied to this loop's port alone. */
 int
 lb_loop_run(lb_loop_t *loop)
 {
     OVERLAPPED_ENTRY entries[BATCH];
+    int rc = 0;
 
-    ResetEvent(loop_done_event);
-    while (!loop->base.stopped) {
+    loop->thread = GetCurrentThreadId();
+    lb__win_loops_running(loop, 1);
+    while (!loop->base.stopped || loop->owning > 0) {
         ULONG n = 0;
         BOOL ok = GetQueuedCompletionStatusEx(loop->iocp, entries, BATCH, &n,
                                               wait_ms(loop), FALSE);
         DWORD err = ok ? 0 : GetLastError();
 
         loop->base.now = lb__win_clock_ms();
-        if (!ok && err != WAIT_TIMEOUT)
-            return lb__win_error((int)err);
+        if (!ok && err != WAIT_TIMEOUT) {
+            rc = lb__win_error((int)err);
+            break;
+        }
         loop->turn += ok;
         for (ULONG i = 0; ok && i < n; i++)
             dispatch(loop, &entries[i]);
         lb__loop_run_due(loop, 1);
-        lb__win_service_tick();
+        lb__win_service_tick(loop);
     }
-    SetEvent(loop_done_event);
-    return 0;
+    lb__win_loops_running(loop, 0);
+    return rc;
+}
+
+/* Before the port goes: what other threads posted to it is handled
+ * without the core (clients closed, references dropped, a reload told
+ * back), and listeners it still owns get their accepts back first. */
+static void
+drain_port(lb_loop_t *loop)
+{
+    OVERLAPPED_ENTRY entries[BATCH];
+    ULONG n;
+
+    for (;;) {
+        n = 0;
+        if (!GetQueuedCompletionStatusEx(loop->iocp, entries, BATCH, &n,
+                                         loop->owning > 0 ? 1000 : 0,
+                                         FALSE)) {
+            if (loop->owning > 0 && GetLastError() == WAIT_TIMEOUT)
+                continue;
+            return;
+        }
+        for (ULONG i = 0; i < n; i++) {
+            lb__op_t *op = (lb__op_t *)entries[i].lpOverlapped;
+
+            if (message(loop, &entries[i], 0))
+                continue;
+            if (entries[i].lpCompletionKey == LB__KEY_IO && op != NULL &&
+                op->kind == LB__OP_ACCEPT)
+                accept_done(op); /* clients go to the loops attached */
+        }
+    }
 }
 
 void
@@ -167,10 +210,8 @@ lb_loop_free(lb_loop_t *loop)
 {
     if (loop == NULL)
         return;
-    if (loop->console_handler)
-        SetConsoleCtrlHandler(lb__win_on_console, FALSE);
-    if (lb__win_stop_port == loop->iocp)
-        lb__win_stop_port = NULL;
+    lb__win_loops_remove(loop); /* no stop or reload is posted any more */
+    drain_port(loop);
     CloseHandle(loop->iocp);
     lb_timer_heap_free(&loop->base.timers);
     free(loop);

@@ -1,6 +1,7 @@
-/* win32_misc.c - process-wide services on Windows: one process serves every
- * listener in one loop, so "shared" memory is plain memory; local time,
- * the pid, name resolution on the system thread pool. */
+/* win32_misc.c - process-wide services on Windows: one process runs
+ * every loop, so "shared" memory is plain memory (updated with
+ * Interlocked operations); local time, the pid, the log's lock, name
+ * resolution on the system thread pool. */
 #include "win32_internal.h"
 #include "win32_service.h"
 
@@ -29,7 +30,7 @@ lb_counter_next(lb_counter_t *c)
            1u;
 }
 
-/* One process on Windows, but the loop may not stay single-threaded. */
+/* Loops on several threads update these at once. */
 int64_t
 lb_atomic_load(lb_atomic_t *a)
 {
@@ -82,30 +83,20 @@ lb_getpid(void)
     return (long)GetCurrentProcessId();
 }
 
-int
-lb_run_workers(lb_run_spec_t *spec)
-{
-    size_t *idx = calloc(spec->nlisteners, sizeof(*idx));
-    int status;
+/* One writer at a time: lines from the loops never interleave, and a
+ * reload switches the log file between two lines. */
+static SRWLOCK log_lock = SRWLOCK_INIT;
 
-    if (idx == NULL)
-        return 1;
-    for (size_t i = 0; i < spec->nlisteners; i++)
-        idx[i] = i;
-    if (spec->processes > 1 && spec->log) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "warning: processes = %u is not used on "
-                 "Windows yet: one process serves every listener",
-                 spec->processes);
-        spec->log(1, msg);
-    }
-    lb__win_service_running(spec);
-    /* One loop thread for every listener: see platform/win32/README.md. */
-    status = spec->worker(idx, spec->nlisteners, 0, spec->ctx);
-    free(idx);
-    for (size_t i = 0; i < spec->nlisteners; i++)
-        spec->listeners[i] = NULL; /* the worker closed them */
-    return status;
+void
+lb_log_lock(void)
+{
+    AcquireSRWLockExclusive(&log_lock);
+}
+
+void
+lb_log_unlock(void)
+{
+    ReleaseSRWLockExclusive(&log_lock);
 }
 
 /* ---- resolution on the thread pool; the answer comes back through the

@@ -1,8 +1,8 @@
 /* win32_service.c - running under the Service Control Manager. The control
- * handler only reports and wakes the loop (as PostgreSQL's pg_ctl does);
- * the loop drains exactly as for Ctrl+C and bumps the checkpoint itself
- * while it drains, so a hung loop stops showing progress; SERVICE_STOPPED
- * carries the program's exit status. */
+ * handler only reports and wakes the loops (as PostgreSQL's pg_ctl does);
+ * they drain exactly as for Ctrl+C and bump the checkpoint themselves
+ * while they drain, so a hung loop stops showing progress; SERVICE_STOPPED
+ * comes once every loop has drained, with the program's exit status. */
 #include "win32_internal.h"
 #include "win32_service.h"
 
@@ -80,6 +80,7 @@ lb__win_service_reset(void)
     ReleaseSRWLockExclusive(&status_lock);
     InterlockedExchange(&stop_requested, 0);
     stop_wait_ms = 6000 + LB__STOP_MARGIN_MS;
+    lb__win_loops_reset();
 }
 
 int
@@ -88,33 +89,28 @@ lb__win_service_draining(void)
     return lb__win_service_mode && stop_requested;
 }
 
-/* The loop calls this each time round: while a stop drains, a new
- * checkpoint at most once a second. Only a turning loop gets here. */
+/* Each loop calls this each time round: while a stop drains, a new
+ * checkpoint at most once a second, and only once every loop still
+ * running has turned since the last: one hung loop holds it, whatever
+ * the others do. */
 void
-lb__win_service_tick(void)
+lb__win_service_tick(lb_loop_t *loop)
 {
     ULONGLONG now;
 
     if (!lb__win_service_draining())
         return;
     now = GetTickCount64();
+    InterlockedExchange64(&loop->tick, (LONG64)now);
     AcquireSRWLockExclusive(&status_lock);
     if (status.dwCurrentState == SERVICE_STOP_PENDING &&
-        now - last_checkpoint >= CHECKPOINT_EVERY_MS) {
+        now - last_checkpoint >= CHECKPOINT_EVERY_MS &&
+        lb__win_loops_turned_since(last_checkpoint)) {
         status.dwCheckPoint++;
         last_checkpoint = now;
         push_status();
     }
     ReleaseSRWLockExclusive(&status_lock);
-}
-
-/* Called by the loop's creator: a stop that came before the loop existed
- * is delivered now. */
-void
-lb__win_service_loop_ready(void)
-{
-    if (stop_requested)
-        PostQueuedCompletionStatus(lb__win_stop_port, 0, LB__KEY_STOP, NULL);
 }
 
 /* A drain longer than the preshutdown timeout (ms, 0: unknown) is cut at
@@ -156,8 +152,7 @@ request_stop(void)
 {
     report(SERVICE_STOP_PENDING, NO_ERROR, 0, stop_wait_ms);
     InterlockedExchange(&stop_requested, 1);
-    if (lb__win_stop_port)
-        PostQueuedCompletionStatus(lb__win_stop_port, 0, LB__KEY_STOP, NULL);
+    lb__win_request_stop(); /* every loop, and those made later */
 }
 
 DWORD WINAPI
@@ -173,10 +168,9 @@ lb__win_service_control(DWORD control, DWORD type, LPVOID data, LPVOID ctx)
         request_stop();
         return NO_ERROR;
     case SERVICE_CONTROL_PARAMCHANGE:
-        /* The loop reloads: the handler only wakes it. */
-        if (lb__win_stop_port)
-            PostQueuedCompletionStatus(lb__win_stop_port, 0, LB__KEY_RELOAD,
-                                       NULL);
+        /* The supervisor reloads, then each loop takes the new config:
+         * the handler only wakes it. */
+        lb__win_request_reload();
         return NO_ERROR;
     case SERVICE_CONTROL_INTERROGATE:
         return NO_ERROR;

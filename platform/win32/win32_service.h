@@ -25,12 +25,12 @@ void lb__win_service_running(const lb_run_spec_t *spec);
 /* Logs a warning through spec->log when the drain and its margin exceed
  * the service's preshutdown timeout ms (0: unknown). */
 void lb__win_check_preshutdown(const lb_run_spec_t *spec, DWORD ms);
-void lb__win_service_loop_ready(void);
-/* 1 once a stop was asked for in service mode: the loop then waits at
- * most a second at a time and calls lb__win_service_tick each time
- * round, which reports a new checkpoint once a second. */
+/* 1 once a stop was asked for in service mode: the loops then wait at
+ * most a second at a time and call lb__win_service_tick each time
+ * round, which reports a new checkpoint once a second while every loop
+ * turns. */
 int lb__win_service_draining(void);
-void lb__win_service_tick(void);
+void lb__win_service_tick(lb_loop_t *loop);
 /* The HandlerEx the SCM calls; the status it reports goes through
  * lb__win_set_status (SetServiceStatus; the unit tests record it). */
 DWORD WINAPI lb__win_service_control(DWORD control, DWORD type, LPVOID data,

@@ -1,6 +1,7 @@
 /* win32_stream.c - connected TCP streams on IOCP: ConnectEx, a zero-byte
- * WSARecv that waits for data without holding a buffer, WSASend until all
- * is sent, half-close. Closing is win32_close.c's. */
+ * WSARecv that waits for data without holding a buffer (or, while bulk
+ * flows, a WSARecv with one), WSASend until all is sent, half-close.
+ * Closing is win32_close.c's. */
 #include "win32_internal.h"
 
 #include <mstcpip.h> /* SIO_KEEPALIVE_VALS */
@@ -122,12 +123,24 @@ lb_stream_connect_data(lb_loop_t *loop, const lb_addr_t *addr,
     return lb_stream_connect(loop, addr, cb, data, out);
 }
 
+/* An idle stream waits with a zero-byte WSARecv, which completes when
+ * data (or the end) arrives without holding a buffer; a recv() then
+ * takes the data. Once a read filled its whole buffer, bulk is flowing:
+ * the next WSARecv gets a buffer, and its one completion carries the
+ * data (no recv(), no second WSARecv per chunk). A shorter read goes
+ * back to waiting without one, so a stream that falls quiet holds no
+ * buffer once its last chunk was short. */
 static void
-post_zero_read(lb_stream_t *s)
+post_read(lb_stream_t *s)
 {
+    lb_allocator_t *a = &s->loop->base.alloc;
     WSABUF wb = {0, zero_buf};
     DWORD flags = 0;
 
+    if (s->flowing && (s->rbuf = a->get(a->ctx)) != NULL) {
+        wb.len = (ULONG)(a->size > 0x7fffffff ? 0x7fffffff : a->size);
+        wb.buf = s->rbuf;
+    }
     memset(&s->read_op.ov, 0, sizeof(s->read_op.ov));
     if (WSARecv(s->sock, &wb, 1, NULL, &flags, &s->read_op.ov, NULL) == 0 ||
         WSAGetLastError() == WSA_IO_PENDING) {
@@ -135,6 +148,10 @@ post_zero_read(lb_stream_t *s)
         return;
     }
     s->base.read_result = lb__win_error(WSAGetLastError());
+    if (s->rbuf != NULL) {
+        a->put(a->ctx, s->rbuf);
+        s->rbuf = NULL;
+    }
     lb__stream_queue(s, LB__DONE_READ);
 }
 
@@ -142,7 +159,7 @@ int
 lb_stream_read(lb_stream_t *s, lb_read_cb cb)
 {
     s->base.read_cb = cb;
-    post_zero_read(s);
+    post_read(s);
     return 0;
 }
 
@@ -160,8 +177,10 @@ take_data(lb_stream_t *s)
         s->base.read_result = LB_ENOMEM;
         return 1;
     }
+    s->loop->recvs++;
     n = recv(s->sock, buf, (int)(a->size > INT_MAX ? INT_MAX : a->size), 0);
     if (n > 0) {
+        s->flowing = (size_t)n == a->size;
         s->base.read_result = n;
         s->base.read_buf = buf;
         return 1;
@@ -223,13 +242,35 @@ connect_done(lb_stream_t *s, int status)
     s->base.connect_cb(s, status);
 }
 
+/* A buffered read's completion: its bytes, or (none) the end. */
 static void
-read_done(lb_stream_t *s, int status)
+buffered_done(lb_stream_t *s, int status, DWORD bytes)
+{
+    lb_allocator_t *a = &s->loop->base.alloc;
+    char *buf = s->rbuf;
+
+    s->rbuf = NULL;
+    if (status == 0 && bytes > 0) {
+        s->flowing = bytes == a->size;
+        s->base.read_cb(s, (long)bytes, buf);
+        return;
+    }
+    a->put(a->ctx, buf);
+    s->flowing = 0;
+    s->base.read_cb(s, status != 0 ? status : LB_EOF, NULL);
+}
+
+static void
+read_done(lb_stream_t *s, int status, DWORD bytes)
 {
     char *buf;
 
+    if (s->rbuf != NULL) {
+        buffered_done(s, status, bytes);
+        return;
+    }
     if (status == 0 && !take_data(s)) {
-        post_zero_read(s); /* woken without data: wait again */
+        post_read(s); /* woken without data: wait again */
         return;
     }
     if (status != 0)
@@ -262,6 +303,12 @@ lb__stream_op_done(lb_stream_t *s, lb__op_t *op, int status, DWORD bytes)
         if (status == 0)
             s->written += bytes;
     }
+    if (s->base.closing && op->kind == LB__OP_READ && s->rbuf != NULL) {
+        lb_allocator_t *a = &s->loop->base.alloc;
+
+        a->put(a->ctx, s->rbuf); /* the kernel is done with it */
+        s->rbuf = NULL;
+    }
     if (s->base.closing) {
         /* ERROR_OPERATION_ABORTED after a cancel or close: normal */
         lb__stream_close_progress(s);
@@ -270,7 +317,7 @@ lb__stream_op_done(lb_stream_t *s, lb__op_t *op, int status, DWORD bytes)
     if (op->kind == LB__OP_CONNECT)
         connect_done(s, status);
     else if (op->kind == LB__OP_READ)
-        read_done(s, status);
+        read_done(s, status, bytes);
     else
         write_done(s, status, bytes);
 }

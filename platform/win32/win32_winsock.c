@@ -17,23 +17,32 @@ extension(SOCKET s, GUID guid, void *fn, size_t size)
     return 0;
 }
 
-int
-lb__winsock_init(void)
+/* Once per process, whichever thread comes first (every loop and every
+ * listener asks). */
+static INIT_ONCE once = INIT_ONCE_STATIC_INIT;
+static int init_rc;
+
+static BOOL CALLBACK
+init_once(PINIT_ONCE o, PVOID param, PVOID *ctx)
 {
-    static int done;
     WSADATA wsa;
     SOCKET s;
     GUID accept_guid = WSAID_ACCEPTEX, connect_guid = WSAID_CONNECTEX;
     GUID addrs_guid = WSAID_GETACCEPTEXSOCKADDRS;
     int rc;
 
-    if (done)
-        return 0;
-    if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0)
-        return LB_EOTHER;
+    (void)o;
+    (void)param;
+    (void)ctx;
+    if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0) {
+        init_rc = LB_EOTHER;
+        return TRUE;
+    }
     s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
-    if (s == INVALID_SOCKET)
-        return lb__win_error(WSAGetLastError());
+    if (s == INVALID_SOCKET) {
+        init_rc = lb__win_error(WSAGetLastError());
+        return TRUE;
+    }
     rc = extension(s, accept_guid, &lb__AcceptEx, sizeof(lb__AcceptEx));
     if (rc == 0)
         rc = extension(s, connect_guid, &lb__ConnectEx,
@@ -42,6 +51,13 @@ lb__winsock_init(void)
         rc = extension(s, addrs_guid, &lb__GetAcceptExSockaddrs,
                        sizeof(lb__GetAcceptExSockaddrs));
     closesocket(s);
-    done = rc == 0;
-    return rc;
+    init_rc = rc;
+    return TRUE;
+}
+
+int
+lb__winsock_init(void)
+{
+    InitOnceExecuteOnce(&once, init_once, NULL, NULL);
+    return init_rc;
 }

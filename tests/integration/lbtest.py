@@ -79,6 +79,26 @@ def popen_group():
     return {"start_new_session": True}
 
 
+# LBTEST_PROCESSES=N (run.py --processes N): every config a scenario
+# writes gets `processes = N` (see with_processes), so the whole suite
+# runs again with N loops (Windows) or N workers per listener (POSIX).
+PROCESSES = os.environ.get("LBTEST_PROCESSES", "")
+
+
+def with_processes(text):
+    """text (a config, str or bytes) with `processes = PROCESSES` in an
+    [options] section appended at its end (line numbers of what is there
+    stay), unless PROCESSES is unset or the config sets processes."""
+    if not PROCESSES:
+        return text
+    raw = text.decode("utf-8", "replace") if isinstance(text, bytes) \
+        else text
+    if re.search(r"(?mi)^[ \t]*processes[ \t]*[=:]", raw):
+        return text
+    tail = "\n[options]\nprocesses = %s\n" % PROCESSES
+    return text + tail.encode() if isinstance(text, bytes) else text + tail
+
+
 def pick(posix, wine):
     """posix, or wine in Wine mode: for load that is scaled down (or time
     bounds widened) only because Wine is slow."""
@@ -413,6 +433,43 @@ def children_of(pid):
     return kids
 
 
+def loop_threads(pid):
+    """{name: CPU ticks (utime + stime, clock ticks)} of pid's threads
+    named lb-loop-N: under Wine each Windows thread is a task of the wine
+    process, and the balancer names its loop threads (SetThreadDescription
+    sets the Linux thread name). {} where /proc has none."""
+    found = {}
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return found
+    for tid in tids:
+        base = "/proc/%d/task/%s/" % (pid, tid)
+        try:
+            with open(base + "comm") as f:
+                name = f.read().strip()
+            with open(base + "stat") as f:
+                rest = f.read()
+        except OSError:
+            continue
+        if name.startswith("lb-loop-"):
+            fields = rest[rest.rindex(")") + 2:].split()
+            found[name] = int(fields[11]) + int(fields[12])
+    return found
+
+
+# What each worker (Windows: each loop) logs when a stop starts its drain.
+DRAIN_RE = (r"Worker \d+(?: loop (\d+))?: listener closed, waiting up to "
+            r"[\d.]+ s for (\d+) active connection\(s\)")
+
+
+def drain_counts(log):
+    """{loop: connections it held} from the drain lines of a stop (POSIX:
+    keyed by None)."""
+    return {(int(k) if k else None): int(n)
+            for k, n in re.findall(DRAIN_RE, log)}
+
+
 def register_pid(pid):
     """Records pid for the runner, which kills leftovers after a hard kill."""
     path = os.environ.get("LBTEST_PIDFILE")
@@ -474,7 +531,7 @@ class Balancer:
         self.cfg_path = os.path.join(workdir, name + ".cfg")
         mode = "wb" if isinstance(config_text, bytes) else "w"
         with open(self.cfg_path, mode) as f:
-            f.write(config_text)
+            f.write(with_processes(config_text))
         self.out_path = os.path.join(workdir, name + ".stdout")
         self.err_path = os.path.join(workdir, name + ".stderr")
         self.proc = None

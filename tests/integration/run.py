@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runner for PumpkinLB's black-box integration tests.
 
-    python3 tests/integration/run.py [--wine] BINARY [-j N] [NAME_FILTER...]
+    python3 tests/integration/run.py [--wine] [--processes N]
+        [--exclude TEXT]... BINARY [-j N] [NAME_FILTER...]
 
 Discovers functions named test_* in tests/integration/test_*.py and runs
 each in its own subprocess with a timeout (default 60 s; a test overrides
@@ -33,6 +34,12 @@ windows_only are listed as `N/A name: not applicable on POSIX (reason)`,
 and so are, on either platform, scenarios marked with lbtest.needs()
 whose probe fails on this host (no IPv6 loopback, say).
 
+--exclude TEXT (repeatable) leaves out the scenarios whose name has TEXT.
+
+--processes N (or LBTEST_PROCESSES=N): every config a scenario writes
+gets `processes = N` unless it sets processes itself (lbtest.with_processes):
+under Wine the suite then runs with N loops in the one process.
+
 PUMPKINLB_POLL=1 in the environment reaches every balancer a scenario
 starts: on Linux its workers then use the portable poll() backend instead
 of epoll (`make test` runs part of the suite that way too); the runner
@@ -63,7 +70,7 @@ def load_module(path):
     return mod
 
 
-def discover(filters, wine=False):
+def discover(filters, wine=False, excludes=()):
     """([(name, path, timeout, exclusive)], [(name, reason)]) in file and
     definition order; the second list holds the scenarios that do not
     apply on this platform: posix_only ones on Windows (wine is true for
@@ -85,6 +92,8 @@ def discover(filters, wine=False):
                 continue
             if filters and not any(f in name or f == fname
                                    for f in filters):
+                continue
+            if any(x in name for x in excludes):
                 continue
             other = "posix_only" if wine else "windows_only"
             if getattr(fn, other, None):
@@ -348,6 +357,15 @@ def main(argv):
     if "--wine" in args:
         args.remove("--wine")
         os.environ["LBTEST_WINE"] = "1"
+    if "--processes" in args:
+        i = args.index("--processes")
+        os.environ["LBTEST_PROCESSES"] = str(int(args[i + 1]))
+        del args[i:i + 2]
+    excludes = []
+    while "--exclude" in args:
+        i = args.index("--exclude")
+        excludes.append(args[i + 1])
+        del args[i:i + 2]
     wine = _wine()
     windows = wine or _native_windows()
     if wine:
@@ -364,7 +382,7 @@ def main(argv):
         print(__doc__.strip(), file=sys.stderr)
         return 2
     binary = os.path.abspath(args[0])
-    tests, not_applicable = discover(args[1:], windows)
+    tests, not_applicable = discover(args[1:], windows, excludes)
     if wine:
         print("Wine mode: %s runs through wine" % binary, flush=True)
     elif windows:
@@ -372,6 +390,9 @@ def main(argv):
     elif os.environ.get("PUMPKINLB_POLL", "") not in ("", "0"):
         print("PUMPKINLB_POLL is set: the balancers use the poll() backend",
               flush=True)
+    if os.environ.get("LBTEST_PROCESSES"):
+        print("processes = %s in every config the scenarios write"
+              % os.environ["LBTEST_PROCESSES"], flush=True)
     tmpdir = tempfile.mkdtemp(prefix="lbrun-")
     passed = failed = 0
     pending = list(tests)

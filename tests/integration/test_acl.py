@@ -174,8 +174,9 @@ def test_acl_refusals_logged_once_a_second():
     with lbtest.Scope() as s:
         b = s.backend(lbtest.line_reply("B"))
         port = lbtest.free_port()
+        # The rate is each worker's (each loop's): this counts one's.
         lb = s.balancer(lbtest.mapping_config(
-            port, [b.port], options={"allow": "127.0.0.1"}),
+            port, [b.port], options={"allow": "127.0.0.1", "processes": 1}),
             wait_ports=[port])
         t0 = time.monotonic()
         for _ in range(6):

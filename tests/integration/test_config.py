@@ -241,23 +241,26 @@ def test_config_line_length_boundary():
 
 
 @lbtest.windows_only("Windows has no descriptor limit to derive the cap "
-                     "from; POSIX logs 'up to N open files' instead, and "
-                     "runs the processes asked for")
-def test_windows_connection_cap_and_processes_warning():
+                     "from; POSIX logs 'up to N open files' instead")
+def test_windows_connection_cap_and_loops():
     """No max_connections: the start line gives the cap derived from
     physical memory (1/8 of it, counted up to 128 GiB, at 128 KiB of
-    kernel buffers and four buffers per connection; at least 1000); and
-    processes = 2, not used on Windows yet, is warned about rather than
-    silently ignored."""
+    kernel buffers and four buffers per connection; at least 1000), the
+    process's, which its loops share; and processes = 2 runs two loop
+    threads (named lb-loop-0 and lb-loop-1, seen under Wine), with no
+    warning any more."""
     with lbtest.Scope() as s:
         b = s.backend(lbtest.echo)
         port = lbtest.free_port()
         lb = s.balancer(lbtest.mapping_config(
             port, [b.port], options={"processes": 2, "buffer_size": 4096}),
             wait_ports=[port])
-        true(lb.wait_log(r"warning: processes = 2 is not used on Windows",
-                         timeout=5),
-             "processes is warned about", log=lb.tail(10))
+        if not lbtest.NATIVE:
+            true(lbtest.wait_until(lambda: sorted(lbtest.loop_threads(
+                lb.pid)) == ["lb-loop-0", "lb-loop-1"], 5),
+                 "two loop threads", threads=lbtest.loop_threads(lb.pid))
+        true("processes" not in lb.log(), "no word about processes",
+             log=lb.tail(10))
         m = re.search(r"starting \(.*max_connections not set: at most "
                       r"(\d+) connections, for 1/8 of (\d+) MiB of memory",
                       lb.log())

@@ -165,7 +165,8 @@ def _owners(port, pids):
 
 def _clients_over_workers(lb, port):
     """Opens echo clients on port in concurrent batches until two worker
-    processes hold some (POSIX; one process under Wine); returns the open
+    processes hold some (POSIX; under Wine one batch, over two loops
+    of the one process: see test_multiloop.py); returns the open
     clients and the payload sizes sent."""
     clients, sizes, owners, errors = [], [], {}, []
     batch, batches = lbtest.pick(16, 6), lbtest.pick(6, 1)
@@ -218,7 +219,7 @@ def _wait_idle(stats):
 # --------------------------------------------------------------- tests
 
 def test_stats_summed_over_workers():
-    """Two listeners, two worker processes each (one process under Wine),
+    """Two listeners, two worker processes each (two loops under Wine),
     a dead backend among three: concurrent echo clients until both workers
     serve some. /metrics, parsed by prometheus_client, and /stats.json
     then count exactly the clients and bytes sent, the dead backend is
@@ -230,7 +231,7 @@ def test_stats_summed_over_workers():
         other = s.backend(lbtest.echo)
         dead, p1, p2, stats = lbtest.free_ports(4)
         lb = s.balancer(_config(stats, p1, [live[0].port, dead, live[1].port],
-                                p2, [other.port], lbtest.pick(2, 1)),
+                                p2, [other.port], 2),
                         wait_ports=[p1, p2, stats])
         silent = lbtest.connect(stats)
         silent_at = time.monotonic()
@@ -386,7 +387,7 @@ def test_stats_page_in_chromium():
         other = s.backend(lbtest.echo)
         dead, p1, p2, stats = lbtest.free_ports(4)
         s.balancer(_config(stats, p1, [live.port, dead], p2, [other.port],
-                           lbtest.pick(2, 1)), wait_ports=[p1, p2, stats])
+                           2), wait_ports=[p1, p2, stats])
         for i in range(4):
             _finish_client(_open_client(p1, b"hello %d" % i))
         _finish_client(_open_client(p2, b"hi"))

@@ -10,6 +10,7 @@ failure.
 
 import hashlib
 import os
+import re
 import socket
 import subprocess
 import tempfile
@@ -95,6 +96,17 @@ def service_log():
         return ""
 
 
+def create_and_start(name, cfg):
+    """sc create (demand start, cfg as its config), sc start; waits for
+    RUNNING."""
+    rc, out = wine("sc", "create", name, "binPath=", '"%s" --service "%s"'
+                   % (winpath(lbtest.BINARY), winpath(cfg)),
+                   "start=", "demand")
+    eq(rc, 0, "sc create exit status (%s)" % out)
+    eq(wine("sc", "start", name)[0], 0, "sc start exit status")
+    eq(wait_state(name, 4, 20)[0], 4, "service state (4 = RUNNING)")
+
+
 def transfer(port, result):
     """Client: connect, read everything to EOF into result['data']."""
     try:
@@ -116,15 +128,11 @@ def test_service_stop_drains_transfer():
     work = tempfile.mkdtemp(prefix="lbsvc-")
     cfg = os.path.join(work, "svc.cfg")
     with open(cfg, "w") as f:
-        f.write(lbtest.mapping_config(port, [backend.port]))
+        f.write(lbtest.with_processes(lbtest.mapping_config(port,
+                                                            [backend.port])))
     name = "PumpkinLBTest"
     try:
-        rc, out = wine("sc", "create", name, "binPath=", '"%s" --service "%s"'
-                       % (winpath(lbtest.BINARY), winpath(cfg)),
-                       "start=", "demand")
-        eq(rc, 0, "sc create exit status (%s)" % out)
-        eq(wine("sc", "start", name)[0], 0, "sc start exit status")
-        eq(wait_state(name, 4, 20)[0], 4, "service state (4 = RUNNING)")
+        create_and_start(name, cfg)
         true(lbtest.wait_until(lambda: lbtest.is_listening(port), 10),
              "service listens on its port", port=port)
         result = {}
@@ -187,7 +195,7 @@ def test_service_paramchange_reloads():
 
     def write(text):
         with open(cfg + ".new", "w") as f:
-            f.write(text)
+            f.write(lbtest.with_processes(text))
         os.replace(cfg + ".new", cfg)
     write("[mappings]\n127.0.0.1:%d = 127.0.0.1:%d\n"
           "127.0.0.1:%d = 127.0.0.1:%d\n" % (port, b0.port, port2,
@@ -197,12 +205,7 @@ def test_service_paramchange_reloads():
     stats = {}
     loop = threading.Thread(target=_loop_clients, args=(port, stats, stop))
     try:
-        rc, out = wine("sc", "create", name, "binPath=", '"%s" --service "%s"'
-                       % (winpath(lbtest.BINARY), winpath(cfg)),
-                       "start=", "demand")
-        eq(rc, 0, "sc create exit status (%s)" % out)
-        eq(wine("sc", "start", name)[0], 0, "sc start exit status")
-        eq(wait_state(name, 4, 20)[0], 4, "service state (4 = RUNNING)")
+        create_and_start(name, cfg)
         true(lbtest.wait_until(lambda: lbtest.is_listening(port), 10),
              "service listens on its port", port=port)
         result = {}
@@ -380,8 +383,9 @@ def hold_port(port, timeout=60):
 
 def point_config_at(path, listen_port, backend_port):
     with open(path, "w", newline="\r\n") as f:
-        f.write("; edited by the test\n[mappings]\n127.0.0.1:%d = "
-                "127.0.0.1:%d\n" % (listen_port, backend_port))
+        f.write(lbtest.with_processes(
+            "; edited by the test\n[mappings]\n127.0.0.1:%d = "
+            "127.0.0.1:%d\n" % (listen_port, backend_port)))
 
 
 def relays(port):
@@ -538,3 +542,120 @@ def test_msi_same_version_upgrade():
         for path in reversed(uninstall):
             wine("msiexec", "/x", winpath(path), "/qn", timeout=120)
         remove_service("PumpkinLB")
+
+
+def _start_service(name, cfg, text):
+    """Writes cfg and starts service name on it; waits for RUNNING."""
+    with open(cfg, "w") as f:
+        f.write(text)
+    create_and_start(name, cfg)
+
+
+@windows_only
+def test_service_stop_drains_every_loop():
+    """processes = 2, four 3 s transfers under way (two a loop): sc stop;
+    both loops drain theirs (their drain lines in the service log), every
+    transfer completes whole, STOPPED with exit code 0."""
+    chunks = [lbtest.pattern_bytes(32 * 1024, 40 + i) for i in range(30)]
+    backend = lbtest.Backend(lbtest.slow_sender(chunks, 0.1))
+    port = lbtest.free_port()
+    cfg = os.path.join(tempfile.mkdtemp(prefix="lbsvc-"), "svc.cfg")
+    name = "PumpkinLBLoops"
+    results = [{} for _ in range(4)]
+    log_start = len(service_log())
+    try:
+        _start_service(name, cfg, lbtest.mapping_config(
+            port, [backend.port], options={"processes": 2}))
+        true(lbtest.wait_until(lambda: lbtest.is_listening(port), 10),
+             "service listens on its port", port=port)
+        clients = [threading.Thread(target=transfer, args=(port, r))
+                   for r in results]
+        for c in clients:
+            c.start()
+        true(lbtest.wait_until(lambda: backend.accepted == 4, 15),
+             "4 transfers under way", accepted=backend.accepted)
+        time.sleep(0.3)
+        eq(wine("sc", "stop", name)[0], 0, "sc stop exit status")
+        state = wait_state(name, 1, 15)
+        for c in clients:
+            c.join(30)
+        eq(state[:2], (1, 0), "(STATE, WIN32_EXIT_CODE) after sc stop")
+        whole = hashlib.sha256(b"".join(chunks)).hexdigest()
+        eq([hashlib.sha256(r.get("data", b"")).hexdigest() for r in results],
+           [whole] * 4, "sha256 of each transfer")
+        counts = lbtest.drain_counts(service_log()[log_start:])
+        eq(sorted(counts), [0, 1], "loops that drained",)
+        true(min(counts.values()) >= 1, "both loops had transfers",
+             counts=counts)
+    finally:
+        remove_service(name)
+        backend.close()
+
+
+@windows_only
+def test_service_reload_under_load_on_every_loop():
+    """processes = 2: three client loops and transfers on each loop run
+    through a PARAMCHANGE that moves the listener to another backend:
+    parsed once, then taken over by both loops (each logs its old
+    server's connections draining); no client fails, the transfers
+    complete whole, the new backend serves."""
+    b0 = lbtest.Backend(lbtest.line_reply("B0"))
+    b1 = lbtest.Backend(lbtest.line_reply("B1"))
+    chunks = [lbtest.pattern_bytes(32 * 1024, 70 + i) for i in range(20)]
+    slow = lbtest.Backend(lbtest.slow_sender(chunks, 0.1))
+    port, port2 = lbtest.free_ports(2)
+    cfg = os.path.join(tempfile.mkdtemp(prefix="lbsvc-"), "svc.cfg")
+    name = "PumpkinLBLoops"
+    text = ("[options]\nprocesses = 2\n[mappings]\n127.0.0.1:%d = "
+            "127.0.0.1:%%d\n127.0.0.1:%d = 127.0.0.1:%d\n"
+            % (port, port2, slow.port))
+    stop = threading.Event()
+    stats = [{} for _ in range(3)]
+    loops = [threading.Thread(target=_loop_clients, args=(port, st, stop))
+             for st in stats]
+    results = [{} for _ in range(4)]
+    log_start = len(service_log())
+    try:
+        _start_service(name, cfg, text % b0.port)
+        true(lbtest.wait_until(lambda: lbtest.is_listening(port2), 10),
+             "service listens")
+        transfers = [threading.Thread(target=transfer, args=(port2, r))
+                     for r in results]
+        for t in transfers:
+            t.start()
+        true(lbtest.wait_until(lambda: slow.accepted == 4, 15),
+             "4 transfers under way (two a loop)", accepted=slow.accepted)
+        for t in loops:
+            t.start()
+        true(lbtest.wait_until(lambda: all(st.get("B0", 0) >= 3
+                                           for st in stats), 20),
+             "the client loops run before the reload", stats=stats)
+        with open(cfg + ".new", "w") as f:
+            f.write(text % b1.port)
+        os.replace(cfg + ".new", cfg)
+        rc, out = wine(lbtest.BINARY, "--reload-service", name)
+        eq(rc, 0, "--reload-service exit status (%s)" % out)
+        true(lbtest.wait_until(lambda: all(st.get("B1", 0) >= 3
+                                           for st in stats), 20),
+             "every client loop reaches the new backend", stats=stats,
+             log=service_log()[-1500:])
+        stop.set()
+        for t in transfers + loops:
+            t.join(30)
+        eq([st.get("failures", []) for st in stats], [[], [], []],
+           "failed clients through the reload")
+        whole = hashlib.sha256(b"".join(chunks)).hexdigest()
+        eq([hashlib.sha256(r.get("data", b"")).hexdigest() for r in results],
+           [whole] * 4, "sha256 of the transfers open across the reload")
+        log = service_log()[log_start:]
+        eq(log.count("Reloading configuration"), 1, "parsed once")
+        retired = re.findall(r"Worker \d+ loop (\d): replaced by a reload",
+                             log)
+        eq(sorted(retired), ["0", "1"], "loops that took the reload over")
+        eq(wine("sc", "stop", name)[0], 0, "sc stop exit status")
+        eq(wait_state(name, 1, 15)[:2], (1, 0), "(STATE, WIN32_EXIT_CODE)")
+    finally:
+        stop.set()
+        remove_service(name)
+        for b in (b0, b1, slow):
+            b.close()

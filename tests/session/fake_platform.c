@@ -15,14 +15,27 @@ struct lb_loop_s {
     lb_allocator_t alloc;
     lb_stop_cb stop_cb;
     void *stop_data;
+    lb_reload_cb reload_cb;
+    void *reload_data;
     int stop_count;
     int stopped;
 };
 
-struct lb_listener_s {
+/* As on Windows: loops attach to one listener, each with its own
+ * callback and pause; the socket closes when the last detaches (or the
+ * binder closes it), the memory once the binder has closed it and no
+ * loop is attached. */
+typedef struct fake_attach_s {
+    lb_loop_t *loop; /* NULL: a free entry */
     lb_accept_cb cb;
     void *data;
-    int closed;
+    int paused;
+} fake_attach_t;
+
+struct lb_listener_s {
+    fake_attach_t at[FAKE_MAX_LOOPS];
+    int closed;  /* the socket: no client comes any more */
+    int unbound; /* the binder closed it */
 };
 
 /* ---- clock, loop, timers ---- */
@@ -45,10 +58,13 @@ lb_loop_new(lb_loop_t **out, const lb_allocator_t *alloc)
 {
     lb_loop_t *loop = calloc(1, sizeof(*loop));
 
-    if (loop == NULL)
+    if (loop == NULL || fake.nloops == FAKE_MAX_LOOPS) {
+        free(loop);
         return LB_ENOMEM;
+    }
     loop->alloc = *alloc;
     fake.loop = loop;
+    fake.loops[fake.nloops++] = loop;
     *out = loop;
     return 0;
 }
@@ -67,14 +83,27 @@ lb_loop_stop(lb_loop_t *loop)
     fake.loop_stopped = 1;
 }
 
+int
+fake_loop_stopped(const lb_loop_t *loop)
+{
+    return loop->stopped;
+}
+
 void
 lb_loop_free(lb_loop_t *loop)
 {
+    int j = 0;
+
     if (loop == NULL)
         return;
     lb_timer_heap_free(&loop->timers);
+    for (int i = 0; i < fake.nloops; i++)
+        if (fake.loops[i] != loop)
+            fake.loops[j++] = fake.loops[i];
+    fake.nloops = j;
+    if (fake.loop == loop)
+        fake.loop = j > 0 ? fake.loops[j - 1] : NULL;
     free(loop);
-    fake.loop = NULL;
 }
 
 void
@@ -87,26 +116,38 @@ lb_loop_on_stop(lb_loop_t *loop, lb_stop_cb cb, void *data)
 void
 lb_loop_on_reload(lb_loop_t *loop, lb_reload_cb cb, void *data)
 {
-    (void)loop;
-    (void)cb;
-    (void)data;
+    loop->reload_cb = cb;
+    loop->reload_data = data;
+}
+
+void
+fake_reload_request(lb_loop_t *loop, void *next)
+{
+    loop->reload_cb(loop, next, loop->reload_data);
 }
 
 void
 fake_advance(uint64_t ms)
 {
     fake.now += ms;
-    lb_timer_heap_run(&fake.loop->timers, fake.now);
+    for (int i = 0; i < fake.nloops; i++)
+        lb_timer_heap_run(&fake.loops[i]->timers, fake.now);
 }
 
 void
+fake_stop_on(lb_loop_t *loop)
+{
+    loop->stop_count++;
+    loop->stop_cb(loop, loop->stop_count == 1 ? LB_STOP_DRAIN : LB_STOP_NOW,
+                  loop->stop_data);
+}
+
+/* A stop goes to every loop, as Windows fans one out. */
+void
 fake_stop_request(void)
 {
-    fake.loop->stop_count++;
-    fake.loop->stop_cb(fake.loop,
-                       fake.loop->stop_count == 1 ? LB_STOP_DRAIN
-                                                  : LB_STOP_NOW,
-                       fake.loop->stop_data);
+    for (int i = 0; i < fake.nloops; i++)
+        fake_stop_on(fake.loops[i]);
 }
 
 /* ---- listeners ---- */
@@ -120,40 +161,110 @@ lb_listener_bind(const lb_addr_t *addr, int backlog, lb_listener_t **out)
     return *out ? 0 : LB_ENOMEM;
 }
 
+static fake_attach_t *
+attachment(lb_listener_t *l, const lb_loop_t *loop)
+{
+    for (int i = 0; i < FAKE_MAX_LOOPS; i++)
+        if (l->at[i].loop == loop)
+            return &l->at[i];
+    return NULL;
+}
+
+int
+fake_attached(lb_listener_t *l)
+{
+    int n = 0;
+
+    for (int i = 0; i < FAKE_MAX_LOOPS; i++)
+        n += l->at[i].loop != NULL;
+    return n;
+}
+
+int
+fake_listener_closed(const lb_listener_t *l)
+{
+    return l->closed;
+}
+
+int
+fake_paused_on(lb_listener_t *l, const lb_loop_t *loop)
+{
+    fake_attach_t *a = attachment(l, loop);
+
+    return a != NULL && a->paused;
+}
+
 int
 lb_listener_start(lb_loop_t *loop, lb_listener_t *l, lb_accept_cb cb,
                   void *data)
 {
-    (void)loop;
-    l->cb = cb;
-    l->data = data;
+    fake_attach_t *a = attachment(l, NULL);
+
+    if (a == NULL || l->closed)
+        return LB_EINVAL;
+    a->loop = loop;
+    a->cb = cb;
+    a->data = data;
+    a->paused = 0;
     fake.listener = l;
     return 0;
 }
 
 void
-lb_listener_pause(lb_listener_t *l, int paused)
+lb_listener_pause(lb_loop_t *loop, lb_listener_t *l, int paused)
 {
-    (void)l;
+    fake_attach_t *a = attachment(l, loop);
+
+    if (a != NULL)
+        a->paused = paused;
     fake.listener_paused = paused;
 }
 
 void
-lb_listener_handover(lb_listener_t *l, lb_accept_cb cb, void *data)
+lb_listener_handover(lb_loop_t *loop, lb_listener_t *l, lb_accept_cb cb,
+                     void *data)
 {
-    l->cb = cb;
-    l->data = data;
+    fake_attach_t *a = attachment(l, loop);
+
+    if (a == NULL)
+        abort(); /* the seam: loop must be attached */
+    a->cb = cb;
+    a->data = data;
+    a->paused = 0;
     fake.listener_paused = 0;
+}
+
+static void
+closed(lb_listener_t *l)
+{
+    l->closed = 1;
+    if (l == fake.listener) {
+        fake.listener = NULL;
+        fake.listener_closed = 1;
+    }
+}
+
+void
+lb_listener_detach(lb_loop_t *loop, lb_listener_t *l)
+{
+    fake_attach_t *a = attachment(l, loop);
+
+    if (a != NULL)
+        memset(a, 0, sizeof(*a));
+    if (fake_attached(l) == 0) {
+        closed(l);
+        if (l->unbound)
+            free(l);
+    }
 }
 
 void
 lb_listener_close(lb_listener_t *l)
 {
-    if (l == fake.listener) {
-        fake.listener = NULL;
-        fake.listener_closed = 1;
-    }
-    free(l);
+    closed(l);
+    l->unbound = 1;
+    if (fake_attached(l) == 0)
+        free(l);
 }
 
 /* ---- streams ---- */
@@ -168,16 +279,41 @@ new_stream(void)
     return s;
 }
 
+/* A client of fake.listener, for the attached loop the test names (NULL:
+ * the first attached one). */
 lb_stream_t *
-fake_accept_from(const char *host)
+fake_accept_on(lb_loop_t *loop, const char *host)
 {
+    lb_listener_t *l = fake.listener;
+    fake_attach_t *a = NULL;
     lb_stream_t *s = new_stream();
 
+    for (int i = 0; i < FAKE_MAX_LOOPS && a == NULL; i++)
+        if (l->at[i].loop != NULL && (loop == NULL || l->at[i].loop == loop))
+            a = &l->at[i];
+    if (a == NULL)
+        abort(); /* a test that accepts where nothing is attached */
+    s->loop = a->loop;
     if (host != NULL)
         lb_addr_from_numeric(host, 40000, &s->peer);
     lb_addr_from_numeric("127.0.0.1", 8080, &s->local);
-    fake.listener->cb(fake.listener, s, NULL, 0, fake.listener->data);
+    a->cb(l, s, NULL, 0, a->data);
     return s;
+}
+
+int
+fake_backend_no(const lb_stream_t *s)
+{
+    char label[LB_ADDRSTRLEN];
+
+    lb_addr_format(&s->addr, label, sizeof(label));
+    return label[7] - '0'; /* "10.0.0.N:80" */
+}
+
+lb_stream_t *
+fake_accept_from(const char *host)
+{
+    return fake_accept_on(NULL, host);
 }
 
 lb_stream_t *
@@ -192,10 +328,10 @@ lb_stream_connect(lb_loop_t *loop, const lb_addr_t *addr, lb_connect_cb cb,
 {
     lb_stream_t *s;
 
-    (void)loop;
     if (fake.connect_fails_at_once)
         return fake.connect_fails_at_once;
     s = new_stream();
+    s->loop = loop;
     s->addr = *addr;
     s->connect_cb = cb;
     s->data = data;
@@ -247,7 +383,7 @@ lb_stream_splice(lb_stream_t *src, lb_stream_t *dst, size_t max,
 void
 fake_deliver(lb_stream_t *s, const char *bytes, size_t len, int err)
 {
-    lb_allocator_t *a = &fake.loop->alloc;
+    lb_allocator_t *a = &(s->loop ? s->loop : fake.loop)->alloc;
     char *buf = NULL;
     long n = err ? err : len ? (long)len : LB_EOF;
 
@@ -449,6 +585,28 @@ lb_run_workers(lb_run_spec_t *spec)
 {
     (void)spec;
     return 0;
+}
+
+int
+lb_workers_share_process(void)
+{
+    return fake.share_process;
+}
+
+unsigned
+lb_cpu_count(void)
+{
+    return 4;
+}
+
+void
+lb_log_lock(void)
+{
+}
+
+void
+lb_log_unlock(void)
+{
 }
 
 int

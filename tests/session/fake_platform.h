@@ -8,9 +8,11 @@
 #include "common_timers.h"
 
 #define FAKE_MAX_STREAMS 256
+#define FAKE_MAX_LOOPS 4
 
 struct lb_stream_s {
     void *data;
+    lb_loop_t *loop;
     lb_addr_t addr, peer, local;
     lb_connect_cb connect_cb;
     lb_read_cb read_cb;
@@ -32,8 +34,11 @@ struct lb_stream_s {
 
 typedef struct fake_state_s {
     uint64_t now;
-    lb_loop_t *loop;
-    lb_listener_t *listener;
+    lb_loop_t *loop;                   /* the last made */
+    lb_loop_t *loops[FAKE_MAX_LOOPS];  /* every live one */
+    int nloops;
+    int share_process;         /* lb_workers_share_process: 0 unless set */
+    lb_listener_t *listener;   /* the last started */
     int listener_closed, loop_stopped, listener_paused;
     lb_stream_t *streams[FAKE_MAX_STREAMS];
     size_t nstreams;
@@ -64,11 +69,23 @@ extern fake_log_t fake_log;
 
 void fake_reset(void);
 void fake_advance(uint64_t ms);
-void fake_stop_request(void);
+void fake_stop_request(void); /* to every loop */
+void fake_stop_on(lb_loop_t *loop);
+/* The platform hands loop a reload's next run (lb_loop_on_reload). */
+void fake_reload_request(lb_loop_t *loop, void *next);
+int fake_loop_stopped(const lb_loop_t *loop);
+/* Loops attached to l now; whether loop's attachment is paused. */
+int fake_attached(lb_listener_t *l);
+int fake_paused_on(lb_listener_t *l, const lb_loop_t *loop);
+int fake_listener_closed(const lb_listener_t *l);
 lb_stream_t *fake_accept(void); /* a client from 192.0.2.7 */
 /* A client from host, or with no known address when host is NULL. */
 lb_stream_t *fake_accept_from(const char *host);
+/* The same, for the attached loop given (NULL: the first attached). */
+lb_stream_t *fake_accept_on(lb_loop_t *loop, const char *host);
 void fake_connected(lb_stream_t *s, int status);
+/* N of the backend "10.0.0.N:80" a connect went to. */
+int fake_backend_no(const lb_stream_t *s);
 void fake_deliver(lb_stream_t *s, const char *bytes, size_t len, int err);
 void fake_written(lb_stream_t *s, int status);
 void fake_run_closes(void);

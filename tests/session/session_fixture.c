@@ -40,7 +40,8 @@ stop_server(void)
     fake_run_closes();
     CU_ASSERT_EQUAL(srv.active, 0);
     CU_ASSERT_EQUAL(srv.pool->in_use, 0);
-    lb_server_fini(&srv);
+    lb_server_fini(&srv); /* detaches the listener */
+    lb_listener_close(listeners[0]); /* the binder's, as a run's end */
     lb_config_free(&cfg);
     lb_shared_release(&shared);
     fake_reset();

@@ -145,7 +145,7 @@ test_round_robin_across_clients(void)
     start_server();
     for (int i = 0; i < 6; i++) {
         fake_accept();
-        order[i] = backend_no(fake.last_connect);
+        order[i] = fake_backend_no(fake.last_connect);
     }
     for (int i = 0; i < 6; i++)
         CU_ASSERT_EQUAL(order[i], i % 3 + 1);
@@ -162,7 +162,7 @@ test_retry_each_backend_once_then_close(void)
     c = fake_accept();
     for (int i = 0; i < 3; i++) {
         lb_stream_t *b = fake.last_connect;
-        seen[backend_no(b)]++;
+        seen[fake_backend_no(b)]++;
         fake_connected(b, LB_ECONNREFUSED);
         CU_ASSERT(b->closed);
     }
@@ -187,7 +187,8 @@ test_connect_timeout_retries_elsewhere(void)
     fake_advance(1);
     CU_ASSERT(first->closed);
     CU_ASSERT_EQUAL(fake.nconnects, 2);
-    CU_ASSERT_NOT_EQUAL(backend_no(fake.last_connect), backend_no(first));
+    CU_ASSERT_NOT_EQUAL(fake_backend_no(fake.last_connect),
+                        fake_backend_no(first));
     stop_server();
 }
 
@@ -533,7 +534,7 @@ test_in_loop_reload_succession(void)
     CU_ASSERT(!fake.listener_closed); /* handed over, never closed */
     c_new = fake_accept();
     b_new = fake.last_connect;
-    CU_ASSERT_EQUAL(backend_no(b_new), 5);
+    CU_ASSERT_EQUAL(fake_backend_no(b_new), 5);
     fake_connected(b_new, 0);
     CU_ASSERT_EQUAL(current->active, 1);
     CU_ASSERT_EQUAL(first->active, 1);
@@ -561,6 +562,7 @@ test_in_loop_reload_succession(void)
     CU_ASSERT_EQUAL(current->pool->in_use, 0);
     lb_server_fini(current);
     free(current);
+    lb_listener_close(listeners[0]);
     lb_config_free(&cfg);
     lb_config_free(&next);
     lb_shared_release(&shared);
@@ -989,6 +991,7 @@ test_proxy_chain_v2_in_v1_out(void)
 void lb_test_stats_http_register(void);      /* test_stats_http.c */
 void lb_test_log_register(void);             /* test_log.c */
 void lb_test_inspect_session_register(void); /* test_inspect_session.c */
+void lb_test_loops_register(void);           /* test_loops.c */
 
 int
 main(void)
@@ -1076,6 +1079,7 @@ main(void)
     lb_test_stats_http_register();
     lb_test_log_register();
     lb_test_inspect_session_register();
+    lb_test_loops_register();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

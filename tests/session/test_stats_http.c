@@ -28,6 +28,7 @@ static const char CONFIG[] =
 static lb_config_t cfg;
 static lb_server_t srv;
 static lb_listener_t *listeners[2]; /* the mapping, then stats */
+static size_t served;               /* which of them the worker serves */
 static lb_shared_t shared;
 
 /* A worker serving listener idx: 0 relays, 1 (cfg.nlisteners) is stats. */
@@ -49,8 +50,10 @@ start_with(const char *text, size_t idx)
                                          &idx, 1, 0), 0);
     CU_ASSERT_EQUAL(srv.nserved, idx == 0 ? 1 : 0);
     CU_ASSERT_EQUAL(srv.stats != NULL, idx == 1);
-    /* The worker closes what it serves; the other one is ours. */
+    /* The worker detaches from what it serves; the other one is not
+     * its at all. */
     lb_listener_close(listeners[1 - idx]);
+    served = idx;
 }
 
 static void
@@ -66,6 +69,7 @@ stop(void)
     CU_ASSERT_EQUAL(srv.stats_streams, 0);
     CU_ASSERT_EQUAL(srv.pool->in_use, 0);
     lb_server_fini(&srv);
+    lb_listener_close(listeners[served]); /* the binder's, as a run's end */
     lb_config_free(&cfg);
     lb_shared_release(&shared);
     fake_reset();
@@ -253,7 +257,7 @@ test_foreign_host_misdirected(void)
         "attacker.example", "attacker.example:9100", "127.0.0.1.nip.io",
         "localhost.attacker.example", "[::1", "127.0.0.1:x", "::1", "",
     };
-    static const char *const served[] = {
+    static const char *const answered[] = {
         "127.0.0.1:9100", "10.1.2.3", "[::1]:9100", "[2001:db8::1]",
         "localhost", "LocalHost:9100", "localhost.", "Metrics.Example.NET",
         "lb1:9100",
@@ -266,9 +270,9 @@ test_foreign_host_misdirected(void)
                  "\r\n", refused[i]);
         expect_reply(req, "HTTP/1.0 421 Misdirected Request", "421");
     }
-    for (size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++) {
+    for (size_t i = 0; i < sizeof(answered) / sizeof(answered[0]); i++) {
         snprintf(req, sizeof(req), "GET /metrics HTTP/1.1\r\nhost:  %s \r\n"
-                 "\r\n", served[i]);
+                 "\r\n", answered[i]);
         expect_reply(req, "HTTP/1.0 200 OK", "pumpkinlb_connections_total");
     }
     expect_reply("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil\r\n\r\n",
@@ -436,6 +440,7 @@ test_in_loop_reload_hands_over(void)
     CU_ASSERT(fake.loop_stopped);
     lb_server_fini(current);
     free(current);
+    lb_listener_close(listeners[1]);
     lb_config_free(&cfg);
     lb_config_free(&next);
     lb_shared_release(&shared);
@@ -444,15 +449,6 @@ test_in_loop_reload_hands_over(void)
 }
 
 /* ---- the counters the relay bumps ---- */
-
-static int
-backend_no(const lb_stream_t *s)
-{
-    char label[LB_ADDRSTRLEN];
-
-    lb_addr_format(&s->addr, label, sizeof(label));
-    return label[7] - '0'; /* "10.0.0.N:80" */
-}
 
 static int64_t
 bytes_of(size_t b, int dir)
@@ -470,7 +466,7 @@ test_relay_counters(void)
     start(0);
     lc = &shared.counters[0];
     c = fake_accept();
-    first = backend_no(fake.last_connect) - 1;
+    first = fake_backend_no(fake.last_connect) - 1;
     fake_connected(fake.last_connect, LB_ECONNREFUSED); /* retried */
     b = fake.last_connect;
     fake_connected(b, 0);

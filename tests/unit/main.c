@@ -27,6 +27,7 @@ main(void)
     lb_test_listeners_register();
     lb_test_win32_register();
     lb_test_win32_service_register();
+    lb_test_win32_loops_register();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

@@ -388,6 +388,24 @@ test_option_values(void)
     lb_config_free(&cfg);
 }
 
+/* processes = auto: one worker per processor, within 1..64. */
+static void
+test_processes_auto(void)
+{
+    lb_config_t cfg;
+    warnings_t w = {0, ""};
+    unsigned cpus = lb_cpu_count();
+
+    CU_ASSERT_TRUE(cpus >= 1);
+    CU_ASSERT_EQUAL_FATAL(cf_load_ok("[options]\nprocesses = Auto\n"
+                                     "[mappings]\n80=1.2.3.4:80\n",
+                                     &cfg, &w), 0);
+    CU_ASSERT_EQUAL(cfg.processes, cpus > 64 ? 64 : cpus);
+    CU_ASSERT_EQUAL(w.count, 0);
+    lb_config_free(&cfg);
+    expect_error("[options]\nprocesses = autom\n", 2, "got 'autom'");
+}
+
 static int
 load_bool(const char *word)
 {
@@ -445,7 +463,8 @@ test_option_errors(void)
     expect_error("[options]\nmax_retries = -1\n", 2,
                  "max_retries must be a whole number, 0 or more, got '-1'");
     expect_error("[options]\nprocesses = 0\n", 2,
-                 "processes must be a whole number from 1 to 64, got '0'");
+                 "processes must be a whole number from 1 to 64, or auto, "
+                 "got '0'");
     expect_error("[options]\nprocesses = 65\n", 2, "got '65'");
     expect_error("[options]\nlog_file =\n", 2, "log_file must not be empty");
     expect_error("[options]\nbuffer_size = 1\nBuffer_Size = 2\n", 3,
@@ -1026,6 +1045,7 @@ lb_test_config_register(void)
         {"missing file", test_file_missing},
         {"option defaults", test_option_defaults},
         {"option values", test_option_values},
+        {"processes = auto", test_processes_auto},
         {"boolean words", test_option_bool},
         {"option errors", test_option_errors},
         {"mapping errors", test_mapping_errors},

@@ -53,6 +53,7 @@ finish(void)
     lb_timer_stop(&L.tick);
     lb_timer_stop(&L.watchdog);
     if (L.listener) {
+        lb_listener_detach(L.loop, L.listener);
         lb_listener_close(L.listener);
         L.listener = NULL;
     }
@@ -88,6 +89,7 @@ on_accept(lb_listener_t *l, lb_stream_t *s, const lb_addr_t *peer,
     }
     L.accepted[L.naccepted++] = s;
     if (L.naccepted == L.close_at) {
+        lb_listener_detach(L.loop, l);
         lb_listener_close(l); /* l must outlive this callback's caller */
         L.listener = NULL;
     }

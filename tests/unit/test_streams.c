@@ -59,6 +59,7 @@ finish(void)
 {
     R.done = 1;
     lb_timer_stop(&R.pause);
+    lb_listener_detach(R.loop, R.listener);
     lb_listener_close(R.listener);
     R.listener = NULL;
     close_stream(&R.client);
@@ -161,8 +162,10 @@ on_watchdog(lb_timer_t *t)
 static void
 teardown(void)
 {
-    if (R.listener)
-        lb_listener_close(R.listener); /* timed out: the rest leaks */
+    if (R.listener) { /* timed out: the rest leaks */
+        lb_listener_detach(R.loop, R.listener);
+        lb_listener_close(R.listener);
+    }
     lb_loop_free(R.loop);
     lb_bufpool_free(&R.pool);
 }

@@ -175,6 +175,45 @@ test_checkpoint_bumped_by_the_loop(void)
     free_loop(loop);
 }
 
+static int mark, hung_mark;
+static lb_loop_t *hung;
+
+static void
+hung_loop_leaves(lb_timer_t *t)
+{
+    (void)t;
+    hung_mark = nseen;
+    lb__win_loops_running(hung, 0); /* it ended after all */
+}
+
+/* Two loops, one of them hung (in its loop, never turning): the one that
+ * turns reports no checkpoint until the hung one is gone. */
+static void
+test_checkpoint_held_by_a_hung_loop(void)
+{
+    lb_loop_t *loop = new_loop(1);
+    lb_allocator_t a = lb_bufpool_allocator(&pool);
+    lb_run_spec_t spec = {.stop_timeout_ms = 10000};
+    lb_timer_t leaves, end;
+
+    CU_ASSERT_EQUAL_FATAL(lb_loop_new(&hung, &a), 0);
+    lb__win_loops_running(hung, 1);
+    lb_loop_on_stop(loop, drain_on, NULL);
+    lb__win_service_running(&spec);
+    lb__win_service_control(SERVICE_CONTROL_STOP, 0, NULL, NULL);
+    mark = nseen;
+    lb_timer_init(loop, &leaves, hung_loop_leaves, NULL);
+    lb_timer_start(&leaves, 2500);
+    lb_timer_init(loop, &end, end_drain, NULL);
+    lb_timer_start(&end, 5000);
+    CU_ASSERT_EQUAL(lb_loop_run(loop), 0);
+    CU_ASSERT_EQUAL(hung_mark, mark);   /* none while one loop was hung */
+    CU_ASSERT_TRUE(nseen - hung_mark >= 1); /* then the checkpoint moved */
+    CU_ASSERT_EQUAL(seen[nseen - 1].dwCurrentState, SERVICE_STOP_PENDING);
+    lb_loop_free(hung);
+    free_loop(loop);
+}
+
 static char logged[512];
 
 static void
@@ -315,6 +354,8 @@ lb_test_win32_service_register(void)
                 test_preshutdown_drains_as_stop);
     CU_add_test(s, "the loop bumps the drain checkpoint",
                 test_checkpoint_bumped_by_the_loop);
+    CU_add_test(s, "a hung loop holds the checkpoint",
+                test_checkpoint_held_by_a_hung_loop);
     CU_add_test(s, "a too short preshutdown timeout is warned of",
                 test_preshutdown_timeout_too_short_is_warned);
     CU_add_test(s, "event IDs are in pumpkinlb.exe's message table",

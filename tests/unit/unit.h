@@ -17,5 +17,6 @@ void lb_test_routes_register(void);
 void lb_test_listeners_register(void);
 void lb_test_win32_register(void); /* empty on POSIX */
 void lb_test_win32_service_register(void); /* empty on POSIX */
+void lb_test_win32_loops_register(void);   /* empty on POSIX */
 
 #endif

@@ -4,7 +4,8 @@
 #
 #     sh tests/wine/run.sh [BUILD_DIR [NAME_FILTER...]]   (default build-win)
 #
-# NAME_FILTERs are passed to the runner (tests/integration/run.py).
+# NAME_FILTERs are passed to the runner (tests/integration/run.py); without
+# any, the suite runs a second time with processes = 2 (two loops).
 #
 # Uses a private prefix BUILD_DIR/wineprefix (created on first use) and one
 # persistent wineserver for the whole run, killed on exit.  The output ends
@@ -64,4 +65,17 @@ echo "== integration suite under Wine: $exe"
 python3 "$here/../integration/run.py" --wine "$exe" "$@"
 int_rc=$?
 
-[ "$unit_rc" -eq 0 ] && [ "$files_rc" -eq 0 ] && [ "$int_rc" -eq 0 ]
+# The whole suite again with two loops in the one process (processes = 2
+# in every config a scenario writes), when no filter narrowed the run.
+# Left out: the installer's scenarios, which test installing and
+# upgrading, not serving, and take a third of the suite's time.
+loops_rc=0
+if [ $# -eq 0 ]; then
+    echo "== integration suite under Wine again, processes = 2: $exe"
+    python3 "$here/../integration/run.py" --wine --processes 2 \
+        --exclude test_msi_ --exclude test_install_and_uninstall "$exe"
+    loops_rc=$?
+fi
+
+[ "$unit_rc" -eq 0 ] && [ "$files_rc" -eq 0 ] && [ "$int_rc" -eq 0 ] &&
+    [ "$loops_rc" -eq 0 ]
