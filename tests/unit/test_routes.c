@@ -452,7 +452,7 @@ test_persist_table(void)
     CU_ASSERT_EQUAL(lb_persist_get(p, alice, 60000, 90000), -1);
     /* Full: the least recently used cookie goes. */
     for (int i = 0; i < 9; i++) {
-        char name[8];
+        char name[16];
 
         snprintf(name, sizeof(name), "u%d", i);
         lb_persist_set(p, lb_table_key(name, strlen(name)), (size_t)i % 3,
