@@ -66,6 +66,7 @@ struct lb_stream_s {
     lb_loop_t *loop;
     unsigned pending;       /* overlapped operations in flight */
     unsigned char writing;  /* write_op is one of them */
+    unsigned char watching; /* read_op's zero-byte read is a watch's */
     unsigned char close_state;
     int local_len;          /* > 0: local holds the accepted socket's */
     uint64_t written;       /* bytes sent, for the drain-then-reset */
