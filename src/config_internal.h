@@ -3,8 +3,9 @@
  * and number helpers), config_ini.c (lines, sections,
  * keys), config_parse.c (option values), config_mappings.c (listen
  * addresses, backend lists), config_acl.c (allow and deny lists),
- * config_balance.c (algorithm and backend parameters) and config_stats.c
- * (the statistics server's keys). */
+ * config_balance.c (algorithm and backend parameters), config_stats.c
+ * (the statistics server's keys) and config_check.c (the health checks'
+ * words). */
 #ifndef LB_CONFIG_INTERNAL_H
 #define LB_CONFIG_INTERNAL_H
 
@@ -21,8 +22,8 @@
 #define LB_CFG_UNSET_INT (-1)
 #define LB_CFG_UNSET_MS (-1)
 
-#define LB_CFG_NOPTIONS 30
-#define LB_CFG_NLISTENER_OPTIONS 17
+#define LB_CFG_NOPTIONS 43
+#define LB_CFG_NLISTENER_OPTIONS 29
 
 typedef enum {
     LB_CFG_SEC_NONE,     /* before the first [section] */
@@ -126,6 +127,9 @@ void lb__cfg_listener_unset(lb_listener_cfg_t *l);
 int lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l);
 /* Where [options] key name was set, 0 if not. */
 int lb__cfg_option_line(const lb_cfg_parser_t *p, const char *name);
+/* Where listener li's own section set key name, 0 if not. */
+int lb__cfg_listener_option_line(const lb_cfg_parser_t *p, size_t li,
+                                 const char *name);
 /* config_mappings.c */
 /* "PORT", "HOST:PORT", "*:PORT" or "[IPV6]:PORT" into *out. */
 int lb__cfg_parse_listen(lb_cfg_parser_t *p, const char *text,
@@ -151,9 +155,26 @@ int lb__cfg_opt_stats_hosts(lb_cfg_parser_t *p, const char *name,
                             const char *value, void *field);
 int lb__cfg_opt_stats_token(lb_cfg_parser_t *p, const char *name,
                             const char *value, void *field);
+int lb__cfg_opt_admin_token(lb_cfg_parser_t *p, const char *name,
+                            const char *value, void *field);
 /* The stats_* keys need stats. */
 void lb__cfg_stats_finish(lb_cfg_parser_t *p);
 void lb__cfg_stats_free(lb_stats_cfg_t *st);
+
+/* config_check.c: check_send, check_expect, check_expect_re,
+ * check_http, check_expect_status, check_port, check_address and
+ * check_on_down into the lb_check_cfg_t at field. */
+int lb__cfg_opt_check(lb_cfg_parser_t *p, const char *name,
+                      const char *value, void *field);
+void lb__cfg_check_unset(lb_check_cfg_t *c);
+void lb__cfg_check_defaults(lb_check_cfg_t *c);
+/* What c left unset comes from def (copied); 0, or -1 out of memory. */
+int lb__cfg_check_inherit(lb_check_cfg_t *c, const lb_check_cfg_t *def);
+/* Once defaults are applied: keys that cannot go together, or that mean
+ * nothing without check_interval. */
+void lb__cfg_check_finish(lb_cfg_parser_t *p);
+/* Once backends are resolved: where each one is checked. */
+void lb__cfg_check_targets(lb_cfg_parser_t *p);
 
 /* config_balance.c */
 /* algorithm = NAME into the int at field. */
