@@ -57,6 +57,9 @@ typedef struct lb_served_listener_s {
      * failed. */
     lb_lograte_t refused_log, retry_log, failed_log;
     uint64_t last_proxy_log; /* a client without a valid PROXY header */
+    /* Per backend, the last lb_backend_state_t.cut_at this worker acted
+     * on (maint's drain_timeout, check_on_down). */
+    int64_t *cut_seen;
 } lb_served_listener_t;
 
 typedef struct lb_server_s lb_server_t;
@@ -94,6 +97,9 @@ struct lb_server_s {
     lb_server_t *next_retired;
     int drained;            /* retiring: nothing left, to be freed */
     lb_timer_t reap_timer;  /* frees drained retired servers */
+    /* Looks at the shared block for connections to cut (cut_at), where
+     * the admin API or check_on_down can ask for it. */
+    lb_timer_t cut_timer;
 };
 
 /* Sets up a worker (loop, buffers, listeners idx[0..n) started); with
@@ -131,6 +137,11 @@ void lb_session_lograte_init(lb_served_listener_t *sl);
 /* Ends every session of srv now (the drain's deadline, a second stop);
  * reset = the peers see a reset. */
 void lb_session_abort_all(lb_server_t *srv, int reset);
+/* Resets the connections of sl to backend b made before loop time
+ * `before` (maint = the admin API's maintenance, else check_on_down);
+ * returns how many. */
+size_t lb_session_cut_backend(lb_served_listener_t *sl, size_t b,
+                              uint64_t before, int maint);
 /* Called by session.c when a session is gone. */
 void lb_server_session_ended(lb_server_t *srv, lb_served_listener_t *sl);
 /* A drain waits for these too; called when an active check's stream is
@@ -144,5 +155,14 @@ void lb_server_stats_closed(lb_server_t *srv);
  * drain. */
 int lb_checks_start(lb_served_listener_t *sl);
 void lb_checks_stop(lb_served_listener_t *sl);
+/* Once no check's stream is open any more (the server is freed). */
+void lb_checks_free(lb_served_listener_t *sl);
+
+/* Cuts asked for through the shared block (cut.c): looked at as long as
+ * the server lives, its drain included, since a backend put in
+ * maintenance before a reload still wants its connections cut. */
+void lb_cut_init(lb_server_t *srv);
+int lb_cut_start(lb_server_t *srv);
+void lb_cut_free(lb_server_t *srv);
 
 #endif

@@ -31,6 +31,15 @@ typedef struct lb_listener_counters_s {
     lb_atomic_t refused[2]; /* by LB_STATS_REFUSED_* */
     lb_atomic_t failed;     /* clients closed when every backend failed */
     lb_atomic_t active[LB_MAX_PROCESSES];
+    /* The queue (queue_timeout): per worker slot, the clients waiting
+     * there and the ticket of the oldest (0: none), so that the oldest
+     * over every worker goes first; the next ticket; and what became of
+     * those that waited: served (and their waits in ms, summed), timed
+     * out, or gone before their turn. */
+    lb_atomic_t queued[LB_MAX_PROCESSES];
+    lb_atomic_t queue_head[LB_MAX_PROCESSES];
+    lb_atomic_t queue_ticket;
+    lb_atomic_t dequeued, wait_ms, queue_timeouts, queue_left;
 } lb_listener_counters_t;
 
 /* One backend's counters; its open connections are the health module's
@@ -56,6 +65,13 @@ typedef struct lb_stats_backend_s {
     const char *name; /* as written in the config */
     int down;         /* LB_UP, LB_DOWN_FAILS or LB_DOWN_CHECKS */
     int64_t active, connections, failures, bytes[2];
+    int admin;        /* LB_ADMIN_* */
+    int64_t weight;   /* the admin's or the config's (not ramped) */
+    int64_t max_conns; /* the admin's or the config's; 0: no limit */
+    int checked;      /* LB_CHECKED_*: the last active check */
+    int check_reason; /* LB_CHECK_E_* when it failed */
+    int64_t check_ms, check_time; /* how long it took; Unix time */
+    int64_t changed;  /* Unix time of its last change of state, or 0 */
 } lb_stats_backend_t;
 
 typedef struct lb_stats_listener_s {
@@ -63,6 +79,8 @@ typedef struct lb_stats_listener_s {
     const char *address; /* listen address */
     int64_t accepted, active, refused[2], failed;
     int64_t bytes[2];    /* the sum of its backends' */
+    int checks;          /* active checks are on */
+    int64_t queued, dequeued, wait_ms, queue_timeouts, queue_left;
     const lb_stats_backend_t *backends;
     size_t nbackends;
 } lb_stats_listener_t;

@@ -283,6 +283,7 @@ lb__server_setup(lb_server_t *srv, const lb_config_t *cfg, unsigned slot,
     lb_list_init(&srv->sessions);
     srv->max_active = lb_server_conn_limit(cfg, NULL, 0);
     lb_timer_init(srv->loop, &srv->drain_timer, on_drain_timer, srv);
+    lb_cut_init(srv);
     lb_rng_seed(&srv->rng, (uint64_t)lb_getpid() * 0x9E3779B97F4A7C15ull ^
                                lb_loop_now(srv->loop));
 }
@@ -347,7 +348,7 @@ lb__server_listen(lb_server_t *srv, lb_listener_t **listeners,
             sl->listener = NULL;
         }
     }
-    return 0;
+    return lb_cut_start(srv);
 }
 
 /* Frees what a server holds apart from the loop and the pool. */
@@ -366,7 +367,8 @@ lb__server_free_parts(lb_server_t *srv)
     }
     close_listeners(srv);
     for (size_t i = 0; i < srv->nserved; i++)
-        free(srv->served[i].checks);
+        lb_checks_free(&srv->served[i]);
+    lb_cut_free(srv);
     lb_timer_stop(&srv->drain_timer);
     lb_stats_free(srv);
     free(srv->served);

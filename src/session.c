@@ -21,6 +21,10 @@ static const char *const end_names[] = {
     [END_SHUTDOWN] = "shutdown",
     [END_PROXY] = "proxy_error",
     [END_ERROR] = "error",
+    [END_MAINT] = "maint",
+    [END_BACKEND_DOWN] = "backend_down",
+    [END_QUEUE_TIMEOUT] = "queue_timeout",
+    [END_QUEUE_LEFT] = "queue_left",
 };
 
 static void try_backend(lb_session_t *sess);
@@ -161,6 +165,27 @@ lb_session_abort_all(lb_server_t *srv, int reset)
     for (lb_list_t *n = head->next; n != head; n = n->next)
         lb__session_end(LB_LIST_ENTRY(n, lb_session_t, link), END_SHUTDOWN,
                         reset);
+}
+
+size_t
+lb_session_cut_backend(lb_served_listener_t *sl, size_t b, uint64_t before,
+                       int maint)
+{
+    lb_list_t *head = &sl->srv->sessions;
+    size_t n = 0;
+
+    /* Ending never frees at once (close callbacks do). */
+    for (lb_list_t *at = head->next; at != head; at = at->next) {
+        lb_session_t *sess = LB_LIST_ENTRY(at, lb_session_t, link);
+
+        if (sess->sl != sl || !sess->connected || sess->closing ||
+            sess->backend_idx != b ||
+            sess->started + sess->connect_ms >= before)
+            continue;
+        lb__session_end(sess, maint ? END_MAINT : END_BACKEND_DOWN, 1);
+        n++;
+    }
+    return n;
 }
 
 /* The source of direction d was reset: everything it sent before is
@@ -495,7 +520,8 @@ on_connected(lb_stream_t *s, int status)
     (void)lb_stream_reset_on_exit(s); /* a worker's death cuts visibly */
     sess->connect_ms =
         (uint32_t)(lb_loop_now(server(sess)->loop) - sess->started);
-    lb_health_succeeded(&sess->sl->health, sess->backend_idx);
+    lb_health_succeeded(&sess->sl->health, sess->backend_idx,
+                        lb_loop_now(server(sess)->loop));
     lb_stats_connect(sess->sl, sess->backend_idx, 1);
     touch(sess);
     arm_idle(sess);

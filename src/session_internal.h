@@ -30,7 +30,11 @@ enum {
     END_REFUSED,        /* every backend at max_conns */
     END_SHUTDOWN,       /* cut by the balancer: drain deadline, 2nd stop */
     END_PROXY,          /* accept_proxy: no valid header in time */
-    END_ERROR           /* a local failure (out of memory, a socket call) */
+    END_ERROR,          /* a local failure (out of memory, a socket call) */
+    END_MAINT,          /* cut: the backend's drain_timeout in maint */
+    END_BACKEND_DOWN,   /* cut: checks took it out (check_on_down) */
+    END_QUEUE_TIMEOUT,  /* waited queue_timeout for a slot in vain */
+    END_QUEUE_LEFT      /* went away while waiting in the queue */
 };
 
 

@@ -66,6 +66,24 @@ lb_stats_bytes(lb_served_listener_t *sl, size_t b, int dir, long n)
 
 /* ---- snapshot ---- */
 
+/* What the admin API and the active checks say of a backend. */
+static void
+read_admin(const lb_listener_cfg_t *l, lb_backend_state_t *st, size_t b,
+           lb_stats_backend_t *out)
+{
+    int64_t weight = lb_atomic_load(&st->weight);
+    int64_t max = lb_atomic_load(&st->max_conns);
+
+    out->admin = (int)lb_atomic_load(&st->admin);
+    out->weight = weight > 0 ? weight : l->backends[b].weight;
+    out->max_conns = max > 0 ? max - 1 : l->health.max_conns;
+    out->checked = (int)lb_atomic_load(&st->check_result);
+    out->check_reason = (int)lb_atomic_load(&st->check_reason);
+    out->check_ms = lb_atomic_load(&st->check_ms);
+    out->check_time = lb_atomic_load(&st->check_time);
+    out->changed = lb_atomic_load(&st->changed);
+}
+
 /* Backend b of listener li; its open connections are health.c's per-slot
  * counts, summed. */
 static void
@@ -77,6 +95,7 @@ read_backend(const lb_config_t *cfg, const lb_shared_t *sh, size_t li,
 
     out->name = cfg->listeners[li].backends[b].label;
     out->down = (int)lb_atomic_load(&sh->state[li][b].down);
+    read_admin(&cfg->listeners[li], &sh->state[li][b], b, out);
     out->active = 0;
     for (unsigned s = 0; s < np; s++)
         out->active += lb_atomic_load(&sh->conns[li][b * np + s]);
@@ -99,9 +118,16 @@ read_listener(const lb_config_t *cfg, const lb_shared_t *sh, size_t li,
     out->refused[0] = lb_atomic_load(&c->refused[0]);
     out->refused[1] = lb_atomic_load(&c->refused[1]);
     out->failed = lb_atomic_load(&c->failed);
-    out->active = 0;
-    for (unsigned s = 0; s < sh->processes && s < LB_MAX_PROCESSES; s++)
+    out->active = out->queued = 0;
+    for (unsigned s = 0; s < sh->processes && s < LB_MAX_PROCESSES; s++) {
         out->active += lb_atomic_load(&c->active[s]);
+        out->queued += lb_atomic_load(&c->queued[s]);
+    }
+    out->checks = l->health.check_interval_ms > 0;
+    out->dequeued = lb_atomic_load(&c->dequeued);
+    out->wait_ms = lb_atomic_load(&c->wait_ms);
+    out->queue_timeouts = lb_atomic_load(&c->queue_timeouts);
+    out->queue_left = lb_atomic_load(&c->queue_left);
     out->bytes[0] = out->bytes[1] = 0;
     for (size_t b = 0; b < l->nbackends; b++) {
         read_backend(cfg, sh, li, b, &backends[b]);
