@@ -142,7 +142,7 @@ POLL_TESTS := test_relay.py test_faults.py test_timeouts.py test_cut_transfers.p
 
 test: deps test-deps $(BIN) $(UNIT) $(SESSION) $(FUZZ_REPLAY) \
       $(FUZZ_REPLAY_INSPECT) $(FUZZ_REPLAY_STATS) \
-      $(FUZZ_REPLAY_CHECK)
+      $(FUZZ_REPLAY_CHECK) $(FUZZ_REPLAY_ADMIN)
 	$(SAN_ENV) $(UNIT)
 	$(SAN_ENV) $(SESSION)
 	$(MAKE) --no-print-directory fuzz-replay

@@ -60,6 +60,10 @@ typedef struct lb_served_listener_s {
     /* Per backend, the last lb_backend_state_t.cut_at this worker acted
      * on (maint's drain_timeout, check_on_down). */
     int64_t *cut_seen;
+    /* Clients waiting for a slot (queue_timeout), oldest first, and the
+     * timer that looks for one while they wait (session_queue.c). */
+    lb_list_t queue;
+    lb_timer_t queue_timer;
 } lb_served_listener_t;
 
 typedef struct lb_server_s lb_server_t;
@@ -134,6 +138,9 @@ void lb_session_start(lb_served_listener_t *sl, lb_stream_t *client,
                       const lb_addr_t *peer);
 /* Sets up sl's rate-limited lines about retries and failed clients. */
 void lb_session_lograte_init(lb_served_listener_t *sl);
+/* sl's queue (queue_timeout): set up, and told that a slot may be free. */
+void lb_queue_init(lb_served_listener_t *sl);
+void lb_queue_kick(lb_served_listener_t *sl);
 /* Ends every session of srv now (the drain's deadline, a second stop);
  * reset = the peers see a reset. */
 void lb_session_abort_all(lb_server_t *srv, int reset);

@@ -114,6 +114,7 @@ lb_server_session_ended(lb_server_t *srv, lb_served_listener_t *sl)
     sl->active--;
     srv->active--;
     lb_stats_active(sl, -1);
+    lb_queue_kick(sl); /* its slot may be a waiting client's */
     apply_limits(srv);
     drain_progress(srv);
 }
@@ -328,6 +329,7 @@ lb__server_listen(lb_server_t *srv, lb_listener_t **listeners,
                        shared->conns[idx[i]], srv->slot, shared->processes);
         lb_lograte_init(&sl->refused_log, srv->loop, report_refused, sl);
         lb_session_lograte_init(sl);
+        lb_queue_init(sl);
         was = served_by(previous, sl->listener);
         if (was != NULL) {
             was->listener = NULL; /* ours now, open all along */
@@ -361,6 +363,7 @@ lb__server_free_parts(lb_server_t *srv)
         if (sl->srv == NULL)
             continue; /* init stopped before this one */
         /* The counts their timers had yet to log. */
+        lb_timer_stop(&sl->queue_timer);
         lb_lograte_stop(&sl->refused_log);
         lb_lograte_stop(&sl->retry_log);
         lb_lograte_stop(&sl->failed_log);

@@ -27,7 +27,6 @@ static const char *const end_names[] = {
     [END_QUEUE_LEFT] = "queue_left",
 };
 
-static void try_backend(lb_session_t *sess);
 static void arm_idle(lb_session_t *sess);
 static void on_read(lb_stream_t *s, long nread, char *buf);
 static void on_splice(lb_stream_t *src, long nmoved, int at_sink);
@@ -123,6 +122,7 @@ close_both(lb_session_t *sess, int how_client, int how_backend)
     if (sess->closing)
         return;
     sess->closing = 1;
+    lb__session_unqueue(sess);
     log_connection(sess);
     lb_timer_stop(&sess->timer);
     if (sess->resolve) {
@@ -504,7 +504,7 @@ backend_failed(lb_session_t *sess, int err)
     snprintf(r->what, sizeof(r->what), "from %s on %s (%s)", old->label,
              backend_cfg(sess)->label, lb_strerror(err));
     lb_lograte_event(r);
-    try_backend(sess);
+    lb__session_try_backend(sess);
 }
 
 static void
@@ -574,14 +574,16 @@ on_timer(lb_timer_t *t)
 
     if (sess->pp_wait)
         lb__session_header_timed_out(sess);
+    else if (sess->queued)
+        lb__session_queue_timed_out(sess);
     else if (sess->connected)
         idle_check(sess);
     else
         backend_failed(sess, LB_ETIMEDOUT);
 }
 
-static void
-try_backend(lb_session_t *sess)
+void
+lb__session_try_backend(lb_session_t *sess)
 {
     const lb_backend_cfg_t *b = backend_cfg(sess);
     lb_server_t *srv = server(sess);
@@ -605,38 +607,62 @@ try_backend(lb_session_t *sess)
         backend_failed(sess, rc);
 }
 
-/* Every backend is at max_conns: the client is turned away (logged at
- * most once a second) rather than queued without bound. */
-static void
-refuse_full(lb_session_t *sess)
+/* Every backend is at max_conns (or taken out by the admin), or the queue
+ * is full: the client is turned away (logged at most once a second)
+ * rather than held without bound. */
+void
+lb__session_refuse(lb_session_t *sess, const char *why)
 {
     lb_served_listener_t *sl = sess->sl;
     uint64_t now = lb_loop_now(sl->srv->loop);
 
     if (now - sl->last_full_log >= 1000) {
         sl->last_full_log = now;
-        lb_log_error("Every backend of %s is at max_conns (%d); closing new "
-                     "client connections", sl->cfg->listen_label,
-                     sl->cfg->health.max_conns);
+        if (why != NULL)
+            lb_log_error("%s: %s; closing new client connections",
+                         sl->cfg->listen_label, why);
+        else
+            lb_log_error("Every backend of %s is at max_conns (%d); closing "
+                         "new client connections", sl->cfg->listen_label,
+                         sl->cfg->health.max_conns);
     }
     lb_stats_refused(sl, LB_STATS_REFUSED_FULL);
     lb__session_end(sess, END_REFUSED, 0);
 }
 
-/* The first backend, by the listener's order among those in service. */
+/* Why no backend takes a new client now: NULL when they are all full. */
+static const char *
+none_ready(lb_health_t *h)
+{
+    for (size_t i = 0; i < h->cfg->nbackends; i++)
+        if (lb_health_admin_ready(h, i))
+            return NULL;
+    return "no backend takes new clients (drain or maint, set through the "
+           "admin API)";
+}
+
+/* The first backend, by the listener's order among those in service;
+ * with a queue, after those already waiting. */
 static void
 choose_backend(lb_session_t *sess)
 {
     lb_served_listener_t *sl = sess->sl;
-    long first = lb_pick_backend(&sl->health, sl->rr, &sess->client_addr,
-                                lb_loop_now(sl->srv->loop));
+    long first;
 
-    if (first < 0) {
-        refuse_full(sess);
+    if (lb__queue_waiting(sl)) {
+        lb__session_enqueue(sess); /* first come, first served */
         return;
     }
-    sess->backend_idx = (size_t)first;
-    try_backend(sess);
+    first = lb_pick_backend(&sl->health, sl->rr, &sess->client_addr,
+                            lb_loop_now(sl->srv->loop));
+    if (first < 0 && sl->cfg->queue_timeout_ms > 0)
+        lb__session_enqueue(sess);
+    else if (first < 0)
+        lb__session_refuse(sess, none_ready(&sl->health));
+    else {
+        sess->backend_idx = (size_t)first;
+        lb__session_try_backend(sess);
+    }
 }
 
 /* The client is known: sess->client_addr is what its PROXY header said,

@@ -67,6 +67,12 @@ struct lb_session_s {
     uint32_t held;           /* client bytes after its header, held in
                               * buf[TO_BACKEND] */
     lb_pp_buf_t pp;
+    /* Waiting for a slot (session_queue.c): in its listener's queue, with
+     * its place over every worker and when it began to wait. */
+    unsigned char queued;
+    lb_list_t qlink;
+    uint64_t ticket;
+    uint64_t queued_at;
 };
 
 static inline lb_server_t *
@@ -92,6 +98,22 @@ void lb__session_on_write(lb_stream_t *s, int status);
 /* The client is known (its PROXY header read, if one was expected):
  * our header for the backend, if any, then a backend. */
 void lb__session_admit(lb_session_t *sess, const lb_pp_header_t *hdr);
+
+/* A backend is chosen (sess->backend_idx): connect to it. */
+void lb__session_try_backend(lb_session_t *sess);
+/* Turns the client away at once (every backend full or taken out, or the
+ * queue full: why). */
+void lb__session_refuse(lb_session_t *sess, const char *why);
+
+/* session_queue.c */
+/* 1 if clients of sl wait for a slot anywhere: a newcomer goes behind. */
+int lb__queue_waiting(const lb_served_listener_t *sl);
+/* The client waits for a slot (or is refused: max_queue). */
+void lb__session_enqueue(lb_session_t *sess);
+/* Out of the queue (served, gone, timed out, cut); nothing if not in. */
+void lb__session_unqueue(lb_session_t *sess);
+/* queue_timeout passed: reset, end=queue_timeout. */
+void lb__session_queue_timed_out(lb_session_t *sess);
 
 /* session_proxy.c */
 int lb__session_prepare_header(lb_session_t *sess, const lb_pp_header_t *hdr);

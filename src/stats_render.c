@@ -517,8 +517,8 @@ json_pair(lb_buf_t *b, const char *key, const char *names[2],
                   (long long)v[0], names[1], (long long)v[1]);
 }
 
-static void
-json_backend(lb_buf_t *b, const lb_stats_backend_t *be)
+void
+lb_stats_json_backend(lb_buf_t *b, const lb_stats_backend_t *be)
 {
     static const char *dirs[2] = {"in", "out"};
 
@@ -579,7 +579,7 @@ json_listener(lb_buf_t *b, const lb_stats_listener_t *l)
     lb_buf_puts(b, ",\"backends\":[");
     for (size_t j = 0; j < l->nbackends; j++) {
         lb_buf_puts(b, j ? ",\n  " : "\n  ");
-        json_backend(b, &l->backends[j]);
+        lb_stats_json_backend(b, &l->backends[j]);
     }
     lb_buf_puts(b, "]}");
 }

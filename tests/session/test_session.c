@@ -1074,6 +1074,7 @@ test_proxy_chain_v2_in_v1_out(void)
 
 void lb_test_stats_http_register(void); /* test_stats_http.c */
 void lb_test_log_register(void);        /* test_log.c */
+void lb_test_queue_register(void);      /* test_queue.c */
 
 int
 main(void)
@@ -1160,6 +1161,7 @@ main(void)
                 test_proxy_chain_v2_in_v1_out);
     lb_test_stats_http_register();
     lb_test_log_register();
+    lb_test_queue_register();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

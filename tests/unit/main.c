@@ -26,6 +26,7 @@ main(void)
     lb_test_listeners_register();
     lb_test_check_register();
     lb_test_config_ops_register();
+    lb_test_admin_register();
     lb_test_win32_register();
     lb_test_win32_service_register();
     CU_basic_set_mode(CU_BRM_VERBOSE);
