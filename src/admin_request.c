@@ -8,24 +8,13 @@
 #include <string.h>
 
 #include "lb_admin.h"
+#include "lb_check.h"
 #include "lb_health.h"
 
 #define MAX_STRING 64   /* a key or a word, decoded */
 #define MAX_DIGITS 9    /* well inside an int */
 
 /* ---- the path ---- */
-
-static int
-hex(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* A path segment's characters as RFC 3986 allows them, and '[' ']' that
  * an IPv6 backend brings and clients send as they are. */
@@ -46,8 +35,8 @@ decode(const char *s, size_t n, char *out)
         int c = (unsigned char)s[i];
 
         if (c == '%') {
-            int hi = i + 2 < n ? hex((unsigned char)s[i + 1]) : -1;
-            int lo = hi >= 0 ? hex((unsigned char)s[i + 2]) : -1;
+            int hi = i + 2 < n ? lb_hex_value((unsigned char)s[i + 1]) : -1;
+            int lo = hi >= 0 ? lb_hex_value((unsigned char)s[i + 2]) : -1;
 
             if (lo < 0 || (c = hi * 16 + lo) == 0)
                 return -1;
@@ -138,7 +127,7 @@ unicode_escape(json_t *j, char *c)
     if (j->end - j->p < 4)
         return bad(j, "a \\u escape needs four hex digits");
     for (int i = 0; i < 4; i++) {
-        int h = hex((unsigned char)j->p[i]);
+        int h = lb_hex_value((unsigned char)j->p[i]);
 
         if (h < 0)
             return bad(j, "a \\u escape needs four hex digits");

@@ -31,8 +31,8 @@ lb_check_reason(int reason)
 
 /* ---- the config's words ---- */
 
-static int
-hex_value(int c)
+int
+lb_hex_value(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -55,8 +55,8 @@ escaped(const char *s, size_t *used)
     *used = 1;
     if (at != NULL)
         return (unsigned char)to[at - from];
-    if (s[0] != 'x' || (hi = hex_value((unsigned char)s[1])) < 0 ||
-        (lo = hex_value((unsigned char)s[2])) < 0)
+    if (s[0] != 'x' || (hi = lb_hex_value((unsigned char)s[1])) < 0 ||
+        (lo = lb_hex_value((unsigned char)s[2])) < 0)
         return -1;
     *used = 3;
     return hi * 16 + lo;

@@ -55,6 +55,9 @@ enum {
 };
 const char *lb_check_reason(int reason);
 
+/* The value of a hex digit, or -1 (ASCII only). */
+int lb_hex_value(int c);
+
 /* check_send and check_expect: C escapes \r \n \t \\ \xHH, nothing else
  * after a backslash. 0 with *out (malloc'd) and *len, or -1 with the
  * reason in err. */

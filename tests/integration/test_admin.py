@@ -73,6 +73,17 @@ def _backends(stats, token=None):
             for b in l["backends"]}
 
 
+def _two_backends(s, extra=""):
+    """An echo backend a and a tagging one b behind listener "web";
+    returns (balancer, a, b, port, stats port)."""
+    a = s.backend(lbtest.echo)
+    b = s.backend(lbtest.line_reply("B"))
+    port, stats = lbtest.free_ports(2)
+    lb = s.balancer(_config(s, stats, port, [a.port, b.port], extra),
+                    wait_ports=[port, stats])
+    return lb, a, b, port, stats
+
+
 def _tag(port, i=0):
     reply = lbtest.request_line(port, b"req-%d\n" % i)
     true(reply.endswith(b" req-%d\n" % i), "client %d served" % i,
@@ -87,11 +98,7 @@ def test_drain_keeps_open_connections_and_moves_new_clients():
     page shows the admin state, weight and max_conns; ready brings the
     backend back."""
     with lbtest.Scope() as s:
-        a = s.backend(lbtest.echo)
-        b = s.backend(lbtest.line_reply("B"))
-        port, stats = lbtest.free_ports(2)
-        lb = s.balancer(_config(s, stats, port, [a.port, b.port]),
-                        wait_ports=[port, stats])
+        lb, a, b, port, stats = _two_backends(s)
         held = lbtest.connect(port)  # round robin: the first goes to a
         held.sendall(b"one\n")
         eq(lbtest.recv_line(held), b"one\n", "relayed through a")
@@ -196,12 +203,7 @@ def test_maint_cut_at_drain_timeout():
     open connection goes on until the deadline, then it is reset and its
     line says end=maint."""
     with lbtest.Scope() as s:
-        a = s.backend(lbtest.echo)
-        b = s.backend(lbtest.line_reply("B"))
-        port, stats = lbtest.free_ports(2)
-        lb = s.balancer(_config(s, stats, port, [a.port, b.port],
-                                "drain_timeout = 1.5\n"),
-                        wait_ports=[port, stats])
+        lb, a, b, port, stats = _two_backends(s, "drain_timeout = 1.5\n")
         held = lbtest.connect(port)
         held.sendall(b"one\n")
         eq(lbtest.recv_line(held), b"one\n", "relayed through a")
@@ -305,12 +307,7 @@ def test_drain_kept_across_service_reload():
         f.write(text)
     name = "PumpkinLBAdminTest"
     try:
-        rc, out = svc.wine("sc", "create", name, "binPath=",
-                           '"%s" --service "%s"' % (svc.winpath(lbtest.BINARY),
-                                                   svc.winpath(cfg)),
-                           "start=", "demand")
-        eq(rc, 0, "sc create exit status (%s)" % out)
-        eq(svc.wine("sc", "start", name)[0], 0, "sc start exit status")
+        svc.create_and_start(name, cfg)
         true(lbtest.wait_until(lambda: lbtest.is_listening(stats), 20),
              "the service serves statistics", log=svc.service_log()[-1500:])
         _set(stats, a.port, '{"state": "drain"}')
@@ -344,11 +341,7 @@ def test_admin_command_line():
     (exit 0, the new state as JSON); an unknown backend is exit 1 with the
     server's reason; a mistake on the command line exit 2."""
     with lbtest.Scope() as s:
-        a = s.backend(lbtest.echo)
-        b = s.backend(lbtest.line_reply("B"))
-        port, stats = lbtest.free_ports(2)
-        lb = s.balancer(_config(s, stats, port, [a.port, b.port]),
-                        wait_ports=[port, stats])
+        lb, a, b, port, stats = _two_backends(s)
         rc, out, err = _admin([lb.cfg_path, "show"])
         eq(rc, 0, "--admin show exit status")
         lines = out.splitlines()

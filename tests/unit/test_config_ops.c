@@ -232,7 +232,8 @@ lb_test_config_ops_register(void)
 {
     CU_pSuite s = CU_add_suite("config: operating backends", NULL, NULL);
 
-    CU_add_test(s, "check keys, and a section's own", test_check_keys_inherited);
+    CU_add_test(s, "check keys, and a section's own",
+                test_check_keys_inherited);
     CU_add_test(s, "check_address", test_check_address);
     CU_add_test(s, "check key mistakes", test_check_mistakes);
     CU_add_test(s, "check keys where checks run",

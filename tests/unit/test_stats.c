@@ -385,17 +385,18 @@ test_prometheus(void)
                         "\\\"one\\\" \\\\ <b>\",backend=\"10.0.0.1:80\","
                         "state=\"drain\"} 0");
     expect_line(b.data, "pumpkinlb_backend_weight{listener=\"web \\\"one"
-                        "\\\" \\\\ <b>\",backend=\"b\\\"ad\\\\host\\n:81\"} 5");
+                        "\\\" \\\\ <b>\",backend=\"b\\\"ad\\\\host\\n"
+                        ":81\"} 5");
     expect_line(b.data, "pumpkinlb_backend_max_conns{listener=\"web "
                         "\\\"one\\\" \\\\ <b>\",backend=\"10.0.0.1:80\"} 0");
     expect_line(b.data, "pumpkinlb_backend_check_success{listener=\"caf"
                         "\xC3\xA9\xEF\xBF\xBD\",backend=\"10.0.0.3:80\"} 0");
     expect_line(b.data, "pumpkinlb_backend_check_duration_seconds{listener="
-                        "\"web \\\"one\\\" \\\\ <b>\",backend=\"10.0.0.1:80\"} "
-                        "0.002");
+                        "\"web \\\"one\\\" \\\\ <b>\",backend=\"10.0.0.1:"
+                        "80\"} 0.002");
     expect_line(b.data, "pumpkinlb_backend_last_change_time_seconds{"
-                        "listener=\"caf\xC3\xA9\xEF\xBF\xBD\",backend=\"10.0.0."
-                        "3:80\"} 1700000000");
+                        "listener=\"caf\xC3\xA9\xEF\xBF\xBD\",backend=\"10.0."
+                        "0.3:80\"} 1700000000");
     expect_line(b.data, "pumpkinlb_queue_length{listener=\"web \\\"one\\\" "
                         "\\\\ <b>\"} 4");
     expect_line(b.data, "# TYPE pumpkinlb_queue_wait_seconds summary");
