@@ -88,14 +88,18 @@ deps:
 
 # What the statistics tests need (tests/integration/test_stats.py): the
 # Prometheus client library's parser of the text format (Debian's package
-# is found by any python3 3.11) and headless Chromium for the HTML page.
-# Installed with apt-get as root; otherwise those tests fail and say so.
-TEST_DEB_PKGS := chromium python3-prometheus-client
+# is found by any python3 3.11) and headless Chromium for the HTML page;
+# the routing tests (test_routing.py) openssl, for a certificate made at
+# test time, and curl, a TLS client. Installed with apt-get as root;
+# otherwise those tests fail and say so.
+TEST_DEB_PKGS := chromium python3-prometheus-client openssl curl
 test-deps:
 	@if ! command -v chromium >/dev/null 2>&1 || \
+	    ! command -v openssl >/dev/null 2>&1 || \
+	    ! command -v curl >/dev/null 2>&1 || \
 	    ! { python3 -c 'import prometheus_client' 2>/dev/null || \
 	        [ -d /usr/lib/python3/dist-packages/prometheus_client ]; }; then \
-	  $(call apt_install,statistics test tools,$(TEST_DEB_PKGS),); \
+	  $(call apt_install,statistics and routing test tools,$(TEST_DEB_PKGS),); \
 	fi
 
 $(BUILD)/src/%.o: src/%.c

@@ -258,6 +258,15 @@ int lb_stream_peer(const lb_stream_t *s, lb_addr_t *out);
 /* The local end of a stream (for an accepted one, the address the client
  * connected to). */
 int lb_stream_local(const lb_stream_t *s, lb_addr_t *out);
+/* TCP keepalive on a TCP stream (tcp_keepalive): after idle_s seconds
+ * without a byte either way the system probes the peer, every
+ * LB_KEEPALIVE_INTERVAL(idle_s) seconds (a tenth, at least 1), and drops
+ * the connection after LB_KEEPALIVE_PROBES unanswered probes (the count
+ * Windows uses and cannot change): a dead peer is given up about 2 x
+ * idle_s after its last byte. 0 turns keepalive off. */
+#define LB_KEEPALIVE_PROBES 10
+#define LB_KEEPALIVE_INTERVAL(idle_s) ((idle_s) >= 10 ? (idle_s) / 10 : 1u)
+int lb_stream_keepalive(lb_stream_t *s, unsigned idle_s);
 
 /* ---- name resolution without blocking the loop ---- */
 int lb_resolve_start(lb_loop_t *loop, const char *host, uint16_t port,

@@ -93,9 +93,19 @@ describe(const lb_admin_change_t *ch, const int64_t was[3], char *buf,
                  n ? ", " : "", ch->max_conns, (long long)was[2]);
 }
 
-/* {"listener": NAME, "backend": {...}} from a fresh snapshot. */
+/* The groups of listener li in the order the snapshot lists their
+ * backends: its own (group li), then its routes'. */
+static size_t
+group_of(const lb_config_t *cfg, size_t li, size_t k)
+{
+    return k == 0 ? li
+                  : cfg->nlisteners + cfg->listeners[li].first_route + k - 1;
+}
+
+/* {"listener": NAME, "backend": {...}} from a fresh snapshot: backend at
+ * position at of the listener's backends (its own, then its routes'). */
 static int
-render_backend(lb_server_t *srv, size_t li, size_t b, lb_buf_t *out)
+render_backend(lb_server_t *srv, size_t li, size_t at, lb_buf_t *out)
 {
     lb_stats_snapshot_t snap;
 
@@ -104,7 +114,7 @@ render_backend(lb_server_t *srv, size_t li, size_t b, lb_buf_t *out)
     lb_buf_puts(out, "{\"listener\":");
     lb_stats_escape_json(out, snap.listeners[li].name);
     lb_buf_puts(out, ",\"backend\":");
-    lb_stats_json_backend(out, &snap.listeners[li].backends[b]);
+    lb_stats_json_backend(out, &snap.listeners[li].backends[at]);
     lb_buf_puts(out, "}\n");
     lb_stats_snapshot_free(&snap);
     return out->failed ? 500 : 200;
@@ -124,39 +134,69 @@ not_found(lb_buf_t *out, const char *what, const char *name)
     return 404;
 }
 
-int
-lb_admin_apply(lb_server_t *srv, const char *listener, const char *backend,
-               const lb_admin_change_t *ch, const char *who, lb_buf_t *out)
+/* The values a change replaces, for its log line. */
+static void
+values(const lb_listener_cfg_t *gc, lb_backend_state_t *st, size_t b,
+       int64_t was[3])
 {
-    long li = find_listener(srv->cfg, listener), b;
-    const lb_listener_cfg_t *l;
-    lb_backend_state_t *st;
-    lb_stats_snapshot_t snap;
+    int64_t w = lb_atomic_load(&st->weight);
+    int64_t m = lb_atomic_load(&st->max_conns);
+
+    was[0] = lb_atomic_load(&st->admin);
+    was[1] = w > 0 ? w : gc->backends[b].weight;
+    was[2] = m > 0 ? m - 1 : gc->health.max_conns;
+}
+
+static void
+change(lb_server_t *srv, size_t g, size_t b, const lb_admin_change_t *ch,
+       const char *who)
+{
+    const lb_listener_cfg_t *gc = lb_config_group(srv->cfg, g);
+    lb_backend_state_t *st = &srv->shared->state[g][b];
     int64_t was[3];
     char what[200];
 
-    if (li < 0)
-        return not_found(out, "listener", listener);
-    l = &srv->cfg->listeners[li];
-    if ((b = find_backend(l, backend)) < 0)
-        return not_found(out, "backend", backend);
-    st = &srv->shared->state[li][b];
-    if (lb_stats_snapshot(srv->cfg, srv->shared, &snap) != 0)
-        return 500;
-    was[0] = snap.listeners[li].backends[b].admin;
-    was[1] = snap.listeners[li].backends[b].weight;
-    was[2] = snap.listeners[li].backends[b].max_conns;
-    lb_stats_snapshot_free(&snap);
+    values(gc, st, b, was);
     if (ch->state >= 0)
-        set_state(l, st, ch->state, lb_loop_now(srv->loop));
+        set_state(gc, st, ch->state, lb_loop_now(srv->loop));
     if (ch->weight >= 0)
         lb_atomic_store(&st->weight, ch->weight);
     if (ch->max_conns >= 0)
         lb_atomic_store(&st->max_conns, (int64_t)ch->max_conns + 1);
     describe(ch, was, what, sizeof(what));
-    lb_log("Admin API: backend %s of %s: %s, by %s", l->backends[b].label,
-           l->name, what, who);
-    return render_backend(srv, (size_t)li, (size_t)b, out);
+    lb_log("Admin API: backend %s of %s%s%s: %s, by %s",
+           gc->backends[b].label,
+           g < srv->cfg->nlisteners ? "" : "route ",
+           g < srv->cfg->nlisteners ? "" : gc->name,
+           g < srv->cfg->nlisteners ? gc->name : "", what, who);
+}
+
+/* The backend is every group of the listener that lists it (its own
+ * backends, its routes'): each is changed; the first is answered. */
+int
+lb_admin_apply(lb_server_t *srv, const char *listener, const char *backend,
+               const lb_admin_change_t *ch, const char *who, lb_buf_t *out)
+{
+    long li = find_listener(srv->cfg, listener), first = -1;
+    size_t at = 0;
+
+    if (li < 0)
+        return not_found(out, "listener", listener);
+    for (size_t k = 0; k <= srv->cfg->listeners[li].nroutes; k++) {
+        size_t g = group_of(srv->cfg, (size_t)li, k);
+        const lb_listener_cfg_t *gc = lb_config_group(srv->cfg, g);
+        long b = find_backend(gc, backend);
+
+        if (b >= 0) {
+            change(srv, g, (size_t)b, ch, who);
+            if (first < 0)
+                first = (long)(at + (size_t)b);
+        }
+        at += gc->nbackends;
+    }
+    if (first < 0)
+        return not_found(out, "backend", backend);
+    return render_backend(srv, (size_t)li, (size_t)first, out);
 }
 
 /* ---- GET /api/v1/backends ---- */
@@ -226,9 +266,13 @@ lb_stats_api_text(const lb_stats_snapshot_t *s, lb_buf_t *out)
     for (size_t i = 0; i < s->nlisteners; i++) {
         wl = strlen(s->listeners[i].name) > wl ? strlen(s->listeners[i].name)
                                                : wl;
-        for (size_t j = 0; j < s->listeners[i].nbackends; j++)
-            if (strlen(s->listeners[i].backends[j].name) > wb)
-                wb = strlen(s->listeners[i].backends[j].name);
+        for (size_t j = 0; j < s->listeners[i].nbackends; j++) {
+            const lb_stats_backend_t *be = &s->listeners[i].backends[j];
+            size_t n = strlen(be->name) + (be->route ? strlen(be->route) + 1
+                                                     : 0);
+
+            wb = n > wb ? n : wb;
+        }
     }
     cell(out, "LISTENER", wl);
     cell(out, "BACKEND", wb);
@@ -236,21 +280,43 @@ lb_stats_api_text(const lb_stats_snapshot_t *s, lb_buf_t *out)
                      "LAST CHECK\n");
     for (size_t i = 0; i < s->nlisteners; i++)
         for (size_t j = 0; j < s->listeners[i].nbackends; j++) {
+            const lb_stats_backend_t *be = &s->listeners[i].backends[j];
+            lb_buf_t name = {0};
+
+            if (be->route) /* "api/10.0.0.1:443": route api's backend */
+                lb_buf_printf(&name, "%s/", be->route);
+            lb_buf_puts(&name, be->name);
             cell(out, s->listeners[i].name, wl);
-            cell(out, s->listeners[i].backends[j].name, wb);
-            backend_cells(out, &s->listeners[i].backends[j]);
+            cell(out, name.failed ? be->name : name.data, wb);
+            lb_buf_free(&name);
+            backend_cells(out, be);
         }
     return out->failed ? LB_ENOMEM : 0;
 }
 
 /* ---- across a reload ---- */
 
+/* The group of old_cfg that is new group g of cfg: the same listener
+ * name, and the same route name for a route; -1 if none. */
 static long
-old_listener(const lb_config_t *old_cfg, const char *name)
+old_group(const lb_config_t *old_cfg, const lb_config_t *cfg, size_t g)
 {
-    for (size_t i = 0; i < old_cfg->nlisteners; i++)
-        if (strcmp(old_cfg->listeners[i].name, name) == 0)
-            return (long)i;
+    const lb_listener_cfg_t *gc = lb_config_group(cfg, g);
+    const char *lname = g < cfg->nlisteners
+                            ? gc->name
+                            : cfg->listeners[gc->listener].name;
+    long li = find_listener(old_cfg, lname);
+
+    if (li < 0 || strcmp(old_cfg->listeners[li].name, lname) != 0)
+        return -1;
+    if (g < cfg->nlisteners)
+        return li;
+    for (size_t r = 0; r < old_cfg->listeners[li].nroutes; r++) {
+        size_t og = group_of(old_cfg, (size_t)li, r + 1);
+
+        if (strcmp(lb_config_group(old_cfg, og)->name, gc->name) == 0)
+            return (long)og;
+    }
     return -1;
 }
 
@@ -284,17 +350,18 @@ void
 lb_admin_carry(const lb_config_t *old_cfg, const lb_shared_t *old_sh,
                const lb_config_t *cfg, lb_shared_t *sh)
 {
-    for (size_t i = 0; i < cfg->nlisteners; i++) {
-        const lb_listener_cfg_t *l = &cfg->listeners[i];
-        long oi = old_listener(old_cfg, l->name);
+    for (size_t g = 0; g < lb_config_ngroups(cfg); g++) {
+        const lb_listener_cfg_t *l = lb_config_group(cfg, g);
+        long og = old_group(old_cfg, cfg, g);
 
-        for (size_t b = 0; oi >= 0 && b < l->nbackends; b++) {
-            const lb_listener_cfg_t *ol = &old_cfg->listeners[oi];
+        for (size_t b = 0; og >= 0 && b < l->nbackends; b++) {
+            const lb_listener_cfg_t *ol = lb_config_group(old_cfg,
+                                                          (size_t)og);
             long ob = find_backend(ol, l->backends[b].label);
 
             if (ob >= 0)
-                carry_backend(ol, (size_t)ob, &old_sh->state[oi][ob], l, b,
-                              &sh->state[i][b]);
+                carry_backend(ol, (size_t)ob, &old_sh->state[og][ob], l, b,
+                              &sh->state[g][b]);
         }
     }
 }

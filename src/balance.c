@@ -236,9 +236,10 @@ mix(uint64_t x)
 }
 
 /* FNV-1a over bytes, then mixed. */
-static uint64_t
-hash_bytes(const unsigned char *s, size_t n)
+uint64_t
+lb_hash_bytes(const void *data, size_t n)
 {
+    const unsigned char *s = data;
     uint64_t h = 0xcbf29ce484222325ull;
 
     for (size_t i = 0; i < n; i++) {
@@ -251,7 +252,7 @@ hash_bytes(const unsigned char *s, size_t n)
 uint64_t
 lb_pick_key(const char *label)
 {
-    return hash_bytes((const unsigned char *)label, strlen(label));
+    return lb_hash_bytes(label, strlen(label));
 }
 
 /* An IPv4 client is the same client whether the listener sees it as
@@ -265,8 +266,8 @@ client_hash(const lb_addr_t *client)
     int n = client ? lb_addr_ip(client, ip) : 0;
 
     if (n == 16 && memcmp(ip, mapped, sizeof(mapped)) == 0)
-        return hash_bytes(ip + 12, 4);
-    return hash_bytes(ip, (size_t)n);
+        return lb_hash_bytes(ip + 12, 4);
+    return lb_hash_bytes(ip, (size_t)n);
 }
 
 /* -ln(u) for u = (x + 0.5) / 2^52, x < 2^52: in (0, 37). Done by hand, as

@@ -73,10 +73,10 @@ merge_duplicates(lb_cfg_parser_t *p, size_t li)
             snprintf(note, sizeof(note), " with the first entry's %s (not "
                      "%s)", first, again);
         lb__cfg_warn(p, lines[j],
-                     "backend '%s' is listed twice for listener '%s' (first "
+                     "backend '%s' is listed twice for %s '%s' (first "
                      "on line %d as '%s'); merged into one%s",
-                     l->backends[j].label, l->name, lines[k],
-                     l->backends[k].label, note);
+                     l->backends[j].label, lb__cfg_kind(p, li), l->name,
+                     lines[k], l->backends[k].label, note);
         free(l->backends[j].host);
         free(l->backends[j].label);
         memmove(&l->backends[j], &l->backends[j + 1],
@@ -95,7 +95,8 @@ check_stats(lb_cfg_parser_t *p)
     const lb_config_t *cfg = p->cfg;
 
     for (size_t i = 0; cfg->stats.line != 0 && i < cfg->nlisteners; i++) {
-        if (!lb_addr_equal(&cfg->stats.addr, &cfg->listeners[i].listen))
+        if (p->pending[i].route ||
+            !lb_addr_equal(&cfg->stats.addr, &cfg->listeners[i].listen))
             continue;
         lb__cfg_fail(p, cfg->stats.line,
                      "stats address '%s' is also the listen address of "
@@ -149,8 +150,11 @@ check_useless(lb_cfg_parser_t *p)
         size_t used = 0;
 
         for (size_t li = 0; li < p->cfg->nlisteners; li++) {
-            const char *w = useless(p->cfg, &p->cfg->listeners[li], keys[k]);
+            const char *w;
 
+            if (p->pending[li].route)
+                continue; /* a route sets none of these */
+            w = useless(p->cfg, &p->cfg->listeners[li], keys[k]);
             used += w == NULL;
             why = w ? w : why;
             if (w && lb__cfg_listener_option_line(p, li, keys[k])) {
@@ -171,30 +175,67 @@ warn_slow_start(lb_cfg_parser_t *p, size_t li)
 {
     const lb_listener_cfg_t *l = &p->cfg->listeners[li];
 
-    if (l->health.slow_start_ms > 0 && l->algorithm == LB_ALGO_ROUNDROBIN)
+    if (!p->pending[li].route && l->health.slow_start_ms > 0 &&
+        l->algorithm == LB_ALGO_ROUNDROBIN)
         lb__cfg_warn(p, key_line(p, li, "slow_start"),
                      "slow_start has no effect on listener '%s': algorithm "
                      "roundrobin ignores weights; set algorithm = weighted, "
                      "leastconn or source", l->name);
 }
 
+/* Listeners and routes take their defaults: listeners from [options],
+ * then routes from their listener. */
+static void
+apply_defaults(lb_cfg_parser_t *p)
+{
+    lb_config_t *cfg = p->cfg;
+
+    lb__cfg_options_defaults(cfg);
+    for (size_t i = 0; i < cfg->nlisteners && !p->failed; i++) {
+        lb_listener_cfg_t *l = &cfg->listeners[i];
+
+        if (p->pending[i].route)
+            continue;
+        if (lb__cfg_listener_defaults(cfg, l) != 0)
+            lb__cfg_fail(p, 0, "out of memory");
+        else if (l->persist != LB_PERSIST_NONE && l->nbackends == 0)
+            lb__cfg_fail(p, l->line,
+                         "[listener:%s] has persist = rdp_cookie but no "
+                         "backends of its own to keep clients on", l->name);
+    }
+    for (size_t i = 0; i < cfg->nlisteners && !p->failed; i++)
+        if (p->pending[i].route &&
+            lb__cfg_route_inherit(&cfg->listeners[cfg->listeners[i].listener],
+                                  &cfg->listeners[i]) != 0)
+            lb__cfg_fail(p, 0, "out of memory");
+}
+
+static size_t
+count_listeners(const lb_cfg_parser_t *p)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < p->cfg->nlisteners; i++)
+        n += !p->pending[i].route;
+    return n;
+}
+
 static void
 finish(lb_cfg_parser_t *p)
 {
-    if (!p->failed && p->cfg->nlisteners == 0)
+    if (!p->failed && count_listeners(p) == 0)
         lb__cfg_fail(p, 0,
                      "no listeners: add a [mappings] entry such as "
                      "8080=127.0.0.1:80 or a [listener:NAME] section");
+    if (!p->failed)
+        lb__cfg_routes_attach(p);
     check_stats(p);
     lb__cfg_stats_finish(p);
+    if (!p->failed)
+        apply_defaults(p);
     if (p->failed)
         return;
-    lb__cfg_options_defaults(p->cfg);
     for (size_t i = 0; i < p->cfg->nlisteners; i++) {
-        if (lb__cfg_listener_defaults(p->cfg, &p->cfg->listeners[i]) != 0) {
-            lb__cfg_fail(p, 0, "out of memory");
-            return;
-        }
         merge_duplicates(p, i);
         lb__cfg_balance_finish(p, i);
         warn_slow_start(p, i);
@@ -204,6 +245,10 @@ finish(lb_cfg_parser_t *p)
     if (p->cfg->pre_resolve)
         resolve_backends(p);
     lb__cfg_check_targets(p);
+    if (!p->failed)
+        lb__cfg_routes_split(p);
+    for (size_t i = 0; i < p->cfg->nlisteners; i++)
+        p->cfg->listeners[i].group = i;
 }
 
 static void
@@ -211,8 +256,11 @@ free_pending(lb_cfg_parser_t *p)
 {
     size_t i;
 
-    for (i = 0; i < p->cfg->nlisteners; i++)
+    for (i = 0; i < p->cfg->nlisteners; i++) {
         free(p->pending[i].backend_lines);
+        free(p->pending[i].route_of);
+        free(p->pending[i].sni_lines);
+    }
     free(p->pending);
     p->pending = NULL;
 }
@@ -334,26 +382,34 @@ lb_config_load(const char *path, lb_config_t *cfg, lb_config_warn_fn warn,
     return rc;
 }
 
+/* A listener's or a route's. */
+static void
+free_group(lb_listener_cfg_t *l)
+{
+    for (size_t j = 0; j < l->nbackends; j++) {
+        free(l->backends[j].host);
+        free(l->backends[j].label);
+    }
+    for (size_t j = 0; j < l->nsni; j++)
+        free(l->sni[j].name);
+    free(l->sni);
+    free(l->backends);
+    free(l->name);
+    free(l->listen_label);
+    lb_acl_free(&l->allow);
+    lb_acl_free(&l->deny);
+    lb_check_cfg_free(&l->health.check);
+}
+
 void
 lb_config_free(lb_config_t *cfg)
 {
-    size_t i, j;
-
-    for (i = 0; i < cfg->nlisteners; i++) {
-        lb_listener_cfg_t *l = &cfg->listeners[i];
-
-        for (j = 0; j < l->nbackends; j++) {
-            free(l->backends[j].host);
-            free(l->backends[j].label);
-        }
-        free(l->backends);
-        free(l->name);
-        free(l->listen_label);
-        lb_acl_free(&l->allow);
-        lb_acl_free(&l->deny);
-        lb_check_cfg_free(&l->health.check);
-    }
+    for (size_t i = 0; i < cfg->nlisteners; i++)
+        free_group(&cfg->listeners[i]);
+    for (size_t i = 0; i < cfg->nroutes; i++)
+        free_group(&cfg->routes[i]);
     free(cfg->listeners);
+    free(cfg->routes);
     free(cfg->path);
     free(cfg->log_file);
     free(cfg->user);
@@ -363,6 +419,25 @@ lb_config_free(lb_config_t *cfg)
     lb_acl_free(&cfg->deny);
     lb_check_cfg_free(&cfg->health.check);
     memset(cfg, 0, sizeof(*cfg));
+}
+
+size_t
+lb_config_ngroups(const lb_config_t *cfg)
+{
+    return cfg->nlisteners + cfg->nroutes;
+}
+
+const lb_listener_cfg_t *
+lb_config_group(const lb_config_t *cfg, size_t g)
+{
+    return g < cfg->nlisteners ? &cfg->listeners[g]
+                               : &cfg->routes[g - cfg->nlisteners];
+}
+
+int
+lb_config_inspects(const lb_listener_cfg_t *l)
+{
+    return l->nroutes > 0 || l->persist != LB_PERSIST_NONE;
 }
 
 int

@@ -168,9 +168,9 @@ lb__cfg_balance_finish(lb_cfg_parser_t *p, size_t li)
     if (l->algorithm != LB_ALGO_ROUNDROBIN || weighted == l->nbackends)
         return;
     lb__cfg_warn(p, p->pending[li].backend_lines[weighted],
-                 "weight=%d of backend '%s' has no effect: listener '%s' "
+                 "weight=%d of backend '%s' has no effect: %s '%s' "
                  "uses algorithm roundrobin; set algorithm = weighted, "
                  "leastconn or source to use weights",
                  l->backends[weighted].weight, l->backends[weighted].label,
-                 l->name);
+                 lb__cfg_kind(p, li), l->name);
 }

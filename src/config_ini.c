@@ -1,6 +1,7 @@
 /* config_ini.c - the config as inih sees it: a line reader that counts
  * lines and refuses what inih would silently mangle, sections, and the
- * keys of [options], [mappings] and [listener:NAME]. */
+ * keys of [options], [mappings] and [listener:NAME] ([route:NAME]'s are
+ * config_route.c's). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "config_internal.h"
 
 #define LB_LISTENER_PREFIX "listener:"
+#define LB_ROUTE_PREFIX "route:"
 
 /* ---- inih's view of a line ---- */
 
@@ -28,9 +30,8 @@ find_chars_or_comment(const char *s, const char *chars)
 
 /* ---- listeners ---- */
 
-/* Appends an empty listener named name (taken over, even on failure). */
-static int
-new_listener(lb_cfg_parser_t *p, char *name, size_t *index)
+int
+lb__cfg_new_listener(lb_cfg_parser_t *p, char *name, size_t *index)
 {
     lb_config_t *cfg = p->cfg;
     size_t cap = p->listener_cap ? p->listener_cap * 2 : 4;
@@ -88,12 +89,18 @@ set_listen(lb_cfg_parser_t *p, size_t li, const char *text)
     return 0;
 }
 
-static void
-set_target(lb_cfg_parser_t *p, lb_cfg_target_t target, size_t li)
+void
+lb__cfg_set_target(lb_cfg_parser_t *p, lb_cfg_target_t target, size_t li)
 {
     p->target = target;
     p->target_listener = li;
     p->target_line = p->lineno;
+}
+
+const char *
+lb__cfg_kind(const lb_cfg_parser_t *p, size_t li)
+{
+    return p->pending[li].route ? "route" : "listener";
 }
 
 /* ---- keys ---- */
@@ -151,9 +158,9 @@ mapping_key(lb_cfg_parser_t *p, const char *name, const char *value)
         lb__cfg_fail(p, p->lineno, "out of memory");
         return -1;
     }
-    if (new_listener(p, key, &li) != 0 || set_listen(p, li, key) != 0)
+    if (lb__cfg_new_listener(p, key, &li) != 0 || set_listen(p, li, key) != 0)
         return -1;
-    set_target(p, LB_CFG_TARGET_BACKENDS, li);
+    lb__cfg_set_target(p, LB_CFG_TARGET_BACKENDS, li);
     return lb__cfg_add_backends(p, li, list);
 }
 
@@ -198,7 +205,7 @@ listener_key(lb_cfg_parser_t *p, const char *name, const char *value)
         return set_listen(p, li, value);
     }
     pend->backends_line = p->lineno;
-    set_target(p, LB_CFG_TARGET_BACKENDS, li);
+    lb__cfg_set_target(p, LB_CFG_TARGET_BACKENDS, li);
     return lb__cfg_add_backends(p, li, value);
 }
 
@@ -214,7 +221,7 @@ strip_comment(const char *value)
     return lb__cfg_dupn(value, (size_t)(end - value));
 }
 
-/* More backends, or more allow/deny entries. */
+/* More backends, allow/deny entries or route names. */
 static int
 more_items(lb_cfg_parser_t *p, const char *value)
 {
@@ -227,6 +234,8 @@ more_items(lb_cfg_parser_t *p, const char *value)
     }
     if (p->target == LB_CFG_TARGET_ACL)
         rc = lb__cfg_acl_more(p, list);
+    else if (p->target == LB_CFG_TARGET_SNI)
+        rc = lb__cfg_sni_more(p, list);
     else
         rc = lb__cfg_add_backends(p, p->target_listener, list);
     free(list);
@@ -250,6 +259,7 @@ continued(lb_cfg_parser_t *p, const char *value)
                      value, key);
         return -1;
     case LB_CFG_TARGET_ACL:
+    case LB_CFG_TARGET_SNI:
         if (strchr(value, '=') == NULL)
             return more_items(p, value);
         lb__cfg_fail(p, p->lineno,
@@ -281,13 +291,18 @@ key_line(lb_cfg_parser_t *p, const char *name, const char *value)
         if (check_name_length(p, "key", name) != 0)
             return -1;
         return listener_key(p, name, value);
+    case LB_CFG_SEC_ROUTE:
+        if (check_name_length(p, "key", name) != 0)
+            return -1;
+        return lb__cfg_route_key(p, name, value);
     case LB_CFG_SEC_UNKNOWN:
         p->target = LB_CFG_TARGET_IGNORE;
         return 0;
     default:
         lb__cfg_fail(p, p->lineno,
                      "key '%s' comes before any section; put it under "
-                     "[options], [mappings] or [listener:NAME]", name);
+                     "[options], [mappings], [listener:NAME] or "
+                     "[route:NAME]", name);
         return -1;
     }
 }
@@ -317,12 +332,17 @@ close_target(lb_cfg_parser_t *p)
 
     if (p->target == LB_CFG_TARGET_ACL)
         lb__cfg_acl_end(p);
+    if (p->target == LB_CFG_TARGET_SNI &&
+        p->cfg->listeners[li].nsni == 0)
+        lb__cfg_fail(p, p->target_line,
+                     "'sni' of [route:%s] lists no names",
+                     p->cfg->listeners[li].name);
     if (p->target == LB_CFG_TARGET_BACKENDS &&
         p->cfg->listeners[li].nbackends == 0) {
-        if (p->pending[li].from_section)
+        if (p->pending[li].from_section || p->pending[li].route)
             lb__cfg_fail(p, p->target_line,
-                         "'backends' of [listener:%s] lists no backends",
-                         p->cfg->listeners[li].name);
+                         "'backends' of [%s:%s] lists no backends",
+                         lb__cfg_kind(p, li), p->cfg->listeners[li].name);
         else
             lb__cfg_fail(p, p->target_line,
                          "mapping '%s' has no backends; write e.g. "
@@ -333,24 +353,20 @@ close_target(lb_cfg_parser_t *p)
     p->target = LB_CFG_TARGET_NONE;
 }
 
+/* A listener without backends is checked once the routes are known
+ * (lb__cfg_routes_attach): with routes, it may have none. */
 static void
 finish_section(lb_cfg_parser_t *p)
 {
-    lb_cfg_pending_t *pend;
-    const char *name;
-
+    if (p->section == LB_CFG_SEC_ROUTE)
+        lb__cfg_route_end(p);
     if (p->section != LB_CFG_SEC_LISTENER)
         return;
-    pend = &p->pending[p->listener];
-    name = p->cfg->listeners[p->listener].name;
-    if (pend->listen_line == 0)
+    if (p->pending[p->listener].listen_line == 0)
         lb__cfg_fail(p, p->section_line,
                      "[listener:%s] has no 'listen' key "
-                     "(e.g. listen = 0.0.0.0:8080)", name);
-    else if (pend->backends_line == 0)
-        lb__cfg_fail(p, p->section_line,
-                     "[listener:%s] has no 'backends' key "
-                     "(e.g. backends = 10.0.0.1:80, 10.0.0.2:80)", name);
+                     "(e.g. listen = 0.0.0.0:8080)",
+                     p->cfg->listeners[p->listener].name);
 }
 
 static int
@@ -375,7 +391,7 @@ begin_listener(lb_cfg_parser_t *p, char *name)
             return -1;
         }
     }
-    if (new_listener(p, name, &li) != 0)
+    if (lb__cfg_new_listener(p, name, &li) != 0)
         return -1;
     p->pending[li].from_section = 1;
     p->listener = li;
@@ -402,6 +418,13 @@ begin_section(lb_cfg_parser_t *p, const char *name)
             return -1;
         }
         return begin_listener(p, lname);
+    } else if (strncmp(name, LB_ROUTE_PREFIX, strlen(LB_ROUTE_PREFIX)) == 0) {
+        lname = lb__cfg_dup(name + strlen(LB_ROUTE_PREFIX));
+        if (lname == NULL) {
+            lb__cfg_fail(p, p->lineno, "out of memory");
+            return -1;
+        }
+        return lb__cfg_begin_route(p, lname);
     } else {
         p->section = LB_CFG_SEC_UNKNOWN;
         lb__cfg_warn(p, p->lineno, "unknown section '[%s]' ignored", name);

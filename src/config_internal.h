@@ -4,8 +4,8 @@
  * keys), config_parse.c (option values), config_mappings.c (listen
  * addresses, backend lists), config_acl.c (allow and deny lists),
  * config_balance.c (algorithm and backend parameters), config_stats.c
- * (the statistics server's keys) and config_check.c (the health checks'
- * words). */
+ * (the statistics server's keys), config_check.c (the health checks'
+ * words) and config_route.c ([route:NAME] sections). */
 #ifndef LB_CONFIG_INTERNAL_H
 #define LB_CONFIG_INTERNAL_H
 
@@ -22,14 +22,15 @@
 #define LB_CFG_UNSET_INT (-1)
 #define LB_CFG_UNSET_MS (-1)
 
-#define LB_CFG_NOPTIONS 43
-#define LB_CFG_NLISTENER_OPTIONS 29
+#define LB_CFG_NOPTIONS 52
+#define LB_CFG_NLISTENER_OPTIONS 36
 
 typedef enum {
     LB_CFG_SEC_NONE,     /* before the first [section] */
     LB_CFG_SEC_OPTIONS,
     LB_CFG_SEC_MAPPINGS,
     LB_CFG_SEC_LISTENER,
+    LB_CFG_SEC_ROUTE,
     LB_CFG_SEC_UNKNOWN   /* warned about once; its keys are ignored */
 } lb_cfg_section_t;
 
@@ -38,18 +39,28 @@ typedef enum {
     LB_CFG_TARGET_NONE,
     LB_CFG_TARGET_BACKENDS, /* a backend list: more backends */
     LB_CFG_TARGET_ACL,      /* an allow or deny list: more entries */
+    LB_CFG_TARGET_SNI,      /* a route's sni list: more names */
     LB_CFG_TARGET_SINGLE,   /* a one-value key: a continuation is a mistake */
     LB_CFG_TARGET_IGNORE    /* an unknown key: ignored with it */
 } lb_cfg_target_t;
 
-/* Per listener, what only the loader needs: where things were written. */
+/* Per listener, what only the loader needs: where things were written.
+ * A [route:NAME] is parsed as one more entry of cfg->listeners (so
+ * backends and options are read the same way) and moved to cfg->routes
+ * at the end (lb__cfg_routes_split). */
 typedef struct lb_cfg_pending_s {
     int *backend_lines; /* line of each backend, for resolve errors */
     size_t backend_cap;
     int from_section;   /* [listener:NAME] rather than a [mappings] entry */
+    int route;          /* a [route:NAME], not a listener */
     int listen_line;    /* 0 until the listen address is known */
     int backends_line;  /* 0 until a backends key was seen */
     int option_line[LB_CFG_NLISTENER_OPTIONS]; /* per-listener options */
+    char *route_of;     /* a route: its listener = NAME, as written */
+    int route_of_line;
+    int sni_line;       /* a route: 0 until an sni key was seen */
+    size_t sni_cap;
+    int *sni_lines;     /* a route: line of each name */
 } lb_cfg_pending_t;
 
 typedef struct lb_cfg_parser_s {
@@ -109,9 +120,23 @@ char *lb__cfg_trim(char *s);
 /* One item of a comma-separated list: cuts item at its first ',', sets
  * *next past it (NULL if none) and returns the item trimmed. */
 char *lb__cfg_split_item(char *item, char **next);
+/* fn(p, li, item) for each non-empty item of a comma-separated list, up
+ * to the first that fails; 0 or -1 after lb__cfg_fail(). */
+typedef int (*lb_cfg_item_fn)(lb_cfg_parser_t *p, size_t li, char *item);
+int lb__cfg_each_item(lb_cfg_parser_t *p, size_t li, const char *list,
+                      lb_cfg_item_fn fn);
 
 /* config_ini.c: runs inih over p->text, filling p->cfg. */
 void lb__cfg_parse(lb_cfg_parser_t *p);
+/* Appends an empty entry to cfg->listeners named name (taken over, even
+ * on failure). */
+int lb__cfg_new_listener(lb_cfg_parser_t *p, char *name, size_t *index);
+/* Indented lines that follow add to target (of entry li). */
+void lb__cfg_set_target(lb_cfg_parser_t *p, lb_cfg_target_t target,
+                        size_t li);
+/* Where entry li was written, for messages: "listener 'web'" or "route
+ * 'api'". */
+const char *lb__cfg_kind(const lb_cfg_parser_t *p, size_t li);
 
 /* config_parse.c */
 void lb__cfg_options_unset(lb_config_t *cfg);
@@ -122,9 +147,16 @@ int lb__cfg_option(lb_cfg_parser_t *p, const char *name, const char *value);
  * -1 after lb__cfg_fail(), 1 if name is not one. */
 int lb__cfg_listener_option(lb_cfg_parser_t *p, size_t li, const char *name,
                             const char *value);
+/* 1 if name is a key of [listener:NAME] (listen, or an option). */
+int lb__cfg_is_listener_option(const char *name);
 void lb__cfg_listener_unset(lb_listener_cfg_t *l);
 /* Unset per-listener options take the [options] values; 0 or LB_ENOMEM. */
 int lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l);
+/* Unset settings of a route take its listener's (listener defaults
+ * applied already): its own algorithm, health and send_proxy if set, the
+ * listener's timeouts always. */
+int lb__cfg_route_inherit(const lb_listener_cfg_t *listener,
+                           lb_listener_cfg_t *route);
 /* Where [options] key name was set, 0 if not. */
 int lb__cfg_option_line(const lb_cfg_parser_t *p, const char *name);
 /* Where listener li's own section set key name, 0 if not. */
@@ -136,6 +168,22 @@ int lb__cfg_parse_listen(lb_cfg_parser_t *p, const char *text,
                          lb_addr_t *out);
 /* Appends the comma-separated backends of list to listener li. */
 int lb__cfg_add_backends(lb_cfg_parser_t *p, size_t li, const char *list);
+
+/* config_route.c */
+/* [route:NAME] begins (name taken over). */
+int lb__cfg_begin_route(lb_cfg_parser_t *p, char *name);
+/* A key of the current [route:NAME]. */
+int lb__cfg_route_key(lb_cfg_parser_t *p, const char *name,
+                      const char *value);
+/* A continuation line of its sni list. */
+int lb__cfg_sni_more(lb_cfg_parser_t *p, const char *list);
+/* The section ends: listener, sni and backends are required. */
+void lb__cfg_route_end(lb_cfg_parser_t *p);
+/* Once the file is read: each route finds its listener, names are
+ * unique per listener, and a listener without backends has routes. */
+void lb__cfg_routes_attach(lb_cfg_parser_t *p);
+/* Finally moves the routes from cfg->listeners to cfg->routes. */
+void lb__cfg_routes_split(lb_cfg_parser_t *p);
 
 /* config_acl.c */
 /* allow = LIST or deny = LIST into the lb_acl_t at field; starts a list

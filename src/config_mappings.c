@@ -276,20 +276,5 @@ add_backend(lb_cfg_parser_t *p, size_t li, char *item)
 int
 lb__cfg_add_backends(lb_cfg_parser_t *p, size_t li, const char *list)
 {
-    char *copy = lb__cfg_dup(list);
-    char *item, *next;
-    int rc = 0;
-
-    if (copy == NULL) {
-        lb__cfg_fail(p, p->lineno, "out of memory");
-        return -1;
-    }
-    for (item = copy; item != NULL && rc == 0; item = next) {
-        item = lb__cfg_split_item(item, &next);
-        /* "a:1,,b:2" and a trailing ',' before a continuation line. */
-        if (*item != '\0')
-            rc = add_backend(p, li, item);
-    }
-    free(copy);
-    return rc;
+    return lb__cfg_each_item(p, li, list, add_backend);
 }

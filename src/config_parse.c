@@ -218,6 +218,100 @@ opt_path(lb_cfg_parser_t *p, const char *name, const char *value,
     return 0;
 }
 
+/* persist = none | rdp_cookie. */
+static int
+opt_persist(lb_cfg_parser_t *p, const char *name, const char *value,
+            void *field)
+{
+    if (lb__cfg_casecmp(value, "none") == 0) {
+        *(int *)field = LB_PERSIST_NONE;
+        return 0;
+    }
+    if (lb__cfg_casecmp(value, "rdp_cookie") == 0) {
+        *(int *)field = LB_PERSIST_RDP_COOKIE;
+        return 0;
+    }
+    lb__cfg_fail(p, p->lineno, "%s must be rdp_cookie or none, got '%s'",
+                 name, value);
+    return -1;
+}
+
+/* A whole number from min to max into an int (the messages say so). */
+static int
+opt_int_range(lb_cfg_parser_t *p, const char *name, const char *value,
+              void *field, unsigned long min, unsigned long max)
+{
+    unsigned long v = 0;
+
+    if (lb__cfg_parse_uint(value, max, &v) == LB_CFG_NUM_OK && v >= min) {
+        *(int *)field = (int)v;
+        return 0;
+    }
+    lb__cfg_fail(p, p->lineno,
+                 "%s must be a whole number from %lu to %lu, got '%s'", name,
+                 min, max, value);
+    return -1;
+}
+
+static int
+opt_ipv6_prefix(lb_cfg_parser_t *p, const char *name, const char *value,
+                void *field)
+{
+    return opt_int_range(p, name, value, field, 1, 128);
+}
+
+static int
+opt_keepalive(lb_cfg_parser_t *p, const char *name, const char *value,
+              void *field)
+{
+    return opt_int_range(p, name, value, field, 0, LB_MAX_KEEPALIVE);
+}
+
+static int
+opt_table_size(lb_cfg_parser_t *p, const char *name, const char *value,
+               void *field)
+{
+    int n = 0;
+
+    if (opt_int_range(p, name, value, &n, 1, LB_MAX_TABLE_SIZE) != 0)
+        return -1;
+    *(size_t *)field = (size_t)n;
+    return 0;
+}
+
+/* max_conn_rate_per_client = N/S (N connections per S seconds), or 0. */
+static int
+opt_rate(lb_cfg_parser_t *p, const char *name, const char *value,
+         void *field)
+{
+    lb_rate_t *r = field;
+    const char *slash = strchr(value, '/');
+    unsigned long n = 0;
+    double seconds = 0;
+    char *count;
+    int rc;
+
+    if (strcmp(value, "0") == 0) {
+        r->count = 0;
+        r->period_ms = 0;
+        return 0;
+    }
+    count = slash ? lb__cfg_dupn(value, (size_t)(slash - value)) : NULL;
+    rc = count ? lb__cfg_parse_uint(count, 1000000, &n) : LB_CFG_NUM_SYNTAX;
+    free(count);
+    if (rc == LB_CFG_NUM_OK && n > 0 &&
+        parse_seconds(slash + 1, &seconds) == LB_CFG_NUM_OK &&
+        seconds * 1000.0 >= 1.0) {
+        r->count = (int)n;
+        r->period_ms = (int64_t)(seconds * 1000.0 + 0.5);
+        return 0;
+    }
+    lb__cfg_fail(p, p->lineno,
+                 "%s must be N/S (N connections, 1 to 1000000, per S "
+                 "seconds, e.g. 10/1 or 100/60) or 0, got '%s'", name, value);
+    return -1;
+}
+
 /* A size in bytes, with K, M or G (binary) as a unit if wanted. */
 static int
 opt_size(lb_cfg_parser_t *p, const char *name, const char *value,
@@ -255,7 +349,7 @@ opt_size(lb_cfg_parser_t *p, const char *name, const char *value,
     return -1;
 }
 
-static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
+static const lb_cfg_option_t lb_cfg_options[] = {
     {"pre_resolve_workers", offsetof(lb_config_t, pre_resolve), opt_bool},
     {"buffer_size", offsetof(lb_config_t, buffer_size), opt_buffer_size},
     {"connect_timeout", offsetof(lb_config_t, connect_timeout_ms), opt_seconds},
@@ -305,11 +399,24 @@ static const lb_cfg_option_t lb_cfg_options[LB_CFG_NOPTIONS] = {
      lb__cfg_opt_stats_token},
     {"admin_token_file", offsetof(lb_config_t, stats),
      lb__cfg_opt_admin_token},
+#define LB_CLIENT_OPTIONS(T)                                                 \
+    {"inspect_timeout", offsetof(T, inspect_timeout_ms), opt_period},        \
+    {"persist", offsetof(T, persist), opt_persist},                          \
+    {"persist_timeout", offsetof(T, persist_timeout_ms), opt_period},        \
+    {"max_conns_per_client", offsetof(T, max_conns_per_client), opt_count},  \
+    {"max_conn_rate_per_client", offsetof(T, client_rate), opt_rate},        \
+    {"client_ipv6_prefix", offsetof(T, client_ipv6_prefix), opt_ipv6_prefix},\
+    {"tcp_keepalive", offsetof(T, tcp_keepalive), opt_keepalive},
+    LB_CLIENT_OPTIONS(lb_config_t)
+    {"client_table_size", offsetof(lb_config_t, client_table_size),
+     opt_table_size},
+    {"persist_table_size", offsetof(lb_config_t, persist_table_size),
+     opt_table_size},
 };
 
 /* What a [listener:NAME] section may set for itself. */
 static const lb_cfg_option_t
-    lb_cfg_listener_options[LB_CFG_NLISTENER_OPTIONS] = {
+    lb_cfg_listener_options[] = {
     {"connect_timeout", offsetof(lb_listener_cfg_t, connect_timeout_ms),
      opt_seconds},
     {"idle_timeout", offsetof(lb_listener_cfg_t, idle_timeout_ms), opt_seconds},
@@ -327,7 +434,26 @@ static const lb_cfg_option_t
     {"send_proxy", offsetof(lb_listener_cfg_t, send_proxy),
      opt_proxy_version},
     {"accept_proxy", offsetof(lb_listener_cfg_t, accept_proxy), opt_bool},
+    LB_CLIENT_OPTIONS(lb_listener_cfg_t)
 };
+
+/* The tables and the counts the parser's arrays are sized by agree. */
+_Static_assert(sizeof(lb_cfg_options) / sizeof(lb_cfg_options[0]) ==
+                   LB_CFG_NOPTIONS, "LB_CFG_NOPTIONS");
+_Static_assert(sizeof(lb_cfg_listener_options) /
+                       sizeof(lb_cfg_listener_options[0]) ==
+                   LB_CFG_NLISTENER_OPTIONS, "LB_CFG_NLISTENER_OPTIONS");
+
+/* The settings of LB_CLIENT_OPTIONS, in [options] or a listener. */
+static void
+client_unset(int64_t *inspect, int *persist, int64_t *persist_timeout,
+             int *max_conns, lb_rate_t *rate, int *prefix, int *keepalive)
+{
+    *inspect = *persist_timeout = LB_CFG_UNSET_MS;
+    *persist = *max_conns = *prefix = *keepalive = LB_CFG_UNSET_INT;
+    rate->count = LB_CFG_UNSET_INT;
+    rate->period_ms = 0;
+}
 
 static void
 health_unset(lb_health_cfg_t *h)
@@ -376,6 +502,28 @@ lb__cfg_listener_unset(lb_listener_cfg_t *l)
     l->send_proxy = l->accept_proxy = LB_CFG_UNSET_INT;
     l->queue_timeout_ms = LB_CFG_UNSET_MS;
     l->max_queue = LB_CFG_UNSET_INT;
+    client_unset(&l->inspect_timeout_ms, &l->persist, &l->persist_timeout_ms,
+                 &l->max_conns_per_client, &l->client_rate,
+                 &l->client_ipv6_prefix, &l->tcp_keepalive);
+}
+
+static void
+client_inherit(lb_listener_cfg_t *l, const lb_config_t *cfg)
+{
+    if (l->inspect_timeout_ms < 0)
+        l->inspect_timeout_ms = cfg->inspect_timeout_ms;
+    if (l->persist < 0)
+        l->persist = cfg->persist;
+    if (l->persist_timeout_ms < 0)
+        l->persist_timeout_ms = cfg->persist_timeout_ms;
+    if (l->max_conns_per_client < 0)
+        l->max_conns_per_client = cfg->max_conns_per_client;
+    if (l->client_rate.count < 0)
+        l->client_rate = cfg->client_rate;
+    if (l->client_ipv6_prefix < 0)
+        l->client_ipv6_prefix = cfg->client_ipv6_prefix;
+    if (l->tcp_keepalive < 0)
+        l->tcp_keepalive = cfg->tcp_keepalive;
 }
 
 int
@@ -404,6 +552,7 @@ lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l)
         l->max_queue = cfg->max_queue;
     if (lb__cfg_check_inherit(&l->health.check, &cfg->health.check) != 0)
         return LB_ENOMEM;
+    client_inherit(l, cfg);
     /* A list is never empty once set, so empty means "not set here". A
      * copy rather than a pointer: each listener frees its own. */
     if (l->allow.n == 0 && lb_acl_copy(&l->allow, &cfg->allow) != 0)
@@ -411,6 +560,44 @@ lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l)
     if (l->deny.n == 0 && lb_acl_copy(&l->deny, &cfg->deny) != 0)
         return LB_ENOMEM;
     return 0;
+}
+
+int
+lb__cfg_route_inherit(const lb_listener_cfg_t *listener,
+                      lb_listener_cfg_t *route)
+{
+    if (route->algorithm < 0)
+        route->algorithm = listener->algorithm;
+    health_inherit(&route->health, &listener->health);
+    if (route->send_proxy < 0)
+        route->send_proxy = listener->send_proxy;
+    /* What only the listener sets: its copy keeps code that reads them
+     * (a health check's timeout) from needing a case for routes. */
+    route->connect_timeout_ms = listener->connect_timeout_ms;
+    route->idle_timeout_ms = listener->idle_timeout_ms;
+    route->half_close_timeout_ms = listener->half_close_timeout_ms;
+    route->max_connections = listener->max_connections;
+    route->log_connections = listener->log_connections;
+    route->accept_proxy = listener->accept_proxy;
+    route->inspect_timeout_ms = listener->inspect_timeout_ms;
+    route->persist = LB_PERSIST_NONE;
+    route->persist_timeout_ms = listener->persist_timeout_ms;
+    route->max_conns_per_client = 0;
+    route->client_rate.count = 0;
+    route->client_ipv6_prefix = listener->client_ipv6_prefix;
+    route->tcp_keepalive = listener->tcp_keepalive;
+    /* The checks' words are the listener's (a route cannot set them). */
+    return lb__cfg_check_inherit(&route->health.check,
+                                 &listener->health.check);
+}
+
+int
+lb__cfg_is_listener_option(const char *name)
+{
+    for (size_t i = 0; i < LB_CFG_NLISTENER_OPTIONS; i++)
+        if (lb__cfg_casecmp(name, lb_cfg_listener_options[i].name) == 0)
+            return 1;
+    return lb__cfg_casecmp(name, "listen") == 0;
 }
 
 int
@@ -427,8 +614,8 @@ lb__cfg_listener_option(lb_cfg_parser_t *p, size_t li, const char *name,
         return 1;
     if (pend->option_line[i] != 0) {
         lb__cfg_fail(p, p->lineno,
-                     "duplicate key '%s' in [listener:%s] (first on line %d)",
-                     lb_cfg_listener_options[i].name,
+                     "duplicate key '%s' in [%s:%s] (first on line %d)",
+                     lb_cfg_listener_options[i].name, lb__cfg_kind(p, li),
                      p->cfg->listeners[li].name, pend->option_line[i]);
         return -1;
     }
@@ -461,6 +648,11 @@ lb__cfg_options_unset(lb_config_t *cfg)
     cfg->send_proxy = cfg->accept_proxy = LB_CFG_UNSET_INT;
     cfg->queue_timeout_ms = LB_CFG_UNSET_MS;
     cfg->max_queue = LB_CFG_UNSET_INT;
+    client_unset(&cfg->inspect_timeout_ms, &cfg->persist,
+                 &cfg->persist_timeout_ms, &cfg->max_conns_per_client,
+                 &cfg->client_rate, &cfg->client_ipv6_prefix,
+                 &cfg->tcp_keepalive);
+    cfg->client_table_size = cfg->persist_table_size = 0;
 }
 
 static const lb_health_cfg_t health_defaults = {
@@ -469,6 +661,29 @@ static const lb_health_cfg_t health_defaults = {
     .rise = LB_DEFAULT_RISE,
     .fall = LB_DEFAULT_FALL,
 };
+
+static void
+client_defaults(lb_config_t *cfg)
+{
+    if (cfg->inspect_timeout_ms < 0)
+        cfg->inspect_timeout_ms = LB_DEFAULT_INSPECT_TIMEOUT_MS;
+    if (cfg->persist < 0)
+        cfg->persist = LB_PERSIST_NONE;
+    if (cfg->persist_timeout_ms < 0)
+        cfg->persist_timeout_ms = LB_DEFAULT_PERSIST_TIMEOUT_MS;
+    if (cfg->max_conns_per_client < 0)
+        cfg->max_conns_per_client = 0;
+    if (cfg->client_rate.count < 0)
+        cfg->client_rate.count = 0;
+    if (cfg->client_ipv6_prefix < 0)
+        cfg->client_ipv6_prefix = LB_DEFAULT_CLIENT_IPV6_PREFIX;
+    if (cfg->tcp_keepalive < 0)
+        cfg->tcp_keepalive = 0;
+    if (cfg->client_table_size == 0)
+        cfg->client_table_size = LB_DEFAULT_TABLE_SIZE;
+    if (cfg->persist_table_size == 0)
+        cfg->persist_table_size = LB_DEFAULT_TABLE_SIZE;
+}
 
 void
 lb__cfg_options_defaults(lb_config_t *cfg)
@@ -505,6 +720,7 @@ lb__cfg_options_defaults(lb_config_t *cfg)
         cfg->send_proxy = 0;
     if (cfg->accept_proxy < 0)
         cfg->accept_proxy = 0;
+    client_defaults(cfg);
 }
 
 int

@@ -185,3 +185,25 @@ lb__cfg_split_item(char *item, char **next)
         *(*next)++ = '\0';
     return lb__cfg_trim(item);
 }
+
+int
+lb__cfg_each_item(lb_cfg_parser_t *p, size_t li, const char *list,
+                  lb_cfg_item_fn fn)
+{
+    char *copy = lb__cfg_dup(list);
+    char *item, *next;
+    int rc = 0;
+
+    if (copy == NULL) {
+        lb__cfg_fail(p, p->lineno, "out of memory");
+        return -1;
+    }
+    for (item = copy; item != NULL && rc == 0; item = next) {
+        item = lb__cfg_split_item(item, &next);
+        /* "a,,b" and a trailing ',' before a continuation line. */
+        if (*item != '\0')
+            rc = fn(p, li, item);
+    }
+    free(copy);
+    return rc;
+}

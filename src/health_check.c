@@ -1,5 +1,6 @@
 /* health_check.c - active health checks: every check_interval, a connect
- * to each backend of a listener (or to check_address / check_port), then,
+ * to each backend of a group (a listener's own backends, or a route's; or
+ * to check_address / check_port), then,
  * if the config says so, a request (check_send, or check_http's GET) and
  * the reply judged (check_expect, check_expect_re, the HTTP status:
  * check_reply.c); rise passes in a row bring a backend back, fall
@@ -13,7 +14,7 @@
 #include "lb_server.h"
 
 struct lb_check_s {
-    lb_served_listener_t *sl;
+    lb_group_t *g;
     size_t idx;
     lb_timer_t timer;   /* the next check, or this one's timeout */
     lb_stream_t *stream;
@@ -32,7 +33,7 @@ struct lb_check_s {
 static const lb_check_cfg_t *
 words(const lb_check_t *c)
 {
-    return &c->sl->cfg->health.check;
+    return &c->g->cfg->health.check;
 }
 
 /* Milliseconds one check may take: check_timeout, else connect_timeout,
@@ -55,7 +56,7 @@ on_closed(lb_stream_t *s)
 {
     lb_check_t *c = lb_stream_data(s);
 
-    lb_server_check_closed(c->sl->srv);
+    lb_server_check_closed(c->g->sl->srv);
 }
 
 /* A check's outcome: passed, failed, or none because this host ran out
@@ -83,8 +84,8 @@ release(lb_check_t *c)
 static void
 finish(lb_check_t *c, int outcome, int reason)
 {
-    lb_health_t *h = &c->sl->health;
-    uint64_t now = lb_loop_now(c->sl->srv->loop);
+    lb_health_t *h = &c->g->health;
+    uint64_t now = lb_loop_now(c->g->sl->srv->loop);
 
     if (c->resolve) {
         lb_resolve_cancel(c->resolve);
@@ -104,7 +105,7 @@ finish(lb_check_t *c, int outcome, int reason)
         lb_health_checked(h, c->idx, outcome == CHECK_PASSED, &c->streak,
                           now);
     }
-    lb_timer_start(&c->timer, (uint64_t)c->sl->cfg->health.check_interval_ms);
+    lb_timer_start(&c->timer, (uint64_t)c->g->cfg->health.check_interval_ms);
 }
 
 /* ---- the reply ---- */
@@ -140,7 +141,7 @@ on_read(lb_stream_t *s, long nread, char *buf)
         room = (size_t)nread;
     memcpy(c->reply + c->reply_len, buf, room);
     c->reply_len += room;
-    lb_bufpool_put(c->sl->srv->pool, buf);
+    lb_bufpool_put(c->g->sl->srv->pool, buf);
     judge(c, 0);
 }
 
@@ -171,7 +172,7 @@ on_written(lb_stream_t *s, int status)
 static const char *
 host_of(const lb_check_t *c)
 {
-    const lb_backend_cfg_t *b = &c->sl->cfg->backends[c->idx];
+    const lb_backend_cfg_t *b = &c->g->cfg->backends[c->idx];
 
     if (words(c)->address != NULL)
         return words(c)->address;
@@ -183,8 +184,7 @@ port_of(const lb_check_t *c)
 {
     int port = words(c)->port;
 
-    return port > 0 ? (uint16_t)port
-                    : c->sl->cfg->backends[c->idx].port;
+    return port > 0 ? (uint16_t)port : c->g->cfg->backends[c->idx].port;
 }
 
 static void
@@ -208,7 +208,7 @@ on_connected(lb_stream_t *s, int status)
 static void
 connect_to(lb_check_t *c, const lb_addr_t *addr)
 {
-    lb_server_t *srv = c->sl->srv;
+    lb_server_t *srv = c->g->sl->srv;
     int rc = lb_stream_connect(srv->loop, addr, on_connected, c, &c->stream);
 
     if (rc != 0) {
@@ -236,18 +236,18 @@ on_resolved(lb_resolve_t *req, int status, const lb_addr_t *addr,
 static void
 start(lb_check_t *c)
 {
-    const lb_backend_cfg_t *b = &c->sl->cfg->backends[c->idx];
+    const lb_backend_cfg_t *b = &c->g->cfg->backends[c->idx];
     int rc;
 
     c->running = 1;
-    c->started = lb_loop_now(c->sl->srv->loop);
-    lb_timer_start(&c->timer, timeout_ms(c->sl->cfg));
+    c->started = lb_loop_now(c->g->sl->srv->loop);
+    lb_timer_start(&c->timer, timeout_ms(c->g->cfg));
     if (b->check_resolved) {
         connect_to(c, &b->check_addr);
         return;
     }
     /* pre_resolve_workers = 0: the check follows DNS as clients do. */
-    rc = lb_resolve_start(c->sl->srv->loop, host_of(c), port_of(c),
+    rc = lb_resolve_start(c->g->sl->srv->loop, host_of(c), port_of(c),
                           on_resolved, c, &c->resolve);
     if (rc != 0) {
         c->resolve = NULL;
@@ -278,45 +278,46 @@ kind(const lb_check_cfg_t *w)
 }
 
 int
-lb_checks_start(lb_served_listener_t *sl)
+lb_checks_start(lb_group_t *g)
 {
-    size_t n = sl->cfg->nbackends;
+    const lb_listener_cfg_t *cfg = g->cfg;
+    lb_server_t *srv = g->sl->srv;
+    size_t n = cfg->nbackends;
 
-    if (sl->cfg->health.check_interval_ms <= 0 || sl->srv->slot != 0)
+    if (cfg->health.check_interval_ms <= 0 || srv->slot != 0 || n == 0)
         return 0;
-    sl->checks = calloc(n, sizeof(*sl->checks));
-    if (sl->checks == NULL)
+    g->checks = calloc(n, sizeof(*g->checks));
+    if (g->checks == NULL)
         return LB_ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        lb_check_t *c = &sl->checks[i];
+        lb_check_t *c = &g->checks[i];
 
-        c->sl = sl;
+        c->g = g;
         c->idx = i;
         c->request = lb_check_request(words(c), host_of(c), port_of(c),
                                       &c->request_len);
         if (c->request == NULL && c->request_len > 0)
             return LB_ENOMEM; /* the caller frees the checks */
-        lb_timer_init(sl->srv->loop, &c->timer, on_timer, c);
+        lb_timer_init(srv->loop, &c->timer, on_timer, c);
         /* Spread over the first interval rather than all at once. */
         lb_timer_start(&c->timer,
-                       (uint64_t)sl->cfg->health.check_interval_ms * i / n);
+                       (uint64_t)cfg->health.check_interval_ms * i / n);
     }
     lb_log("Health checks for %s: %s every %.1f s (timeout %.1f s, "
-           "rise %d, fall %d)", sl->cfg->listen_label,
-           kind(&sl->cfg->health.check),
-           (double)sl->cfg->health.check_interval_ms / 1000.0,
-           (double)timeout_ms(sl->cfg) / 1000.0,
-           sl->cfg->health.rise, sl->cfg->health.fall);
+           "rise %d, fall %d)", cfg->listen_label, kind(&cfg->health.check),
+           (double)cfg->health.check_interval_ms / 1000.0,
+           (double)timeout_ms(cfg) / 1000.0, cfg->health.rise,
+           cfg->health.fall);
     return 0;
 }
 
 void
-lb_checks_stop(lb_served_listener_t *sl)
+lb_checks_stop(lb_group_t *g)
 {
-    if (sl->checks == NULL)
+    if (g->checks == NULL)
         return;
-    for (size_t i = 0; i < sl->cfg->nbackends; i++) {
-        lb_check_t *c = &sl->checks[i];
+    for (size_t i = 0; i < g->cfg->nbackends; i++) {
+        lb_check_t *c = &g->checks[i];
 
         lb_timer_stop(&c->timer);
         if (c->resolve)
@@ -331,12 +332,12 @@ lb_checks_stop(lb_served_listener_t *sl)
 }
 
 void
-lb_checks_free(lb_served_listener_t *sl)
+lb_checks_free(lb_group_t *g)
 {
-    for (size_t i = 0; sl->checks && i < sl->cfg->nbackends; i++) {
-        free(sl->checks[i].request);
-        free(sl->checks[i].reply);
+    for (size_t i = 0; g->checks && i < g->cfg->nbackends; i++) {
+        free(g->checks[i].request);
+        free(g->checks[i].reply);
     }
-    free(sl->checks);
-    sl->checks = NULL;
+    free(g->checks);
+    g->checks = NULL;
 }

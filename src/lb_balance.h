@@ -63,4 +63,8 @@ long lb_pick_backend(lb_health_t *h, lb_rr_t *rr, const lb_addr_t *client,
  * keeps its clients whatever else is added or removed. */
 uint64_t lb_pick_key(const char *label);
 
+/* A well-mixed 64-bit hash of n bytes (FNV-1a, then MurmurHash3's
+ * finalizer): source hashing, the shared tables' keys. */
+uint64_t lb_hash_bytes(const void *data, size_t n);
+
 #endif

@@ -26,6 +26,22 @@
 
 #define LB_MAX_WEIGHT 1000
 
+/* Reading a client's first bytes (routes, persist): how long it may take
+ * (inspect_timeout). */
+#define LB_DEFAULT_INSPECT_TIMEOUT_MS 5000
+/* persist = rdp_cookie: how long a cookie is remembered after its last
+ * connection (persist_timeout). */
+#define LB_DEFAULT_PERSIST_TIMEOUT_MS (3600 * 1000)
+/* Entries of each listener's client table (max_conns_per_client,
+ * max_conn_rate_per_client) and persistence table, in the shared block. */
+#define LB_DEFAULT_TABLE_SIZE 16384
+#define LB_MAX_TABLE_SIZE (1 << 20)
+#define LB_DEFAULT_CLIENT_IPV6_PREFIX 64
+/* tcp_keepalive: Linux refuses a longer idle time (MAX_TCP_KEEPIDLE). */
+#define LB_MAX_KEEPALIVE 32767
+
+/* persist = on a listener. */
+enum { LB_PERSIST_NONE = 0, LB_PERSIST_RDP_COOKIE = 1 };
 /* log_rotate_size: where a log file is rotated (Windows). */
 #define LB_DEFAULT_LOG_ROTATE_SIZE (10 * 1024 * 1024)
 #define LB_MAX_LOG_ROTATE_SIZE ((int64_t)1 << 40)
@@ -73,8 +89,27 @@ typedef struct lb_backend_cfg_s {
     lb_addr_t check_addr;
 } lb_backend_cfg_t;
 
+/* A name of sni = in a [route:NAME]: exact, or "*.suffix", which
+ * matches any name ending in ".suffix" (but not "suffix" itself). */
+typedef struct lb_sni_s {
+    char *name;   /* lower-case; for a wildcard ".suffix", with its dot */
+    int wildcard;
+} lb_sni_t;
+
+/* max_conn_rate_per_client = N/S: at most N new connections per S
+ * seconds from one client. count 0: no limit. */
+typedef struct lb_rate_s {
+    int count;
+    int64_t period_ms;
+} lb_rate_t;
+
+/* A listener, or a route: a route ([route:NAME]) is kept in the same
+ * shape, as a group of backends with its own algorithm, health and
+ * send_proxy (its own or its listener's), so that balancing and health
+ * work on it unchanged; the listener's timeouts are copied to it, and
+ * the fields marked "listener" mean nothing for a route. */
 typedef struct lb_listener_cfg_s {
-    char *name;      /* [listener:NAME], or the mapping key */
+    char *name;      /* [listener:NAME], the mapping key, or the route's */
     int line;        /* where it was defined */
     lb_addr_t listen;
     char *listen_label; /* e.g. "0.0.0.0:80" */
@@ -99,6 +134,25 @@ typedef struct lb_listener_cfg_s {
      * most max_queue of them (0: no limit of its own). */
     int64_t queue_timeout_ms;
     int max_queue;
+    /* Reading the client's first bytes (listener): routes, persist. */
+    int64_t inspect_timeout_ms;
+    int persist;               /* LB_PERSIST_* */
+    int64_t persist_timeout_ms;
+    /* Per-client limits (listener): 0 = none. */
+    int max_conns_per_client;
+    lb_rate_t client_rate;
+    int client_ipv6_prefix;    /* IPv6 clients counted by this prefix */
+    int tcp_keepalive;         /* idle seconds before probes; 0 = off */
+    /* A listener: its routes are cfg->routes[first_route ..
+     * first_route + nroutes). A route: the names it answers for and its
+     * listener's index. */
+    size_t first_route, nroutes;
+    lb_sni_t *sni;
+    size_t nsni;
+    size_t listener;
+    /* Where its backends' state is in the shared block: a listener's
+     * index, or nlisteners + a route's. */
+    size_t group;
 } lb_listener_cfg_t;
 
 /* stats = ADDRESS:PORT in [options]: where live statistics are served
@@ -140,9 +194,22 @@ typedef struct lb_config_s {
     int accept_proxy;          /* default 0 */
     int64_t queue_timeout_ms;  /* default 0: refused at once */
     int max_queue;             /* default 0: no limit of its own */
+    int64_t inspect_timeout_ms;    /* default 5 s */
+    int persist;               /* default LB_PERSIST_NONE */
+    int64_t persist_timeout_ms;    /* default 1 h */
+    int max_conns_per_client;  /* default 0 = none */
+    lb_rate_t client_rate;     /* default none */
+    int client_ipv6_prefix;    /* default 64 */
+    int tcp_keepalive;         /* default 0 = off */
+    size_t client_table_size;  /* entries per listener, default 16384 */
+    size_t persist_table_size; /* the same */
     lb_stats_cfg_t stats;
     lb_listener_cfg_t *listeners;
     size_t nlisteners;
+    /* [route:NAME] sections, grouped by listener (each listener's in the
+     * order written). */
+    lb_listener_cfg_t *routes;
+    size_t nroutes;
 } lb_config_t;
 
 /* Warnings (unknown key or section) are passed to warn(); they do not fail
@@ -158,6 +225,20 @@ int lb_config_load_string(const char *name, const char *text, size_t len,
                           lb_config_t *cfg, lb_config_warn_fn warn,
                           void *warn_ctx, char **err);
 void lb_config_free(lb_config_t *cfg);
+
+/* Backend groups: listeners 0 .. nlisteners - 1, then the routes. */
+size_t lb_config_ngroups(const lb_config_t *cfg);
+const lb_listener_cfg_t *lb_config_group(const lb_config_t *cfg, size_t g);
+
+/* 1 if clients of l are read before a backend is chosen: it has routes
+ * or persistence. */
+int lb_config_inspects(const lb_listener_cfg_t *l);
+
+/* The route of l (0 .. l->nroutes - 1) for a TLS server name (lower
+ * case): the one listing it, else the longest matching "*.suffix"; -1
+ * when none does (route.c). */
+long lb_route_find(const lb_config_t *cfg, const lb_listener_cfg_t *l,
+                   const char *name);
 
 /* Effective retry bound for a listener with n backends. */
 int lb_config_retries(const lb_config_t *cfg, size_t nbackends);

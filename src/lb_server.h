@@ -12,23 +12,28 @@
 #include "lb_log.h"
 #include "lb_platform.h"
 #include "lb_stats.h"
+#include "lb_tables.h"
 
 typedef struct lb_session_s lb_session_t;
 typedef struct lb_check_s lb_check_t;
 
 /* What every worker process shares, all in one lb_shared_alloc() block
- * made before the workers start: per listener a round-robin cursor, the
- * health of its backends and the connections open to each, and the
- * statistics' counters. */
+ * made before the workers start (shared.c): per backend group (each
+ * listener's own backends, then each route's: lb_config_group) a
+ * round-robin cursor, the health of its backends, the connections open
+ * to each and their counters; per listener its counters and its client
+ * and persistence tables (size 0 where not used). */
 typedef struct lb_shared_s {
     void *block;
     size_t size;
-    lb_rr_t *rr;                 /* per listener */
-    lb_backend_state_t **state;  /* per listener: one per backend */
-    lb_atomic_t **conns;         /* per listener: backends x processes */
+    lb_rr_t *rr;                 /* per group */
+    lb_backend_state_t **state;  /* per group: one per backend */
+    lb_atomic_t **conns;         /* per group: backends x processes */
     unsigned processes;
     lb_listener_counters_t *counters;     /* per listener */
-    lb_backend_counters_t **bcounters;    /* per listener: one per backend */
+    lb_backend_counters_t **bcounters;    /* per group: one per backend */
+    lb_clients_t *clients;       /* per listener */
+    lb_persist_t *persist;       /* per listener */
     lb_atomic_t *log_dropped;    /* log lines no output had room for */
     int64_t started;             /* Unix time the counters began */
 } lb_shared_t;
@@ -38,28 +43,44 @@ int lb_shared_create(const lb_config_t *cfg, lb_shared_t *out);
  * theirs. */
 void lb_shared_release(lb_shared_t *sh);
 
-/* A listener as served by this worker. */
-typedef struct lb_served_listener_s {
-    const lb_listener_cfg_t *cfg;
-    lb_listener_t *listener; /* NULL once closed */
+/* A group of backends as this worker serves it: a listener's own, or a
+ * route's; balance.c and health.c work the same on either. */
+typedef struct lb_group_s {
+    const lb_listener_cfg_t *cfg; /* the listener's, or the route's */
+    struct lb_served_listener_s *sl;
     lb_rr_t *rr;
     lb_health_t health;
     lb_check_t *checks;      /* one per backend, in the checking worker */
     int max_retries;
+    uint64_t last_full_log;  /* every backend at max_conns */
+    /* Per backend, the last lb_backend_state_t.cut_at this worker acted
+     * on (maint's drain_timeout, check_on_down): cut.c. */
+    int64_t *cut_seen;
+} lb_group_t;
+
+/* A listener as served by this worker. */
+typedef struct lb_served_listener_s {
+    const lb_listener_cfg_t *cfg;
+    lb_listener_t *listener; /* NULL once closed */
+    /* groups[0]: the listener's own backends; then its routes, in the
+     * order of cfg->routes. */
+    lb_group_t *groups;
+    size_t ngroups;
+    lb_clients_t *clients;   /* shared; NULL: no per-client limits */
+    lb_persist_t *persist;   /* shared; NULL: no persistence */
     struct lb_server_s *srv;
     uint64_t last_accept_error_log;
     size_t active;           /* connections of this listener here */
     int paused;              /* a connection limit is reached */
     uint64_t last_limit_log;
-    uint64_t last_full_log;  /* every backend at max_conns */
     /* Lines a flood could multiply, at most one a second each: clients
-     * refused by allow/deny, retried connects, clients every backend
-     * failed. */
-    lb_lograte_t refused_log, retry_log, failed_log;
+     * refused by allow/deny or by per-client limits, retried connects,
+     * clients every backend failed. (Every backend at max_conns: the
+     * group's last_full_log.) */
+    lb_lograte_t refused_log, refused_client_log, retry_log, failed_log;
     uint64_t last_proxy_log; /* a client without a valid PROXY header */
-    /* Per backend, the last lb_backend_state_t.cut_at this worker acted
-     * on (maint's drain_timeout, check_on_down). */
-    int64_t *cut_seen;
+    uint64_t last_route_log; /* a client no route or backend is for */
+    uint64_t last_keepalive_log; /* tcp_keepalive could not be set */
     /* Clients waiting for a slot (queue_timeout), oldest first, and the
      * timer that looks for one while they wait (session_queue.c). */
     lb_list_t queue;
@@ -141,13 +162,17 @@ void lb_session_lograte_init(lb_served_listener_t *sl);
 /* sl's queue (queue_timeout): set up, and told that a slot may be free. */
 void lb_queue_init(lb_served_listener_t *sl);
 void lb_queue_kick(lb_served_listener_t *sl);
+/* A client was refused at once for why (a per-client limit's name):
+ * counted in a line at most once a second, as allow/deny's. */
+void lb_server_refused_client(lb_served_listener_t *sl,
+                              const lb_addr_t *client, const char *why);
 /* Ends every session of srv now (the drain's deadline, a second stop);
  * reset = the peers see a reset. */
 void lb_session_abort_all(lb_server_t *srv, int reset);
-/* Resets the connections of sl to backend b made before loop time
+/* Resets the connections of group g to backend b made before loop time
  * `before` (maint = the admin API's maintenance, else check_on_down);
  * returns how many. */
-size_t lb_session_cut_backend(lb_served_listener_t *sl, size_t b,
+size_t lb_session_cut_backend(lb_group_t *g, size_t b,
                               uint64_t before, int maint);
 /* Called by session.c when a session is gone. */
 void lb_server_session_ended(lb_server_t *srv, lb_served_listener_t *sl);
@@ -157,13 +182,13 @@ void lb_server_check_closed(lb_server_t *srv);
 /* The same for a stats connection (stats_http.c). */
 void lb_server_stats_closed(lb_server_t *srv);
 
-/* Active health checks (health_check.c): started for the listeners this worker
- * checks (slot 0 checks for all the listener's workers), stopped by the
- * drain. */
-int lb_checks_start(lb_served_listener_t *sl);
-void lb_checks_stop(lb_served_listener_t *sl);
+/* Active health checks (health_check.c): started for the groups of the
+ * listeners this worker checks (slot 0 checks for all the listener's
+ * workers), stopped by the drain. */
+int lb_checks_start(lb_group_t *g);
+void lb_checks_stop(lb_group_t *g);
 /* Once no check's stream is open any more (the server is freed). */
-void lb_checks_free(lb_served_listener_t *sl);
+void lb_checks_free(lb_group_t *g);
 
 /* Cuts asked for through the shared block (cut.c): looked at as long as
  * the server lives, its drain included, since a backend put in

@@ -13,6 +13,7 @@
 #include "lb_platform.h"
 
 struct lb_served_listener_s;
+struct lb_group_s;
 struct lb_server_s;
 struct lb_shared_s;
 
@@ -20,15 +21,21 @@ struct lb_shared_s;
 #define LB_STATS_IN 0  /* from clients, to backends */
 #define LB_STATS_OUT 1 /* from backends, to clients */
 
-/* Why a client was turned away before it was relayed. */
-#define LB_STATS_REFUSED_ACL 0  /* allow/deny */
-#define LB_STATS_REFUSED_FULL 1 /* every backend at max_conns */
+/* Why a client was turned away before it was relayed; the metric's
+ * reason label is in lb_stats_refused_names. */
+#define LB_STATS_REFUSED_ACL 0          /* allow/deny */
+#define LB_STATS_REFUSED_FULL 1         /* every backend at max_conns */
+#define LB_STATS_REFUSED_CLIENT_CONNS 2 /* max_conns_per_client */
+#define LB_STATS_REFUSED_CLIENT_RATE 3  /* max_conn_rate_per_client */
+#define LB_STATS_REFUSED_NO_ROUTE 4     /* no route and no own backends */
+#define LB_STATS_NREFUSED 5
+extern const char *const lb_stats_refused_names[LB_STATS_NREFUSED];
 
 /* One listener's counters in shared memory. Open connections are kept per
  * worker slot, so a restarted worker can forget its predecessor's. */
 typedef struct lb_listener_counters_s {
     lb_atomic_t accepted;   /* clients accepted, refused ones included */
-    lb_atomic_t refused[2]; /* by LB_STATS_REFUSED_* */
+    lb_atomic_t refused[LB_STATS_NREFUSED]; /* by LB_STATS_REFUSED_* */
     lb_atomic_t failed;     /* clients closed when every backend failed */
     lb_atomic_t active[LB_MAX_PROCESSES];
     /* The queue (queue_timeout): per worker slot, the clients waiting
@@ -55,10 +62,10 @@ void lb_stats_accepted(struct lb_served_listener_s *sl);
 void lb_stats_refused(struct lb_served_listener_s *sl, int why);
 void lb_stats_active(struct lb_served_listener_s *sl, int delta);
 void lb_stats_failed(struct lb_served_listener_s *sl);
-/* A connect to backend b succeeded (ok) or failed. */
-void lb_stats_connect(struct lb_served_listener_s *sl, size_t b, int ok);
+/* A connect to backend b of group g succeeded (ok) or failed. */
+void lb_stats_connect(const struct lb_group_s *g, size_t b, int ok);
 /* n bytes were read in direction dir of a connection to backend b. */
-void lb_stats_bytes(struct lb_served_listener_s *sl, size_t b, int dir, long n);
+void lb_stats_bytes(const struct lb_group_s *g, size_t b, int dir, long n);
 
 /* ---- a snapshot: plain numbers, what the renderers take ---- */
 typedef struct lb_stats_backend_s {
@@ -72,16 +79,17 @@ typedef struct lb_stats_backend_s {
     int check_reason; /* LB_CHECK_E_* when it failed */
     int64_t check_ms, check_time; /* how long it took; Unix time */
     int64_t changed;  /* Unix time of its last change of state, or 0 */
+    const char *route; /* its [route:NAME], or NULL: the listener's own */
 } lb_stats_backend_t;
 
 typedef struct lb_stats_listener_s {
     const char *name;    /* [listener:NAME] or the mapping's key */
     const char *address; /* listen address */
-    int64_t accepted, active, refused[2], failed;
+    int64_t accepted, active, refused[LB_STATS_NREFUSED], failed;
     int64_t bytes[2];    /* the sum of its backends' */
     int checks;          /* active checks are on */
     int64_t queued, dequeued, wait_ms, queue_timeouts, queue_left;
-    const lb_stats_backend_t *backends;
+    const lb_stats_backend_t *backends; /* its own, then its routes' */
     size_t nbackends;
 } lb_stats_listener_t;
 

@@ -83,24 +83,50 @@ lb_run_check_permissions(const lb_config_t *cfg)
                      "(the systemd unit does)");
 }
 
-static void
-log_listener(const lb_listener_cfg_t *l)
+/* "a, b, c" of a group's backends (malloc'd), or NULL. */
+static char *
+backend_list(const lb_listener_cfg_t *l)
 {
-    size_t len = 1;
+    size_t len = 8;
     char *list, *p;
 
     for (size_t i = 0; i < l->nbackends; i++)
         len += strlen(l->backends[i].label) + 2;
     list = malloc(len);
     if (list == NULL)
-        return;
+        return NULL;
     p = list;
-    *p = '\0';
+    strcpy(p, l->nbackends ? "" : "(none)");
     for (size_t i = 0; i < l->nbackends; i++)
         p += sprintf(p, "%s%s", i ? ", " : "", l->backends[i].label);
+    return list;
+}
+
+static void
+log_route(const lb_listener_cfg_t *r)
+{
+    char *list = backend_list(r);
+
+    if (list == NULL)
+        return;
+    lb_log("%s: %lu server name(s) (first %s%s), backends %s",
+           r->listen_label, (unsigned long)r->nsni,
+           r->sni[0].wildcard ? "*" : "", r->sni[0].name, list);
+    free(list);
+}
+
+static void
+log_listener(const lb_config_t *cfg, const lb_listener_cfg_t *l)
+{
+    char *list = backend_list(l);
+
+    if (list == NULL)
+        return;
     lb_log("Starting up listener on %s with mappings: %s", l->listen_label,
            list);
     free(list);
+    for (size_t r = 0; r < l->nroutes; r++)
+        log_route(&cfg->routes[l->first_route + r]);
     if (l->allow.n > 0 || l->deny.n > 0)
         lb_log("Listener %s checks clients: %lu allow and %lu deny "
                "entries", l->listen_label, (unsigned long)l->allow.n,
@@ -111,7 +137,7 @@ static void
 log_listeners(const lb_run_t *run)
 {
     for (size_t i = 0; i < run->cfg.nlisteners; i++)
-        log_listener(&run->cfg.listeners[i]);
+        log_listener(&run->cfg, &run->cfg.listeners[i]);
     if (run->cfg.stats.line != 0)
         lb_log("Serving statistics%s on http://%s/ (%s%s)",
                run->cfg.stats.admin_token ? " and the admin API" : "",

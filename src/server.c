@@ -142,7 +142,8 @@ lb__server_stop(lb_server_t *srv, lb_stop_reason_t why)
 
     close_listeners(srv);
     for (size_t i = 0; i < srv->nserved; i++)
-        lb_checks_stop(&srv->served[i]);
+        for (size_t g = 0; g < srv->served[i].ngroups; g++)
+            lb_checks_stop(&srv->served[i].groups[g]);
     st = lb_drain_request(&srv->drain, why, lb_loop_now(srv->loop), ms,
                           open_count(srv));
     if (st == LB_DRAIN_DRAINING && srv->drain.unbounded)
@@ -166,6 +167,26 @@ report_refused(lb_lograte_t *r)
 
     lb_log("%s: refused %lu client(s) by allow/deny (last from %s)",
            sl->cfg->listen_label, r->held, r->who);
+}
+
+static void
+report_refused_client(lb_lograte_t *r)
+{
+    lb_served_listener_t *sl = r->data;
+
+    lb_log("%s: refused %lu client(s) over per-client limits (last from "
+           "%s: %s)", sl->cfg->listen_label, r->held, r->who, r->what);
+}
+
+void
+lb_server_refused_client(lb_served_listener_t *sl, const lb_addr_t *client,
+                         const char *why)
+{
+    lb_lograte_t *r = &sl->refused_client_log;
+
+    lb_addr_format(client, r->who, sizeof(r->who));
+    snprintf(r->what, sizeof(r->what), "%s", why);
+    lb_lograte_event(r);
 }
 
 /* The allow/deny check, before a session, a buffer or a backend is spent
@@ -299,6 +320,52 @@ served_by(lb_server_t *previous, const lb_listener_t *l)
     return NULL;
 }
 
+static void
+group_setup(lb_server_t *srv, lb_served_listener_t *sl, lb_group_t *g,
+            const lb_listener_cfg_t *gc)
+{
+    const lb_shared_t *shared = srv->shared;
+
+    g->cfg = gc;
+    g->sl = sl;
+    g->rr = &shared->rr[gc->group];
+    g->max_retries = lb_config_retries(srv->cfg, gc->nbackends);
+    lb_health_init(&g->health, gc, shared->state[gc->group],
+                   shared->conns[gc->group], srv->slot, shared->processes);
+}
+
+/* Listener li of the config, as sl: its groups (own backends, routes)
+ * and its shared tables. */
+static int
+serve_setup(lb_server_t *srv, lb_served_listener_t *sl, size_t li)
+{
+    const lb_config_t *cfg = srv->cfg;
+    const lb_listener_cfg_t *l = &cfg->listeners[li];
+
+    sl->cfg = l;
+    sl->srv = srv;
+    lb_queue_init(sl);
+    lb_lograte_init(&sl->refused_log, srv->loop, report_refused, sl);
+    lb_lograte_init(&sl->refused_client_log, srv->loop,
+                    report_refused_client, sl);
+    lb_session_lograte_init(sl);
+    sl->groups = calloc(1 + l->nroutes, sizeof(*sl->groups));
+    if (sl->groups == NULL)
+        return LB_ENOMEM;
+    sl->ngroups = 1 + l->nroutes;
+    group_setup(srv, sl, &sl->groups[0], l);
+    for (size_t r = 0; r < l->nroutes; r++)
+        group_setup(srv, sl, &sl->groups[1 + r],
+                    &cfg->routes[l->first_route + r]);
+    if (srv->shared->clients[li].t.size > 0) {
+        sl->clients = &srv->shared->clients[li];
+        lb_clients_init_slot(sl->clients, srv->slot);
+    }
+    if (srv->shared->persist[li].t.size > 0)
+        sl->persist = &srv->shared->persist[li];
+    return 0;
+}
+
 /* Starts listeners idx[0..n), taking over those previous serves. */
 int
 lb__server_listen(lb_server_t *srv, lb_listener_t **listeners,
@@ -320,26 +387,18 @@ lb__server_listen(lb_server_t *srv, lb_listener_t **listeners,
         lb_served_listener_t *sl = &srv->served[i], *was;
         int rc = 0;
 
-        sl->cfg = &srv->cfg->listeners[idx[i]];
         sl->listener = listeners[idx[i]];
-        sl->rr = &shared->rr[idx[i]];
-        sl->srv = srv;
-        sl->max_retries = lb_config_retries(srv->cfg, sl->cfg->nbackends);
-        lb_health_init(&sl->health, sl->cfg, shared->state[idx[i]],
-                       shared->conns[idx[i]], srv->slot, shared->processes);
-        lb_lograte_init(&sl->refused_log, srv->loop, report_refused, sl);
-        lb_session_lograte_init(sl);
-        lb_queue_init(sl);
-        was = served_by(previous, sl->listener);
+        rc = serve_setup(srv, sl, idx[i]);
+        was = rc == 0 ? served_by(previous, sl->listener) : NULL;
         if (was != NULL) {
             was->listener = NULL; /* ours now, open all along */
             lb_listener_handover(sl->listener, on_accept, sl);
-        } else {
+        } else if (rc == 0) {
             rc = lb_listener_start(srv->loop, sl->listener,
                                    on_accept, sl);
         }
-        if (rc == 0)
-            rc = lb_checks_start(sl);
+        for (size_t g = 0; g < sl->ngroups && rc == 0; g++)
+            rc = lb_checks_start(&sl->groups[g]);
         if (rc != 0 && previous == NULL)
             return rc;
         if (rc != 0) {
@@ -365,13 +424,19 @@ lb__server_free_parts(lb_server_t *srv)
         /* The counts their timers had yet to log. */
         lb_timer_stop(&sl->queue_timer);
         lb_lograte_stop(&sl->refused_log);
+        lb_lograte_stop(&sl->refused_client_log);
         lb_lograte_stop(&sl->retry_log);
         lb_lograte_stop(&sl->failed_log);
     }
     close_listeners(srv);
-    for (size_t i = 0; i < srv->nserved; i++)
-        lb_checks_free(&srv->served[i]);
-    lb_cut_free(srv);
+    lb_cut_free(srv); /* before the groups go */
+    for (size_t i = 0; i < srv->nserved; i++) {
+        lb_served_listener_t *sl = &srv->served[i];
+
+        for (size_t g = 0; g < sl->ngroups; g++)
+            lb_checks_free(&sl->groups[g]);
+        free(sl->groups);
+    }
     lb_timer_stop(&srv->drain_timer);
     lb_stats_free(srv);
     free(srv->served);

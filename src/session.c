@@ -1,7 +1,9 @@
 /* session.c - one client connection: pick a backend, connect with a
  * timeout, retry elsewhere on failure, then relay both directions with at
  * most one buffer each, passing half-closes and resets on, and log the
- * connection as it ends. The PROXY protocol steps are in session_proxy.c. */
+ * connection as it ends. The PROXY protocol steps are in session_proxy.c,
+ * the reading of a client's first bytes (routes, persist) in
+ * session_inspect.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,20 +23,21 @@ static const char *const end_names[] = {
     [END_SHUTDOWN] = "shutdown",
     [END_PROXY] = "proxy_error",
     [END_ERROR] = "error",
+    [END_NO_ROUTE] = "no_route",
     [END_MAINT] = "maint",
     [END_BACKEND_DOWN] = "backend_down",
     [END_QUEUE_TIMEOUT] = "queue_timeout",
     [END_QUEUE_LEFT] = "queue_left",
 };
 
+static void keepalive(lb_session_t *sess, lb_stream_t *s);
 static void arm_idle(lb_session_t *sess);
-static void on_read(lb_stream_t *s, long nread, char *buf);
 static void on_splice(lb_stream_t *src, long nmoved, int at_sink);
 
 static const lb_backend_cfg_t *
 backend_cfg(const lb_session_t *sess)
 {
-    return &sess->sl->cfg->backends[sess->backend_idx];
+    return &sess->group->cfg->backends[sess->backend_idx];
 }
 
 /* The backend's max_conns count no longer includes this connection. */
@@ -42,8 +45,18 @@ static void
 uncount(lb_session_t *sess)
 {
     if (sess->counted)
-        lb_health_count(&sess->sl->health, sess->backend_idx, -1);
+        lb_health_count(&sess->group->health, sess->backend_idx, -1);
     sess->counted = 0;
+}
+
+/* The route= field: its route's name, or "-" for the listener's own
+ * backends or none. */
+static const char *
+route_name(const lb_session_t *sess)
+{
+    return sess->group != NULL && sess->group != &sess->sl->groups[0]
+               ? sess->group->cfg->name
+               : "-";
 }
 
 /* One line as the connection ends, key=value in a fixed order, no value
@@ -55,7 +68,7 @@ log_connection(const lb_session_t *sess)
     uint64_t now = lb_loop_now(server(sess)->loop);
     char client[LB_ADDRSTRLEN], connect_ms[16] = "-";
 
-    if (!l->log_connections)
+    if (!l->log_connections || sess->quiet)
         return;
     if (sess->client_addr.len > 0)
         client_label(sess, client, sizeof(client));
@@ -64,9 +77,10 @@ log_connection(const lb_session_t *sess)
     if (sess->connected)
         snprintf(connect_ms, sizeof(connect_ms), "%lu",
                  (unsigned long)sess->connect_ms);
-    lb_log("Connection client=%s listener=%s backend=%s to_backend=%llu "
-           "to_client=%llu connect_ms=%s duration_ms=%llu retries=%d end=%s",
-           client, l->listen_label,
+    lb_log("Connection client=%s listener=%s route=%s backend=%s "
+           "to_backend=%llu to_client=%llu connect_ms=%s duration_ms=%llu "
+           "retries=%d end=%s",
+           client, l->listen_label, route_name(sess),
            sess->connected ? backend_cfg(sess)->label : "-",
            (unsigned long long)sess->bytes[TO_BACKEND],
            (unsigned long long)sess->bytes[TO_CLIENT], connect_ms,
@@ -89,8 +103,13 @@ free_session(lb_session_t *sess)
             lb_bufpool_put(srv->pool, sess->buf[d]);
     lb_list_remove(&sess->link);
     uncount(sess);
+    if (sess->opt != NULL && sl->clients != NULL)
+        lb_clients_leave(sl->clients, &sess->opt->client_ref, srv->slot);
     lb_tried_free(&sess->tried);
     lb_pp_buf_free(&sess->pp);
+    if (sess->opt != NULL)
+        free(sess->opt->ibuf);
+    free(sess->opt);
     free(sess);
     lb_server_session_ended(srv, sl);
 }
@@ -168,17 +187,16 @@ lb_session_abort_all(lb_server_t *srv, int reset)
 }
 
 size_t
-lb_session_cut_backend(lb_served_listener_t *sl, size_t b, uint64_t before,
-                       int maint)
+lb_session_cut_backend(lb_group_t *g, size_t b, uint64_t before, int maint)
 {
-    lb_list_t *head = &sl->srv->sessions;
+    lb_list_t *head = &g->sl->srv->sessions;
     size_t n = 0;
 
     /* Ending never frees at once (close callbacks do). */
     for (lb_list_t *at = head->next; at != head; at = at->next) {
         lb_session_t *sess = LB_LIST_ENTRY(at, lb_session_t, link);
 
-        if (sess->sl != sl || !sess->connected || sess->closing ||
+        if (sess->group != g || !sess->connected || sess->closing ||
             sess->backend_idx != b ||
             sess->started + sess->connect_ms >= before)
             continue;
@@ -239,7 +257,7 @@ lb__session_read(lb_session_t *sess, int d)
                          server(sess)->cfg->buffer_size, on_splice) == 0)
         return;
     sess->bulk[d] = 0; /* not here, or not now: the next full read retries */
-    if (lb_stream_read(source(sess, d), on_read) != 0)
+    if (lb_stream_read(source(sess, d), lb__session_on_read) != 0)
         lb__session_end(sess, END_ERROR, 1);
 }
 
@@ -317,8 +335,8 @@ idle_check(lb_session_t *sess)
  * direction going. A sink that already went away has nothing left to
  * tell, and when the other direction is over the close right after sends
  * the FIN anyway. */
-static void
-source_ended(lb_session_t *sess, int d)
+void
+lb__session_source_ended(lb_session_t *sess, int d)
 {
     touch(sess); /* the half-close limit runs from the FIN */
     if (sess->state[!d] != H_DONE)
@@ -366,15 +384,15 @@ relay(lb_session_t *sess, int d, lb_stream_t *src, char *buf, size_t n)
     return lb_stream_write(dst, buf, n, lb__session_on_write);
 }
 
-static void
-on_read(lb_stream_t *s, long nread, char *buf)
+void
+lb__session_on_read(lb_stream_t *s, long nread, char *buf)
 {
     lb_session_t *sess = lb_stream_data(s);
     int d = dir_of_reader(sess, s);
 
     if (nread > 0) {
         touch(sess);
-        lb_stats_bytes(sess->sl, sess->backend_idx, d, nread);
+        lb_stats_bytes(sess->group, sess->backend_idx, d, nread);
         sess->buf[d] = buf;
         sess->state[d] = H_WRITING;
         sess->bytes[d] += (uint64_t)nread;
@@ -382,7 +400,7 @@ on_read(lb_stream_t *s, long nread, char *buf)
         if (relay(sess, d, s, buf, (size_t)nread) != 0)
             lb__session_end(sess, END_ERROR, 1);
     } else if (nread == LB_EOF) {
-        source_ended(sess, d);
+        lb__session_source_ended(sess, d);
     } else {
         source_reset(sess, d); /* reset or error: pass a reset on */
     }
@@ -397,10 +415,10 @@ on_splice(lb_stream_t *src, long nmoved, int at_sink)
     if (nmoved > 0) {
         touch(sess);
         sess->bytes[d] += (uint64_t)nmoved;
-        lb_stats_bytes(sess->sl, sess->backend_idx, d, nmoved);
+        lb_stats_bytes(sess->group, sess->backend_idx, d, nmoved);
         lb__session_read(sess, d);
     } else if (nmoved == LB_EOF)
-        source_ended(sess, d);
+        lb__session_source_ended(sess, d);
     else if (nmoved == LB_ENOTSUP)
         lb__session_read(sess, d); /* the next try reads, as it refuses */
     else if (at_sink)
@@ -468,7 +486,7 @@ retry_rank(void *ctx, size_t i)
 {
     lb_session_t *sess = ctx;
 
-    return lb_health_retry_rank(&sess->sl->health, i,
+    return lb_health_retry_rank(&sess->group->health, i,
                                 lb_loop_now(server(sess)->loop));
 }
 
@@ -489,12 +507,13 @@ backend_failed(lb_session_t *sess, int err)
     /* Out of local ports or sockets here: not the backend's failure, in
      * its health or in its statistics. */
     if (!lb_health_local_error(err)) {
-        lb_stats_connect(sess->sl, sess->backend_idx, 0);
-        lb_health_failed(&sess->sl->health, sess->backend_idx,
+        lb_stats_connect(sess->group, sess->backend_idx, 0);
+        lb_health_failed(&sess->group->health, sess->backend_idx,
                          lb_loop_now(server(sess)->loop));
     }
-    next = lb_pick_retry(&sess->tried, sess->attempts, sess->sl->max_retries,
-                         &server(sess)->rng, retry_rank, sess);
+    next = lb_pick_retry(&sess->tried, sess->attempts,
+                         sess->group->max_retries, &server(sess)->rng,
+                         retry_rank, sess);
     if (next < 0) {
         give_up(sess, err);
         return;
@@ -520,9 +539,15 @@ on_connected(lb_stream_t *s, int status)
     (void)lb_stream_reset_on_exit(s); /* a worker's death cuts visibly */
     sess->connect_ms =
         (uint32_t)(lb_loop_now(server(sess)->loop) - sess->started);
-    lb_health_succeeded(&sess->sl->health, sess->backend_idx,
+    lb_health_succeeded(&sess->group->health, sess->backend_idx,
                         lb_loop_now(server(sess)->loop));
-    lb_stats_connect(sess->sl, sess->backend_idx, 1);
+    lb_stats_connect(sess->group, sess->backend_idx, 1);
+    if (sess->opt != NULL && sess->opt->persist_key != 0)
+        lb_persist_set(sess->sl->persist, sess->opt->persist_key,
+                       sess->backend_idx, sess->sl->cfg->persist_timeout_ms,
+                       lb_loop_now(server(sess)->loop));
+    if (sess->sl->cfg->tcp_keepalive > 0 && backend_cfg(sess)->port != 0)
+        keepalive(sess, sess->backend);
     touch(sess);
     arm_idle(sess);
     lb__session_start_up(sess);
@@ -534,8 +559,9 @@ static void
 connect_to(lb_session_t *sess, const lb_addr_t *addr)
 {
     lb_server_t *srv = server(sess);
-    /* A PROXY header, or bytes that came with the client's, go first. */
-    int data_first = sess->held > 0 || sess->pp.data != NULL;
+    /* A PROXY header, or bytes the client sent already, go first. */
+    int data_first = sess->held > 0 || sess->pp.data != NULL ||
+                     (sess->opt != NULL && sess->opt->ibuf != NULL);
     int rc = data_first
                  ? lb_stream_connect_data(srv->loop, addr, on_connected, sess,
                                           &sess->backend)
@@ -565,8 +591,8 @@ on_resolved(lb_resolve_t *req, int status, const lb_addr_t *addr,
     connect_to(sess, addr);
 }
 
-/* Waiting for a PROXY header: its timeout; before the backend answered:
- * the connect timeout; after: silence. */
+/* Waiting for a PROXY header or the first bytes: their timeout; before
+ * the backend answered: the connect timeout; after: silence. */
 static void
 on_timer(lb_timer_t *t)
 {
@@ -576,6 +602,8 @@ on_timer(lb_timer_t *t)
         lb__session_header_timed_out(sess);
     else if (sess->queued)
         lb__session_queue_timed_out(sess);
+    else if (sess->inspecting)
+        lb__session_inspect_timed_out(sess);
     else if (sess->connected)
         idle_check(sess);
     else
@@ -592,7 +620,7 @@ lb__session_try_backend(lb_session_t *sess)
 
     sess->attempts++;
     lb_tried_mark(&sess->tried, sess->backend_idx);
-    lb_health_count(&sess->sl->health, sess->backend_idx, 1);
+    lb_health_count(&sess->group->health, sess->backend_idx, 1);
     sess->counted = 1;
     if (timeout > 0)
         lb_timer_start(&sess->timer, (uint64_t)timeout);
@@ -613,20 +641,18 @@ lb__session_try_backend(lb_session_t *sess)
 void
 lb__session_refuse(lb_session_t *sess, const char *why)
 {
-    lb_served_listener_t *sl = sess->sl;
-    uint64_t now = lb_loop_now(sl->srv->loop);
+    lb_group_t *g = sess->group;
 
-    if (now - sl->last_full_log >= 1000) {
-        sl->last_full_log = now;
+    if (once_a_second(sess, &g->last_full_log)) {
         if (why != NULL)
             lb_log_error("%s: %s; closing new client connections",
-                         sl->cfg->listen_label, why);
+                         g->cfg->listen_label, why);
         else
             lb_log_error("Every backend of %s is at max_conns (%d); closing "
-                         "new client connections", sl->cfg->listen_label,
-                         sl->cfg->health.max_conns);
+                         "new client connections", g->cfg->listen_label,
+                         g->cfg->health.max_conns);
     }
-    lb_stats_refused(sl, LB_STATS_REFUSED_FULL);
+    lb_stats_refused(sess->sl, LB_STATS_REFUSED_FULL);
     lb__session_end(sess, END_REFUSED, 0);
 }
 
@@ -641,37 +667,81 @@ none_ready(lb_health_t *h)
            "admin API)";
 }
 
-/* The first backend, by the listener's order among those in service;
- * with a queue, after those already waiting. */
+/* The client is for the listener's own backends and it has none (it has
+ * routes): closed, logged at most once a second. */
+static void
+refuse_no_route(lb_session_t *sess)
+{
+    lb_served_listener_t *sl = sess->sl;
+    char client[LB_ADDRSTRLEN];
+
+    if (once_a_second(sess, &sl->last_route_log)) {
+        client_label(sess, client, sizeof(client));
+        lb_log_error("No route for client %s on %s, and no backends of its "
+                     "own; closing the connection", client,
+                     sl->cfg->listen_label);
+    }
+    lb_stats_refused(sl, LB_STATS_REFUSED_NO_ROUTE);
+    lb__session_end(sess, END_NO_ROUTE, 0);
+}
+
+/* The backend the client's first bytes asked for (an RDP routing
+ * token's, or the one its cookie went to), unless it cannot take it: a
+ * cookie's backend must be in service and below max_conns (else another
+ * is chosen, and remembered once connected), a token's below max_conns
+ * (the broker knows where the user's session is). */
+static long
+preferred(lb_session_t *sess, uint64_t now)
+{
+    long b = sess->opt != NULL ? sess->opt->prefer : -1;
+    int rank;
+
+    if (b < 0 || (size_t)b >= sess->group->cfg->nbackends)
+        return -1;
+    rank = lb_health_rank(&sess->group->health, (size_t)b, now);
+    if (rank == LB_RANK_FULL ||
+        (sess->opt->persist_key != 0 && rank != LB_RANK_OK))
+        return -1;
+    return b;
+}
+
+/* The first backend, by the group's order among those in service; with
+ * a queue, after those already waiting. */
 static void
 choose_backend(lb_session_t *sess)
 {
-    lb_served_listener_t *sl = sess->sl;
-    long first;
+    lb_group_t *g = sess->group;
+    uint64_t now = lb_loop_now(server(sess)->loop);
+    long first = preferred(sess, now);
 
-    if (lb__queue_waiting(sl)) {
+    if (first < 0 && lb__queue_waiting(sess->sl)) {
         lb__session_enqueue(sess); /* first come, first served */
         return;
     }
-    first = lb_pick_backend(&sl->health, sl->rr, &sess->client_addr,
-                            lb_loop_now(sl->srv->loop));
-    if (first < 0 && sl->cfg->queue_timeout_ms > 0)
+    if (first < 0)
+        first = lb_pick_backend(&g->health, g->rr, &sess->client_addr, now);
+    if (first < 0 && sess->sl->cfg->queue_timeout_ms > 0) {
         lb__session_enqueue(sess);
-    else if (first < 0)
-        lb__session_refuse(sess, none_ready(&sl->health));
-    else {
-        sess->backend_idx = (size_t)first;
-        lb__session_try_backend(sess);
+        return;
     }
+    if (first < 0) {
+        lb__session_refuse(sess, none_ready(&g->health));
+        return;
+    }
+    sess->backend_idx = (size_t)first;
+    lb__session_try_backend(sess);
 }
 
-/* The client is known: sess->client_addr is what its PROXY header said,
- * if the listener expects one, else its peer address. (Allow and deny
- * lists belong here.) Then a backend. */
 void
-lb__session_admit(lb_session_t *sess, const lb_pp_header_t *hdr)
+lb__session_route(lb_session_t *sess, lb_group_t *g, const lb_addr_t *dst)
 {
-    if (lb__session_prepare_header(sess, hdr) != 0) {
+    sess->group = g;
+    if (g->cfg->nbackends == 0) {
+        refuse_no_route(sess);
+        return;
+    }
+    if (lb_tried_init(&sess->tried, g->cfg->nbackends) != 0 ||
+        lb__session_prepare_header(sess, g, dst) != 0) {
         lb_log_error("out of memory: dropping a connection on %s",
                      sess->sl->cfg->listen_label);
         lb__session_end(sess, END_ERROR, 1);
@@ -680,15 +750,85 @@ lb__session_admit(lb_session_t *sess, const lb_pp_header_t *hdr)
     choose_backend(sess);
 }
 
+/* max_conns_per_client, max_conn_rate_per_client: a client over one is
+ * reset, counted and logged with the others (once a second), without a
+ * connection line each. */
+static int
+over_client_limit(lb_session_t *sess)
+{
+    lb_served_listener_t *sl = sess->sl;
+    int rc = lb_clients_admit(sl->clients, sl->cfg, &sess->client_addr,
+                              server(sess)->slot,
+                              lb_loop_now(server(sess)->loop),
+                              &sess->opt->client_ref);
+
+    if (rc == LB_CLIENT_OK)
+        return 0;
+    lb_stats_refused(sl, rc == LB_CLIENT_CONNS
+                             ? LB_STATS_REFUSED_CLIENT_CONNS
+                             : LB_STATS_REFUSED_CLIENT_RATE);
+    lb_server_refused_client(sl, &sess->client_addr,
+                             rc == LB_CLIENT_CONNS
+                                 ? "max_conns_per_client"
+                                 : "max_conn_rate_per_client");
+    sess->quiet = 1;
+    lb__session_end(sess, END_REFUSED, 1);
+    return 1;
+}
+
+/* The client is known: sess->client_addr is what its PROXY header said,
+ * if the listener expects one, else its peer address. (Allow and deny
+ * lists belong here.) Then its limits, its first bytes and a backend. */
+void
+lb__session_admit(lb_session_t *sess, const lb_pp_header_t *hdr)
+{
+    lb_served_listener_t *sl = sess->sl;
+
+    if (sl->clients != NULL && over_client_limit(sess))
+        return;
+    if (!lb_config_inspects(sl->cfg)) {
+        lb__session_route(sess, &sl->groups[0],
+                          hdr != NULL && hdr->has_addr ? &hdr->dst : NULL);
+        return;
+    }
+    /* The destination a PROXY header named, for send_proxy once the
+     * client's first bytes chose the group. */
+    if (hdr != NULL && hdr->has_addr) {
+        sess->opt->has_dst = 1;
+        sess->opt->dst = hdr->dst;
+    }
+    lb__session_inspect(sess);
+}
+
+/* tcp_keepalive on a socket; a failure costs the client nothing but is
+ * worth a line (at most one a second). */
+static void
+keepalive(lb_session_t *sess, lb_stream_t *s)
+{
+    lb_served_listener_t *sl = sess->sl;
+    int rc = lb_stream_keepalive(s, (unsigned)sl->cfg->tcp_keepalive);
+
+    if (rc == 0 || !once_a_second(sess, &sl->last_keepalive_log))
+        return;
+    lb_log_error("Cannot set tcp_keepalive on a connection of %s: %s",
+                 sl->cfg->listen_label, lb_strerror(rc));
+}
+
 void
 lb_session_start(lb_served_listener_t *sl, lb_stream_t *client,
                  const lb_addr_t *peer)
 {
     lb_server_t *srv = sl->srv;
     lb_session_t *sess = calloc(1, sizeof(*sess));
+    int opt = lb_config_inspects(sl->cfg) || sl->clients != NULL ||
+              sl->cfg->queue_timeout_ms > 0;
 
-    if (sess == NULL || lb_tried_init(&sess->tried, sl->cfg->nbackends)) {
+    if (sess != NULL && opt &&
+        (sess->opt = calloc(1, sizeof(*sess->opt))) == NULL) {
         free(sess);
+        sess = NULL;
+    }
+    if (sess == NULL) {
         lb_log_error("out of memory: dropping a connection on %s",
                      sl->cfg->listen_label);
         lb_stream_close(client, LB_CLOSE_RESET, NULL);
@@ -698,6 +838,8 @@ lb_session_start(lb_served_listener_t *sl, lb_stream_t *client,
     sess->client = client;
     (void)lb_stream_reset_on_exit(client);
     sess->open_streams = 1;
+    if (sess->opt != NULL)
+        sess->opt->prefer = -1;
     lb_stream_set_data(client, sess);
     sess->client_addr = *peer;
     lb_timer_init(srv->loop, &sess->timer, on_timer, sess);
@@ -706,6 +848,8 @@ lb_session_start(lb_served_listener_t *sl, lb_stream_t *client,
     sl->active++;
     lb_stats_active(sl, 1);
     sess->started = lb_loop_now(srv->loop);
+    if (sl->cfg->tcp_keepalive > 0)
+        keepalive(sess, client);
     if (sl->cfg->accept_proxy)
         lb__session_expect_header(sess);
     else

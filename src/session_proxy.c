@@ -1,7 +1,8 @@
 /* session_proxy.c - the PROXY protocol in a session: the client's header
  * read in pieces, with a timeout, when the listener expects one
  * (accept_proxy); ours written to the backend before any client byte
- * (send_proxy), then the client bytes that came with its header. */
+ * (send_proxy), then the client bytes held meanwhile (those that came
+ * with its header, those read to choose its backends). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,22 +12,68 @@
 
 /* ---- PROXY protocol to the backend (send_proxy) ---- */
 
-/* Client bytes that came with the client's own PROXY header go first. */
 static void
-send_held(lb_session_t *sess)
+on_held_written(lb_stream_t *s, int status)
+{
+    lb_session_t *sess = lb_stream_data(s);
+
+    lb_bufpool_put(server(sess)->pool, sess->buf[TO_BACKEND]);
+    sess->buf[TO_BACKEND] = NULL;
+    if (status < 0)
+        lb__session_sink_failed(sess, TO_BACKEND);
+    else
+        lb__session_first_read(sess);
+}
+
+/* n held client bytes go to the backend (counted as relayed), then cb. */
+static void
+write_held(lb_session_t *sess, char *buf, size_t n, lb_write_cb cb)
+{
+    sess->bytes[TO_BACKEND] += n;
+    lb_stats_bytes(sess->group, sess->backend_idx, TO_BACKEND, (long)n);
+    if (lb_stream_write(sess->backend, buf, n, cb) != 0)
+        lb__session_end(sess, END_ERROR, 1);
+}
+
+/* Client bytes held in a relay buffer (after its PROXY header, or read
+ * with or after its first bytes) go next, then the relay. */
+static void
+send_buffer_held(lb_session_t *sess)
 {
     size_t n = sess->held;
 
     if (n == 0) {
-        lb__session_read(sess, TO_BACKEND);
+        lb__session_first_read(sess);
         return;
     }
     sess->held = 0;
-    sess->bytes[TO_BACKEND] += n;
-    lb_stats_bytes(sess->sl, sess->backend_idx, TO_BACKEND, (long)n);
-    if (lb_stream_write(sess->backend, sess->buf[TO_BACKEND], n,
-                        lb__session_on_write) != 0)
-        lb__session_end(sess, END_ERROR, 1);
+    write_held(sess, sess->buf[TO_BACKEND], n, on_held_written);
+}
+
+static void
+on_inspected_written(lb_stream_t *s, int status)
+{
+    lb_session_t *sess = lb_stream_data(s);
+
+    free(sess->opt->ibuf);
+    sess->opt->ibuf = NULL;
+    sess->opt->ilen = sess->opt->icap = 0;
+    if (status < 0)
+        lb__session_sink_failed(sess, TO_BACKEND);
+    else
+        send_buffer_held(sess);
+}
+
+/* The client's first bytes, when they took more than one read to come,
+ * go first; what was held in a relay buffer after them. */
+static void
+send_held(lb_session_t *sess)
+{
+    if (sess->opt == NULL || sess->opt->ibuf == NULL)
+        send_buffer_held(sess);
+    else
+        write_held(sess, sess->opt->ibuf, sess->opt->ilen,
+                   on_inspected_written);
 }
 
 static void
@@ -58,17 +105,18 @@ lb__session_start_up(lb_session_t *sess)
 
 /* The header for the backend (send_proxy), built before the first connect
  * and kept until written: from the client's own header when it named the
- * addresses (chaining), else from the connection. */
+ * addresses (chaining: dst), else from the connection. */
 int
-lb__session_prepare_header(lb_session_t *sess, const lb_pp_header_t *hdr)
+lb__session_prepare_header(lb_session_t *sess, const lb_group_t *g,
+                           const lb_addr_t *dst)
 {
-    int version = sess->sl->cfg->send_proxy;
-    const lb_addr_t *dst;
+    int version = g->cfg->send_proxy;
     lb_addr_t local;
 
     if (version == 0)
         return 0;
-    dst = hdr != NULL && hdr->has_addr ? &hdr->dst : &local;
+    if (dst == NULL)
+        dst = &local;
     if (dst == &local && lb_stream_local(sess->client, &local) != 0)
         local.len = 0; /* sent as UNKNOWN (v1) or LOCAL (v2) */
     sess->pp.data = malloc(LB_PP_BUILD_MAX);
@@ -85,11 +133,9 @@ static void
 header_failed(lb_session_t *sess, const char *why)
 {
     lb_served_listener_t *sl = sess->sl;
-    uint64_t now = lb_loop_now(sl->srv->loop);
     char client[LB_ADDRSTRLEN];
 
-    if (now - sl->last_proxy_log >= 1000) {
-        sl->last_proxy_log = now;
+    if (once_a_second(sess, &sl->last_proxy_log)) {
         client_label(sess, client, sizeof(client));
         lb_log_error("No valid PROXY header from %s on %s (%s); closing the "
                      "connection", client, sl->cfg->listen_label, why);

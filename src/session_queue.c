@@ -6,7 +6,10 @@
  * (its session and socket, no buffer), and one that goes away is noticed
  * with nothing read (lb_stream_watch) and dropped.
  *
- * Each worker keeps its own queue in arrival order; the shared block
+ * The queue is the listener's, whatever group (own backends or a
+ * route's) a client waits for: a client of a full route holds up those
+ * behind it, the order stays first come, first served. Each worker keeps
+ * its own queue in arrival order; the shared block
  * holds each worker's count and the ticket of its oldest client, so a
  * worker serves its oldest only when no other worker has an older one,
  * and a newcomer waits behind every client waiting anywhere. A slot that
@@ -73,7 +76,7 @@ head(lb_served_listener_t *sl)
 {
     return lb_list_empty(&sl->queue)
                ? NULL
-               : LB_LIST_ENTRY(sl->queue.next, lb_session_t, qlink);
+               : LB_LIST_ENTRY(sl->queue.next, lb_session_opt_t, qlink)->self;
 }
 
 /* This worker's oldest, for the others to see. */
@@ -83,7 +86,7 @@ publish_head(lb_served_listener_t *sl)
     lb_session_t *h = head(sl);
 
     lb_atomic_store(&counters(sl)->queue_head[slot(sl)],
-                    h ? (int64_t)h->ticket : 0);
+                    h ? (int64_t)h->opt->ticket : 0);
 }
 
 int
@@ -101,7 +104,7 @@ lb__session_unqueue(lb_session_t *sess)
     if (!sess->queued)
         return;
     sess->queued = 0;
-    lb_list_remove(&sess->qlink);
+    lb_list_remove(&sess->opt->qlink);
     lb_atomic_add(&counters(sl)->queued[slot(sl)], -1);
     publish_head(sl);
     if (lb_list_empty(&sl->queue))
@@ -141,10 +144,12 @@ lb__session_enqueue(lb_session_t *sess)
         lb__session_refuse(sess, "its queue is full (max_queue)");
         return;
     }
-    sess->ticket = (uint64_t)lb_atomic_add(&c->queue_ticket, 1);
-    sess->queued_at = lb_loop_now(sl->srv->loop);
+    /* The session has its opt: listeners with a queue allocate it. */
+    sess->opt->self = sess;
+    sess->opt->ticket = (uint64_t)lb_atomic_add(&c->queue_ticket, 1);
+    sess->opt->queued_at = lb_loop_now(sl->srv->loop);
     sess->queued = 1;
-    lb_list_push(&sl->queue, &sess->qlink);
+    lb_list_push(&sl->queue, &sess->opt->qlink);
     lb_atomic_add(&c->queued[slot(sl)], 1);
     publish_head(sl);
     lb_timer_start(&sess->timer, (uint64_t)sl->cfg->queue_timeout_ms);
@@ -166,16 +171,16 @@ serve_queue(lb_served_listener_t *sl)
     uint64_t now = lb_loop_now(sl->srv->loop);
 
     while ((sess = head(sl)) != NULL &&
-           (int64_t)sess->ticket == oldest(sl)) {
-        long b = lb_pick_backend(&sl->health, sl->rr, &sess->client_addr,
-                                 now);
+           (int64_t)sess->opt->ticket == oldest(sl)) {
+        lb_group_t *g = sess->group;
+        long b = lb_pick_backend(&g->health, g->rr, &sess->client_addr, now);
 
         if (b < 0)
             break;
         lb__session_unqueue(sess);
         lb_atomic_add(&counters(sl)->dequeued, 1);
         lb_atomic_add(&counters(sl)->wait_ms,
-                      (int64_t)(now - sess->queued_at));
+                      (int64_t)(now - sess->opt->queued_at));
         lb_timer_stop(&sess->timer);
         sess->backend_idx = (size_t)b;
         lb__session_try_backend(sess);

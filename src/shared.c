@@ -1,83 +1,133 @@
 /* shared.c - lays out the memory every worker process shares: one block,
  * so nothing in it needs freeing on its own and pointers into it stay
- * valid in every forked worker. */
+ * valid in every forked worker. Per backend group (a listener's own
+ * backends, each route's) a cursor, health, connection counts and
+ * counters; per listener its counters and, where used, its client and
+ * persistence tables; the count of log lines dropped. */
 #include <time.h>
 
 #include "lb_server.h"
 
-/* Every part starts on a 16-byte boundary, enough for any of them. */
-static size_t
-align_up(size_t off)
+/* Hands out parts of the block in order, each on a 16-byte boundary
+ * (enough for any of them). A first pass with no base only adds up. */
+typedef struct carve_s {
+    char *base;
+    size_t off;
+} carve_t;
+
+static void *
+take(carve_t *c, size_t n)
 {
-    return (off + 15) / 16 * 16;
+    size_t at = (c->off + 15) / 16 * 16;
+
+    c->off = at + n;
+    return c->base != NULL ? c->base + at : NULL;
 }
 
-typedef struct layout_s {
-    size_t rr, state_ptrs, conns_ptrs, states, conns, size;
-    size_t counters, bcounter_ptrs, bcounters, log_dropped; /* statistics */
-} layout_t;
+#define TAKE(c, n, type) ((type *)take((c), (n) * sizeof(type)))
 
-static layout_t
-plan(const lb_config_t *cfg, unsigned processes)
+static void
+place_groups(carve_t *c, const lb_config_t *cfg, unsigned processes,
+             lb_shared_t *out)
 {
-    size_t nb = 0;
-    layout_t l;
+    size_t ng = lb_config_ngroups(cfg);
 
-    for (size_t i = 0; i < cfg->nlisteners; i++)
-        nb += cfg->listeners[i].nbackends;
-    l.rr = 0;
-    l.state_ptrs = align_up(cfg->nlisteners * sizeof(lb_rr_t));
-    l.conns_ptrs = align_up(l.state_ptrs +
-                            cfg->nlisteners * sizeof(lb_backend_state_t *));
-    l.states = align_up(l.conns_ptrs +
-                        cfg->nlisteners * sizeof(lb_atomic_t *));
-    l.conns = align_up(l.states + nb * sizeof(lb_backend_state_t));
-    l.counters = align_up(l.conns + nb * processes * sizeof(lb_atomic_t));
-    l.bcounter_ptrs = align_up(l.counters + cfg->nlisteners *
-                               sizeof(lb_listener_counters_t));
-    l.bcounters = align_up(l.bcounter_ptrs + cfg->nlisteners *
-                           sizeof(lb_backend_counters_t *));
-    l.log_dropped = align_up(l.bcounters +
-                             nb * sizeof(lb_backend_counters_t));
-    l.size = l.log_dropped + sizeof(lb_atomic_t);
-    return l;
+    out->rr = TAKE(c, ng, lb_rr_t);
+    out->state = TAKE(c, ng, lb_backend_state_t *);
+    out->conns = TAKE(c, ng, lb_atomic_t *);
+    out->bcounters = TAKE(c, ng, lb_backend_counters_t *);
+    for (size_t g = 0; g < ng; g++) {
+        size_t nb = lb_config_group(cfg, g)->nbackends;
+        lb_backend_state_t *state = TAKE(c, nb, lb_backend_state_t);
+        lb_atomic_t *conns = TAKE(c, nb * processes, lb_atomic_t);
+        lb_backend_counters_t *bc = TAKE(c, nb, lb_backend_counters_t);
+
+        if (c->base == NULL)
+            continue;
+        out->state[g] = state;
+        out->conns[g] = conns;
+        out->bcounters[g] = bc;
+    }
+}
+
+/* An empty table has size 0. */
+static void
+place_table(carve_t *c, lb_table_t *t, size_t size)
+{
+    lb_atomic_t *keys = TAKE(c, size, lb_atomic_t);
+    lb_atomic_t *stamps = TAKE(c, size, lb_atomic_t);
+
+    if (c->base == NULL)
+        return;
+    t->keys = keys;
+    t->stamps = stamps;
+    t->size = size;
+}
+
+static int
+limits_clients(const lb_listener_cfg_t *l)
+{
+    return l->max_conns_per_client > 0 || l->client_rate.count > 0;
+}
+
+static void
+place_tables(carve_t *c, const lb_config_t *cfg, unsigned processes,
+             lb_shared_t *out)
+{
+    out->clients = TAKE(c, cfg->nlisteners, lb_clients_t);
+    out->persist = TAKE(c, cfg->nlisteners, lb_persist_t);
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        const lb_listener_cfg_t *l = &cfg->listeners[i];
+        size_t nc = limits_clients(l) ? cfg->client_table_size : 0;
+        size_t np = l->persist != LB_PERSIST_NONE ? cfg->persist_table_size
+                                                  : 0;
+        lb_clients_t *cl = c->base ? &out->clients[i] : NULL;
+        lb_persist_t *pe = c->base ? &out->persist[i] : NULL;
+        lb_table_t none;
+        lb_atomic_t *tat, *conns, *backend;
+
+        place_table(c, cl ? &cl->t : &none, nc);
+        tat = TAKE(c, nc, lb_atomic_t);
+        conns = TAKE(c, nc * processes, lb_atomic_t);
+        place_table(c, pe ? &pe->t : &none, np);
+        backend = TAKE(c, np, lb_atomic_t);
+        if (c->base == NULL)
+            continue;
+        cl->tat = tat;
+        cl->conns = conns;
+        cl->processes = processes;
+        pe->backend = backend;
+    }
+}
+
+static void
+place(carve_t *c, const lb_config_t *cfg, unsigned processes,
+      lb_shared_t *out)
+{
+    place_groups(c, cfg, processes, out);
+    out->counters = TAKE(c, cfg->nlisteners, lb_listener_counters_t);
+    out->log_dropped = TAKE(c, 1, lb_atomic_t);
+    place_tables(c, cfg, processes, out);
 }
 
 int
 lb_shared_create(const lb_config_t *cfg, lb_shared_t *out)
 {
     unsigned processes = cfg->processes ? cfg->processes : 1;
-    layout_t l = plan(cfg, processes);
-    char *base = lb_shared_alloc(l.size);
-    lb_backend_state_t *state;
-    lb_atomic_t *conns;
-    lb_backend_counters_t *bcounters;
+    carve_t c = {NULL, 0};
     time_t now = time(NULL);
+    lb_shared_t sizing;
 
-    if (base == NULL)
+    place(&c, cfg, processes, &sizing);
+    c.base = lb_shared_alloc(c.off);
+    if (c.base == NULL)
         return LB_ENOMEM;
-    out->block = base;
-    out->size = l.size;
+    out->block = c.base;
+    out->size = c.off;
     out->processes = processes;
-    out->rr = (lb_rr_t *)(void *)(base + l.rr);
-    out->state = (lb_backend_state_t **)(void *)(base + l.state_ptrs);
-    out->conns = (lb_atomic_t **)(void *)(base + l.conns_ptrs);
-    state = (lb_backend_state_t *)(void *)(base + l.states);
-    conns = (lb_atomic_t *)(void *)(base + l.conns);
-    out->counters = (lb_listener_counters_t *)(void *)(base + l.counters);
-    out->bcounters = (lb_backend_counters_t **)(void *)(base +
-                                                        l.bcounter_ptrs);
-    bcounters = (lb_backend_counters_t *)(void *)(base + l.bcounters);
-    out->log_dropped = (lb_atomic_t *)(void *)(base + l.log_dropped);
+    c.off = 0;
+    place(&c, cfg, processes, out);
     out->started = now == (time_t)-1 ? 0 : (int64_t)now;
-    for (size_t i = 0; i < cfg->nlisteners; i++) {
-        out->state[i] = state;
-        out->conns[i] = conns;
-        out->bcounters[i] = bcounters;
-        state += cfg->listeners[i].nbackends;
-        conns += cfg->listeners[i].nbackends * processes;
-        bcounters += cfg->listeners[i].nbackends;
-    }
     return 0;
 }
 

@@ -7,6 +7,11 @@
 #include "lb_server.h"
 #include "lb_version.h"
 
+const char *const lb_stats_refused_names[LB_STATS_NREFUSED] = {
+    "allow_deny", "max_conns", "max_conns_per_client",
+    "max_conn_rate_per_client", "no_route",
+};
+
 /* The listener's index in the config: where its counters are. */
 static size_t
 index_of(const lb_served_listener_t *sl)
@@ -21,9 +26,9 @@ counters(const lb_served_listener_t *sl)
 }
 
 static lb_backend_counters_t *
-bcounters(const lb_served_listener_t *sl, size_t b)
+bcounters(const lb_group_t *g, size_t b)
 {
-    return &sl->srv->shared->bcounters[index_of(sl)][b];
+    return &g->sl->srv->shared->bcounters[g->cfg->group][b];
 }
 
 void
@@ -51,17 +56,17 @@ lb_stats_failed(lb_served_listener_t *sl)
 }
 
 void
-lb_stats_connect(lb_served_listener_t *sl, size_t b, int ok)
+lb_stats_connect(const lb_group_t *g, size_t b, int ok)
 {
-    lb_backend_counters_t *c = bcounters(sl, b);
+    lb_backend_counters_t *c = bcounters(g, b);
 
     lb_atomic_add(ok ? &c->connections : &c->failures, 1);
 }
 
 void
-lb_stats_bytes(lb_served_listener_t *sl, size_t b, int dir, long n)
+lb_stats_bytes(const lb_group_t *g, size_t b, int dir, long n)
 {
-    lb_atomic_add(&bcounters(sl, b)->bytes[dir], n);
+    lb_atomic_add(&bcounters(g, b)->bytes[dir], n);
 }
 
 /* ---- snapshot ---- */
@@ -84,25 +89,52 @@ read_admin(const lb_listener_cfg_t *l, lb_backend_state_t *st, size_t b,
     out->changed = lb_atomic_load(&st->changed);
 }
 
-/* Backend b of listener li; its open connections are health.c's per-slot
- * counts, summed. */
-static void
-read_backend(const lb_config_t *cfg, const lb_shared_t *sh, size_t li,
+/* Backend b of group g (lb_config_group); its open connections are
+ * health.c's per-slot counts, summed. */static void
+read_backend(const lb_config_t *cfg, const lb_shared_t *sh, size_t g,
              size_t b, lb_stats_backend_t *out)
 {
-    lb_backend_counters_t *c = &sh->bcounters[li][b];
+    const lb_listener_cfg_t *gc = lb_config_group(cfg, g);
+    lb_backend_counters_t *c = &sh->bcounters[g][b];
     unsigned np = sh->processes;
 
-    out->name = cfg->listeners[li].backends[b].label;
-    out->down = (int)lb_atomic_load(&sh->state[li][b].down);
-    read_admin(&cfg->listeners[li], &sh->state[li][b], b, out);
+    out->name = gc->backends[b].label;
+    out->route = g < cfg->nlisteners ? NULL : gc->name;
+    out->down = (int)lb_atomic_load(&sh->state[g][b].down);
+    read_admin(gc, &sh->state[g][b], b, out);
     out->active = 0;
     for (unsigned s = 0; s < np; s++)
-        out->active += lb_atomic_load(&sh->conns[li][b * np + s]);
+        out->active += lb_atomic_load(&sh->conns[g][b * np + s]);
     out->connections = lb_atomic_load(&c->connections);
     out->failures = lb_atomic_load(&c->failures);
     out->bytes[0] = lb_atomic_load(&c->bytes[0]);
     out->bytes[1] = lb_atomic_load(&c->bytes[1]);
+}
+
+/* Listener li's own backends, then its routes': how many. */
+static size_t
+backends_of(const lb_config_t *cfg, size_t li)
+{
+    const lb_listener_cfg_t *l = &cfg->listeners[li];
+    size_t n = l->nbackends;
+
+    for (size_t r = 0; r < l->nroutes; r++)
+        n += cfg->routes[l->first_route + r].nbackends;
+    return n;
+}
+
+static size_t
+read_group(const lb_config_t *cfg, const lb_shared_t *sh, size_t g,
+           lb_stats_backend_t *backends, lb_stats_listener_t *out)
+{
+    size_t n = lb_config_group(cfg, g)->nbackends;
+
+    for (size_t b = 0; b < n; b++) {
+        read_backend(cfg, sh, g, b, &backends[b]);
+        out->bytes[0] += backends[b].bytes[0];
+        out->bytes[1] += backends[b].bytes[1];
+    }
+    return n;
 }
 
 static void
@@ -111,12 +143,13 @@ read_listener(const lb_config_t *cfg, const lb_shared_t *sh, size_t li,
 {
     const lb_listener_cfg_t *l = &cfg->listeners[li];
     lb_listener_counters_t *c = &sh->counters[li];
+    size_t at;
 
     out->name = l->name;
     out->address = l->listen_label;
     out->accepted = lb_atomic_load(&c->accepted);
-    out->refused[0] = lb_atomic_load(&c->refused[0]);
-    out->refused[1] = lb_atomic_load(&c->refused[1]);
+    for (int r = 0; r < LB_STATS_NREFUSED; r++)
+        out->refused[r] = lb_atomic_load(&c->refused[r]);
     out->failed = lb_atomic_load(&c->failed);
     out->active = out->queued = 0;
     for (unsigned s = 0; s < sh->processes && s < LB_MAX_PROCESSES; s++) {
@@ -129,13 +162,12 @@ read_listener(const lb_config_t *cfg, const lb_shared_t *sh, size_t li,
     out->queue_timeouts = lb_atomic_load(&c->queue_timeouts);
     out->queue_left = lb_atomic_load(&c->queue_left);
     out->bytes[0] = out->bytes[1] = 0;
-    for (size_t b = 0; b < l->nbackends; b++) {
-        read_backend(cfg, sh, li, b, &backends[b]);
-        out->bytes[0] += backends[b].bytes[0];
-        out->bytes[1] += backends[b].bytes[1];
-    }
+    at = read_group(cfg, sh, li, backends, out);
+    for (size_t r = 0; r < l->nroutes; r++)
+        at += read_group(cfg, sh, cfg->nlisteners + l->first_route + r,
+                         backends + at, out);
     out->backends = backends;
-    out->nbackends = l->nbackends;
+    out->nbackends = at;
 }
 
 int
@@ -146,7 +178,7 @@ lb_stats_snapshot(const lb_config_t *cfg, const lb_shared_t *sh,
     time_t now = time(NULL);
 
     for (size_t i = 0; i < cfg->nlisteners; i++)
-        nb += cfg->listeners[i].nbackends;
+        nb += backends_of(cfg, i);
     out->version = LB_VERSION;
     out->started = sh->started;
     out->now = now == (time_t)-1 ? sh->started : (int64_t)now;
@@ -160,7 +192,7 @@ lb_stats_snapshot(const lb_config_t *cfg, const lb_shared_t *sh,
     }
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         read_listener(cfg, sh, i, out->all_backends + at, &out->listeners[i]);
-        at += cfg->listeners[i].nbackends;
+        at += out->listeners[i].nbackends;
     }
     return 0;
 }

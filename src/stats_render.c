@@ -230,14 +230,17 @@ admin_word(int admin)
 
 /* ---- Prometheus ---- */
 
-/* A family of one int64 field (or a pair of them, told apart by a label)
- * of each listener or backend snapshot. */
+/* A family of one int64 field (or an array of them, told apart by a
+ * label) of each listener or backend snapshot. */
 typedef struct family_s {
     const char *name, *type, *help;
     size_t off;
-    const char *label;     /* NULL, or the label of a pair */
-    const char *values[2]; /* its values: the pair's [0] and [1] */
+    const char *label;           /* NULL, or the label of an array */
+    const char *const *values;   /* its values, one per element */
+    int nvalues;
 } family_t;
+
+static const char *const directions[2] = {"in", "out"};
 
 #define L_FIELD(f) offsetof(lb_stats_listener_t, f)
 #define B_FIELD(f) offsetof(lb_stats_backend_t, f)
@@ -245,53 +248,54 @@ typedef struct family_s {
 static const family_t listener_families[] = {
     {"pumpkinlb_connections_total", "counter",
      "Client connections accepted, refused ones included.",
-     L_FIELD(accepted), NULL, {NULL, NULL}},
+     L_FIELD(accepted), NULL, NULL, 1},
     {"pumpkinlb_connections_active", "gauge", "Client connections open now.",
-     L_FIELD(active), NULL, {NULL, NULL}},
+     L_FIELD(active), NULL, NULL, 1},
     {"pumpkinlb_connections_refused_total", "counter",
-     "Clients turned away at once: by allow/deny, or with every backend at "
-     "max_conns.",
-     L_FIELD(refused), "reason", {"allow_deny", "max_conns"}},
+     "Clients turned away at once: by allow/deny, with every backend at "
+     "max_conns, over a per-client limit, or with no route and no backends "
+     "of the listener's own for them.",
+     L_FIELD(refused), "reason", lb_stats_refused_names, LB_STATS_NREFUSED},
     {"pumpkinlb_connections_failed_total", "counter",
      "Clients closed because every backend tried failed to connect.",
-     L_FIELD(failed), NULL, {NULL, NULL}},
+     L_FIELD(failed), NULL, NULL, 1},
     {"pumpkinlb_bytes_total", "counter",
      "Bytes relayed: in from clients to backends, out from backends to "
      "clients.",
-     L_FIELD(bytes), "direction", {"in", "out"}},
+     L_FIELD(bytes), "direction", directions, 2},
     {"pumpkinlb_queue_length", "gauge",
      "Clients waiting in the queue (queue_timeout) now.", L_FIELD(queued),
-     NULL, {NULL, NULL}},
+     NULL, NULL, 1},
     {"pumpkinlb_queue_timeouts_total", "counter",
      "Queued clients refused when queue_timeout passed.",
-     L_FIELD(queue_timeouts), NULL, {NULL, NULL}},
+     L_FIELD(queue_timeouts), NULL, NULL, 1},
     {"pumpkinlb_queue_abandoned_total", "counter",
      "Queued clients that went away before their turn.",
-     L_FIELD(queue_left), NULL, {NULL, NULL}},
+     L_FIELD(queue_left), NULL, NULL, 1},
 };
 
 static const family_t backend_families[] = {
     {"pumpkinlb_backend_connections_active", "gauge",
      "Connections open (or being connected) to the backend now.",
-     B_FIELD(active), NULL, {NULL, NULL}},
+     B_FIELD(active), NULL, NULL, 1},
     {"pumpkinlb_backend_connections_total", "counter",
      "Connects to the backend that succeeded.", B_FIELD(connections), NULL,
-     {NULL, NULL}},
+     NULL, 1},
     {"pumpkinlb_backend_connect_failures_total", "counter",
      "Connects to the backend that failed (refused, timed out, unreachable, "
      "name not resolved).",
-     B_FIELD(failures), NULL, {NULL, NULL}},
+     B_FIELD(failures), NULL, NULL, 1},
     {"pumpkinlb_backend_bytes_total", "counter",
      "Bytes relayed through the backend: in to it from clients, out from it "
      "to clients.",
-     B_FIELD(bytes), "direction", {"in", "out"}},
+     B_FIELD(bytes), "direction", directions, 2},
     {"pumpkinlb_backend_weight", "gauge",
      "The backend's weight: the admin API's, else the config's.",
-     B_FIELD(weight), NULL, {NULL, NULL}},
+     B_FIELD(weight), NULL, NULL, 1},
     {"pumpkinlb_backend_max_conns", "gauge",
      "The backend's max_conns: the admin API's, else the config's; 0 is no "
      "limit.",
-     B_FIELD(max_conns), NULL, {NULL, NULL}},
+     B_FIELD(max_conns), NULL, NULL, 1},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -302,14 +306,19 @@ header(lb_buf_t *b, const char *name, const char *type, const char *help)
     lb_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* name{listener="...",backend="..." (be may be NULL): the caller adds
- * any further labels, then sample_end(). */
+/* name{listener="...",route="...",backend="..." (be may be NULL; route
+ * only for a route's backend): the caller adds any further labels, then
+ * sample_end(). */
 static void
 sample_start(lb_buf_t *b, const char *name, const lb_stats_listener_t *l,
              const lb_stats_backend_t *be)
 {
     lb_buf_printf(b, "%s{listener=\"", name);
     lb_stats_escape_label(b, l->name);
+    if (be != NULL && be->route != NULL) {
+        lb_buf_puts(b, "\",route=\"");
+        lb_stats_escape_label(b, be->route);
+    }
     if (be != NULL) {
         lb_buf_puts(b, "\",backend=\"");
         lb_stats_escape_label(b, be->name);
@@ -331,7 +340,7 @@ family_samples(lb_buf_t *b, const family_t *f, const lb_stats_listener_t *l,
     const char *base = be ? (const char *)be : (const char *)l;
     const int64_t *v = (const int64_t *)(const void *)(base + f->off);
 
-    for (int k = 0; k < (f->label ? 2 : 1); k++) {
+    for (int k = 0; k < f->nvalues; k++) {
         sample_start(b, f->name, l, be);
         if (f->label)
             lb_buf_printf(b, ",%s=\"%s\"", f->label, f->values[k]);
@@ -509,19 +518,21 @@ lb_stats_prometheus(const lb_stats_snapshot_t *s, lb_buf_t *out)
 
 /* ---- JSON ---- */
 
+/* ,"key":{"names[0]":v[0],...} */
 static void
-json_pair(lb_buf_t *b, const char *key, const char *names[2],
-          const int64_t v[2])
+json_values(lb_buf_t *b, const char *key, const char *const *names,
+            const int64_t *v, int n)
 {
-    lb_buf_printf(b, ",\"%s\":{\"%s\":%lld,\"%s\":%lld}", key, names[0],
-                  (long long)v[0], names[1], (long long)v[1]);
+    lb_buf_printf(b, ",\"%s\":{", key);
+    for (int k = 0; k < n; k++)
+        lb_buf_printf(b, "%s\"%s\":%lld", k ? "," : "", names[k],
+                      (long long)v[k]);
+    lb_buf_puts(b, "}");
 }
 
 void
 lb_stats_json_backend(lb_buf_t *b, const lb_stats_backend_t *be)
 {
-    static const char *dirs[2] = {"in", "out"};
-
     lb_buf_puts(b, "{\"name\":");
     lb_stats_escape_json(b, be->name);
     lb_buf_printf(b, ",\"up\":%s,\"state\":\"%s\",\"down_reason\":",
@@ -534,7 +545,7 @@ lb_stats_json_backend(lb_buf_t *b, const lb_stats_backend_t *be)
                   ",\"connect_failures_total\":%lld",
                   (long long)be->active, (long long)be->connections,
                   (long long)be->failures);
-    json_pair(b, "bytes_total", dirs, be->bytes);
+    json_values(b, "bytes_total", directions, be->bytes, 2);
     lb_buf_printf(b, ",\"admin_state\":\"%s\",\"weight\":%lld,"
                   "\"max_conns\":%lld,\"last_change\":",
                   admin_word(be->admin), (long long)be->weight,
@@ -552,15 +563,17 @@ lb_stats_json_backend(lb_buf_t *b, const lb_stats_backend_t *be)
                       be->checked == LB_CHECKED_PASS ? "passed" : "failed",
                       lb_check_reason(be->check_reason),
                       (long long)be->check_ms, (long long)be->check_time);
+    lb_buf_puts(b, ",\"route\":"); /* its [route:NAME], or null */
+    if (be->route != NULL)
+        lb_stats_escape_json(b, be->route);
+    else
+        lb_buf_puts(b, "null");
     lb_buf_puts(b, "}");
 }
 
 static void
 json_listener(lb_buf_t *b, const lb_stats_listener_t *l)
 {
-    static const char *dirs[2] = {"in", "out"};
-    static const char *why[2] = {"allow_deny", "max_conns"};
-
     lb_buf_puts(b, "{\"name\":");
     lb_stats_escape_json(b, l->name);
     lb_buf_puts(b, ",\"address\":");
@@ -569,8 +582,9 @@ json_listener(lb_buf_t *b, const lb_stats_listener_t *l)
                   ",\"connections_failed_total\":%lld",
                   (long long)l->accepted, (long long)l->active,
                   (long long)l->failed);
-    json_pair(b, "connections_refused_total", why, l->refused);
-    json_pair(b, "bytes_total", dirs, l->bytes);
+    json_values(b, "connections_refused_total", lb_stats_refused_names,
+                l->refused, LB_STATS_NREFUSED);
+    json_values(b, "bytes_total", directions, l->bytes, 2);
     lb_buf_printf(b, ",\"queue\":{\"length\":%lld,\"served_total\":%lld,"
                   "\"wait_seconds_total\":%.3f,\"timeouts_total\":%lld,"
                   "\"abandoned_total\":%lld}", (long long)l->queued,
@@ -688,6 +702,11 @@ html_backend(lb_buf_t *b, const lb_stats_backend_t *be, int64_t now)
 {
     lb_buf_printf(b, "<tr class=\"backend %s\"><td class=\"name\">",
                   state_word(be->down));
+    if (be->route != NULL) { /* "route api: 10.0.0.1:443" */
+        lb_buf_puts(b, "route ");
+        lb_stats_escape_html(b, be->route);
+        lb_buf_puts(b, ": ");
+    }
     lb_stats_escape_html(b, be->name);
     lb_buf_printf(b, "</td><td class=\"state\">%s", state_word(be->down));
     if (be->down != LB_UP)
@@ -745,9 +764,14 @@ html_listener(lb_buf_t *b, const lb_stats_listener_t *l, int64_t now)
     }
     lb_buf_printf(b, "</h2>\n<p>Clients: %lld accepted, %lld open, "
                   "%lld refused by allow/deny, %lld refused at max_conns, "
+                  "%lld refused by per-client limits, %lld with no route, "
                   "%lld failed. Bytes: ",
                   (long long)l->accepted, (long long)l->active,
-                  (long long)l->refused[0], (long long)l->refused[1],
+                  (long long)l->refused[LB_STATS_REFUSED_ACL],
+                  (long long)l->refused[LB_STATS_REFUSED_FULL],
+                  (long long)(l->refused[LB_STATS_REFUSED_CLIENT_CONNS] +
+                              l->refused[LB_STATS_REFUSED_CLIENT_RATE]),
+                  (long long)l->refused[LB_STATS_REFUSED_NO_ROUTE],
                   (long long)l->failed);
     human_bytes(b, l->bytes[0]);
     lb_buf_puts(b, " in, ");

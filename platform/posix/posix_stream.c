@@ -607,3 +607,41 @@ lb_stream_local(const lb_stream_t *s, lb_addr_t *out)
 {
     return socket_address(s->io.fd, 0, out);
 }
+
+/* One TCP-level keepalive setting. TCP_KEEPIDLE and friends are Linux's
+ * and Cygwin's (3.1 on); a system without one keeps its own default for
+ * it. Cygwin before Windows 10 1703 fixes the probe count itself and may
+ * refuse TCP_KEEPCNT: then Windows' count of 10 is what we asked for. */
+static int
+set_keepalive_opt(int fd, int name, int value, int optional)
+{
+    if (setsockopt(fd, IPPROTO_TCP, name, &value, sizeof(value)) == 0)
+        return 0;
+    if (optional && (errno == ENOPROTOOPT || errno == EINVAL))
+        return 0;
+    return lb__posix_error(errno);
+}
+
+int
+lb_stream_keepalive(lb_stream_t *s, unsigned idle_s)
+{
+    int fd = s->io.fd, on = idle_s > 0, rc = 0;
+
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) != 0)
+        return lb__posix_error(errno);
+    if (!on)
+        return 0;
+#ifdef TCP_KEEPIDLE
+    rc = set_keepalive_opt(fd, TCP_KEEPIDLE, (int)idle_s, 0);
+#endif
+#ifdef TCP_KEEPINTVL
+    if (rc == 0)
+        rc = set_keepalive_opt(fd, TCP_KEEPINTVL,
+                               (int)LB_KEEPALIVE_INTERVAL(idle_s), 0);
+#endif
+#ifdef TCP_KEEPCNT
+    if (rc == 0)
+        rc = set_keepalive_opt(fd, TCP_KEEPCNT, LB_KEEPALIVE_PROBES, 1);
+#endif
+    return rc;
+}

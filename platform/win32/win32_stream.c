@@ -3,6 +3,7 @@
  * is sent, half-close. Closing is win32_close.c's. */
 #include "win32_internal.h"
 
+#include <mstcpip.h> /* SIO_KEEPALIVE_VALS */
 #include <stdlib.h>
 #include <string.h>
 
@@ -422,4 +423,22 @@ lb_stream_local(const lb_stream_t *s, lb_addr_t *out)
         return 0;
     }
     return socket_address(s->sock, 0, out);
+}
+
+/* SIO_KEEPALIVE_VALS sets the idle time and the interval in one call, on
+ * every Windows (TCP_KEEPIDLE and TCP_KEEPINTVL only from Windows 10
+ * 1709); the probe count is fixed at 10 (LB_KEEPALIVE_PROBES). */
+int
+lb_stream_keepalive(lb_stream_t *s, unsigned idle_s)
+{
+    struct tcp_keepalive ka;
+    DWORD got = 0;
+
+    ka.onoff = idle_s > 0;
+    ka.keepalivetime = (u_long)idle_s * 1000u;
+    ka.keepaliveinterval = (u_long)LB_KEEPALIVE_INTERVAL(idle_s) * 1000u;
+    if (WSAIoctl(s->sock, SIO_KEEPALIVE_VALS, &ka, sizeof(ka), NULL, 0, &got,
+                 NULL, NULL) != 0)
+        return lb__win_error(WSAGetLastError());
+    return 0;
 }

@@ -240,7 +240,7 @@ def check_config_keys(binary):
                      if re.match(r"^\[[^\]]+\]$", lines[i])
                      and re.match(r"^-+$", lines[i + 1])]
     help_keys = [re.sub(r"\s+", " ", l) for l in lines
-                 if re.match(r"^[a-z_][a-z_:]* = \S", l)]
+                 if re.match(r"^[a-z_][a-z0-9_:]* = \S", l)]
     secs = man_sections(MAN5)
     desc = [t.split("/", 1)[1] for t in secs if t.startswith("DESCRIPTION/")]
     man_keys = []

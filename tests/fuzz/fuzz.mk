@@ -23,8 +23,9 @@ FUZZ_REPLAY_CHECK := $(BUILD)/fuzz-replay-check
 FUZZ_REPLAY_ADMIN := $(BUILD)/fuzz-replay-admin
 NO_DNS_LDFLAGS := -Wl,--wrap=getaddrinfo
 
-# What the inspect target parses, and the address helpers under it.
-INSPECT_SRCS := $(wildcard src/inspect_*.c) src/proxy_proto.c \
+# What the inspect target parses, the routes a TLS name is matched to,
+# and the address helpers under them.
+INSPECT_SRCS := $(wildcard src/inspect_*.c) src/proxy_proto.c src/route.c \
                 $(COMMON_SRCS) $(wildcard platform/posix/posix_error.c)
 
 $(FUZZ_REPLAY): $(BUILD)/tests/fuzz/fuzz_config.o $(BUILD)/tests/fuzz/replay_main.o \

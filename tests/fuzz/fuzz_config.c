@@ -9,7 +9,8 @@
  *
  * Besides the sanitizers' findings, a broken invariant aborts: success
  * leaves no error and at least one listener, each with a label and at
- * least one backend; failure leaves a "NAME:" message and an empty config.
+ * least one backend or a route; every route has backends, names and its
+ * listener; failure leaves a "NAME:" message and an empty config.
  *
  * Built by `make fuzz` (clang, -fsanitize=fuzzer,address,undefined) and,
  * with replay_main.c instead of libFuzzer, by `make test` to replay the
@@ -49,6 +50,58 @@ ignore_warning(void *ctx, const char *msg)
 }
 
 static void
+check_backends(const lb_config_t *cfg, const lb_listener_cfg_t *l)
+{
+    if (l->name == NULL || l->listen_label == NULL ||
+        l->nbackends > LB_MAX_BACKENDS || l->line <= 0)
+        abort();
+    for (size_t j = 0; j < l->nbackends; j++) {
+        const lb_backend_cfg_t *b = &l->backends[j];
+
+        if (b->host == NULL || b->label == NULL)
+            abort();
+        /* Port 0 only for a unix:PATH backend, which has no port. */
+        if (b->port == 0 && strncmp(b->label, "unix:", 5) != 0)
+            abort();
+        if (b->weight < 1 || b->weight > 1000)
+            abort();
+        if (cfg->pre_resolve && !b->resolved)
+            abort(); /* pre-resolved means every backend resolved */
+        (void)strlen(b->host);
+        (void)strlen(b->label);
+    }
+    (void)lb_config_retries(cfg, l->nbackends);
+}
+
+/* A route: backends, names (lower case; a wildcard's with its dot), its
+ * listener and its group in the shared block's order. */
+static void
+check_route(const lb_config_t *cfg, size_t r)
+{
+    const lb_listener_cfg_t *route = &cfg->routes[r];
+    const lb_listener_cfg_t *l;
+
+    check_backends(cfg, route);
+    if (route->nbackends == 0 || route->nsni == 0 ||
+        route->listener >= cfg->nlisteners ||
+        route->group != cfg->nlisteners + r ||
+        lb_config_group(cfg, route->group) != route)
+        abort();
+    l = &cfg->listeners[route->listener];
+    if (r < l->first_route || r >= l->first_route + l->nroutes)
+        abort();
+    for (size_t k = 0; k < route->nsni; k++) {
+        const char *n = route->sni[k].name;
+
+        if (n == NULL || *n == '\0' || (route->sni[k].wildcard && *n != '.'))
+            abort();
+        for (; *n; n++)
+            if (*n >= 'A' && *n <= 'Z')
+                abort();
+    }
+}
+
+static void
 check_ok(const lb_config_t *cfg)
 {
     if (cfg->nlisteners == 0 || cfg->listeners == NULL || cfg->path == NULL)
@@ -60,26 +113,14 @@ check_ok(const lb_config_t *cfg)
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         const lb_listener_cfg_t *l = &cfg->listeners[i];
 
-        if (l->name == NULL || l->listen_label == NULL || l->nbackends == 0 ||
-            l->nbackends > LB_MAX_BACKENDS || l->line <= 0)
+        check_backends(cfg, l);
+        /* Without backends of its own a listener has routes. */
+        if ((l->nbackends == 0 && l->nroutes == 0) || l->group != i ||
+            l->first_route + l->nroutes > cfg->nroutes)
             abort();
-        for (size_t j = 0; j < l->nbackends; j++) {
-            const lb_backend_cfg_t *b = &l->backends[j];
-
-            if (b->host == NULL || b->label == NULL)
-                abort();
-            /* Port 0 only for a unix:PATH backend, which has no port. */
-            if (b->port == 0 && strncmp(b->label, "unix:", 5) != 0)
-                abort();
-            if (b->weight < 1 || b->weight > 1000)
-                abort();
-            if (cfg->pre_resolve && !b->resolved)
-                abort(); /* pre-resolved means every backend resolved */
-            (void)strlen(b->host);
-            (void)strlen(b->label);
-        }
-        (void)lb_config_retries(cfg, l->nbackends);
     }
+    for (size_t r = 0; r < cfg->nroutes; r++)
+        check_route(cfg, r);
 }
 
 int
@@ -100,7 +141,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rc != LB_EXIT_CONFIG || err == NULL ||
             strncmp(err, NAME ":", strlen(NAME ":")) != 0)
             abort();
-        if (cfg.nlisteners != 0 || cfg.listeners != NULL || cfg.path != NULL)
+        if (cfg.nlisteners != 0 || cfg.listeners != NULL ||
+            cfg.path != NULL || cfg.nroutes != 0 || cfg.routes != NULL)
             abort(); /* a failed load frees everything */
         free(err);
     }

@@ -10,7 +10,9 @@
  * - an answer (FOUND, NONE, OTHER) never changes with more bytes, so the
  *   pieces give the same answer as the whole;
  * - FOUND's value is a non-empty NUL-terminated string of at most
- *   LB_INSPECT_VALUE_MAX bytes (a TLS name: lower-case host characters).
+ *   LB_INSPECT_VALUE_MAX bytes (a TLS name: lower-case host characters);
+ * - a TLS name goes to the route a plain search of the routes picks
+ *   (src/route.c: the route listing it, else the longest *.suffix).
  *
  * Built by `make fuzz-inspect` (libFuzzer) and, with replay_main.c, by
  * `make test` to replay tests/fuzz/corpus-inspect and
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lb_config.h"
 #include "lb_inspect.h"
 #include "lb_proxy_proto.h"
 
@@ -39,6 +42,53 @@ check_value(const lb_inspect_t *r, int tls)
               c == '-' || c == '_' || c == '.'))
             abort();
     }
+}
+
+/* Routes as the loader leaves them (lower case, a wildcard as its
+ * ".suffix"), nested and overlapping. */
+static lb_sni_t sni_a[] = {{"a.example.com", 0}, {".b.example.com", 1},
+                           {"localhost", 0}};
+static lb_sni_t sni_b[] = {{".example.com", 1}, {"x.b.example.com", 0},
+                           {".a", 1}};
+static lb_sni_t sni_c[] = {{".x.b.example.com", 1}, {"a", 0}};
+static lb_listener_cfg_t routes[3] = {
+    {.sni = sni_a, .nsni = 3}, {.sni = sni_b, .nsni = 3},
+    {.sni = sni_c, .nsni = 2},
+};
+
+static int
+ends_with(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), m = strlen(suffix);
+
+    return n > m && strcmp(name + n - m, suffix) == 0;
+}
+
+/* lb_route_find against a search of every name of every route: one
+ * listing the name wins, else the longest matching wildcard. */
+static void
+check_route(const char *name)
+{
+    lb_config_t cfg = {.routes = routes, .nroutes = 3};
+    lb_listener_cfg_t l = {.first_route = 0, .nroutes = 3};
+    long exact = -1, wild = -1;
+    size_t best = 0;
+
+    for (size_t r = 0; r < 3; r++) {
+        for (size_t k = 0; k < routes[r].nsni; k++) {
+            const lb_sni_t *sn = &routes[r].sni[k];
+
+            if (!sn->wildcard && strcmp(sn->name, name) == 0 && exact < 0)
+                exact = (long)r;
+            if (sn->wildcard && ends_with(name, sn->name) &&
+                strlen(sn->name) > best) {
+                best = strlen(sn->name);
+                wild = (long)r;
+            }
+        }
+    }
+    if (lb_route_find(&cfg, &l, name) != (exact >= 0 ? exact : wild))
+        abort();
 }
 
 static void
@@ -87,6 +137,8 @@ one(inspect_fn fn, int tls, const uint8_t *data, size_t size)
     fn(copy, size, &whole);
     if (whole.status == LB_INSPECT_FOUND)
         check_value(&whole, tls);
+    if (whole.status == LB_INSPECT_FOUND && tls)
+        check_route(whole.value);
     if (whole.status == LB_INSPECT_MORE &&
         (whole.need <= size || whole.need > LB_INSPECT_MAX))
         abort();

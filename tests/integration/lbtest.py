@@ -221,14 +221,25 @@ def matches(text, pattern, what, flags=re.M):
 # --------------------------------------------------------------------------
 # small utilities
 
+_HANDED_OUT = set()  # ports free_port() gave this process
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago (bind 0, close)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    """A TCP port on 127.0.0.1 that was free a moment ago (bind 0, close),
+    and not one this process was given before: two calls before either
+    port is bound must not get the same one, which the kernel can hand
+    out again once it is closed."""
+    for _ in range(100):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        finally:
+            s.close()
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    return port
 
 
 def free_ports(n):

@@ -224,7 +224,7 @@ def test_maint_cut_at_drain_timeout():
         eq(how, "reset", "at the deadline the connection is reset")
         lbtest.between(cut, 1.3, 4.0, "seconds from the PUT to the reset")
         true(lb.wait_log(r"Connection client=\S+ listener=127\.0\.0\.1:%d "
-                         r"backend=127\.0\.0\.1:%d .* end=maint"
+                         r"route=- backend=127\.0\.0\.1:%d .* end=maint"
                          % (port, a.port), timeout=5),
              "its line says end=maint", log=lb.tail(10))
         lbtest.note("cut %.2f s after the PUT (drain_timeout 1.5 s)" % cut)
@@ -329,6 +329,56 @@ def test_drain_kept_across_service_reload():
         svc.remove_service(name)
         a.close()
         b.close()
+
+
+def test_drain_a_route_backend():
+    """A backend that two routes of a listener list ([route:NAME]) is
+    drained in both by one PUT naming the listener; a client for the
+    route that has no other backend is refused, one for the other route
+    goes to its other backend; GET /api/v1/backends and --admin show name
+    the routes; on POSIX the drain holds across SIGHUP too."""
+    import test_routing as rt
+    with lbtest.Scope() as s:
+        d = s.backend(rt.first_bytes_reply("D"))
+        x = s.backend(rt.first_bytes_reply("X"))
+        y = s.backend(rt.first_bytes_reply("Y"))
+        port, stats = lbtest.free_ports(2)
+        text = ("[options]\nstats = 127.0.0.1:%d\nadmin_token_file = %s\n"
+                "[listener:tls]\nlisten = 127.0.0.1:%d\n"
+                "backends = 127.0.0.1:%d\n"
+                "[route:a]\nlistener = tls\nsni = a.example.com\n"
+                "backends = 127.0.0.1:%d\n"
+                "[route:b]\nlistener = tls\nsni = b.example.com\n"
+                "backends = 127.0.0.1:%d, 127.0.0.1:%d\n"
+                % (stats, _token_file(s), port, d.port, x.port, x.port,
+                   y.port))
+        lb = s.balancer(text, wait_ports=[port, stats])
+        doc = _set(stats, x.port, '{"state": "drain"}', listener="tls")
+        eq(doc["backend"]["route"], "a", "the first route that lists it")
+        routes = {b["route"]: b["admin_state"]
+                  for b in json.loads(st._http(stats, b"GET /api/v1/backends "
+                                               b"HTTP/1.0\r\n\r\n")[2])
+                  ["listeners"][0]["backends"]
+                  if b["name"] == "127.0.0.1:%d" % x.port}
+        eq(routes, {"a": "drain", "b": "drain"}, "drained in both routes")
+        hello_a = rt.client_hello("a.example.com")
+        eq(rt.ask(port, hello_a), b"", "route a's only backend is drained")
+        hello_b = rt.client_hello("b.example.com")
+        eq(rt.ask(port, hello_b), b"Y %d" % len(hello_b), "route b: Y")
+        rc, out, err = _admin([lb.cfg_path, "show"])
+        true("a/127.0.0.1:%d" % x.port in out and
+             "b/127.0.0.1:%d" % x.port in out, "show names the routes",
+             out=out)
+        eq(x.accepted, 0, "nothing reached the drained backend")
+        if lbtest.WINDOWS:
+            return
+        lb.signal(signal.SIGHUP)
+        true(lb.wait_log(r"Reloaded ", timeout=10), "reloaded")
+        true(lb.wait_log(r"backend 127\.0\.0\.1:%d of b keeps across the "
+                         r"reload: state drain" % x.port, timeout=3),
+             "route b's drain is carried", log=lb.tail(10))
+        time.sleep(0.5)  # the old workers stop accepting
+        eq(rt.ask(port, hello_a), b"", "still drained after the reload")
 
 
 def _admin(args, timeout=20):

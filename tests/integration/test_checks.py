@@ -234,8 +234,8 @@ def test_shutdown_sessions_on_down():
         true(waited < 5, "reset soon after the checks failed",
              waited=waited)
         true(lb.wait_log(r"Connection client=\S+ listener=127\.0\.0\.1:%d "
-                         r"backend=127\.0\.0\.1:%d .* end=backend_down"
-                         % (port, db.port), timeout=5),
+                         r"route=- backend=127\.0\.0\.1:%d .* "
+                         r"end=backend_down" % (port, db.port), timeout=5),
              "its line says end=backend_down", log=lb.tail(10))
         true(lb.wait_log(r"reset 1 open connection\(s\) of worker \d+ "
                          r"\(check_on_down = shutdown_sessions\)",

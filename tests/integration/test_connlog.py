@@ -11,7 +11,8 @@ from lbtest import eq, true
 MiB = 1 << 20
 
 LINE_RE = (r"Connection client=(?P<client>\S+) listener=(?P<listener>\S+) "
-           r"backend=(?P<backend>\S+) to_backend=(?P<up>\d+) "
+           r"route=(?P<route>\S+) backend=(?P<backend>\S+) "
+           r"to_backend=(?P<up>\d+) "
            r"to_client=(?P<down>\d+) connect_ms=(?P<connect>\d+|-) "
            r"duration_ms=(?P<duration>\d+) retries=(?P<retries>\d+) "
            r"end=(?P<end>\w+)$")

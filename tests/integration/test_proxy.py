@@ -89,7 +89,7 @@ def test_proxy_chain_keeps_original_client():
         eq(b.received, [b"PROXY TCP4 127.0.0.1 127.0.0.1 %d %d\r\npayload"
                         % (cport, pa)], "what the backend received")
         line = r"Connection client=127\.0\.0\.1:%d listener=127\.0\.0\.1:%d " \
-               r"backend=127\.0\.0\.1:%d to_backend=7 to_client=2 "
+               r"route=- backend=127\.0\.0\.1:%d to_backend=7 to_client=2 "
         true(lbb.wait_log(line % (cport, pb, b.port)),
              "B's connection line names the original client",
              log=lbb.tail())

@@ -77,7 +77,8 @@ def test_second_client_waits_third_refused():
         true(q and q["length"] == 0 and q["wait_seconds_total"] >= 0.4,
              "served from the queue after its wait", queue=_queue(stats))
         true(lb.wait_log(r"Connection client=\S+ listener=127\.0\.0\.1:%d "
-                         r"backend=- .* end=refused" % port, timeout=3),
+                         r"route=- backend=- .* end=refused" % port,
+                         timeout=3),
              "the third client's line says end=refused", log=lb.tail(10))
         lbtest.note("the waiting client was served %.3f s after the first "
                     "closed" % served)
@@ -105,7 +106,8 @@ def test_queue_timeout_resets():
         eq(how, "reset", "a client that waited queue_timeout")
         lbtest.between(waited, 0.8, 4.0, "seconds it waited")
         true(lb.wait_log(r"Connection client=\S+ listener=127\.0\.0\.1:%d "
-                         r"backend=- .* end=queue_timeout" % port, timeout=3),
+                         r"route=- backend=- .* end=queue_timeout" % port,
+                         timeout=3),
              "its line says end=queue_timeout", log=lb.tail(10))
         eq(_queue(stats)["timeouts_total"], 1, "counted")
         first.close()
@@ -129,7 +131,8 @@ def test_queued_client_that_leaves_is_dropped():
              "it waits")
         leaver.close()
         true(lb.wait_log(r"Connection client=\S+ listener=127\.0\.0\.1:%d "
-                         r"backend=- .* end=queue_left" % port, timeout=5),
+                         r"route=- backend=- .* end=queue_left" % port,
+                         timeout=5),
              "its line says end=queue_left", log=lb.tail(10))
         q = _queue(stats)
         eq((q["length"], q["abandoned_total"]), (0, 1), "dropped, counted")

@@ -369,6 +369,14 @@ lb_stream_peer(const lb_stream_t *s, lb_addr_t *out)
 }
 
 int
+lb_stream_keepalive(lb_stream_t *s, unsigned idle_s)
+{
+    s->keepalive = idle_s;
+    s->keepalive_calls++;
+    return 0;
+}
+
+int
 lb_stream_local(const lb_stream_t *s, lb_addr_t *out)
 {
     *out = s->local;

@@ -24,6 +24,8 @@ struct lb_stream_s {
     int eof_next;   /* set by a test: what is delivered next is the last */
     int write_last; /* the pending write came from lb_stream_write_last */
     int data_first; /* made by lb_stream_connect_data */
+    unsigned keepalive; /* lb_stream_keepalive's idle time */
+    int keepalive_calls;
     int reset_on_exit; /* lb_stream_reset_on_exit was called */
     int close_delivered;
     char sent[1 << 16]; /* everything written to this stream */

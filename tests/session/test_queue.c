@@ -7,9 +7,7 @@
 #include <CUnit/Basic.h>
 #include <string.h>
 
-#include "fake_platform.h"
-#include "lb_config.h"
-#include "lb_server.h"
+#include "session_fixture.h"
 
 void lb_test_queue_register(void);
 
@@ -22,39 +20,16 @@ static const char CONFIG[] =
     "[mappings]\n"
     "127.0.0.1:8080 = 10.0.0.1:80\n";
 
-static lb_config_t cfg;
-static lb_server_t srv;
-static lb_listener_t *listener;
-static lb_shared_t shared;
-
 static void
 start(void)
 {
-    size_t idx = 0;
-    char *err = NULL;
-
-    fake_reset();
-    CU_ASSERT_EQUAL_FATAL(lb_config_load_string("t.cfg", CONFIG,
-                                                strlen(CONFIG), &cfg, NULL,
-                                                NULL, &err), 0);
-    CU_ASSERT_EQUAL_FATAL(lb_listener_bind(&cfg.listeners[0].listen, 16,
-                                           &listener), 0);
-    CU_ASSERT_EQUAL_FATAL(lb_shared_create(&cfg, &shared), 0);
-    CU_ASSERT_EQUAL_FATAL(lb_server_init(&srv, &cfg, &listener, &shared,
-                                         &idx, 1, 0), 0);
+    start_server_with(CONFIG);
 }
 
 static void
 stop(void)
 {
-    lb_session_abort_all(&srv, 1);
-    fake_run_closes();
-    CU_ASSERT_EQUAL(srv.active, 0);
-    CU_ASSERT_EQUAL(srv.pool->in_use, 0);
-    lb_server_fini(&srv);
-    lb_config_free(&cfg);
-    lb_shared_release(&shared);
-    fake_reset();
+    stop_server();
 }
 
 static lb_listener_counters_t *
@@ -101,6 +76,8 @@ test_waits_unread_then_served_in_order(void)
     q3 = fake_accept(); /* past max_queue = 2 */
     CU_ASSERT(q3->closed);
     CU_ASSERT_EQUAL(lb_atomic_load(&counters()->refused[1]), 1);
+    expect_logged("127.0.0.1:8080: its queue is full (max_queue); closing "
+                  "new client connections");
     fake_watch_fire(q2, 0); /* q2 sends bytes: still waiting, unread */
     CU_ASSERT(!q2->closed);
     poll_queue();
@@ -158,6 +135,8 @@ test_timeout_resets(void)
     fake_advance(200);
     CU_ASSERT(q1->closed);
     CU_ASSERT_EQUAL(q1->close_how, LB_CLOSE_RESET);
+    expect_logged("backend=- to_backend=0 to_client=0 connect_ms=- "
+                  "duration_ms=5100 retries=0 end=queue_timeout");
     CU_ASSERT_EQUAL(lb_atomic_load(&counters()->queue_timeouts), 1);
     CU_ASSERT_EQUAL(lb_atomic_load(&counters()->queued[0]), 0);
     stop();
@@ -178,6 +157,7 @@ test_client_that_leaves_is_dropped(void)
     fake_watch_fire(q2, LB_ECONNRESET);
     CU_ASSERT(q2->closed);
     CU_ASSERT_EQUAL(lb_atomic_load(&counters()->queue_left), 2);
+    expect_logged("end=queue_left");
     CU_ASSERT_EQUAL(lb_atomic_load(&counters()->queued[0]), 0);
     fake_run_closes();
     connects = fake.nconnects;

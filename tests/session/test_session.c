@@ -10,6 +10,7 @@
 #include "lb_config.h"
 #include "lb_log.h"
 #include "lb_server.h"
+#include "session_fixture.h"
 
 static const char CONFIG[] =
     "[options]\n"
@@ -19,12 +20,6 @@ static const char CONFIG[] =
     "[mappings]\n"
     "127.0.0.1:8080 = 10.0.0.1:80, 10.0.0.2:80, 10.0.0.3:80\n";
 
-static lb_config_t cfg;
-static lb_server_t srv;
-static lb_listener_t *listeners[1];
-static lb_shared_t shared;
-static FILE *log_out;  /* where the core's log lines go */
-static long log_start; /* where this test's lines begin */
 
 static const char IDLE_CONFIG[] =
     "[options]\n"
@@ -37,93 +32,9 @@ static const char IDLE_CONFIG[] =
     "half_close_timeout = 3\n";
 
 static void
-start_server_with(const char *text)
-{
-    size_t idx = 0;
-    char *err = NULL;
-
-    fake_reset();
-    fseek(log_out, 0, SEEK_END);
-    log_start = ftell(log_out);
-    CU_ASSERT_EQUAL_FATAL(lb_config_load_string("t.cfg", text, strlen(text),
-                                                &cfg, NULL, NULL, &err), 0);
-    CU_ASSERT_EQUAL_FATAL(lb_listener_bind(&cfg.listeners[0].listen, 16,
-                                           &listeners[0]), 0);
-    CU_ASSERT_EQUAL_FATAL(lb_shared_create(&cfg, &shared), 0);
-    CU_ASSERT_EQUAL_FATAL(lb_server_init(&srv, &cfg, listeners, &shared,
-                                         &idx, 1, 0), 0);
-}
-
-static void
 start_server(void)
 {
     start_server_with(CONFIG);
-}
-
-/* Ends what a test left open, as a worker's exit would. */
-static void
-stop_server(void)
-{
-    lb_session_abort_all(&srv, 1);
-    fake_run_closes();
-    CU_ASSERT_EQUAL(srv.active, 0);
-    CU_ASSERT_EQUAL(srv.pool->in_use, 0);
-    lb_server_fini(&srv);
-    lb_config_free(&cfg);
-    lb_shared_release(&shared);
-    fake_reset();
-}
-
-/* What the core logged since the test began (the last 8 KiB at most). */
-static const char *
-logged(void)
-{
-    static char text[8192];
-    long end;
-    size_t n;
-
-    fseek(log_out, 0, SEEK_END);
-    end = ftell(log_out);
-    if (end - log_start > (long)sizeof(text) - 1)
-        log_start = end - (long)sizeof(text) + 1;
-    fseek(log_out, log_start, SEEK_SET);
-    n = fread(text, 1, sizeof(text) - 1, log_out);
-    text[n] = '\0';
-    fseek(log_out, 0, SEEK_END);
-    return text;
-}
-
-/* The connection log line holds needle; prints the log when not. */
-static void
-expect_logged(const char *needle)
-{
-    const char *text = logged();
-
-    CU_ASSERT_PTR_NOT_NULL(strstr(text, needle));
-    if (strstr(text, needle) == NULL)
-        fprintf(stderr, "\nwanted '%s' in the log:\n%s\n", needle, text);
-}
-
-static int
-backend_no(const lb_stream_t *s)
-{
-    char label[LB_ADDRSTRLEN];
-
-    lb_addr_format(&s->addr, label, sizeof(label));
-    return label[7] - '0'; /* "10.0.0.N:80" */
-}
-
-/* Accepts a client and completes its first connect. */
-static lb_stream_t *
-established(lb_stream_t **backend)
-{
-    lb_stream_t *client = fake_accept();
-
-    *backend = fake.last_connect;
-    fake_connected(*backend, 0);
-    CU_ASSERT(client->reading);
-    CU_ASSERT((*backend)->reading);
-    return client;
 }
 
 static void
@@ -678,6 +589,7 @@ test_log_line_of_a_relayed_connection(void)
     CU_ASSERT_PTR_NULL(strstr(logged(), "Connection ")); /* not yet */
     fake_deliver(b, NULL, 0, 0);
     expect_logged("Connection client=192.0.2.7:40000 listener=127.0.0.1:8080 "
+                  "route=- "
                   "backend=10.0.0.1:80 to_backend=5 to_client=2 "
                   "connect_ms=250 duration_ms=1250 retries=0 end=closed\n");
     stop_server();
@@ -756,7 +668,8 @@ test_log_line_of_timeouts(void)
     start_server_with(IDLE_CONFIG);
     established(&b);
     fake_advance(10000);
-    expect_logged("listener=127.0.0.1:8080 backend=10.0.0.1:80 to_backend=0 "
+    expect_logged("listener=127.0.0.1:8080 route=- backend=10.0.0.1:80 "
+                  "to_backend=0 "
                   "to_client=0 connect_ms=0 duration_ms=10000 retries=0 "
                   "end=idle_timeout\n");
     fake_run_closes();
@@ -964,6 +877,7 @@ test_accept_proxy_header_in_pieces(void)
     fake_deliver(c, NULL, 0, 0);
     fake_deliver(b, NULL, 0, 0);
     expect_logged("Connection client=203.0.113.9:5555 listener=127.0.0.1:8080 "
+                  "route=- "
                   "backend=10.0.0.1:80 to_backend=2 to_client=0");
     stop_server();
 }
@@ -1072,9 +986,10 @@ test_proxy_chain_v2_in_v1_out(void)
     stop_server();
 }
 
-void lb_test_stats_http_register(void); /* test_stats_http.c */
-void lb_test_log_register(void);        /* test_log.c */
-void lb_test_queue_register(void);      /* test_queue.c */
+void lb_test_stats_http_register(void);      /* test_stats_http.c */
+void lb_test_log_register(void);             /* test_log.c */
+void lb_test_inspect_session_register(void); /* test_inspect_session.c */
+void lb_test_queue_register(void);           /* test_queue.c */
 
 int
 main(void)
@@ -1161,6 +1076,7 @@ main(void)
                 test_proxy_chain_v2_in_v1_out);
     lb_test_stats_http_register();
     lb_test_log_register();
+    lb_test_inspect_session_register();
     lb_test_queue_register();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();

@@ -23,6 +23,7 @@ main(void)
     lb_test_stats_register();
     lb_test_streams_register();
     lb_test_inspect_register();
+    lb_test_routes_register();
     lb_test_listeners_register();
     lb_test_check_register();
     lb_test_config_ops_register();

@@ -16,27 +16,6 @@
 
 /* ---- config ---- */
 
-/* The load fails with "t.cfg:LINE: " and a message containing needle. */
-static void
-expect_error(const char *text, int line, const char *needle)
-{
-    lb_config_t cfg;
-    warnings_t w = {0, ""};
-    char *err = NULL;
-    char prefix[32];
-
-    CU_ASSERT_EQUAL(cf_load(text, &cfg, &w, &err), LB_EXIT_CONFIG);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(err);
-    snprintf(prefix, sizeof(prefix), "t.cfg:%d: ", line);
-    if (strncmp(err, prefix, strlen(prefix)) != 0 ||
-        strstr(err, needle) == NULL)
-        fprintf(stderr, "\nwanted '%s...%s', got: %s\n", prefix, needle,
-                err);
-    CU_ASSERT_EQUAL(strncmp(err, prefix, strlen(prefix)), 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, needle));
-    free(err);
-}
-
 static void
 test_params_parsed(void)
 {

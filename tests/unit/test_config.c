@@ -13,41 +13,6 @@
 
 void lb_test_config_register(void);
 
-/* The load must fail with "t.cfg:LINE: ..." (or "t.cfg: ..." for line 0)
- * and the message must contain needle. */
-static void
-expect_error_n(const char *text, size_t len, int line, const char *needle)
-{
-    lb_config_t cfg;
-    warnings_t w = {0, ""};
-    char *err = NULL;
-    char prefix[64];
-    int rc = lb_config_load_string("t.cfg", text, len, &cfg,
-                                   cf_collect_warning, &w, &err);
-
-    if (line > 0)
-        snprintf(prefix, sizeof(prefix), "t.cfg:%d: ", line);
-    else
-        snprintf(prefix, sizeof(prefix), "t.cfg: ");
-    CU_ASSERT_EQUAL(rc, LB_EXIT_CONFIG);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(err);
-    CU_ASSERT_EQUAL(strncmp(err, prefix, strlen(prefix)), 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, needle));
-    if (strncmp(err, prefix, strlen(prefix)) != 0 || !strstr(err, needle))
-        fprintf(stderr, "\nwanted '%s...%s', got '%s'\n", prefix, needle,
-                err);
-    /* A failed load leaves nothing behind. */
-    CU_ASSERT_EQUAL(cfg.nlisteners, 0);
-    CU_ASSERT_PTR_NULL(cfg.listeners);
-    free(err);
-}
-
-static void
-expect_error(const char *text, int line, const char *needle)
-{
-    expect_error_n(text, strlen(text), line, needle);
-}
-
 static char *
 write_temp(const char *data, size_t len)
 {

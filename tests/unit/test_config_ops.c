@@ -15,26 +15,6 @@
 
 #define MAPPING "[mappings]\n127.0.0.1:8080 = 127.0.0.1:80\n"
 
-/* The load fails with a message that starts "t.cfg:LINE: " and holds
- * needle. */
-static void
-expect_error(const char *text, int line, const char *needle)
-{
-    lb_config_t cfg;
-    warnings_t w = {0, ""};
-    char *err = NULL, prefix[32];
-
-    snprintf(prefix, sizeof(prefix), "t.cfg:%d: ", line);
-    CU_ASSERT_EQUAL(cf_load(text, &cfg, &w, &err), LB_EXIT_CONFIG);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(err);
-    CU_ASSERT(strncmp(err, prefix, strlen(prefix)) == 0 &&
-              strstr(err, needle) != NULL);
-    if (strncmp(err, prefix, strlen(prefix)) != 0 || !strstr(err, needle))
-        fprintf(stderr, "\nwanted '%s...%s', got '%s'\n", prefix, needle,
-                err);
-    free(err);
-}
-
 static void
 test_check_keys_inherited(void)
 {

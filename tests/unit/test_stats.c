@@ -530,20 +530,24 @@ test_json(void)
                                           "\"failed_connects\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"connections_refused_total\":"
                                           "{\"allow_deny\":1,"
-                                          "\"max_conns\":2}"));
+                                          "\"max_conns\":2,"
+                                          "\"max_conns_per_client\":0,"
+                                          "\"max_conn_rate_per_client\":0,"
+                                          "\"no_route\":0}"));
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"start_time\":1700000000,"));
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"log_lines_dropped_total\":7,"));
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"admin_state\":\"drain\","
                                           "\"weight\":5,\"max_conns\":100,"
                                           "\"last_change\":1700000030,"
-                                          "\"check\":null}"));
+                                          "\"check\":null,\"route\":null}"));
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"admin_state\":\"maint\","
                                           "\"weight\":1,\"max_conns\":0,"
                                           "\"last_change\":1700000000,"
                                           "\"check\":{\"result\":\"failed\","
                                           "\"reason\":\"bad_status\","
                                           "\"duration_ms\":15,"
-                                          "\"time\":1700000041}}"));
+                                          "\"time\":1700000041},"
+                                          "\"route\":null}"));
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"queue\":{\"length\":4,"
                                           "\"served_total\":10,"
                                           "\"wait_seconds_total\":2.500,"
@@ -643,6 +647,50 @@ test_snapshot(void)
     lb_config_free(&cfg);
 }
 
+/* A route's backend carries a route label (Prometheus) and its name
+ * (JSON); every refused reason has its sample. */
+static void
+test_route_and_reasons(void)
+{
+    lb_stats_backend_t be[2] = {
+        {.name = "10.0.0.1:443", .down = LB_UP, .active = 0,
+         .connections = 1, .failures = 0, .bytes = {5, 6}, .route = NULL},
+        {.name = "10.0.1.1:443", .down = LB_UP, .active = 1,
+         .connections = 2, .failures = 0, .bytes = {7, 8}, .route = "shop"},
+    };
+    lb_stats_listener_t l = {.name = "tls", .address = "0.0.0.0:443",
+                             .accepted = 3, .active = 1,
+                             .refused = {0, 0, 4, 5, 6}, .failed = 0,
+                             .bytes = {12, 14}, .backends = be,
+                             .nbackends = 2};
+    lb_stats_snapshot_t one = {"3.0.0", 1, 2, 0, &l, 1, be};
+    lb_buf_t b = {0};
+
+    CU_ASSERT_EQUAL_FATAL(lb_stats_prometheus(&one, &b), 0);
+    check_exposition(b.data);
+    expect_line(b.data, "pumpkinlb_backend_connections_total{listener="
+                        "\"tls\",backend=\"10.0.0.1:443\"} 1");
+    expect_line(b.data, "pumpkinlb_backend_connections_total{listener="
+                        "\"tls\",route=\"shop\",backend=\"10.0.1.1:443\"} 2");
+    expect_line(b.data, "pumpkinlb_connections_refused_total{listener="
+                        "\"tls\",reason=\"max_conns_per_client\"} 4");
+    expect_line(b.data, "pumpkinlb_connections_refused_total{listener="
+                        "\"tls\",reason=\"max_conn_rate_per_client\"} 5");
+    expect_line(b.data, "pumpkinlb_connections_refused_total{listener="
+                        "\"tls\",reason=\"no_route\"} 6");
+    lb_buf_free(&b);
+    CU_ASSERT_EQUAL_FATAL(lb_stats_json(&one, &b), 0);
+    CU_ASSERT(json_valid(b.data));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"route\":\"shop\"}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"route\":null}"));
+    lb_buf_free(&b);
+    CU_ASSERT_EQUAL_FATAL(lb_stats_html(&one, &b), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "route shop: 10.0.1.1:443"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "9 refused by per-client limits, "
+                                          "6 with no route"));
+    lb_buf_free(&b);
+}
+
 void
 lb_test_stats_register(void)
 {
@@ -659,6 +707,8 @@ lb_test_stats_register(void)
     CU_add_test(s, "buffer grows", test_buffer_grows);
     CU_add_test(s, "Prometheus text format", test_prometheus);
     CU_add_test(s, "JSON", test_json);
+    CU_add_test(s, "a route's backends and refused reasons",
+                test_route_and_reasons);
     CU_add_test(s, "HTML", test_html);
     CU_add_test(s, "snapshot of the shared block", test_snapshot);
 }

@@ -13,6 +13,7 @@ void lb_test_proxy_proto_register(void);
 void lb_test_stats_register(void);
 void lb_test_streams_register(void);
 void lb_test_inspect_register(void);
+void lb_test_routes_register(void);
 void lb_test_listeners_register(void);
 void lb_test_check_register(void);
 void lb_test_config_ops_register(void);

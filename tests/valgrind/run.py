@@ -65,8 +65,9 @@ def main(argv):
         fail("valgrind not installed (apt-get install valgrind)")
     work = tempfile.mkdtemp(prefix="lbvalgrind-")
     echo = lbtest.Backend(lbtest.echo)
-    refused = lbtest.free_port()  # nothing listens there
-    pa, pb = lbtest.free_ports(2)
+    # Three distinct ports: picked apart, the refused one could come back
+    # as a listener's (seen: a balancer relaying to itself, no retry).
+    refused, pa, pb = lbtest.free_ports(3)  # nothing listens on refused
     cfg = os.path.join(work, "vg.cfg")
     with open(cfg, "w") as f:
         f.write("[options]\n"
