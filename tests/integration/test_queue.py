@@ -31,6 +31,14 @@ def _refused(c, wait=5.0):
         return False
 
 
+def _hold(port):
+    """A client that takes the one slot (max_conns = 1) and keeps it."""
+    c = lbtest.connect(port)
+    c.sendall(b"x\n")
+    eq(lbtest.recv_line(c), b"x\n", "the first client")
+    return c
+
+
 def _queue(stats):
     return st._json(stats)["listeners"][0]["queue"]
 
@@ -46,9 +54,7 @@ def test_second_client_waits_third_refused():
         lb = s.balancer(_config(port, [b.port], stats,
                                 "queue_timeout = 5\nmax_queue = 1\n"),
                         wait_ports=[port, stats])
-        first = lbtest.connect(port)
-        first.sendall(b"first\n")
-        eq(lbtest.recv_line(first), b"first\n", "the first client")
+        first = _hold(port)
         second = lbtest.connect(port)
         second.sendall(b"second\n")  # waits unread meanwhile
         true(lbtest.wait_until(lambda: _queue(stats)["length"] == 1, 5),
@@ -92,9 +98,7 @@ def test_queue_timeout_resets():
         port, stats = lbtest.free_ports(2)
         lb = s.balancer(_config(port, [b.port], stats, "queue_timeout = 1\n"),
                         wait_ports=[port, stats])
-        first = lbtest.connect(port)
-        first.sendall(b"x\n")
-        eq(lbtest.recv_line(first), b"x\n", "the first client")
+        first = _hold(port)
         t0 = time.monotonic()
         second = lbtest.connect(port)
         second.settimeout(10)
@@ -123,9 +127,7 @@ def test_queued_client_that_leaves_is_dropped():
         port, stats = lbtest.free_ports(2)
         lb = s.balancer(_config(port, [b.port], stats, "queue_timeout = 30\n"),
                         wait_ports=[port, stats])
-        first = lbtest.connect(port)
-        first.sendall(b"x\n")
-        eq(lbtest.recv_line(first), b"x\n", "the first client")
+        first = _hold(port)
         leaver = lbtest.connect(port)
         true(lbtest.wait_until(lambda: _queue(stats)["length"] == 1, 5),
              "it waits")
@@ -153,9 +155,7 @@ def test_waiting_clients_hold_no_buffer():
         port, stats = lbtest.free_ports(2)
         lb = s.balancer(_config(port, [b.port], stats, "queue_timeout = 60\n"),
                         wait_ports=[port, stats])
-        first = lbtest.connect(port)
-        first.sendall(b"x\n")
-        eq(lbtest.recv_line(first), b"x\n", "the first client")
+        first = _hold(port)
         worker = [p for p, _ in lbtest.children_of(lb.pid)
                   if st._owners(port, [p])][0]
 
