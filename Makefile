@@ -145,7 +145,8 @@ integration: all test-deps
 POLL_TESTS := test_relay.py test_faults.py test_timeouts.py test_cut_transfers.py
 
 test: deps test-deps $(BIN) $(UNIT) $(SESSION) $(FUZZ_REPLAY) \
-      $(FUZZ_REPLAY_INSPECT) $(FUZZ_REPLAY_STATS)
+      $(FUZZ_REPLAY_INSPECT) $(FUZZ_REPLAY_STATS) \
+      $(FUZZ_REPLAY_CHECK) $(FUZZ_REPLAY_ADMIN)
 	$(SAN_ENV) $(UNIT)
 	$(SAN_ENV) $(SESSION)
 	$(MAKE) --no-print-directory fuzz-replay

@@ -129,6 +129,9 @@ typedef void (*lb_close_cb)(lb_stream_t *s);
  * (read them instead), or an error: at_sink says whether dst (1) or src
  * (0) failed. */
 typedef void (*lb_splice_cb)(lb_stream_t *src, long nmoved, int at_sink);
+/* status 0: the peer sent bytes, which wait unread; LB_EOF: it closed
+ * (FIN) with nothing unread; else an error (a reset). */
+typedef void (*lb_watch_cb)(lb_stream_t *s, int status);
 /* Why a loop is asked to stop. */
 typedef enum {
     LB_STOP_RETIRE = 0, /* replaced by a reload (POSIX): drain with no
@@ -226,6 +229,13 @@ int lb_stream_connect(lb_loop_t *loop, const lb_addr_t *addr,
 int lb_stream_connect_data(lb_loop_t *loop, const lb_addr_t *addr,
                            lb_connect_cb cb, void *data, lb_stream_t **out);
 int lb_stream_read(lb_stream_t *s, lb_read_cb cb);
+/* Waits for the peer of s to send or to go, reading nothing and holding
+ * no buffer (a client waiting in a queue): one callback, as lb_watch_cb
+ * says. It occupies the read slot; an lb_stream_read started before the
+ * callback takes the watch over (the read completes as usual, the watch's
+ * callback never runs). POSIX: readiness, then a one-byte MSG_PEEK;
+ * Windows: the zero-byte WSARecv reads use, then the same peek. */
+int lb_stream_watch(lb_stream_t *s, lb_watch_cb cb);
 int lb_stream_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb);
 /* 1 when the bytes s's last read delivered were its last: its next read
  * reports LB_EOF at once. 0 when the platform cannot tell yet; the next
@@ -485,6 +495,12 @@ char *lb_path_beside(const char *base, const char *path);
 /* 1 if the file can be read by its group or by others (a secret's file);
  * 0 where mode bits do not say (Windows: ACLs). */
 int lb_file_readable_by_others(const char *path);
+/* 1 if the file's access list lets an account other than its trusted
+ * owners (as lb_file_writable_by_others counts them) read it, with who in
+ * why (Windows); 0 where mode bits say it (lb_file_readable_by_others) or
+ * it cannot tell. */
+int lb_file_acl_readable_by_others(const char *path, char *why,
+                                   size_t whylen);
 
 /* ---- odds and ends ---- */
 /* Local time for log stamps; 0 on success. */

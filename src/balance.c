@@ -140,10 +140,11 @@ candidate(const pass_t *p, size_t i)
            lb_health_rank(p->h, i, p->now) == p->rank;
 }
 
+/* The admin's weight or the config's, ramped by slow start. */
 static int64_t
 weight(const pass_t *p, size_t i)
 {
-    return p->h->cfg->backends[i].weight;
+    return lb_health_weight(p->h, i, p->now);
 }
 
 /* Plain rotation. Each skip takes the next turn, so the candidates share

@@ -106,6 +106,83 @@ check_stats(lb_cfg_parser_t *p)
     }
 }
 
+/* Where key is set for listener li: its section, else [options]. */
+static int
+key_line(const lb_cfg_parser_t *p, size_t li, const char *key)
+{
+    int line = lb__cfg_listener_option_line(p, li, key);
+
+    return line ? line : lb__cfg_option_line(p, key);
+}
+
+/* Why key would do nothing for listener l, or NULL if it does something. */
+static const char *
+useless(const lb_config_t *cfg, const lb_listener_cfg_t *l, const char *key)
+{
+    if (strcmp(key, "max_queue") == 0)
+        return l->max_queue > 0 && l->queue_timeout_ms == 0
+                   ? "without queue_timeout"
+                   : NULL;
+    if (strcmp(key, "queue_timeout") == 0)
+        return l->queue_timeout_ms > 0 && l->health.max_conns == 0 &&
+                       cfg->stats.admin_token == NULL
+                   ? "without max_conns or the admin API (admin_token_file): "
+                     "clients wait only for a backend that is full or taken "
+                     "out"
+                   : NULL;
+    return l->health.drain_timeout_ms > 0 && cfg->stats.admin_token == NULL
+               ? "without the admin API (admin_token_file), which puts "
+                 "backends in maintenance"
+               : NULL;
+}
+
+/* A key that does nothing is a mistake, not a silence: in a section of
+ * its own, for that listener; in [options], when it does nothing for
+ * every listener. */
+static void
+check_useless(lb_cfg_parser_t *p)
+{
+    static const char *const keys[] = {"max_queue", "queue_timeout",
+                                       "drain_timeout"};
+
+    for (size_t k = 0; k < 3 && !p->failed; k++) {
+        const char *why = NULL;
+        size_t used = 0;
+
+        for (size_t li = 0; li < p->cfg->nlisteners; li++) {
+            const char *w;
+
+            if (p->pending[li].route)
+                continue; /* a route sets none of these */
+            w = useless(p->cfg, &p->cfg->listeners[li], keys[k]);
+            used += w == NULL;
+            why = w ? w : why;
+            if (w && lb__cfg_listener_option_line(p, li, keys[k])) {
+                lb__cfg_fail(p, key_line(p, li, keys[k]), "%s has no effect "
+                             "%s", keys[k], w);
+                return;
+            }
+        }
+        if (used == 0 && lb__cfg_option_line(p, keys[k]))
+            lb__cfg_fail(p, lb__cfg_option_line(p, keys[k]),
+                         "%s has no effect %s", keys[k], why);
+    }
+}
+
+/* Slow start ramps weights, which roundrobin ignores. */
+static void
+warn_slow_start(lb_cfg_parser_t *p, size_t li)
+{
+    const lb_listener_cfg_t *l = &p->cfg->listeners[li];
+
+    if (!p->pending[li].route && l->health.slow_start_ms > 0 &&
+        l->algorithm == LB_ALGO_ROUNDROBIN)
+        lb__cfg_warn(p, key_line(p, li, "slow_start"),
+                     "slow_start has no effect on listener '%s': algorithm "
+                     "roundrobin ignores weights; set algorithm = weighted, "
+                     "leastconn or source", l->name);
+}
+
 /* Listeners and routes take their defaults: listeners from [options],
  * then routes from their listener. */
 static void
@@ -126,10 +203,11 @@ apply_defaults(lb_cfg_parser_t *p)
                          "[listener:%s] has persist = rdp_cookie but no "
                          "backends of its own to keep clients on", l->name);
     }
-    for (size_t i = 0; i < cfg->nlisteners; i++)
-        if (p->pending[i].route)
+    for (size_t i = 0; i < cfg->nlisteners && !p->failed; i++)
+        if (p->pending[i].route &&
             lb__cfg_route_inherit(&cfg->listeners[cfg->listeners[i].listener],
-                                  &cfg->listeners[i]);
+                                  &cfg->listeners[i]) != 0)
+            lb__cfg_fail(p, 0, "out of memory");
 }
 
 static size_t
@@ -160,9 +238,13 @@ finish(lb_cfg_parser_t *p)
     for (size_t i = 0; i < p->cfg->nlisteners; i++) {
         merge_duplicates(p, i);
         lb__cfg_balance_finish(p, i);
+        warn_slow_start(p, i);
     }
+    lb__cfg_check_finish(p);
+    check_useless(p);
     if (p->cfg->pre_resolve)
         resolve_backends(p);
+    lb__cfg_check_targets(p);
     if (!p->failed)
         lb__cfg_routes_split(p);
     for (size_t i = 0; i < p->cfg->nlisteners; i++)
@@ -316,6 +398,7 @@ free_group(lb_listener_cfg_t *l)
     free(l->listen_label);
     lb_acl_free(&l->allow);
     lb_acl_free(&l->deny);
+    lb_check_cfg_free(&l->health.check);
 }
 
 void
@@ -334,6 +417,7 @@ lb_config_free(lb_config_t *cfg)
     lb__cfg_stats_free(&cfg->stats);
     lb_acl_free(&cfg->allow);
     lb_acl_free(&cfg->deny);
+    lb_check_cfg_free(&cfg->health.check);
     memset(cfg, 0, sizeof(*cfg));
 }
 

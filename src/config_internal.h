@@ -4,8 +4,8 @@
  * keys), config_parse.c (option values), config_mappings.c (listen
  * addresses, backend lists), config_acl.c (allow and deny lists),
  * config_balance.c (algorithm and backend parameters), config_stats.c
- * (the statistics server's keys) and config_route.c ([route:NAME]
- * sections). */
+ * (the statistics server's keys), config_check.c (the health checks'
+ * words) and config_route.c ([route:NAME] sections). */
 #ifndef LB_CONFIG_INTERNAL_H
 #define LB_CONFIG_INTERNAL_H
 
@@ -22,8 +22,8 @@
 #define LB_CFG_UNSET_INT (-1)
 #define LB_CFG_UNSET_MS (-1)
 
-#define LB_CFG_NOPTIONS 39
-#define LB_CFG_NLISTENER_OPTIONS 24
+#define LB_CFG_NOPTIONS 52
+#define LB_CFG_NLISTENER_OPTIONS 36
 
 typedef enum {
     LB_CFG_SEC_NONE,     /* before the first [section] */
@@ -155,10 +155,13 @@ int lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l);
 /* Unset settings of a route take its listener's (listener defaults
  * applied already): its own algorithm, health and send_proxy if set, the
  * listener's timeouts always. */
-void lb__cfg_route_inherit(const lb_listener_cfg_t *listener,
+int lb__cfg_route_inherit(const lb_listener_cfg_t *listener,
                            lb_listener_cfg_t *route);
 /* Where [options] key name was set, 0 if not. */
 int lb__cfg_option_line(const lb_cfg_parser_t *p, const char *name);
+/* Where listener li's own section set key name, 0 if not. */
+int lb__cfg_listener_option_line(const lb_cfg_parser_t *p, size_t li,
+                                 const char *name);
 /* config_mappings.c */
 /* "PORT", "HOST:PORT", "*:PORT" or "[IPV6]:PORT" into *out. */
 int lb__cfg_parse_listen(lb_cfg_parser_t *p, const char *text,
@@ -200,9 +203,26 @@ int lb__cfg_opt_stats_hosts(lb_cfg_parser_t *p, const char *name,
                             const char *value, void *field);
 int lb__cfg_opt_stats_token(lb_cfg_parser_t *p, const char *name,
                             const char *value, void *field);
+int lb__cfg_opt_admin_token(lb_cfg_parser_t *p, const char *name,
+                            const char *value, void *field);
 /* The stats_* keys need stats. */
 void lb__cfg_stats_finish(lb_cfg_parser_t *p);
 void lb__cfg_stats_free(lb_stats_cfg_t *st);
+
+/* config_check.c: check_send, check_expect, check_expect_re,
+ * check_http, check_expect_status, check_port, check_address and
+ * check_on_down into the lb_check_cfg_t at field. */
+int lb__cfg_opt_check(lb_cfg_parser_t *p, const char *name,
+                      const char *value, void *field);
+void lb__cfg_check_unset(lb_check_cfg_t *c);
+void lb__cfg_check_defaults(lb_check_cfg_t *c);
+/* What c left unset comes from def (copied); 0, or -1 out of memory. */
+int lb__cfg_check_inherit(lb_check_cfg_t *c, const lb_check_cfg_t *def);
+/* Once defaults are applied: keys that cannot go together, or that mean
+ * nothing without check_interval. */
+void lb__cfg_check_finish(lb_cfg_parser_t *p);
+/* Once backends are resolved: where each one is checked. */
+void lb__cfg_check_targets(lb_cfg_parser_t *p);
 
 /* config_balance.c */
 /* algorithm = NAME into the int at field. */

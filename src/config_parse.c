@@ -382,7 +382,19 @@ static const lb_cfg_option_t lb_cfg_options[] = {
     {"check_interval", offsetof(T, health.check_interval_ms), opt_seconds},  \
     {"check_timeout", offsetof(T, health.check_timeout_ms), opt_seconds},    \
     {"rise", offsetof(T, health.rise), opt_positive},                        \
-    {"fall", offsetof(T, health.fall), opt_positive},
+    {"fall", offsetof(T, health.fall), opt_positive},                        \
+    {"check_send", offsetof(T, health.check), lb__cfg_opt_check},            \
+    {"check_expect", offsetof(T, health.check), lb__cfg_opt_check},          \
+    {"check_expect_re", offsetof(T, health.check), lb__cfg_opt_check},       \
+    {"check_http", offsetof(T, health.check), lb__cfg_opt_check},            \
+    {"check_expect_status", offsetof(T, health.check), lb__cfg_opt_check},   \
+    {"check_port", offsetof(T, health.check), lb__cfg_opt_check},            \
+    {"check_address", offsetof(T, health.check), lb__cfg_opt_check},         \
+    {"check_on_down", offsetof(T, health.check), lb__cfg_opt_check},         \
+    {"drain_timeout", offsetof(T, health.drain_timeout_ms), opt_seconds},    \
+    {"slow_start", offsetof(T, health.slow_start_ms), opt_seconds},          \
+    {"queue_timeout", offsetof(T, queue_timeout_ms), opt_seconds},           \
+    {"max_queue", offsetof(T, max_queue), opt_count},
     LB_HEALTH_OPTIONS(lb_config_t)
     {"allow", offsetof(lb_config_t, allow), lb__cfg_opt_acl},
     {"deny", offsetof(lb_config_t, deny), lb__cfg_opt_acl},
@@ -394,6 +406,8 @@ static const lb_cfg_option_t lb_cfg_options[] = {
     {"stats_host", offsetof(lb_config_t, stats), lb__cfg_opt_stats_hosts},
     {"stats_token_file", offsetof(lb_config_t, stats),
      lb__cfg_opt_stats_token},
+    {"admin_token_file", offsetof(lb_config_t, stats),
+     lb__cfg_opt_admin_token},
 #define LB_CLIENT_OPTIONS(T)                                                 \
     {"inspect_timeout", offsetof(T, inspect_timeout_ms), opt_period},        \
     {"persist", offsetof(T, persist), opt_persist},                          \
@@ -456,6 +470,8 @@ health_unset(lb_health_cfg_t *h)
     h->max_fails = h->max_conns = h->rise = h->fall = LB_CFG_UNSET_INT;
     h->fail_timeout_ms = h->check_interval_ms = LB_CFG_UNSET_MS;
     h->check_timeout_ms = LB_CFG_UNSET_MS;
+    h->drain_timeout_ms = h->slow_start_ms = LB_CFG_UNSET_MS;
+    lb__cfg_check_unset(&h->check);
 }
 
 /* What h left unset comes from def. */
@@ -476,6 +492,10 @@ health_inherit(lb_health_cfg_t *h, const lb_health_cfg_t *def)
         h->rise = def->rise;
     if (h->fall < 0)
         h->fall = def->fall;
+    if (h->drain_timeout_ms < 0)
+        h->drain_timeout_ms = def->drain_timeout_ms;
+    if (h->slow_start_ms < 0)
+        h->slow_start_ms = def->slow_start_ms;
 }
 
 void
@@ -489,6 +509,8 @@ lb__cfg_listener_unset(lb_listener_cfg_t *l)
     health_unset(&l->health);
     l->log_connections = LB_CFG_UNSET_INT;
     l->send_proxy = l->accept_proxy = LB_CFG_UNSET_INT;
+    l->queue_timeout_ms = LB_CFG_UNSET_MS;
+    l->max_queue = LB_CFG_UNSET_INT;
     client_unset(&l->inspect_timeout_ms, &l->persist, &l->persist_timeout_ms,
                  &l->max_conns_per_client, &l->client_rate,
                  &l->client_ipv6_prefix, &l->tcp_keepalive);
@@ -533,6 +555,12 @@ lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l)
         l->send_proxy = cfg->send_proxy;
     if (l->accept_proxy < 0)
         l->accept_proxy = cfg->accept_proxy;
+    if (l->queue_timeout_ms < 0)
+        l->queue_timeout_ms = cfg->queue_timeout_ms;
+    if (l->max_queue < 0)
+        l->max_queue = cfg->max_queue;
+    if (lb__cfg_check_inherit(&l->health.check, &cfg->health.check) != 0)
+        return LB_ENOMEM;
     client_inherit(l, cfg);
     /* A list is never empty once set, so empty means "not set here". A
      * copy rather than a pointer: each listener frees its own. */
@@ -543,7 +571,7 @@ lb__cfg_listener_defaults(const lb_config_t *cfg, lb_listener_cfg_t *l)
     return 0;
 }
 
-void
+int
 lb__cfg_route_inherit(const lb_listener_cfg_t *listener,
                       lb_listener_cfg_t *route)
 {
@@ -567,6 +595,9 @@ lb__cfg_route_inherit(const lb_listener_cfg_t *listener,
     route->client_rate.count = 0;
     route->client_ipv6_prefix = listener->client_ipv6_prefix;
     route->tcp_keepalive = listener->tcp_keepalive;
+    /* The checks' words are the listener's (a route cannot set them). */
+    return lb__cfg_check_inherit(&route->health.check,
+                                 &listener->health.check);
 }
 
 int
@@ -624,6 +655,8 @@ lb__cfg_options_unset(lb_config_t *cfg)
     health_unset(&cfg->health);
     cfg->log_connections = LB_CFG_UNSET_INT;
     cfg->send_proxy = cfg->accept_proxy = LB_CFG_UNSET_INT;
+    cfg->queue_timeout_ms = LB_CFG_UNSET_MS;
+    cfg->max_queue = LB_CFG_UNSET_INT;
     client_unset(&cfg->inspect_timeout_ms, &cfg->persist,
                  &cfg->persist_timeout_ms, &cfg->max_conns_per_client,
                  &cfg->client_rate, &cfg->client_ipv6_prefix,
@@ -632,8 +665,10 @@ lb__cfg_options_unset(lb_config_t *cfg)
 }
 
 static const lb_health_cfg_t health_defaults = {
-    LB_DEFAULT_MAX_FAILS, LB_DEFAULT_FAIL_TIMEOUT_MS, 0, 0, 0,
-    LB_DEFAULT_RISE, LB_DEFAULT_FALL,
+    .max_fails = LB_DEFAULT_MAX_FAILS,
+    .fail_timeout_ms = LB_DEFAULT_FAIL_TIMEOUT_MS,
+    .rise = LB_DEFAULT_RISE,
+    .fall = LB_DEFAULT_FALL,
 };
 
 static void
@@ -681,6 +716,11 @@ lb__cfg_options_defaults(lb_config_t *cfg)
     if (cfg->algorithm < 0)
         cfg->algorithm = LB_ALGO_ROUNDROBIN;
     health_inherit(&cfg->health, &health_defaults);
+    lb__cfg_check_defaults(&cfg->health.check);
+    if (cfg->queue_timeout_ms < 0)
+        cfg->queue_timeout_ms = 0;
+    if (cfg->max_queue < 0)
+        cfg->max_queue = 0;
     /* On: the line per connection is what an operator looks for first,
      * and it costs one formatted write as the connection ends. */
     if (cfg->log_connections < 0)
@@ -718,6 +758,16 @@ lb__cfg_option(lb_cfg_parser_t *p, const char *name, const char *value)
     p->target = LB_CFG_TARGET_SINGLE;
     p->target_key = opt->name;
     return opt->parse(p, opt->name, value, (char *)p->cfg + opt->offset);
+}
+
+int
+lb__cfg_listener_option_line(const lb_cfg_parser_t *p, size_t li,
+                             const char *name)
+{
+    for (size_t i = 0; i < LB_CFG_NLISTENER_OPTIONS; i++)
+        if (strcmp(lb_cfg_listener_options[i].name, name) == 0)
+            return p->pending[li].option_line[i];
+    return 0;
 }
 
 int

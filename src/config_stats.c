@@ -1,7 +1,8 @@
 /* config_stats.c - the statistics keys of [options]: the address (a bare
  * port is loopback only), the names a Host header may carry, the bearer
- * token read from its file; stats_allow is an allow list (config_acl.c).
- * None of them means anything without stats. */
+ * tokens read from their files (stats_token_file for reading,
+ * admin_token_file for the admin API); stats_allow is an allow list
+ * (config_acl.c). None of them means anything without stats. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,35 +116,35 @@ lb__cfg_opt_stats_hosts(lb_cfg_parser_t *p, const char *name,
 /* The token is the file's first line, without its line end: printable
  * ASCII with no space, as a bearer token is written. */
 static int
-check_token(lb_cfg_parser_t *p, const char *path, const char *tok)
+check_token(lb_cfg_parser_t *p, const char *key, const char *path,
+            const char *tok)
 {
     size_t n = strlen(tok);
 
     for (size_t i = 0; i < n; i++) {
         if (tok[i] <= ' ' || tok[i] > '~') {
             lb__cfg_fail(p, p->lineno,
-                         "stats_token_file '%s': the token (its first line) "
-                         "may hold only printable ASCII without spaces",
-                         path);
+                         "%s '%s': the token (its first line) may hold only "
+                         "printable ASCII without spaces", key, path);
             return -1;
         }
     }
     if (n == 0)
-        lb__cfg_fail(p, p->lineno, "stats_token_file '%s': its first line "
-                     "(the token) is empty", path);
+        lb__cfg_fail(p, p->lineno, "%s '%s': its first line (the token) is "
+                     "empty", key, path);
     return n == 0 ? -1 : 0;
 }
 
 static char *
-read_token(lb_cfg_parser_t *p, const char *path)
+read_token(lb_cfg_parser_t *p, const char *key, const char *path)
 {
     char buf[MAX_TOKEN + 3];
     FILE *f = fopen(path, "rb");
     size_t n;
 
     if (f == NULL) {
-        lb__cfg_fail(p, p->lineno, "stats_token_file '%s': cannot open: "
-                     "%s", path, strerror(errno));
+        lb__cfg_fail(p, p->lineno, "%s '%s': cannot open: %s", key, path,
+                     strerror(errno));
         return NULL;
     }
     n = fread(buf, 1, sizeof(buf) - 1, f);
@@ -154,41 +155,69 @@ read_token(lb_cfg_parser_t *p, const char *path)
     if (n > 0 && buf[n - 1] == '\r')
         buf[--n] = '\0';
     if (n > MAX_TOKEN) {
-        lb__cfg_fail(p, p->lineno, "stats_token_file '%s': the token is "
-                     "longer than %d bytes", path, MAX_TOKEN);
+        lb__cfg_fail(p, p->lineno, "%s '%s': the token is longer than %d "
+                     "bytes", key, path, MAX_TOKEN);
         return NULL;
     }
-    if (check_token(p, path, buf) != 0)
+    if (check_token(p, key, path, buf) != 0)
         return NULL;
     return lb__cfg_dup(buf);
 }
 
-/* stats_token_file = PATH: GET needs "Authorization: Bearer TOKEN". The
- * file is read at start and at each reload; one that its group or others
- * could read is refused (where mode bits say so). */
+/* A token file at start and at each reload: one that its group or others
+ * could read is refused where mode bits say so (POSIX); where an access
+ * list says it (Windows), that is a warning naming who. */
+static char *
+token_file(lb_cfg_parser_t *p, const char *key, const char *path)
+{
+    char why[512];
+    char *token;
+
+    if (*path == '\0') {
+        lb__cfg_fail(p, p->lineno, "%s must not be empty", key);
+        return NULL;
+    }
+    if (lb_file_readable_by_others(path)) {
+        lb__cfg_fail(p, p->lineno, "%s '%s' can be read by its group or "
+                     "others; make it readable by its owner only (chmod "
+                     "600)", key, path);
+        return NULL;
+    }
+    if (lb_file_acl_readable_by_others(path, why, sizeof(why)))
+        lb__cfg_warn(p, p->lineno, "%s '%s' %s; whoever can read it can "
+                     "%s (leave read access to SYSTEM, Administrators and "
+                     "the service: installer/README.md)", key, path, why,
+                     strcmp(key, "admin_token_file") == 0
+                         ? "take backends out of service"
+                         : "read the statistics");
+    token = read_token(p, key, path);
+    if (token == NULL && !p->failed)
+        lb__cfg_fail(p, p->lineno, "out of memory");
+    return token;
+}
+
+/* stats_token_file = PATH: every request needs "Authorization: Bearer
+ * TOKEN". */
 int
 lb__cfg_opt_stats_token(lb_cfg_parser_t *p, const char *name,
                         const char *value, void *field)
 {
     lb_stats_cfg_t *st = field;
-    (void)name;
 
-    if (*value == '\0') {
-        lb__cfg_fail(p, p->lineno, "stats_token_file must not be empty");
-        return -1;
-    }
-    if (lb_file_readable_by_others(value)) {
-        lb__cfg_fail(p, p->lineno, "stats_token_file '%s' can be read by "
-                     "its group or others; make it readable by its owner "
-                     "only (chmod 600)", value);
-        return -1;
-    }
-    st->token = read_token(p, value);
-    if (st->token == NULL) {
-        lb__cfg_fail(p, p->lineno, "out of memory"); /* else said above */
-        return -1;
-    }
-    return 0;
+    st->token = token_file(p, name, value);
+    return st->token ? 0 : -1;
+}
+
+/* admin_token_file = PATH: the admin API (writes) is on, for requests
+ * that carry this token. */
+int
+lb__cfg_opt_admin_token(lb_cfg_parser_t *p, const char *name,
+                        const char *value, void *field)
+{
+    lb_stats_cfg_t *st = field;
+
+    st->admin_token = token_file(p, name, value);
+    return st->admin_token ? 0 : -1;
 }
 
 /* The stats_* keys describe the statistics server: without one they
@@ -197,7 +226,8 @@ void
 lb__cfg_stats_finish(lb_cfg_parser_t *p)
 {
     static const char *const keys[] = {"stats_allow", "stats_host",
-                                       "stats_token_file"};
+                                       "stats_token_file",
+                                       "admin_token_file"};
 
     if (p->cfg->stats.line != 0)
         return;
@@ -219,6 +249,10 @@ lb__cfg_stats_free(lb_stats_cfg_t *st)
     if (st->token != NULL) {
         memset(st->token, 0, strlen(st->token));
         free(st->token);
+    }
+    if (st->admin_token != NULL) {
+        memset(st->admin_token, 0, strlen(st->admin_token));
+        free(st->admin_token);
     }
     for (size_t i = 0; i < st->nhosts; i++)
         free(st->hosts[i]);

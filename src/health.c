@@ -3,8 +3,19 @@
  * between workers only decide which of them logs a transition. What the
  * active checks connect is health_check.c's; how a backend is chosen
  * from what is known here, balance.c's. */
+#include <time.h>
+
 #include "lb_health.h"
 #include "lb_log.h"
+
+/* Unix time, for the statistics' "last change". */
+static int64_t
+unix_now(void)
+{
+    time_t t = time(NULL);
+
+    return t == (time_t)-1 ? 0 : (int64_t)t;
+}
 
 static const char *
 label(const lb_health_t *h, size_t i)
@@ -48,11 +59,45 @@ lb_health_count(lb_health_t *h, size_t i, int delta)
 }
 
 int
+lb_health_max_conns(const lb_health_t *h, size_t i)
+{
+    int64_t set = lb_atomic_load(&h->state[i].max_conns);
+
+    return set > 0 ? (int)(set - 1) : h->cfg->health.max_conns;
+}
+
+int
+lb_health_admin_ready(const lb_health_t *h, size_t i)
+{
+    return lb_atomic_load(&h->state[i].admin) == LB_ADMIN_READY;
+}
+
+int64_t
+lb_health_weight(const lb_health_t *h, size_t i, uint64_t now)
+{
+    lb_backend_state_t *st = &h->state[i];
+    int64_t set = lb_atomic_load(&st->weight);
+    int64_t w = (set > 0 ? set : h->cfg->backends[i].weight) *
+                (int64_t)LB_WEIGHT_SCALE;
+    int64_t ramp = h->cfg->health.slow_start_ms;
+    int64_t since = lb_atomic_load(&st->up_since);
+    int64_t elapsed = (int64_t)now - since;
+
+    if (ramp <= 0 || since <= 0 || elapsed >= ramp)
+        return w;
+    /* Another worker's clock may have read a moment later than ours. */
+    w = elapsed > 0 ? w * elapsed / ramp : 0;
+    return w > 0 ? w : 1;
+}
+
+int
 lb_health_rank(lb_health_t *h, size_t i, uint64_t now)
 {
     lb_backend_state_t *st = &h->state[i];
-    int max = h->cfg->health.max_conns;
+    int max = lb_health_max_conns(h, i);
 
+    if (!lb_health_admin_ready(h, i))
+        return LB_RANK_FULL; /* taken out by the admin: not usable */
     if (max > 0 && lb_health_open_conns(h, i) >= max)
         return LB_RANK_FULL;
     if (lb_atomic_load(&st->down) != LB_UP &&
@@ -82,6 +127,8 @@ take_down(lb_health_t *h, size_t i, int why, int64_t until,
     lb_atomic_store(&st->down_until, until);
     if (was != LB_UP || !lb_atomic_cas(&st->down, LB_UP, why))
         return;
+    lb_atomic_store(&st->changed, unix_now());
+    lb_atomic_store(&st->up_since, 0);
     if (until == LB_DOWN_UNTIL_CHECKED)
         lb_log_error("Backend %s of %s is DOWN: %s; not used until %d "
                      "health checks in a row pass", label(h, i),
@@ -93,7 +140,7 @@ take_down(lb_health_t *h, size_t i, int why, int64_t until,
 }
 
 static void
-bring_up(lb_health_t *h, size_t i, const char *reason)
+bring_up(lb_health_t *h, size_t i, const char *reason, uint64_t now)
 {
     lb_backend_state_t *st = &h->state[i];
     int64_t was = lb_atomic_load(&st->down);
@@ -101,6 +148,9 @@ bring_up(lb_health_t *h, size_t i, const char *reason)
     if (was == LB_UP || !lb_atomic_cas(&st->down, was, LB_UP))
         return;
     lb_atomic_store(&st->fails, 0);
+    lb_atomic_store(&st->changed, unix_now());
+    /* Slow start ramps from here (0 would mean "not ramping"). */
+    lb_atomic_store(&st->up_since, now > 0 ? (int64_t)now : 1);
     lb_log("Backend %s of %s is UP again: %s", label(h, i),
            h->cfg->listen_label, reason);
 }
@@ -154,13 +204,40 @@ lb_health_failed(lb_health_t *h, size_t i, uint64_t now)
 }
 
 void
-lb_health_succeeded(lb_health_t *h, size_t i)
+lb_health_succeeded(lb_health_t *h, size_t i, uint64_t now)
 {
-    bring_up(h, i, "a connect succeeded");
+    bring_up(h, i, "a connect succeeded", now);
 }
 
 void
-lb_health_checked(lb_health_t *h, size_t i, int ok, lb_check_streak_t *sk)
+lb_health_check_result(lb_health_t *h, size_t i, int ok, int reason,
+                       uint64_t ms)
+{
+    lb_backend_state_t *st = &h->state[i];
+
+    lb_atomic_store(&st->check_result,
+                    ok ? LB_CHECKED_PASS : LB_CHECKED_FAIL);
+    lb_atomic_store(&st->check_reason, reason);
+    lb_atomic_store(&st->check_ms, (int64_t)ms);
+    lb_atomic_store(&st->check_time, unix_now());
+}
+
+/* check_on_down = shutdown_sessions: every worker cuts the connections
+ * it has to backend i (server.c looks at cut_at). */
+static void
+shut_sessions(lb_health_t *h, size_t i, uint64_t now)
+{
+    if (h->cfg->health.check.on_down != LB_CHECK_ON_DOWN_SHUTDOWN)
+        return;
+    lb_atomic_store(&h->state[i].cut_at, (int64_t)now + 1);
+    lb_log_error("Backend %s of %s: closing its open connections "
+                 "(check_on_down = shutdown_sessions)", label(h, i),
+                 h->cfg->listen_label);
+}
+
+void
+lb_health_checked(lb_health_t *h, size_t i, int ok, lb_check_streak_t *sk,
+                  uint64_t now)
 {
     const lb_health_cfg_t *hc = &h->cfg->health;
     int down = lb_atomic_load(&h->state[i].down) != LB_UP;
@@ -175,7 +252,7 @@ lb_health_checked(lb_health_t *h, size_t i, int ok, lb_check_streak_t *sk)
         if (down && sk->ok >= hc->rise) {
             snprintf(reason, sizeof(reason),
                      "%d health checks in a row passed", sk->ok);
-            bring_up(h, i, reason);
+            bring_up(h, i, reason, now);
         }
         return;
     }
@@ -185,5 +262,6 @@ lb_health_checked(lb_health_t *h, size_t i, int ok, lb_check_streak_t *sk)
         snprintf(reason, sizeof(reason), "%d health checks in a row failed",
                  sk->failed);
         take_down(h, i, LB_DOWN_CHECKS, LB_DOWN_UNTIL_CHECKED, reason);
+        shut_sessions(h, i, now);
     }
 }

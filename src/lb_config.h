@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "lb_acl.h"
+#include "lb_check.h"
 #include "lb_platform.h"
 
 #define LB_DEFAULT_BUFFER_SIZE 4096
@@ -63,6 +64,13 @@ typedef struct lb_health_cfg_s {
     int64_t check_interval_ms; /* between active checks; 0 = none */
     int64_t check_timeout_ms;  /* 0 = connect_timeout or interval */
     int rise, fall;        /* checks in a row that bring up / take down */
+    lb_check_cfg_t check;  /* what a check sends and expects, and where */
+    /* A backend put in maintenance through the admin API: its open
+     * connections are cut this long after; 0 = never. */
+    int64_t drain_timeout_ms;
+    /* A backend back from DOWN (or maintenance) gets its share of new
+     * clients ramped up over this long; 0 = at once. */
+    int64_t slow_start_ms;
 } lb_health_cfg_t;
 
 typedef struct lb_backend_cfg_s {
@@ -74,6 +82,11 @@ typedef struct lb_backend_cfg_s {
     int weight;      /* weight=N, 1..LB_MAX_WEIGHT; default 1 */
     int backup;      /* used only when no other backend can be */
     uint64_t key;    /* of label: its place in source hashing */
+    /* Where the active checks connect: addr, unless check_address or
+     * check_port say otherwise; not resolved when names are looked up
+     * for every connection (pre_resolve_workers = 0). */
+    int check_resolved;
+    lb_addr_t check_addr;
 } lb_backend_cfg_t;
 
 /* A name of sni = in a [route:NAME]: exact, or "*.suffix", which
@@ -116,6 +129,11 @@ typedef struct lb_listener_cfg_s {
     int log_connections;       /* a log line as each connection ends */
     int send_proxy;            /* PROXY header to backends: 0, 1 or 2 */
     int accept_proxy;          /* clients start with a PROXY header */
+    /* With every backend full (max_conns) or taken out by the admin, a
+     * new client waits this long for a slot (0: refused at once), at
+     * most max_queue of them (0: no limit of its own). */
+    int64_t queue_timeout_ms;
+    int max_queue;
     /* Reading the client's first bytes (listener): routes, persist. */
     int64_t inspect_timeout_ms;
     int persist;               /* LB_PERSIST_* */
@@ -146,6 +164,8 @@ typedef struct lb_stats_cfg_s {
     lb_acl_t allow;  /* stats_allow: clients that may connect; empty: all */
     char *token;     /* stats_token_file's first line: the bearer token a
                       * request needs; NULL: none */
+    char *admin_token; /* admin_token_file's first line: the admin API's
+                        * token (it reads too); NULL: no admin API */
     char **hosts;    /* stats_host: names a Host header may carry besides
                       * IP literals and localhost */
     size_t nhosts;
@@ -172,6 +192,8 @@ typedef struct lb_config_s {
     int log_connections;       /* default 1: a line per connection */
     int send_proxy;            /* default 0 (off); 1 or 2: its version */
     int accept_proxy;          /* default 0 */
+    int64_t queue_timeout_ms;  /* default 0: refused at once */
+    int max_queue;             /* default 0: no limit of its own */
     int64_t inspect_timeout_ms;    /* default 5 s */
     int persist;               /* default LB_PERSIST_NONE */
     int64_t persist_timeout_ms;    /* default 1 h */

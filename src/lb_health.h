@@ -18,6 +18,18 @@ enum { LB_UP = 0, LB_DOWN_FAILS = 1, LB_DOWN_CHECKS = 2 };
 /* Until the active checks bring it back (lb_backend_state_t.down_until). */
 #define LB_DOWN_UNTIL_CHECKED INT64_MAX
 
+/* What the admin API says of a backend (lb_backend_state_t.admin): ready;
+ * drain: no new clients, open connections go on; maint: no new clients,
+ * open connections cut after drain_timeout. */
+enum { LB_ADMIN_READY = 0, LB_ADMIN_DRAIN = 1, LB_ADMIN_MAINT = 2 };
+
+/* The last active check (lb_backend_state_t.check_result). */
+enum { LB_CHECKED_NONE = 0, LB_CHECKED_PASS = 1, LB_CHECKED_FAIL = 2 };
+
+/* Weights are counted in thousandths, so that slow start can ramp one
+ * smoothly: a config's weight=3 is 3000. */
+#define LB_WEIGHT_SCALE 1000
+
 typedef struct lb_backend_state_s {
     lb_atomic_t down;         /* LB_UP or why it is out */
     lb_atomic_t down_until;   /* loop ms when it may be tried again */
@@ -25,6 +37,19 @@ typedef struct lb_backend_state_s {
     lb_atomic_t window_start; /* loop ms the window began */
     lb_atomic_t current_weight; /* algorithm weighted: nginx's of the same
                                  * name, shared by every worker */
+    /* Set through the admin API (admin.c); zero is the config's. Written
+     * by one process and read by all, so with atomics only (Windows may
+     * run several loops as threads of one process). */
+    lb_atomic_t admin;        /* LB_ADMIN_* */
+    lb_atomic_t weight;       /* 0: the config's; else 1..LB_MAX_WEIGHT */
+    lb_atomic_t max_conns;    /* 0: the config's; else the limit plus 1 */
+    /* Loop ms: connections to it made before then are cut once it has
+     * passed (maint's drain_timeout; check_on_down); 0: none. */
+    lb_atomic_t cut_at;
+    lb_atomic_t up_since;     /* loop ms it came back: slow start; 0 none */
+    lb_atomic_t changed;      /* Unix time of its last change of state */
+    /* The active checks' last result (LB_CHECKED_*, LB_CHECK_E_*). */
+    lb_atomic_t check_result, check_reason, check_ms, check_time;
 } lb_backend_state_t;
 
 /* One listener's view in one worker. conns holds a row per worker slot,
@@ -74,11 +99,23 @@ int lb_health_local_error(int err);
 
 /* A connect to backend i failed / succeeded (passive health). */
 void lb_health_failed(lb_health_t *h, size_t i, uint64_t now);
-void lb_health_succeeded(lb_health_t *h, size_t i);
+void lb_health_succeeded(lb_health_t *h, size_t i, uint64_t now);
 
-/* An active check of backend i passed (ok) or failed. */
+/* An active check of backend i passed (ok) or failed, for reason
+ * (LB_CHECK_E_*), after ms: the verdict, and the result for the
+ * statistics. */
 void lb_health_checked(lb_health_t *h, size_t i, int ok,
-                       lb_check_streak_t *streak);
+                       lb_check_streak_t *streak, uint64_t now);
+void lb_health_check_result(lb_health_t *h, size_t i, int ok, int reason,
+                            uint64_t ms);
+
+/* Backend i's limit now: the admin's, else the config's (0: none). */
+int lb_health_max_conns(const lb_health_t *h, size_t i);
+/* Backend i's weight now, in LB_WEIGHT_SCALE units: the admin's or the
+ * config's, ramped up by slow start (never below 1). */
+int64_t lb_health_weight(const lb_health_t *h, size_t i, uint64_t now);
+/* 1 if the admin API lets backend i take new clients. */
+int lb_health_admin_ready(const lb_health_t *h, size_t i);
 
 
 #endif

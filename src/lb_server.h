@@ -53,6 +53,9 @@ typedef struct lb_group_s {
     lb_check_t *checks;      /* one per backend, in the checking worker */
     int max_retries;
     uint64_t last_full_log;  /* every backend at max_conns */
+    /* Per backend, the last lb_backend_state_t.cut_at this worker acted
+     * on (maint's drain_timeout, check_on_down): cut.c. */
+    int64_t *cut_seen;
 } lb_group_t;
 
 /* A listener as served by this worker. */
@@ -78,6 +81,10 @@ typedef struct lb_served_listener_s {
     uint64_t last_proxy_log; /* a client without a valid PROXY header */
     uint64_t last_route_log; /* a client no route or backend is for */
     uint64_t last_keepalive_log; /* tcp_keepalive could not be set */
+    /* Clients waiting for a slot (queue_timeout), oldest first, and the
+     * timer that looks for one while they wait (session_queue.c). */
+    lb_list_t queue;
+    lb_timer_t queue_timer;
 } lb_served_listener_t;
 
 typedef struct lb_server_s lb_server_t;
@@ -117,6 +124,9 @@ struct lb_server_s {
     lb_server_t *next_retired;
     int drained;            /* retiring: nothing left, to be freed */
     lb_timer_t reap_timer;  /* frees drained retired servers */
+    /* Looks at the shared block for connections to cut (cut_at), where
+     * the admin API or check_on_down can ask for it. */
+    lb_timer_t cut_timer;
 };
 
 /* Sets up a worker (loop, buffers, listeners idx[0..n) started); with
@@ -153,6 +163,9 @@ void lb_session_start(lb_served_listener_t *sl, lb_stream_t *client,
                       const lb_addr_t *peer);
 /* Sets up sl's rate-limited lines about retries and failed clients. */
 void lb_session_lograte_init(lb_served_listener_t *sl);
+/* sl's queue (queue_timeout): set up, and told that a slot may be free. */
+void lb_queue_init(lb_served_listener_t *sl);
+void lb_queue_kick(lb_served_listener_t *sl);
 /* A client was refused at once for why (a per-client limit's name):
  * counted in a line at most once a second, as allow/deny's. */
 void lb_server_refused_client(lb_served_listener_t *sl,
@@ -160,6 +173,11 @@ void lb_server_refused_client(lb_served_listener_t *sl,
 /* Ends every session of srv now (the drain's deadline, a second stop);
  * reset = the peers see a reset. */
 void lb_session_abort_all(lb_server_t *srv, int reset);
+/* Resets the connections of group g to backend b made before loop time
+ * `before` (maint = the admin API's maintenance, else check_on_down);
+ * returns how many. */
+size_t lb_session_cut_backend(lb_group_t *g, size_t b,
+                              uint64_t before, int maint);
 /* Called by session.c when a session is gone. */
 void lb_server_session_ended(lb_server_t *srv, lb_served_listener_t *sl);
 /* A drain waits for these too; called when an active check's stream is
@@ -173,5 +191,14 @@ void lb_server_stats_closed(lb_server_t *srv);
  * workers), stopped by the drain. */
 int lb_checks_start(lb_group_t *g);
 void lb_checks_stop(lb_group_t *g);
+/* Once no check's stream is open any more (the server is freed). */
+void lb_checks_free(lb_group_t *g);
+
+/* Cuts asked for through the shared block (cut.c): looked at as long as
+ * the server lives, its drain included, since a backend put in
+ * maintenance before a reload still wants its connections cut. */
+void lb_cut_init(lb_server_t *srv);
+int lb_cut_start(lb_server_t *srv);
+void lb_cut_free(lb_server_t *srv);
 
 #endif

@@ -38,6 +38,15 @@ typedef struct lb_listener_counters_s {
     lb_atomic_t refused[LB_STATS_NREFUSED]; /* by LB_STATS_REFUSED_* */
     lb_atomic_t failed;     /* clients closed when every backend failed */
     lb_atomic_t active[LB_MAX_PROCESSES];
+    /* The queue (queue_timeout): per worker slot, the clients waiting
+     * there and the ticket of the oldest (0: none), so that the oldest
+     * over every worker goes first; the next ticket; and what became of
+     * those that waited: served (and their waits in ms, summed), timed
+     * out, or gone before their turn. */
+    lb_atomic_t queued[LB_MAX_PROCESSES];
+    lb_atomic_t queue_head[LB_MAX_PROCESSES];
+    lb_atomic_t queue_ticket;
+    lb_atomic_t dequeued, wait_ms, queue_timeouts, queue_left;
 } lb_listener_counters_t;
 
 /* One backend's counters; its open connections are the health module's
@@ -63,6 +72,13 @@ typedef struct lb_stats_backend_s {
     const char *name; /* as written in the config */
     int down;         /* LB_UP, LB_DOWN_FAILS or LB_DOWN_CHECKS */
     int64_t active, connections, failures, bytes[2];
+    int admin;        /* LB_ADMIN_* */
+    int64_t weight;   /* the admin's or the config's (not ramped) */
+    int64_t max_conns; /* the admin's or the config's; 0: no limit */
+    int checked;      /* LB_CHECKED_*: the last active check */
+    int check_reason; /* LB_CHECK_E_* when it failed */
+    int64_t check_ms, check_time; /* how long it took; Unix time */
+    int64_t changed;  /* Unix time of its last change of state, or 0 */
     const char *route; /* its [route:NAME], or NULL: the listener's own */
 } lb_stats_backend_t;
 
@@ -71,6 +87,8 @@ typedef struct lb_stats_listener_s {
     const char *address; /* listen address */
     int64_t accepted, active, refused[LB_STATS_NREFUSED], failed;
     int64_t bytes[2];    /* the sum of its backends' */
+    int checks;          /* active checks are on */
+    int64_t queued, dequeued, wait_ms, queue_timeouts, queue_left;
     const lb_stats_backend_t *backends; /* its own, then its routes' */
     size_t nbackends;
 } lb_stats_listener_t;
@@ -112,6 +130,8 @@ void lb_stats_escape_html(lb_buf_t *b, const char *s);
 int lb_stats_prometheus(const lb_stats_snapshot_t *s, lb_buf_t *out);
 int lb_stats_json(const lb_stats_snapshot_t *s, lb_buf_t *out);
 int lb_stats_html(const lb_stats_snapshot_t *s, lb_buf_t *out);
+/* One backend's object, as in /stats.json (an admin API answer). */
+void lb_stats_json_backend(lb_buf_t *b, const lb_stats_backend_t *be);
 
 /* ---- the request (stats_request.c) ---- */
 /* What a request gets: a page, or an HTTP error status. */
@@ -119,15 +139,37 @@ enum {
     LB_STATS_PAGE_HTML = 0, /* GET / */
     LB_STATS_PAGE_METRICS,  /* GET /metrics */
     LB_STATS_PAGE_JSON,     /* GET /stats.json */
+    LB_STATS_API_BACKENDS,  /* GET /api/v1/backends */
+    LB_STATS_API_SET,       /* PUT /api/v1/listeners/L/backends/B */
     LB_STATS_BAD_REQUEST = 400,
-    LB_STATS_UNAUTHORIZED = 401, /* stats_token_file: no or a wrong token */
+    LB_STATS_UNAUTHORIZED = 401, /* stats_token_file: no or a wrong token;
+                                  * a PUT: no or a wrong admin token */
     LB_STATS_NOT_FOUND = 404,
-    LB_STATS_NOT_ALLOWED = 405,  /* a method other than GET */
+    LB_STATS_NOT_ALLOWED = 405,  /* a method other than GET (and PUT for
+                                  * the admin API, when it is on) */
+    LB_STATS_LENGTH_REQUIRED = 411, /* a PUT without Content-Length */
+    LB_STATS_TOO_LARGE = 413,       /* a body over LB_ADMIN_MAX_BODY */
     LB_STATS_MISDIRECTED = 421   /* a Host that is no IP literal, localhost
                                   * or stats_host: maybe DNS rebinding */
 };
+
+/* A request as judged: what it gets, and what serving it needs. */
+typedef struct lb_stats_req_s {
+    int answer;        /* one of the codes above */
+    size_t head_len;   /* the request line and headers, with the empty
+                        * line after them; 0 if that line has not come */
+    size_t body_len;   /* Content-Length (a PUT's) */
+    const char *target; /* the request target, in the request */
+    size_t target_len;
+    int text;          /* "Accept: text/plain" (pumpkinlb --admin) */
+} lb_stats_req_t;
+
 /* Judges the request line and headers in req[0..len), as a network peer
- * sent them (any bytes), against cfg: one of the codes above. */
+ * sent them (any bytes), against cfg: out->answer is one of the codes
+ * above; a PUT's body is out->body_len bytes from out->head_len on. */
+void lb_stats_parse(const char *req, size_t len, const lb_stats_cfg_t *cfg,
+                    lb_stats_req_t *out);
+/* The same, only the answer. */
 int lb_stats_request(const char *req, size_t len, const lb_stats_cfg_t *cfg);
 
 /* ---- serving, in a worker ---- */

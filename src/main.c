@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lb_admin.h"
 #include "lb_config.h"
 #include "lb_log.h"
 #include "lb_run.h"
@@ -29,6 +30,14 @@ usage(FILE *out, const char *prog)
         "    --help-config     Print help regarding usage of the config file\n"
         "    --version         Show version information\n"
         "    -t CONFIG         Check the config file and exit\n"
+        "    --admin CONFIG show\n"
+        "                      Show every backend: state, admin state,\n"
+        "                      weight, max_conns, connections, last check\n"
+        "    --admin CONFIG LISTENER BACKEND state=ready|drain|maint\n"
+        "                      weight=N max_conns=N\n"
+        "                      Change a backend through the admin API of\n"
+        "                      the running balancer (its stats address and\n"
+        "                      admin_token_file, read from CONFIG)\n"
         "\n"
         "%s"
         "\n"
@@ -169,6 +178,11 @@ main(int argc, char **argv)
     int rc = lb_platform_main(argc, argv, &core);
 
     if (rc >= 0) {
+        lb_log_close();
+        return rc;
+    }
+    if (argc >= 2 && strcmp(argv[1], "--admin") == 0) {
+        rc = lb_admin_command(argc - 2, argv + 2);
         lb_log_close();
         return rc;
     }

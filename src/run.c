@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lb_admin.h"
 #include "lb_log.h"
 #include "lb_run.h"
 #include "lb_server.h"
@@ -158,9 +159,16 @@ log_listeners(const lb_run_t *run)
     for (size_t i = 0; i < run->cfg.nlisteners; i++)
         log_listener(&run->cfg, &run->cfg.listeners[i]);
     if (run->cfg.stats.line != 0)
-        lb_log("Serving statistics on http://%s/ (no authentication: keep "
-               "it on loopback or a management network)",
-               run->cfg.stats.label);
+        lb_log("Serving statistics%s on http://%s/ (%s%s)",
+               run->cfg.stats.admin_token ? " and the admin API" : "",
+               run->cfg.stats.label,
+               run->cfg.stats.token ? "reading needs stats_token_file's "
+                                      "token"
+                                    : "no token to read: keep it on "
+                                      "loopback or a management network",
+               run->cfg.stats.admin_token ? "; changes need "
+                                            "admin_token_file's"
+                                          : "");
 }
 
 /* How many sockets a run binds: its listeners and the stats address. */
@@ -434,6 +442,9 @@ prepare(lb_run_t *old)
                      "Reload failed, the running configuration stays");
         return NULL;
     }
+    /* The new block starts as the config says, but for what the admin
+     * API set on backends that are still there. */
+    lb_admin_carry(&old->cfg, &old->shared, &run->cfg, &run->shared);
     if (lb_run_open_log(&run->cfg) != 0)
         lb_log_error("keeping the previous log file");
     if (lb_log_reopen_std(err_text, sizeof(err_text)) != 0)

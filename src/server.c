@@ -129,6 +129,7 @@ lb_server_session_ended(lb_server_t *srv, lb_served_listener_t *sl)
     sl->active--;
     srv->active--;
     lb_stats_active(sl, -1);
+    lb_queue_kick(sl); /* its slot may be a waiting client's */
     apply_limits(srv);
     drain_progress(srv);
 }
@@ -333,6 +334,7 @@ lb__server_setup(lb_server_t *srv, const lb_config_t *cfg, unsigned slot,
     lb_list_init(&srv->sessions);
     srv->max_active = share_of(srv, lb_server_conn_limit(cfg, NULL, 0));
     lb_timer_init(srv->loop, &srv->drain_timer, on_drain_timer, srv);
+    lb_cut_init(srv);
     lb_rng_seed(&srv->rng, (uint64_t)lb_getpid() * 0x9E3779B97F4A7C15ull ^
                                lb_loop_now(srv->loop) ^
                                (uint64_t)slot << 40); /* loops share a pid */
@@ -372,6 +374,7 @@ serve_setup(lb_server_t *srv, lb_served_listener_t *sl, size_t li)
 
     sl->cfg = l;
     sl->srv = srv;
+    lb_queue_init(sl);
     lb_lograte_init(&sl->refused_log, srv->loop, report_refused, sl);
     lb_lograte_init(&sl->refused_client_log, srv->loop,
                     report_refused_client, sl);
@@ -436,7 +439,7 @@ lb__server_listen(lb_server_t *srv, lb_listener_t **listeners,
             sl->listener = NULL;
         }
     }
-    return 0;
+    return lb_cut_start(srv);
 }
 
 /* Frees what a server holds apart from the loop and the pool. */
@@ -449,17 +452,19 @@ lb__server_free_parts(lb_server_t *srv)
         if (sl->srv == NULL)
             continue; /* init stopped before this one */
         /* The counts their timers had yet to log. */
+        lb_timer_stop(&sl->queue_timer);
         lb_lograte_stop(&sl->refused_log);
         lb_lograte_stop(&sl->refused_client_log);
         lb_lograte_stop(&sl->retry_log);
         lb_lograte_stop(&sl->failed_log);
     }
     close_listeners(srv);
+    lb_cut_free(srv); /* before the groups go */
     for (size_t i = 0; i < srv->nserved; i++) {
         lb_served_listener_t *sl = &srv->served[i];
 
         for (size_t g = 0; g < sl->ngroups; g++)
-            free(sl->groups[g].checks);
+            lb_checks_free(&sl->groups[g]);
         free(sl->groups);
     }
     lb_timer_stop(&srv->drain_timer);

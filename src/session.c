@@ -24,9 +24,12 @@ static const char *const end_names[] = {
     [END_PROXY] = "proxy_error",
     [END_ERROR] = "error",
     [END_NO_ROUTE] = "no_route",
+    [END_MAINT] = "maint",
+    [END_BACKEND_DOWN] = "backend_down",
+    [END_QUEUE_TIMEOUT] = "queue_timeout",
+    [END_QUEUE_LEFT] = "queue_left",
 };
 
-static void try_backend(lb_session_t *sess);
 static void keepalive(lb_session_t *sess, lb_stream_t *s);
 static void arm_idle(lb_session_t *sess);
 static void on_splice(lb_stream_t *src, long nmoved, int at_sink);
@@ -138,6 +141,7 @@ close_both(lb_session_t *sess, int how_client, int how_backend)
     if (sess->closing)
         return;
     sess->closing = 1;
+    lb__session_unqueue(sess);
     log_connection(sess);
     lb_timer_stop(&sess->timer);
     if (sess->resolve) {
@@ -180,6 +184,26 @@ lb_session_abort_all(lb_server_t *srv, int reset)
     for (lb_list_t *n = head->next; n != head; n = n->next)
         lb__session_end(LB_LIST_ENTRY(n, lb_session_t, link), END_SHUTDOWN,
                         reset);
+}
+
+size_t
+lb_session_cut_backend(lb_group_t *g, size_t b, uint64_t before, int maint)
+{
+    lb_list_t *head = &g->sl->srv->sessions;
+    size_t n = 0;
+
+    /* Ending never frees at once (close callbacks do). */
+    for (lb_list_t *at = head->next; at != head; at = at->next) {
+        lb_session_t *sess = LB_LIST_ENTRY(at, lb_session_t, link);
+
+        if (sess->group != g || !sess->connected || sess->closing ||
+            sess->backend_idx != b ||
+            sess->started + sess->connect_ms >= before)
+            continue;
+        lb__session_end(sess, maint ? END_MAINT : END_BACKEND_DOWN, 1);
+        n++;
+    }
+    return n;
 }
 
 /* The source of direction d was reset: everything it sent before is
@@ -499,7 +523,7 @@ backend_failed(lb_session_t *sess, int err)
     snprintf(r->what, sizeof(r->what), "from %s on %s (%s)", old->label,
              backend_cfg(sess)->label, lb_strerror(err));
     lb_lograte_event(r);
-    try_backend(sess);
+    lb__session_try_backend(sess);
 }
 
 static void
@@ -515,7 +539,8 @@ on_connected(lb_stream_t *s, int status)
     (void)lb_stream_reset_on_exit(s); /* a worker's death cuts visibly */
     sess->connect_ms =
         (uint32_t)(lb_loop_now(server(sess)->loop) - sess->started);
-    lb_health_succeeded(&sess->group->health, sess->backend_idx);
+    lb_health_succeeded(&sess->group->health, sess->backend_idx,
+                        lb_loop_now(server(sess)->loop));
     lb_stats_connect(sess->group, sess->backend_idx, 1);
     if (sess->opt != NULL && sess->opt->persist_key != 0)
         lb_persist_set(sess->sl->persist, sess->opt->persist_key,
@@ -575,6 +600,8 @@ on_timer(lb_timer_t *t)
 
     if (sess->pp_wait)
         lb__session_header_timed_out(sess);
+    else if (sess->queued)
+        lb__session_queue_timed_out(sess);
     else if (sess->inspecting)
         lb__session_inspect_timed_out(sess);
     else if (sess->connected)
@@ -583,8 +610,8 @@ on_timer(lb_timer_t *t)
         backend_failed(sess, LB_ETIMEDOUT);
 }
 
-static void
-try_backend(lb_session_t *sess)
+void
+lb__session_try_backend(lb_session_t *sess)
 {
     const lb_backend_cfg_t *b = backend_cfg(sess);
     lb_server_t *srv = server(sess);
@@ -608,20 +635,36 @@ try_backend(lb_session_t *sess)
         backend_failed(sess, rc);
 }
 
-/* Every backend is at max_conns: the client is turned away (logged at
- * most once a second) rather than queued without bound. */
-static void
-refuse_full(lb_session_t *sess)
+/* Every backend is at max_conns (or taken out by the admin), or the queue
+ * is full: the client is turned away (logged at most once a second)
+ * rather than held without bound. */
+void
+lb__session_refuse(lb_session_t *sess, const char *why)
 {
     lb_group_t *g = sess->group;
 
     if (once_a_second(sess, &g->last_full_log)) {
-        lb_log_error("Every backend of %s is at max_conns (%d); closing new "
-                     "client connections", g->cfg->listen_label,
-                     g->cfg->health.max_conns);
+        if (why != NULL)
+            lb_log_error("%s: %s; closing new client connections",
+                         g->cfg->listen_label, why);
+        else
+            lb_log_error("Every backend of %s is at max_conns (%d); closing "
+                         "new client connections", g->cfg->listen_label,
+                         g->cfg->health.max_conns);
     }
     lb_stats_refused(sess->sl, LB_STATS_REFUSED_FULL);
     lb__session_end(sess, END_REFUSED, 0);
+}
+
+/* Why no backend takes a new client now: NULL when they are all full. */
+static const char *
+none_ready(lb_health_t *h)
+{
+    for (size_t i = 0; i < h->cfg->nbackends; i++)
+        if (lb_health_admin_ready(h, i))
+            return NULL;
+    return "no backend takes new clients (drain or maint, set through the "
+           "admin API)";
 }
 
 /* The client is for the listener's own backends and it has none (it has
@@ -662,7 +705,8 @@ preferred(lb_session_t *sess, uint64_t now)
     return b;
 }
 
-/* The first backend, by the group's order among those in service. */
+/* The first backend, by the group's order among those in service; with
+ * a queue, after those already waiting. */
 static void
 choose_backend(lb_session_t *sess)
 {
@@ -670,14 +714,22 @@ choose_backend(lb_session_t *sess)
     uint64_t now = lb_loop_now(server(sess)->loop);
     long first = preferred(sess, now);
 
+    if (first < 0 && lb__queue_waiting(sess->sl)) {
+        lb__session_enqueue(sess); /* first come, first served */
+        return;
+    }
     if (first < 0)
         first = lb_pick_backend(&g->health, g->rr, &sess->client_addr, now);
+    if (first < 0 && sess->sl->cfg->queue_timeout_ms > 0) {
+        lb__session_enqueue(sess);
+        return;
+    }
     if (first < 0) {
-        refuse_full(sess);
+        lb__session_refuse(sess, none_ready(&g->health));
         return;
     }
     sess->backend_idx = (size_t)first;
-    try_backend(sess);
+    lb__session_try_backend(sess);
 }
 
 void
@@ -768,7 +820,8 @@ lb_session_start(lb_served_listener_t *sl, lb_stream_t *client,
 {
     lb_server_t *srv = sl->srv;
     lb_session_t *sess = calloc(1, sizeof(*sess));
-    int opt = lb_config_inspects(sl->cfg) || sl->clients != NULL;
+    int opt = lb_config_inspects(sl->cfg) || sl->clients != NULL ||
+              sl->cfg->queue_timeout_ms > 0;
 
     if (sess != NULL && opt &&
         (sess->opt = calloc(1, sizeof(*sess->opt))) == NULL) {

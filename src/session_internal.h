@@ -33,7 +33,11 @@ enum {
     END_SHUTDOWN,       /* cut by the balancer: drain deadline, 2nd stop */
     END_PROXY,          /* accept_proxy: no valid header in time */
     END_ERROR,          /* a local failure (out of memory, a socket call) */
-    END_NO_ROUTE        /* no route, and the listener has no backends */
+    END_NO_ROUTE,       /* no route, and the listener has no backends */
+    END_MAINT,          /* cut: the backend's drain_timeout in maint */
+    END_BACKEND_DOWN,   /* cut: checks took it out (check_on_down) */
+    END_QUEUE_TIMEOUT,  /* waited queue_timeout for a slot in vain */
+    END_QUEUE_LEFT      /* went away while waiting in the queue */
 };
 
 
@@ -73,6 +77,7 @@ struct lb_session_s {
     unsigned char client_eof : 1;   /* the client's FIN came meanwhile */
     unsigned char quiet : 1;        /* refused by a per-client limit: no
                                      * connection line (counts are logged) */
+    unsigned char queued : 1;       /* waiting for a slot: opt->qlink */
     uint32_t held;           /* client bytes after its header (or read
                               * while inspecting), held in buf[TO_BACKEND]
                               * until the backend is up */
@@ -81,8 +86,9 @@ struct lb_session_s {
                                    * clients only; else NULL */
 };
 
-/* What only a listener that reads first bytes or limits clients needs of
- * a session: allocated with it there, so others pay nothing for it. */
+/* What only a listener that reads first bytes, limits clients or queues
+ * them needs of a session: allocated with it there, so others pay
+ * nothing for it. */
 typedef struct lb_session_opt_s {
     /* First bytes that took more than one read gather in ibuf (at most
      * LB_INSPECT_MAX bytes, freed once written: the one buffer beyond the
@@ -96,6 +102,12 @@ typedef struct lb_session_opt_s {
     long prefer;                /* a backend to try first (an RDP routing
                                  * token's, a cookie's), or -1 */
     lb_client_ref_t client_ref; /* its place in the client table */
+    /* Waiting for a slot (session_queue.c, queue_timeout): its place in
+     * its listener's queue and over every worker, since when. */
+    lb_list_t qlink;
+    struct lb_session_s *self;
+    uint64_t ticket;
+    uint64_t queued_at;
 } lb_session_opt_t;
 
 static inline lb_server_t *
@@ -144,6 +156,22 @@ void lb__session_route(lb_session_t *sess, lb_group_t *g,
 /* The relay's reading of the client, and the end of it (its FIN). */
 void lb__session_on_read(lb_stream_t *s, long nread, char *buf);
 void lb__session_source_ended(lb_session_t *sess, int d);
+
+/* A backend is chosen (sess->backend_idx): connect to it. */
+void lb__session_try_backend(lb_session_t *sess);
+/* Turns the client away at once (every backend full or taken out, or the
+ * queue full: why). */
+void lb__session_refuse(lb_session_t *sess, const char *why);
+
+/* session_queue.c */
+/* 1 if clients of sl wait for a slot anywhere: a newcomer goes behind. */
+int lb__queue_waiting(const lb_served_listener_t *sl);
+/* The client waits for a slot (or is refused: max_queue). */
+void lb__session_enqueue(lb_session_t *sess);
+/* Out of the queue (served, gone, timed out, cut); nothing if not in. */
+void lb__session_unqueue(lb_session_t *sess);
+/* queue_timeout passed: reset, end=queue_timeout. */
+void lb__session_queue_timed_out(lb_session_t *sess);
 
 /* session_proxy.c */
 /* Our PROXY header for the backend (g's send_proxy), to dst (NULL: the

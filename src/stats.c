@@ -71,9 +71,26 @@ lb_stats_bytes(const lb_group_t *g, size_t b, int dir, long n)
 
 /* ---- snapshot ---- */
 
-/* Backend b of group g (lb_config_group); its open connections are
- * health.c's per-slot counts, summed. */
+/* What the admin API and the active checks say of a backend. */
 static void
+read_admin(const lb_listener_cfg_t *l, lb_backend_state_t *st, size_t b,
+           lb_stats_backend_t *out)
+{
+    int64_t weight = lb_atomic_load(&st->weight);
+    int64_t max = lb_atomic_load(&st->max_conns);
+
+    out->admin = (int)lb_atomic_load(&st->admin);
+    out->weight = weight > 0 ? weight : l->backends[b].weight;
+    out->max_conns = max > 0 ? max - 1 : l->health.max_conns;
+    out->checked = (int)lb_atomic_load(&st->check_result);
+    out->check_reason = (int)lb_atomic_load(&st->check_reason);
+    out->check_ms = lb_atomic_load(&st->check_ms);
+    out->check_time = lb_atomic_load(&st->check_time);
+    out->changed = lb_atomic_load(&st->changed);
+}
+
+/* Backend b of group g (lb_config_group); its open connections are
+ * health.c's per-slot counts, summed. */static void
 read_backend(const lb_config_t *cfg, const lb_shared_t *sh, size_t g,
              size_t b, lb_stats_backend_t *out)
 {
@@ -84,6 +101,7 @@ read_backend(const lb_config_t *cfg, const lb_shared_t *sh, size_t g,
     out->name = gc->backends[b].label;
     out->route = g < cfg->nlisteners ? NULL : gc->name;
     out->down = (int)lb_atomic_load(&sh->state[g][b].down);
+    read_admin(gc, &sh->state[g][b], b, out);
     out->active = 0;
     for (unsigned s = 0; s < np; s++)
         out->active += lb_atomic_load(&sh->conns[g][b * np + s]);
@@ -133,9 +151,16 @@ read_listener(const lb_config_t *cfg, const lb_shared_t *sh, size_t li,
     for (int r = 0; r < LB_STATS_NREFUSED; r++)
         out->refused[r] = lb_atomic_load(&c->refused[r]);
     out->failed = lb_atomic_load(&c->failed);
-    out->active = 0;
-    for (unsigned s = 0; s < sh->processes && s < LB_MAX_PROCESSES; s++)
+    out->active = out->queued = 0;
+    for (unsigned s = 0; s < sh->processes && s < LB_MAX_PROCESSES; s++) {
         out->active += lb_atomic_load(&c->active[s]);
+        out->queued += lb_atomic_load(&c->queued[s]);
+    }
+    out->checks = l->health.check_interval_ms > 0;
+    out->dequeued = lb_atomic_load(&c->dequeued);
+    out->wait_ms = lb_atomic_load(&c->wait_ms);
+    out->queue_timeouts = lb_atomic_load(&c->queue_timeouts);
+    out->queue_left = lb_atomic_load(&c->queue_left);
     out->bytes[0] = out->bytes[1] = 0;
     at = read_group(cfg, sh, li, backends, out);
     for (size_t r = 0; r < l->nroutes; r++)

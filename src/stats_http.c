@@ -1,16 +1,20 @@
-/* stats_http.c - the HTTP/1.0 responder on the `stats` address: one GET
- * per connection, its request line and headers read into a bounded
- * buffer, judged (stats_request.c: Host, token, path), answered from a
- * snapshot of the shared counters, then closed. Who may connect is
- * stats_allow's; slow clients from one address cannot take every slot. */
+/* stats_http.c - the HTTP/1.0 responder on the `stats` address: one
+ * request per connection, its request line and headers (and a PUT's
+ * body) read into a bounded buffer, judged (stats_request.c: Host, token,
+ * path), answered from a snapshot of the shared counters or, for the
+ * admin API, by admin.c, then closed. Who may connect is stats_allow's;
+ * slow clients from one address cannot take every slot. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lb_admin.h"
 #include "lb_list.h"
 #include "lb_log.h"
 #include "lb_server.h"
 
 #define MAX_REQUEST 4096 /* request line and headers; beyond: 431 */
+#define MAX_READ (MAX_REQUEST + LB_ADMIN_MAX_BODY) /* and a PUT's body */
 #define MAX_CONNS 64     /* open at once per worker */
 #define MAX_PER_CLIENT 8 /* of them from one address (a scrape takes 1) */
 #define REQUEST_MS 2000  /* to send the whole request */
@@ -27,6 +31,7 @@ typedef struct lb_stats_http_s {
     size_t nconns;
     unsigned long refused; /* since the last line that said so */
     uint64_t refused_log_due;
+    lb_lograte_t denied_log; /* requests without a valid token: 401 */
 } lb_stats_http_t;
 
 enum { C_READING, C_WRITING, C_LINGERING };
@@ -36,13 +41,15 @@ struct stats_conn_s {
     lb_list_t link;
     lb_stream_t *stream; /* NULL once closed */
     lb_timer_t timer;
-    char *req;           /* MAX_REQUEST bytes, from the first byte on */
+    char *req;           /* MAX_READ bytes, from the first byte on */
     size_t len;
+    size_t need;         /* a PUT: its headers and body, once known */
     lb_buf_t resp;
     int phase, eof;
-    int full; /* more came than MAX_REQUEST */
+    int full; /* more came than MAX_READ */
     unsigned char ip[16]; /* the client's address (lb_addr_ip) */
     int iplen;
+    char who[LB_ADDRSTRLEN]; /* and as text, for the log */
 };
 
 static void on_read(lb_stream_t *s, long nread, char *buf);
@@ -98,29 +105,37 @@ typedef struct reply_s {
     int (*render)(const lb_stats_snapshot_t *s, lb_buf_t *out);
 } reply_t;
 
+#define JSON "application/json"
+
 static const reply_t pages[] = {
     {200, "OK", "text/html; charset=utf-8", lb_stats_html},
     {200, "OK", "text/plain; version=0.0.4; charset=utf-8",
      lb_stats_prometheus},
-    {200, "OK", "application/json", lb_stats_json},
+    {200, "OK", JSON, lb_stats_json},
+    {200, "OK", JSON, lb_stats_api_json},
 };
+static const reply_t api_text = {200, "OK", "text/plain; charset=utf-8",
+                                 lb_stats_api_text};
 
 static const reply_t errors[] = {
+    {200, "OK", JSON, NULL},
     {400, "Bad Request", NULL, NULL},
     {401, "Unauthorized", NULL, NULL},
     {404, "Not Found", NULL, NULL},
     {405, "Method Not Allowed", NULL, NULL},
+    {411, "Length Required", NULL, NULL},
+    {413, "Content Too Large", NULL, NULL},
     {421, "Misdirected Request", NULL, NULL},
 };
 static const reply_t too_large = {431, "Request Header Fields Too Large",
                                   NULL, NULL};
 static const reply_t failed = {500, "Internal Server Error", NULL, NULL};
 
-/* The reply for what lb_stats_request() decided. */
+/* The reply for a status or what lb_stats_parse() decided. */
 static const reply_t *
 reply_for(int answer)
 {
-    if (answer >= LB_STATS_PAGE_HTML && answer <= LB_STATS_PAGE_JSON)
+    if (answer >= LB_STATS_PAGE_HTML && answer <= LB_STATS_API_BACKENDS)
         return &pages[answer - LB_STATS_PAGE_HTML];
     for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++)
         if (errors[i].code == answer)
@@ -152,24 +167,117 @@ body(lb_server_t *srv, const reply_t *r, lb_buf_t *out)
     return r;
 }
 
+/* Status line and headers for text, then text. */
+static void
+frame(const reply_t *r, lb_buf_t *text, lb_buf_t *out)
+{
+    lb_buf_printf(out, "HTTP/1.0 %d %s\r\nContent-Type: %s\r\n"
+                  "Content-Length: %llu\r\nCache-Control: no-store\r\n"
+                  "%sConnection: close\r\n\r\n", r->code, r->reason,
+                  r->type ? r->type : "text/plain; charset=utf-8",
+                  (unsigned long long)text->len,
+                  r->code == 405   ? "Allow: GET\r\n"
+                  : r->code == 401 ? "WWW-Authenticate: Bearer "
+                                     "realm=\"PumpkinLB statistics\"\r\n"
+                                   : "");
+    if (text->len > 0)
+        lb_buf_add(out, text->data, text->len);
+    lb_buf_free(text);
+}
+
 static void
 build(lb_server_t *srv, const reply_t *r, lb_buf_t *out)
 {
     lb_buf_t text = {0};
 
-    r = body(srv, r, &text);
-    lb_buf_printf(out, "HTTP/1.0 %d %s\r\nContent-Type: %s\r\n"
-                  "Content-Length: %llu\r\nCache-Control: no-store\r\n"
-                  "%sConnection: close\r\n\r\n", r->code, r->reason,
-                  r->type ? r->type : "text/plain; charset=utf-8",
-                  (unsigned long long)text.len,
-                  r->code == 405   ? "Allow: GET\r\n"
-                  : r->code == 401 ? "WWW-Authenticate: Bearer "
-                                     "realm=\"PumpkinLB statistics\"\r\n"
-                                   : "");
-    if (text.len > 0)
-        lb_buf_add(out, text.data, text.len);
-    lb_buf_free(&text);
+    frame(body(srv, r, &text), &text, out);
+}
+
+/* ---- the admin API ---- */
+
+/* {"error": why} with status code, JSON like every API answer. */
+static void
+api_error(int code, const char *why, lb_buf_t *out)
+{
+    reply_t r = *reply_for(code);
+    lb_buf_t text = {0};
+
+    lb_buf_puts(&text, "{\"error\":");
+    lb_stats_escape_json(&text, why);
+    lb_buf_puts(&text, "}\n");
+    r.type = JSON;
+    frame(&r, &text, out);
+}
+
+/* PUT /api/v1/listeners/L/backends/B with its body. */
+static void
+api_set(stats_conn_t *c, const lb_stats_req_t *req, lb_buf_t *out)
+{
+    char listener[LB_ADMIN_MAX_NAME + 1], backend[LB_ADMIN_MAX_NAME + 1];
+    char why[160];
+    lb_admin_change_t ch;
+    lb_buf_t text = {0};
+    int rc = lb_admin_parse_path(req->target, req->target_len, listener,
+                                 backend), code;
+
+    if (rc != 0) {
+        api_error(rc > 0 ? 404 : 400, rc > 0 ? "no such path: PUT "
+                  "/api/v1/listeners/LISTENER/backends/BACKEND"
+                  : "a malformed name in the path (percent-encoding)", out);
+        return;
+    }
+    if (lb_admin_parse_body(c->req + req->head_len, req->body_len, &ch, why,
+                            sizeof(why)) != 0) {
+        api_error(400, why, out);
+        return;
+    }
+    code = lb_admin_apply(c->http->srv, listener, backend, &ch, c->who,
+                          &text);
+    frame(reply_for(code), &text, out);
+}
+
+/* Requests without a valid token, at most a line a second. */
+static void
+report_denied(lb_lograte_t *r)
+{
+    lb_stats_http_t *http = r->data;
+
+    lb_log_error("Statistics on %s: %lu request(s) refused without a valid "
+                 "token (401), the last from %s: %s",
+                 http->srv->cfg->stats.label, r->held, r->who, r->what);
+}
+
+/* The request line, as far as it is printable ASCII: it goes to the
+ * log, and a peer could put anything in it. */
+static void
+note_denied(stats_conn_t *c)
+{
+    lb_lograte_t *r = &c->http->denied_log;
+    size_t n = 0;
+
+    while (n < c->len && n < 120 && c->req[n] >= ' ' && c->req[n] <= '~')
+        n++;
+    snprintf(r->who, sizeof(r->who), "%s", c->who);
+    snprintf(r->what, sizeof(r->what), "%.*s", (int)n, c->req);
+    lb_lograte_event(r);
+}
+
+static void
+answer(stats_conn_t *c, const lb_stats_req_t *req, lb_buf_t *out)
+{
+    lb_server_t *srv = c->http->srv;
+
+    if (req->answer == LB_STATS_UNAUTHORIZED)
+        note_denied(c);
+    if (req->answer == LB_STATS_API_SET &&
+        (req->head_len == 0 || c->len < req->head_len + req->body_len))
+        api_error(400, "the body is shorter than Content-Length", out);
+    else if (req->answer == LB_STATS_API_SET)
+        api_set(c, req, out);
+    else if (req->answer == LB_STATS_API_BACKENDS && req->text)
+        build(srv, &api_text, out);
+    else
+        build(srv, reply_for(req->answer), out);
 }
 
 /* ---- the request ---- */
@@ -197,13 +305,8 @@ on_written(lb_stream_t *s, int status)
 }
 
 static void
-respond(stats_conn_t *c, const reply_t *r)
+send_response(stats_conn_t *c)
 {
-    lb_server_t *srv = c->http->srv;
-
-    if (r == NULL)
-        r = reply_for(lb_stats_request(c->req, c->len, &srv->cfg->stats));
-    build(srv, r, &c->resp);
     if (c->resp.failed) {
         conn_close(c, LB_CLOSE_RESET);
         return;
@@ -212,6 +315,22 @@ respond(stats_conn_t *c, const reply_t *r)
     lb_timer_start(&c->timer, RESPONSE_MS);
     if (lb_stream_write(c->stream, c->resp.data, c->resp.len, on_written) != 0)
         conn_close(c, LB_CLOSE_RESET);
+}
+
+/* Answers with r, or (NULL) as the request says. */
+static void
+respond(stats_conn_t *c, const reply_t *r)
+{
+    lb_server_t *srv = c->http->srv;
+    lb_stats_req_t req;
+
+    if (r != NULL) {
+        build(srv, r, &c->resp);
+    } else {
+        lb_stats_parse(c->req, c->len, &srv->cfg->stats, &req);
+        answer(c, &req, &c->resp);
+    }
+    send_response(c);
 }
 
 /* An empty line ends the headers; only the bytes just added (and the two
@@ -231,20 +350,40 @@ headers_done(const stats_conn_t *c, size_t from)
 
 /* Adds what was read (buffer_size may be as small as 1: a request comes
  * in as many reads as it takes); what does not fit is dropped and marks
- * the request too long, unless its headers turn out complete. 0, or -1
- * with no memory for it. */
+ * the request too long, unless it turns out complete. 0, or -1 with no
+ * memory for it. */
 static int
 take(stats_conn_t *c, const char *buf, size_t n)
 {
-    if (c->req == NULL && (c->req = malloc(MAX_REQUEST)) == NULL)
+    if (c->req == NULL && (c->req = malloc(MAX_READ)) == NULL)
         return -1;
-    if (n > MAX_REQUEST - c->len) {
-        n = MAX_REQUEST - c->len;
+    if (n > MAX_READ - c->len) {
+        n = MAX_READ - c->len;
         c->full = 1;
     }
     memcpy(c->req + c->len, buf, n);
     c->len += n;
     return 0;
+}
+
+/* Once the headers are in: a PUT waits for its body, as long as
+ * Content-Length says; anything else is answered. */
+static void
+headers_in(stats_conn_t *c)
+{
+    lb_stats_req_t req;
+
+    lb_stats_parse(c->req, c->len, &c->http->srv->cfg->stats, &req);
+    if (req.head_len > MAX_REQUEST) {
+        respond(c, &too_large);
+        return;
+    }
+    c->need = req.answer == LB_STATS_API_SET ? req.head_len + req.body_len
+                                             : 0;
+    if (c->len >= c->need)
+        respond(c, NULL);
+    else
+        read_more(c);
 }
 
 static void
@@ -269,9 +408,13 @@ on_read(lb_stream_t *s, long nread, char *buf)
         read_more(c); /* lingering: what comes now is dropped */
     else if (rc != 0)
         respond(c, &failed);
-    else if (headers_done(c, before))
+    else if (c->need > 0 && c->len >= c->need)
         respond(c, NULL);
-    else if (c->full)
+    else if (c->need > 0)
+        read_more(c);
+    else if (headers_done(c, before))
+        headers_in(c);
+    else if (c->full || c->len > MAX_REQUEST)
         respond(c, &too_large);
     else
         read_more(c);
@@ -384,6 +527,7 @@ on_accept(lb_listener_t *l, lb_stream_t *s, const lb_addr_t *peer, int status,
     }
     memcpy(c->ip, ip, sizeof(c->ip));
     c->iplen = len;
+    lb_addr_format(&addr, c->who, sizeof(c->who));
     c->http = http;
     c->stream = s;
     lb_list_push(&http->conns, &c->link);
@@ -405,6 +549,7 @@ serve(lb_server_t *srv, lb_listener_t *l, lb_server_t *previous)
     http->srv = srv;
     http->listener = l;
     lb_list_init(&http->conns);
+    lb_lograte_init(&http->denied_log, srv->loop, report_denied, http);
     srv->stats = http;
     if (previous && previous->stats && previous->stats->listener == l) {
         /* An in-loop reload kept the address: the socket stays open, and
@@ -469,6 +614,7 @@ lb_stats_free(lb_server_t *srv)
 
     if (http == NULL)
         return;
+    lb_lograte_stop(&http->denied_log);
     lb_stats_close_listener(srv);
     /* The loop is gone: connections it still had get no callback. */
     while (!lb_list_empty(&http->conns)) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lb_check.h"
 #include "lb_health.h"
 #include "lb_stats.h"
 
@@ -219,6 +220,14 @@ down_reason(int down)
                                     : "unknown";
 }
 
+static const char *
+admin_word(int admin)
+{
+    return admin == LB_ADMIN_DRAIN   ? "drain"
+           : admin == LB_ADMIN_MAINT ? "maint"
+                                     : "ready";
+}
+
 /* ---- Prometheus ---- */
 
 /* A family of one int64 field (or an array of them, told apart by a
@@ -254,6 +263,15 @@ static const family_t listener_families[] = {
      "Bytes relayed: in from clients to backends, out from backends to "
      "clients.",
      L_FIELD(bytes), "direction", directions, 2},
+    {"pumpkinlb_queue_length", "gauge",
+     "Clients waiting in the queue (queue_timeout) now.", L_FIELD(queued),
+     NULL, NULL, 1},
+    {"pumpkinlb_queue_timeouts_total", "counter",
+     "Queued clients refused when queue_timeout passed.",
+     L_FIELD(queue_timeouts), NULL, NULL, 1},
+    {"pumpkinlb_queue_abandoned_total", "counter",
+     "Queued clients that went away before their turn.",
+     L_FIELD(queue_left), NULL, NULL, 1},
 };
 
 static const family_t backend_families[] = {
@@ -271,6 +289,13 @@ static const family_t backend_families[] = {
      "Bytes relayed through the backend: in to it from clients, out from it "
      "to clients.",
      B_FIELD(bytes), "direction", directions, 2},
+    {"pumpkinlb_backend_weight", "gauge",
+     "The backend's weight: the admin API's, else the config's.",
+     B_FIELD(weight), NULL, NULL, 1},
+    {"pumpkinlb_backend_max_conns", "gauge",
+     "The backend's max_conns: the admin API's, else the config's; 0 is no "
+     "limit.",
+     B_FIELD(max_conns), NULL, NULL, 1},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -376,6 +401,82 @@ backend_state_metrics(lb_buf_t *b, const lb_stats_snapshot_t *s)
         }
 }
 
+static void
+admin_metrics(lb_buf_t *b, const lb_stats_snapshot_t *s)
+{
+    static const int states[] = {LB_ADMIN_READY, LB_ADMIN_DRAIN,
+                                 LB_ADMIN_MAINT};
+
+    header(b, "pumpkinlb_backend_admin_state", "gauge",
+           "1 for the state the admin API gave the backend: ready, drain "
+           "(no new clients) or maint (and its connections cut after "
+           "drain_timeout).");
+    for (size_t i = 0; i < s->nlisteners; i++)
+        for (size_t j = 0; j < s->listeners[i].nbackends; j++)
+            for (size_t k = 0; k < COUNT(states); k++) {
+                const lb_stats_backend_t *be = &s->listeners[i].backends[j];
+
+                sample_start(b, "pumpkinlb_backend_admin_state",
+                             &s->listeners[i], be);
+                lb_buf_printf(b, ",state=\"%s\"", admin_word(states[k]));
+                sample_end(b, be->admin == states[k]);
+            }
+}
+
+/* One gauge per backend that has been checked, value(be) as text. */
+static void
+check_family(lb_buf_t *b, const lb_stats_snapshot_t *s, const char *name,
+             const char *help, int duration)
+{
+    header(b, name, "gauge", help);
+    for (size_t i = 0; i < s->nlisteners; i++)
+        for (size_t j = 0; j < s->listeners[i].nbackends; j++) {
+            const lb_stats_backend_t *be = &s->listeners[i].backends[j];
+
+            if (be->checked == LB_CHECKED_NONE)
+                continue;
+            sample_start(b, name, &s->listeners[i], be);
+            if (duration)
+                lb_buf_printf(b, "} %.3f\n", (double)be->check_ms / 1000.0);
+            else
+                sample_end(b, be->checked == LB_CHECKED_PASS);
+        }
+}
+
+static void
+change_metrics(lb_buf_t *b, const lb_stats_snapshot_t *s)
+{
+    header(b, "pumpkinlb_backend_last_change_time_seconds", "gauge",
+           "Unix time the backend last went down or came up (backends that "
+           "have not changed since the start are left out).");
+    for (size_t i = 0; i < s->nlisteners; i++)
+        for (size_t j = 0; j < s->listeners[i].nbackends; j++) {
+            const lb_stats_backend_t *be = &s->listeners[i].backends[j];
+
+            if (be->changed == 0)
+                continue;
+            sample_start(b, "pumpkinlb_backend_last_change_time_seconds",
+                         &s->listeners[i], be);
+            sample_end(b, be->changed);
+        }
+}
+
+/* A summary without quantiles: the waits of queued clients served. */
+static void
+queue_wait_metrics(lb_buf_t *b, const lb_stats_snapshot_t *s)
+{
+    header(b, "pumpkinlb_queue_wait_seconds", "summary",
+           "How long queued clients waited before a backend took them.");
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        const lb_stats_listener_t *l = &s->listeners[i];
+
+        sample_start(b, "pumpkinlb_queue_wait_seconds_sum", l, NULL);
+        lb_buf_printf(b, "} %.3f\n", (double)l->wait_ms / 1000.0);
+        sample_start(b, "pumpkinlb_queue_wait_seconds_count", l, NULL);
+        sample_end(b, l->dequeued);
+    }
+}
+
 int
 lb_stats_prometheus(const lb_stats_snapshot_t *s, lb_buf_t *out)
 {
@@ -404,6 +505,14 @@ lb_stats_prometheus(const lb_stats_snapshot_t *s, lb_buf_t *out)
                 family_samples(out, fam, &s->listeners[i],
                                &s->listeners[i].backends[j]);
     }
+    admin_metrics(out, s);
+    check_family(out, s, "pumpkinlb_backend_check_success",
+                 "1 if the last active health check of the backend passed, "
+                 "0 if it failed.", 0);
+    check_family(out, s, "pumpkinlb_backend_check_duration_seconds",
+                 "How long the last active health check took.", 1);
+    change_metrics(out, s);
+    queue_wait_metrics(out, s);
     return finish(out);
 }
 
@@ -421,8 +530,8 @@ json_values(lb_buf_t *b, const char *key, const char *const *names,
     lb_buf_puts(b, "}");
 }
 
-static void
-json_backend(lb_buf_t *b, const lb_stats_backend_t *be)
+void
+lb_stats_json_backend(lb_buf_t *b, const lb_stats_backend_t *be)
 {
     lb_buf_puts(b, "{\"name\":");
     lb_stats_escape_json(b, be->name);
@@ -437,6 +546,23 @@ json_backend(lb_buf_t *b, const lb_stats_backend_t *be)
                   (long long)be->active, (long long)be->connections,
                   (long long)be->failures);
     json_values(b, "bytes_total", directions, be->bytes, 2);
+    lb_buf_printf(b, ",\"admin_state\":\"%s\",\"weight\":%lld,"
+                  "\"max_conns\":%lld,\"last_change\":",
+                  admin_word(be->admin), (long long)be->weight,
+                  (long long)be->max_conns);
+    if (be->changed)
+        lb_buf_printf(b, "%lld", (long long)be->changed);
+    else
+        lb_buf_puts(b, "null");
+    lb_buf_puts(b, ",\"check\":");
+    if (be->checked == LB_CHECKED_NONE)
+        lb_buf_puts(b, "null");
+    else
+        lb_buf_printf(b, "{\"result\":\"%s\",\"reason\":\"%s\","
+                      "\"duration_ms\":%lld,\"time\":%lld}",
+                      be->checked == LB_CHECKED_PASS ? "passed" : "failed",
+                      lb_check_reason(be->check_reason),
+                      (long long)be->check_ms, (long long)be->check_time);
     lb_buf_puts(b, ",\"route\":"); /* its [route:NAME], or null */
     if (be->route != NULL)
         lb_stats_escape_json(b, be->route);
@@ -459,10 +585,15 @@ json_listener(lb_buf_t *b, const lb_stats_listener_t *l)
     json_values(b, "connections_refused_total", lb_stats_refused_names,
                 l->refused, LB_STATS_NREFUSED);
     json_values(b, "bytes_total", directions, l->bytes, 2);
+    lb_buf_printf(b, ",\"queue\":{\"length\":%lld,\"served_total\":%lld,"
+                  "\"wait_seconds_total\":%.3f,\"timeouts_total\":%lld,"
+                  "\"abandoned_total\":%lld}", (long long)l->queued,
+                  (long long)l->dequeued, (double)l->wait_ms / 1000.0,
+                  (long long)l->queue_timeouts, (long long)l->queue_left);
     lb_buf_puts(b, ",\"backends\":[");
     for (size_t j = 0; j < l->nbackends; j++) {
         lb_buf_puts(b, j ? ",\n  " : "\n  ");
-        json_backend(b, &l->backends[j]);
+        lb_stats_json_backend(b, &l->backends[j]);
     }
     lb_buf_puts(b, "]}");
 }
@@ -495,10 +626,79 @@ static const char html_head[] =
     "th,td{border:1px solid #999;padding:.2em .6em;text-align:right}\n"
     "th:first-child,td:first-child,td.state{text-align:left}\n"
     "tr.up td.state{background:#cfc}\ntr.down td.state{background:#fcc}\n"
+    "td.admin.drain,td.admin.maint{background:#ffc}\n"
+    "td.state,td.admin,td.check,td.changed{text-align:left}\n"
     "</style>\n</head>\n<body>\n<h1>PumpkinLB statistics</h1>\n";
 
+/* 1536 as "1.5 KiB": a page is read by people. */
 static void
-html_backend(lb_buf_t *b, const lb_stats_backend_t *be)
+human_bytes(lb_buf_t *b, int64_t v)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+    double x = (double)v;
+    size_t u = 0;
+
+    if (v < 1024) {
+        lb_buf_printf(b, "%lld B", (long long)v);
+        return;
+    }
+    x /= 1024.0;
+    while (x >= 1024.0 && u + 1 < COUNT(units)) {
+        x /= 1024.0;
+        u++;
+    }
+    lb_buf_printf(b, "%.1f %s", x, units[u]);
+}
+
+/* 95 as "1 min 35 s": how long ago something happened. */
+static void
+human_age(lb_buf_t *b, int64_t seconds)
+{
+    if (seconds < 0)
+        seconds = 0;
+    if (seconds < 60)
+        lb_buf_printf(b, "%lld s", (long long)seconds);
+    else if (seconds < 3600)
+        lb_buf_printf(b, "%lld min %lld s", (long long)(seconds / 60),
+                      (long long)(seconds % 60));
+    else if (seconds < 86400)
+        lb_buf_printf(b, "%lld h %lld min", (long long)(seconds / 3600),
+                      (long long)(seconds % 3600 / 60));
+    else
+        lb_buf_printf(b, "%lld d %lld h", (long long)(seconds / 86400),
+                      (long long)(seconds % 86400 / 3600));
+}
+
+static void
+html_bytes(lb_buf_t *b, int64_t v)
+{
+    lb_buf_printf(b, "<td title=\"%lld bytes\">", (long long)v);
+    human_bytes(b, v);
+    lb_buf_puts(b, "</td>");
+}
+
+/* The last check: "passed in 2 ms, 3 s ago", or why it failed. */
+static void
+html_check(lb_buf_t *b, const lb_stats_backend_t *be, int64_t now)
+{
+    lb_buf_puts(b, "<td class=\"check\">");
+    if (be->checked != LB_CHECKED_NONE) {
+        if (be->checked == LB_CHECKED_PASS)
+            lb_buf_puts(b, "passed");
+        else
+            lb_buf_printf(b, "failed (%s)",
+                          lb_check_reason(be->check_reason));
+        lb_buf_printf(b, " in %lld ms, ", (long long)be->check_ms);
+        human_age(b, now - be->check_time);
+        lb_buf_puts(b, " ago");
+    } else {
+        lb_buf_puts(b, "-");
+    }
+    lb_buf_puts(b, "</td>");
+}
+
+static void
+html_backend(lb_buf_t *b, const lb_stats_backend_t *be, int64_t now)
 {
     lb_buf_printf(b, "<tr class=\"backend %s\"><td class=\"name\">",
                   state_word(be->down));
@@ -513,15 +713,47 @@ html_backend(lb_buf_t *b, const lb_stats_backend_t *be)
         lb_buf_printf(b, " (%s)", be->down == LB_DOWN_FAILS ? "failed connects"
                       : be->down == LB_DOWN_CHECKS ? "health checks"
                                                    : "unknown");
-    lb_buf_printf(b, "</td><td>%lld</td><td>%lld</td><td>%lld</td>"
-                  "<td>%lld</td><td>%lld</td></tr>\n",
+    lb_buf_printf(b, "</td><td>%lld</td><td>%lld</td><td>%lld</td>",
                   (long long)be->active, (long long)be->connections,
-                  (long long)be->failures, (long long)be->bytes[0],
-                  (long long)be->bytes[1]);
+                  (long long)be->failures);
+    html_bytes(b, be->bytes[0]);
+    html_bytes(b, be->bytes[1]);
+    lb_buf_printf(b, "<td class=\"admin %s\">%s</td><td>%lld</td><td>",
+                  admin_word(be->admin), admin_word(be->admin),
+                  (long long)be->weight);
+    if (be->max_conns > 0)
+        lb_buf_printf(b, "%lld", (long long)be->max_conns);
+    else
+        lb_buf_puts(b, "no limit");
+    lb_buf_puts(b, "</td>");
+    html_check(b, be, now);
+    lb_buf_puts(b, "<td class=\"changed\">");
+    if (be->changed) {
+        human_age(b, now - be->changed);
+        lb_buf_puts(b, " ago");
+    } else {
+        lb_buf_puts(b, "-");
+    }
+    lb_buf_puts(b, "</td></tr>\n");
 }
 
 static void
-html_listener(lb_buf_t *b, const lb_stats_listener_t *l)
+html_queue(lb_buf_t *b, const lb_stats_listener_t *l)
+{
+    if (l->queued == 0 && l->dequeued == 0 && l->queue_timeouts == 0 &&
+        l->queue_left == 0)
+        return;
+    lb_buf_printf(b, " Queue: %lld waiting, %lld served after %.1f s on "
+                  "average, %lld timed out, %lld gone before their turn.",
+                  (long long)l->queued, (long long)l->dequeued,
+                  l->dequeued ? (double)l->wait_ms / 1000.0 /
+                                    (double)l->dequeued
+                              : 0.0,
+                  (long long)l->queue_timeouts, (long long)l->queue_left);
+}
+
+static void
+html_listener(lb_buf_t *b, const lb_stats_listener_t *l, int64_t now)
 {
     lb_buf_puts(b, "<h2>");
     lb_stats_escape_html(b, l->name);
@@ -533,22 +765,28 @@ html_listener(lb_buf_t *b, const lb_stats_listener_t *l)
     lb_buf_printf(b, "</h2>\n<p>Clients: %lld accepted, %lld open, "
                   "%lld refused by allow/deny, %lld refused at max_conns, "
                   "%lld refused by per-client limits, %lld with no route, "
-                  "%lld failed. Bytes: %lld in, %lld out.</p>\n",
+                  "%lld failed. Bytes: ",
                   (long long)l->accepted, (long long)l->active,
                   (long long)l->refused[LB_STATS_REFUSED_ACL],
                   (long long)l->refused[LB_STATS_REFUSED_FULL],
                   (long long)(l->refused[LB_STATS_REFUSED_CLIENT_CONNS] +
                               l->refused[LB_STATS_REFUSED_CLIENT_RATE]),
                   (long long)l->refused[LB_STATS_REFUSED_NO_ROUTE],
-                  (long long)l->failed, (long long)l->bytes[0],
-                  (long long)l->bytes[1]);
-    lb_buf_puts(b, "<table class=\"listener\" data-listener=\"");
+                  (long long)l->failed);
+    human_bytes(b, l->bytes[0]);
+    lb_buf_puts(b, " in, ");
+    human_bytes(b, l->bytes[1]);
+    lb_buf_puts(b, " out.");
+    html_queue(b, l);
+    lb_buf_puts(b, "</p>\n<table class=\"listener\" data-listener=\"");
     lb_stats_escape_html(b, l->name);
     lb_buf_puts(b, "\">\n<tr><th>Backend</th><th>State</th><th>Open</th>"
                 "<th>Connections</th><th>Connect failures</th>"
-                "<th>Bytes in</th><th>Bytes out</th></tr>\n");
+                "<th>Bytes in</th><th>Bytes out</th><th>Admin</th>"
+                "<th>Weight</th><th>Max conns</th><th>Last check</th>"
+                "<th>State changed</th></tr>\n");
     for (size_t j = 0; j < l->nbackends; j++)
-        html_backend(b, &l->backends[j]);
+        html_backend(b, &l->backends[j], now);
     lb_buf_puts(b, "</table>\n");
 }
 
@@ -565,7 +803,7 @@ lb_stats_html(const lb_stats_snapshot_t *s, lb_buf_t *out)
                   (long long)(s->now - s->started),
                   (long long)s->log_dropped);
     for (size_t i = 0; i < s->nlisteners; i++)
-        html_listener(out, &s->listeners[i]);
+        html_listener(out, &s->listeners[i], s->now);
     lb_buf_puts(out, "</body>\n</html>\n");
     return finish(out);
 }

@@ -5,6 +5,7 @@
  * send NUL bytes. */
 #include <string.h>
 
+#include "lb_admin.h"
 #include "lb_stats.h"
 
 #define MAX_HOST 255 /* a Host value we would compare at all */
@@ -113,9 +114,33 @@ request_line(span_t line, span_t *method, span_t *target)
 }
 
 typedef struct headers_s {
-    span_t host, auth;
-    int have_host, have_auth;
+    span_t host, auth, length, accept;
+    int have_host, have_auth, have_length, have_accept;
+    int chunked;         /* Transfer-Encoding of any kind */
+    const char *end;     /* past the empty line, or NULL */
 } headers_t;
+
+/* The headers this server reads; 0, or -1 for one given twice. */
+static int
+keep_header(headers_t *h, span_t name, span_t value)
+{
+    static const char *const names[] = {"host", "authorization",
+                                        "content-length", "accept"};
+    span_t *spans[] = {&h->host, &h->auth, &h->length, &h->accept};
+    int *have[] = {&h->have_host, &h->have_auth, &h->have_length,
+                   &h->have_accept};
+
+    if (span_is_nocase(name, "transfer-encoding"))
+        h->chunked = 1;
+    for (int i = 0; i < 4; i++) {
+        if (!span_is_nocase(name, names[i]))
+            continue;
+        if ((*have[i])++)
+            return -1;
+        *spans[i] = value;
+    }
+    return 0;
+}
 
 /* "Name: value" lines up to the empty one (or the end: a request may
  * stop at the client's FIN). 0, or -1 for a malformed or repeated one. */
@@ -128,10 +153,12 @@ read_headers(const char *at, const char *end, headers_t *h)
     while (at < end) {
         const char *colon;
         span_t name, value;
+        int complete = next_line(&at, end, &line);
 
-        next_line(&at, end, &line);
-        if (line.n == 0)
+        if (line.n == 0) {
+            h->end = complete ? at : NULL;
             return 0;
+        }
         colon = memchr(line.p, ':', line.n);
         if (colon == NULL || colon == line.p || !printable(line))
             return -1; /* a folded line starts with a space: no name */
@@ -142,16 +169,8 @@ read_headers(const char *at, const char *end, headers_t *h)
                 return -1;
         value.p = colon + 1;
         value.n = (size_t)(line.p + line.n - colon - 1);
-        value = trim(value);
-        if (span_is_nocase(name, "host")) {
-            if (h->have_host++)
-                return -1;
-            h->host = value;
-        } else if (span_is_nocase(name, "authorization")) {
-            if (h->have_auth++)
-                return -1;
-            h->auth = value;
-        }
+        if (keep_header(h, name, trim(value)) != 0)
+            return -1;
     }
     return 0;
 }
@@ -276,7 +295,8 @@ authorized(const headers_t *h, const char *token)
 static int
 page(span_t target)
 {
-    static const char *const paths[] = {"/", "/metrics", "/stats.json"};
+    static const char *const paths[] = {"/", "/metrics", "/stats.json",
+                                        "/api/v1/backends"};
     const char *q = target.p;
 
     while (q < target.p + target.n && *q != '?' && *q != '#')
@@ -288,22 +308,96 @@ page(span_t target)
     return LB_STATS_NOT_FOUND;
 }
 
-int
-lb_stats_request(const char *req, size_t len, const lb_stats_cfg_t *cfg)
+/* "text/plain" asked for, and not JSON. */
+static int
+wants_text(const headers_t *h)
+{
+    int text = 0;
+
+    if (!h->have_accept)
+        return 0;
+    for (size_t i = 0; i + 4 <= h->accept.n; i++) {
+        span_t w = {h->accept.p + i, 4};
+
+        if (span_is_nocase(w, "json"))
+            return 0;
+        if (i + 10 <= h->accept.n) {
+            w.n = 10;
+            text |= span_is_nocase(w, "text/plain");
+        }
+    }
+    return text;
+}
+
+/* A PUT of the admin API: its body's length, or an error status. */
+static int
+put(const headers_t *h, span_t target, const lb_stats_cfg_t *cfg,
+    int admin, lb_stats_req_t *out)
+{
+    span_t api = {target.p, 18};
+
+    if (cfg->admin_token == NULL)
+        return LB_STATS_NOT_ALLOWED; /* the admin API is off */
+    if (!admin)
+        return LB_STATS_UNAUTHORIZED;
+    if (target.n < api.n || !span_is(api, "/api/v1/listeners/"))
+        return LB_STATS_NOT_FOUND;
+    if (h->chunked)
+        return LB_STATS_BAD_REQUEST; /* a body of known length only */
+    if (!h->have_length)
+        return LB_STATS_LENGTH_REQUIRED;
+    if (!digits(h->length, 9))
+        return LB_STATS_BAD_REQUEST;
+    for (size_t i = 0; i < h->length.n; i++)
+        out->body_len = out->body_len * 10 + (size_t)(h->length.p[i] - '0');
+    return out->body_len > LB_ADMIN_MAX_BODY ? LB_STATS_TOO_LARGE
+                                             : LB_STATS_API_SET;
+}
+
+static int
+judge(const char *req, size_t len, const lb_stats_cfg_t *cfg,
+      lb_stats_req_t *out)
 {
     const char *at = req, *end = req + len;
     span_t line, method, target;
     headers_t h;
+    int admin;
 
     if (!next_line(&at, end, &line) ||
         request_line(line, &method, &target) != 0 ||
         read_headers(at, end, &h) != 0)
         return LB_STATS_BAD_REQUEST;
+    out->head_len = h.end ? (size_t)(h.end - req) : 0;
+    out->target = target.p;
+    out->target_len = target.n;
+    out->text = wants_text(&h);
     if (h.have_host && !host_allowed(h.host, cfg))
         return LB_STATS_MISDIRECTED;
-    if (!authorized(&h, cfg->token))
+    /* The admin token reads too; without either token, nothing about the
+     * server is told. */
+    admin = cfg->admin_token != NULL && authorized(&h, cfg->admin_token);
+    if (!admin && !authorized(&h, cfg->token))
         return LB_STATS_UNAUTHORIZED;
+    if (span_is(method, "PUT"))
+        return put(&h, target, cfg, admin, out);
     if (!span_is(method, "GET"))
         return LB_STATS_NOT_ALLOWED;
     return page(target);
+}
+
+void
+lb_stats_parse(const char *req, size_t len, const lb_stats_cfg_t *cfg,
+               lb_stats_req_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->answer = judge(req, len, cfg, out);
+}
+
+int
+lb_stats_request(const char *req, size_t len, const lb_stats_cfg_t *cfg)
+{
+    lb_stats_req_t r;
+
+    lb_stats_parse(req, len, cfg, &r);
+    return r.answer;
 }

@@ -43,6 +43,8 @@ deliver(lb__stream_base_t *b)
         b->read_buf = NULL;
         b->read_cb(s, b->read_result, buf);
     }
+    if ((done & LB__DONE_WATCH) && !b->closing)
+        b->watch_cb(s, b->watch_status);
     if ((done & LB__DONE_SPLICE) && !b->closing)
         b->splice_cb(s, b->splice_result, b->splice_at_sink);
 }

@@ -15,7 +15,8 @@ enum {
     LB__DONE_READ = 2,
     LB__DONE_WRITE = 4,
     LB__DONE_CLOSE = 8,
-    LB__DONE_SPLICE = 16
+    LB__DONE_SPLICE = 16,
+    LB__DONE_WATCH = 32
 };
 
 typedef struct lb__stream_base_s {
@@ -37,6 +38,8 @@ typedef struct lb__stream_base_s {
     lb_splice_cb splice_cb;
     long splice_result;
     int splice_at_sink;
+    lb_watch_cb watch_cb;
+    int watch_status;
     /* The first error a write or splice into this stream took, else 0.
      * A peer's reset is reported to one system call only: when a write
      * takes it, a read right after finds a plain end, which must not be

@@ -90,6 +90,7 @@ struct lb_stream_s {
     unsigned char nodelay_due; /* TCP_NODELAY still to set: NODELAY_* */
     unsigned char linger;     /* LB__LINGER_*: does close() reset? */
     unsigned char fins;       /* LB__FIN_SENT (shutdown), LB__FIN_READ */
+    unsigned char watching;   /* lb_stream_watch: POLLIN is for a peek */
     int known_next;           /* the next read's result, if a look ahead
                                  found it (LB_EOF or an error), else 0 */
     unsigned forks_at_open;   /* lb__posix_forks when the socket was made */

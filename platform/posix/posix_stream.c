@@ -313,6 +313,7 @@ int
 lb_stream_read(lb_stream_t *s, lb_read_cb cb)
 {
     s->base.read_cb = cb;
+    s->watching = 0; /* a read takes a watch over: POLLIN is its now */
     if (s->known_next) {
         /* Seen by the peek: an end is certain and a recv would only
          * confirm it; an error could not be read again. A write may have
@@ -330,6 +331,37 @@ lb_stream_read(lb_stream_t *s, lb_read_cb cb)
         return 0;
     }
     return lb__io_start(s->loop, &s->io, POLLIN);
+}
+
+/* Readiness with nothing consumed: a one-byte peek tells bytes (left
+ * where they are, and still ready for the read that comes later) from the
+ * peer's FIN with nothing before it, or from a reset. */
+int
+lb_stream_watch(lb_stream_t *s, lb_watch_cb cb)
+{
+    s->base.watch_cb = cb;
+    s->watching = 1;
+    return lb__io_start(s->loop, &s->io, POLLIN);
+}
+
+static void
+finish_watch(lb_stream_t *s)
+{
+    char c;
+    ssize_t n;
+    int status;
+
+    do
+        n = recv(s->io.fd, &c, 1, MSG_PEEK);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        lb__io_drained(&s->io, POLLIN);
+        return;
+    }
+    status = n > 0 ? 0 : n == 0 ? LB_EOF : lb__posix_error(errno);
+    s->watching = 0;
+    lb__io_stop(s->loop, &s->io, POLLIN);
+    s->base.watch_cb(s, status);
 }
 
 static void
@@ -448,6 +480,8 @@ on_io(lb_loop_t *loop, lb__io_t *io, short revents)
         return;
     if (s->splice)
         lb__splice_step(s->splice);
+    else if (s->watching)
+        finish_watch(s);
     else
         finish_read(s);
 }

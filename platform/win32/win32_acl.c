@@ -43,6 +43,9 @@ static const wchar_t *const config_sddl =
      GENERIC_WRITE | GENERIC_ALL)
 #define FOLDER_WRITE_MASK                                                 \
     (FILE_DELETE_CHILD | DELETE | WRITE_DAC | WRITE_OWNER | GENERIC_ALL)
+/* Read access to a file's contents, and what can give it (a secret's). */
+#define FILE_READ_MASK                                                    \
+    (FILE_READ_DATA | GENERIC_READ | GENERIC_ALL | WRITE_DAC | WRITE_OWNER)
 
 static int
 apply_sddl(const wchar_t *path, const wchar_t *sddl)
@@ -296,5 +299,37 @@ lb_file_writable_by_others(const char *path, char *why, size_t whylen)
         snprintf(why + len, whylen - len, " (leave write access to "
                  "SYSTEM and Administrators only: README, Windows, "
                  "Permissions)");
+    return found;
+}
+
+/* ---- lb_file_acl_readable_by_others ---- */
+
+int
+lb_file_acl_readable_by_others(const char *path, char *why, size_t whylen)
+{
+    wchar_t wpath[MAX_PATH];
+    PSECURITY_DESCRIPTOR sd = NULL;
+    PSID owner = NULL, who;
+    PACL dacl = NULL;
+    char name[800];
+    int found = 0;
+
+    if (whylen > 0)
+        why[0] = '\0';
+    if (MultiByteToWideChar(CP_ACP, 0, path, -1, wpath, MAX_PATH) <= 0 ||
+        GetNamedSecurityInfoW(wpath, SE_FILE_OBJECT,
+                              OWNER_SECURITY_INFORMATION |
+                                  DACL_SECURITY_INFORMATION,
+                              &owner, NULL, &dacl, NULL, &sd) != 0)
+        return 0; /* cannot tell; reading it says what is wrong */
+    if (dacl == NULL) {
+        snprintf(why, whylen, "has no access list: everyone can read it");
+        found = 1;
+    } else if ((who = first_untrusted(dacl, owner, FILE_READ_MASK))) {
+        describe(who, name, sizeof(name));
+        snprintf(why, whylen, "can be read by %s", name);
+        found = 1;
+    }
+    LocalFree(sd);
     return found;
 }

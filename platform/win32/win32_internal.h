@@ -75,6 +75,7 @@ struct lb_stream_s {
     lb_loop_t *loop;
     unsigned pending;       /* overlapped operations in flight */
     unsigned char writing;  /* write_op is one of them */
+    unsigned char watching; /* read_op's zero-byte read is a watch's */
     unsigned char close_state;
     unsigned char accepted; /* counted in its loop's load */
     unsigned char flowing;  /* the last read filled its buffer */

@@ -147,6 +147,11 @@ post_read(lb_stream_t *s)
         s->pending++;
         return;
     }
+    if (s->watching) {
+        s->base.watch_status = lb__win_error(WSAGetLastError());
+        lb__stream_queue(s, LB__DONE_WATCH);
+        return;
+    }
     s->base.read_result = lb__win_error(WSAGetLastError());
     if (s->rbuf != NULL) {
         a->put(a->ctx, s->rbuf);
@@ -159,8 +164,52 @@ int
 lb_stream_read(lb_stream_t *s, lb_read_cb cb)
 {
     s->base.read_cb = cb;
+    if (s->watching) {
+        /* The watch's zero-byte read, still pending, is the read's now
+         * (or its failure, if it failed at once). */
+        s->watching = 0;
+        if (s->base.done & LB__DONE_WATCH) {
+            s->base.done &= ~(unsigned)LB__DONE_WATCH;
+            s->base.read_result = s->base.watch_status;
+            lb__stream_queue(s, LB__DONE_READ);
+        }
+        return 0;
+    }
     post_read(s);
     return 0;
+}
+
+/* The same zero-byte read: it completes when bytes, the peer's FIN or a
+ * reset arrive, and a one-byte MSG_PEEK tells which, consuming nothing.
+ * (WSARecv's MSG_PEEK is for non-overlapped use only, so the peek is a
+ * plain non-blocking recv.) */
+int
+lb_stream_watch(lb_stream_t *s, lb_watch_cb cb)
+{
+    s->base.watch_cb = cb;
+    s->watching = 1;
+    s->flowing = 0; /* a watch holds no buffer: the zero-byte read */
+    post_read(s);
+    return 0;
+}
+
+static void
+watch_done(lb_stream_t *s, int status)
+{
+    char c;
+    int n;
+
+    if (status == 0) {
+        n = recv(s->sock, &c, 1, MSG_PEEK);
+        if (n < 0 && WSAGetLastError() == WSAEWOULDBLOCK) {
+            post_read(s); /* woken with nothing there: wait again */
+            return;
+        }
+        status = n > 0 ? 0 : n == 0 ? LB_EOF
+                                    : lb__win_error(WSAGetLastError());
+    }
+    s->watching = 0;
+    s->base.watch_cb(s, status);
 }
 
 /* The zero-byte read said data (or the end) is there: now take a buffer.
@@ -265,6 +314,10 @@ read_done(lb_stream_t *s, int status, DWORD bytes)
 {
     char *buf;
 
+    if (s->watching) {
+        watch_done(s, status);
+        return;
+    }
     if (s->rbuf != NULL) {
         buffered_done(s, status, bytes);
         return;

@@ -568,12 +568,7 @@ def test_stats_kept_across_service_reload():
 
     t = threading.Thread(target=scrape, daemon=True)
     try:
-        rc, out = svc.wine("sc", "create", name, "binPath=",
-                           '"%s" --service "%s"' % (svc.winpath(lbtest.BINARY),
-                                                   svc.winpath(cfg)),
-                           "start=", "demand")
-        eq(rc, 0, "sc create exit status (%s)" % out)
-        eq(svc.wine("sc", "start", name)[0], 0, "sc start exit status")
+        svc.create_and_start(name, cfg)
         true(lbtest.wait_until(lambda: lbtest.is_listening(stats), 20),
              "the service serves statistics", log=svc.service_log()[-1500:])
         _finish_client(_open_client(p1, b"before"))

@@ -87,6 +87,16 @@ def remove_service(name):
     wine("sc", "delete", name)
 
 
+def create_and_start(name, cfg):
+    """sc create NAME for `pumpkinlb.exe --service CFG` (demand start),
+    then sc start; fails unless both succeed."""
+    rc, out = wine("sc", "create", name, "binPath=", '"%s" --service "%s"'
+                   % (winpath(lbtest.BINARY), winpath(cfg)),
+                   "start=", "demand")
+    eq(rc, 0, "sc create exit status (%s)" % out)
+    eq(wine("sc", "start", name)[0], 0, "sc start exit status")
+
+
 def service_log():
     path = drive_c("ProgramData", "PumpkinLB", "logs", "pumpkinlb.log")
     try:

@@ -365,7 +365,23 @@ lb_stream_read(lb_stream_t *s, lb_read_cb cb)
 {
     s->read_cb = cb;
     s->reading = 1;
+    s->watching = 0; /* a read takes a watch over */
     return 0;
+}
+
+int
+lb_stream_watch(lb_stream_t *s, lb_watch_cb cb)
+{
+    s->watch_cb = cb;
+    s->watching = 1;
+    return 0;
+}
+
+void
+fake_watch_fire(lb_stream_t *s, int status)
+{
+    s->watching = 0;
+    s->watch_cb(s, status);
 }
 
 int
@@ -445,7 +461,7 @@ lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
     s->closed = 1;
     s->close_how = how;
     s->close_cb = cb;
-    s->reading = s->writing = s->connecting = 0;
+    s->reading = s->writing = s->connecting = s->watching = 0;
 }
 
 int
@@ -836,5 +852,14 @@ int
 lb_file_readable_by_others(const char *path)
 {
     (void)path;
+    return 0;
+}
+
+int
+lb_file_acl_readable_by_others(const char *path, char *why, size_t whylen)
+{
+    (void)path;
+    if (whylen > 0)
+        why[0] = '\0';
     return 0;
 }

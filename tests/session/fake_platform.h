@@ -16,11 +16,13 @@ struct lb_stream_s {
     lb_addr_t addr, peer, local;
     lb_connect_cb connect_cb;
     lb_read_cb read_cb;
+    lb_watch_cb watch_cb;
     lb_write_cb write_cb;
     lb_close_cb close_cb;
     char *wbuf;
     size_t wlen;
     int connecting, reading, writing, shut, closed, close_how;
+    int watching;   /* lb_stream_watch, until fake_watch_fire or a read */
     int eof_next;   /* set by a test: what is delivered next is the last */
     int write_last; /* the pending write came from lb_stream_write_last */
     int data_first; /* made by lb_stream_connect_data */
@@ -88,6 +90,9 @@ void fake_connected(lb_stream_t *s, int status);
 int fake_backend_no(const lb_stream_t *s);
 void fake_deliver(lb_stream_t *s, const char *bytes, size_t len, int err);
 void fake_written(lb_stream_t *s, int status);
+/* The watch on s completes with status (0: bytes wait; LB_EOF: the peer
+ * closed; else an error). */
+void fake_watch_fire(lb_stream_t *s, int status);
 void fake_run_closes(void);
 
 #endif

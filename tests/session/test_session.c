@@ -992,6 +992,7 @@ void lb_test_stats_http_register(void);      /* test_stats_http.c */
 void lb_test_log_register(void);             /* test_log.c */
 void lb_test_inspect_session_register(void); /* test_inspect_session.c */
 void lb_test_loops_register(void);           /* test_loops.c */
+void lb_test_queue_register(void);           /* test_queue.c */
 
 int
 main(void)
@@ -1080,6 +1081,7 @@ main(void)
     lb_test_log_register();
     lb_test_inspect_session_register();
     lb_test_loops_register();
+    lb_test_queue_register();
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

@@ -25,6 +25,9 @@ main(void)
     lb_test_inspect_register();
     lb_test_routes_register();
     lb_test_listeners_register();
+    lb_test_check_register();
+    lb_test_config_ops_register();
+    lb_test_admin_register();
     lb_test_win32_register();
     lb_test_win32_service_register();
     lb_test_win32_loops_register();

@@ -393,7 +393,7 @@ test_source_skip_and_weights(void)
             CU_ASSERT_EQUAL(b, before[i]);
     }
     CU_ASSERT(moved > 1000);
-    lb_health_succeeded(&hf_w0, 1);
+    lb_health_succeeded(&hf_w0, 1, 1000);
     for (unsigned i = 0; i < N; i += 7) {
         lb_addr_t c = client_v4(i * 31u);
 

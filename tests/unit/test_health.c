@@ -32,11 +32,11 @@ test_passive_down_and_back(void)
     CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 13000), 1);
     CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 22500), 2);
     CU_ASSERT_EQUAL(hf_logged("is DOWN"), 1);
-    lb_health_succeeded(&hf_w1, 0);
+    lb_health_succeeded(&hf_w1, 0, 1000);
     CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 22600), 2);
     CU_ASSERT_EQUAL(hf_logged("Backend 10.0.0.1:80 of 0.0.0.0:8080 is UP again: "
                            "a connect succeeded"), 1);
-    lb_health_succeeded(&hf_w1, 0); /* already up: nothing to say */
+    lb_health_succeeded(&hf_w1, 0, 1000); /* already up: nothing to say */
     CU_ASSERT_EQUAL(hf_logged("is UP again"), 1);
     hf_teardown();
 }
@@ -132,17 +132,17 @@ test_active_rise_fall(void)
 
     hf_setup("[options]\ncheck_interval = 1\nrise = 2\nfall = 3\n"
           "[mappings]\n8080 = 10.0.0.1:80\n");
-    lb_health_checked(&hf_w0, 0, 0, &sk);
-    lb_health_checked(&hf_w0, 0, 0, &sk);
+    lb_health_checked(&hf_w0, 0, 0, &sk, 1000);
+    lb_health_checked(&hf_w0, 0, 0, &sk, 1000);
     CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 1), 2);
-    lb_health_checked(&hf_w0, 0, 0, &sk);
+    lb_health_checked(&hf_w0, 0, 0, &sk, 1000);
     /* Out until the checks pass, however long that takes. */
     CU_ASSERT_EQUAL(lb_health_rank(&hf_w1, 0, UINT64_C(1) << 40), 1);
     CU_ASSERT_EQUAL(hf_logged("DOWN: 3 health checks in a row failed; not used "
                            "until 2 health checks in a row pass"), 1);
-    lb_health_checked(&hf_w0, 0, 1, &sk);
+    lb_health_checked(&hf_w0, 0, 1, &sk, 1000);
     CU_ASSERT_EQUAL(lb_health_rank(&hf_w1, 0, 1), 1);
-    lb_health_checked(&hf_w0, 0, 1, &sk);
+    lb_health_checked(&hf_w0, 0, 1, &sk, 1000);
     CU_ASSERT_EQUAL(lb_health_rank(&hf_w1, 0, 1), 2);
     CU_ASSERT_EQUAL(hf_logged("UP again: 2 health checks in a row passed"), 1);
     hf_teardown();
@@ -156,15 +156,15 @@ test_passive_down_waits_for_checks(void)
     hf_setup("[options]\ncheck_interval = 1\nrise = 2\nfail_timeout = 1\n"
           "[mappings]\n8080 = 10.0.0.1:80\n");
     for (int i = 0; i < 5; i++)
-        lb_health_checked(&hf_w0, 0, 1, &sk); /* passing all along */
+        lb_health_checked(&hf_w0, 0, 1, &sk, 1000); /* passing all along */
     lb_health_failed(&hf_w1, 0, 1000);
     CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 50000), 1);
     CU_ASSERT_EQUAL(hf_logged("not used until 2 health checks in a row pass"),
                     1);
     /* Passes from before it went down do not count. */
-    lb_health_checked(&hf_w0, 0, 1, &sk);
+    lb_health_checked(&hf_w0, 0, 1, &sk, 1000);
     CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 50000), 1);
-    lb_health_checked(&hf_w0, 0, 1, &sk);
+    lb_health_checked(&hf_w0, 0, 1, &sk, 1000);
     CU_ASSERT_EQUAL(lb_health_rank(&hf_w0, 0, 50000), 2);
     hf_teardown();
 }

@@ -271,16 +271,28 @@ test_buffer_grows(void)
 /* ---- a snapshot to render ---- */
 
 static lb_stats_backend_t backends[3] = {
-    {"10.0.0.1:80", LB_UP, 2, 10, 0, {100, 2000}, NULL},
-    {"b\"ad\\host\n:81", LB_DOWN_FAILS, 0, 0, 3, {0, 0}, NULL},
-    {"10.0.0.3:80", LB_DOWN_CHECKS, 0, 1, 1, {5, 6}, NULL},
+    {.name = "10.0.0.1:80", .down = LB_UP, .active = 2, .connections = 10,
+     .failures = 0, .bytes = {100, 2000}, .weight = 1, .max_conns = 0,
+     .checked = LB_CHECKED_PASS, .check_ms = 2, .check_time = 1700000040},
+    {.name = "b\"ad\\host\n:81", .down = LB_DOWN_FAILS, .active = 0,
+     .connections = 0, .failures = 3, .bytes = {0, 0}, .weight = 5,
+     .max_conns = 100, .admin = LB_ADMIN_DRAIN, .changed = 1700000030},
+    {.name = "10.0.0.3:80", .down = LB_DOWN_CHECKS, .active = 0,
+     .connections = 1, .failures = 1, .bytes = {5, 6}, .weight = 1,
+     .admin = LB_ADMIN_MAINT, .checked = LB_CHECKED_FAIL,
+     .check_reason = LB_CHECK_E_STATUS, .check_ms = 15,
+     .check_time = 1700000041, .changed = 1700000000},
 };
 
 static lb_stats_listener_t listeners[2] = {
-    {"web \"one\" \\ <b>", "0.0.0.0:80", 13, 2, {1, 2}, 3, {100, 2000},
-     backends, 2},
-    {"caf\xC3\xA9\xFF", "[::1]:81", 1, 0, {0, 0}, 0, {5, 6}, backends + 2,
-     1},
+    {.name = "web \"one\" \\ <b>", .address = "0.0.0.0:80",
+     .accepted = 13, .active = 2, .refused = {1, 2}, .failed = 3,
+     .bytes = {100, 2000}, .backends = backends, .nbackends = 2,
+     .queued = 4, .dequeued = 10, .wait_ms = 2500, .queue_timeouts = 1,
+     .queue_left = 2},
+    {.name = "caf\xC3\xA9\xFF", .address = "[::1]:81", .accepted = 1,
+     .active = 0, .refused = {0, 0}, .failed = 0, .bytes = {5, 6},
+     .backends = backends + 2, .nbackends = 1, .checks = 1},
 };
 
 static lb_stats_snapshot_t snap = {"3.0.0", 1700000000, 1700000042, 7,
@@ -365,6 +377,36 @@ test_prometheus(void)
     expect_line(b.data, "pumpkinlb_start_time_seconds 1700000000");
     expect_line(b.data, "# TYPE pumpkinlb_log_lines_dropped_total counter");
     expect_line(b.data, "pumpkinlb_log_lines_dropped_total 7");
+    /* The admin API's, the checks' and the queue's. */
+    expect_line(b.data, "pumpkinlb_backend_admin_state{listener=\"web "
+                        "\\\"one\\\" \\\\ <b>\",backend=\"b\\\"ad\\\\host\\n"
+                        ":81\",state=\"drain\"} 1");
+    expect_line(b.data, "pumpkinlb_backend_admin_state{listener=\"web "
+                        "\\\"one\\\" \\\\ <b>\",backend=\"10.0.0.1:80\","
+                        "state=\"drain\"} 0");
+    expect_line(b.data, "pumpkinlb_backend_weight{listener=\"web \\\"one"
+                        "\\\" \\\\ <b>\",backend=\"b\\\"ad\\\\host\\n"
+                        ":81\"} 5");
+    expect_line(b.data, "pumpkinlb_backend_max_conns{listener=\"web "
+                        "\\\"one\\\" \\\\ <b>\",backend=\"10.0.0.1:80\"} 0");
+    expect_line(b.data, "pumpkinlb_backend_check_success{listener=\"caf"
+                        "\xC3\xA9\xEF\xBF\xBD\",backend=\"10.0.0.3:80\"} 0");
+    expect_line(b.data, "pumpkinlb_backend_check_duration_seconds{listener="
+                        "\"web \\\"one\\\" \\\\ <b>\",backend=\"10.0.0.1:"
+                        "80\"} 0.002");
+    expect_line(b.data, "pumpkinlb_backend_last_change_time_seconds{"
+                        "listener=\"caf\xC3\xA9\xEF\xBF\xBD\",backend=\"10.0."
+                        "0.3:80\"} 1700000000");
+    expect_line(b.data, "pumpkinlb_queue_length{listener=\"web \\\"one\\\" "
+                        "\\\\ <b>\"} 4");
+    expect_line(b.data, "# TYPE pumpkinlb_queue_wait_seconds summary");
+    expect_line(b.data, "pumpkinlb_queue_wait_seconds_sum{listener=\"web "
+                        "\\\"one\\\" \\\\ <b>\"} 2.500");
+    expect_line(b.data, "pumpkinlb_queue_wait_seconds_count{listener=\"web "
+                        "\\\"one\\\" \\\\ <b>\"} 10");
+    CU_ASSERT_PTR_NULL(strstr(b.data, "pumpkinlb_backend_check_success{"
+                                      "listener=\"web \\\"one\\\" \\\\ "
+                                      "<b>\",backend=\"b"));
     lb_buf_free(&b);
 }
 
@@ -449,6 +491,12 @@ json_value(const char *p)
         return NULL;
     while (*p >= '0' && *p <= '9')
         p++;
+    if (*p != '.')
+        return p;
+    if (*++p < '0' || *p > '9')
+        return NULL; /* a fraction has digits */
+    while (*p >= '0' && *p <= '9')
+        p++;
     return p;
 }
 
@@ -488,6 +536,23 @@ test_json(void)
                                           "\"no_route\":0}"));
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"start_time\":1700000000,"));
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"log_lines_dropped_total\":7,"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"admin_state\":\"drain\","
+                                          "\"weight\":5,\"max_conns\":100,"
+                                          "\"last_change\":1700000030,"
+                                          "\"check\":null,\"route\":null}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"admin_state\":\"maint\","
+                                          "\"weight\":1,\"max_conns\":0,"
+                                          "\"last_change\":1700000000,"
+                                          "\"check\":{\"result\":\"failed\","
+                                          "\"reason\":\"bad_status\","
+                                          "\"duration_ms\":15,"
+                                          "\"time\":1700000041},"
+                                          "\"route\":null}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"queue\":{\"length\":4,"
+                                          "\"served_total\":10,"
+                                          "\"wait_seconds_total\":2.500,"
+                                          "\"timeouts_total\":1,"
+                                          "\"abandoned_total\":2}"));
     lb_buf_free(&b);
 }
 
@@ -517,6 +582,21 @@ test_html(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "<td class=\"name\">b&quot;ad\\host"
                                           "\n:81</td><td class=\"state\">"
                                           "down (failed connects)</td>"));
+    /* Admin state, weight and max_conns; units people read. */
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "<td class=\"admin drain\">drain"
+                                          "</td><td>5</td><td>100</td>"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "<td>no limit</td><td class=\""
+                                          "check\">passed in 2 ms, 2 s ago"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "failed (bad_status) in 15 ms, "
+                                          "1 s ago"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "<td title=\"2000 bytes\">2.0 KiB"
+                                          "</td>"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "Bytes: 100 B in, 2.0 KiB out. "
+                                          "Queue: 4 waiting, 10 served after "
+                                          "0.2 s on average, 1 timed out, 2 "
+                                          "gone before their turn."));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "1 s ago</td><td class=\"changed\">"
+                                          "42 s ago</td></tr>"));
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "down (health checks)"));
     CU_ASSERT_EQUAL(count(b.data, "<b>"), 0); /* no name became markup */
     CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "last 42 s"));
@@ -573,11 +653,16 @@ static void
 test_route_and_reasons(void)
 {
     lb_stats_backend_t be[2] = {
-        {"10.0.0.1:443", LB_UP, 0, 1, 0, {5, 6}, NULL},
-        {"10.0.1.1:443", LB_UP, 1, 2, 0, {7, 8}, "shop"},
+        {.name = "10.0.0.1:443", .down = LB_UP, .active = 0,
+         .connections = 1, .failures = 0, .bytes = {5, 6}, .route = NULL},
+        {.name = "10.0.1.1:443", .down = LB_UP, .active = 1,
+         .connections = 2, .failures = 0, .bytes = {7, 8}, .route = "shop"},
     };
-    lb_stats_listener_t l = {"tls", "0.0.0.0:443", 3, 1, {0, 0, 4, 5, 6}, 0,
-                             {12, 14}, be, 2};
+    lb_stats_listener_t l = {.name = "tls", .address = "0.0.0.0:443",
+                             .accepted = 3, .active = 1,
+                             .refused = {0, 0, 4, 5, 6}, .failed = 0,
+                             .bytes = {12, 14}, .backends = be,
+                             .nbackends = 2};
     lb_stats_snapshot_t one = {"3.0.0", 1, 2, 0, &l, 1, be};
     lb_buf_t b = {0};
 

@@ -2,7 +2,8 @@
  * while nobody was reading (bytes, a reset, the rest after a full buffer)
  * reaches the next read even though nothing more arrives to wake the
  * loop. The epoll backend is edge-triggered for streams and must remember
- * what is ready; IOCP and poll must deliver it too. */
+ * what is ready; IOCP and poll must deliver it too. And lb_stream_watch:
+ * the peer's bytes, FIN or reset told apart with nothing read. */
 #include <CUnit/CUnit.h>
 #include <string.h>
 
@@ -13,7 +14,10 @@
 #define WATCHDOG_MS 5000
 #define PAUSE_MS 50 /* long enough for several loop rounds to pass */
 
-enum script { SECOND_WRITE, RESET, FULL_BUFFERS, FIN_BEHIND_FULL };
+enum script {
+    SECOND_WRITE, RESET, FULL_BUFFERS, FIN_BEHIND_FULL,
+    WATCH_BYTES, WATCH_FIN, WATCH_RESET, WATCH_THEN_READ
+};
 
 static struct rig {
     enum script script;
@@ -26,6 +30,8 @@ static struct rig {
     size_t ngot;
     long end; /* what a read reported instead of bytes, else 0 */
     int reads, done, timed_out, open;
+    int watched, watch_status; /* watch callbacks, and the last status */
+    size_t buffers_watching;   /* buffers out while the watch waited */
 } R;
 
 static char first[] = "a", second[] = "b", bulk[200], tail[74];
@@ -83,6 +89,37 @@ read_later(void)
     lb_timer_start(&R.pause, PAUSE_MS);
 }
 
+static void on_client_write(lb_stream_t *s, int status);
+
+static void
+on_watch(lb_stream_t *s, int status)
+{
+    R.watched++;
+    R.watch_status = status;
+    R.buffers_watching = R.pool.in_use;
+    if (status == 0) {
+        CU_ASSERT_EQUAL(lb_stream_read(s, on_read), 0); /* the bytes */
+    } else {
+        finish();
+    }
+}
+
+/* The client's bytes (or its end) come a moment after the server began
+ * to wait, so the wait itself is what sees them. */
+static void
+client_acts(lb_timer_t *t)
+{
+    (void)t;
+    if (R.script == WATCH_FIN || R.script == WATCH_RESET) {
+        lb_stream_close(R.client, R.script == WATCH_FIN ? LB_CLOSE_NORMAL
+                                                        : LB_CLOSE_RESET,
+                        NULL);
+        R.client = NULL;
+        return;
+    }
+    (void)lb_stream_write(R.client, first, 1, on_client_write);
+}
+
 static void
 on_client_write(lb_stream_t *s, int status)
 {
@@ -130,7 +167,9 @@ static void
 on_connect(lb_stream_t *s, int status)
 {
     CU_ASSERT_EQUAL_FATAL(status, 0);
-    if (R.script == FULL_BUFFERS)
+    if (R.script >= WATCH_BYTES)
+        lb_timer_start(&R.pause, PAUSE_MS);
+    else if (R.script == FULL_BUFFERS)
         (void)lb_stream_write(s, bulk, sizeof(bulk), on_client_write);
     else if (R.script == FIN_BEHIND_FULL)
         (void)lb_stream_write(s, tail, sizeof(tail), on_client_write);
@@ -147,7 +186,10 @@ on_accept(lb_listener_t *l, lb_stream_t *s, const lb_addr_t *peer,
     (void)data;
     CU_ASSERT_EQUAL_FATAL(status, 0);
     R.server = s;
-    CU_ASSERT_EQUAL(lb_stream_read(s, on_read), 0);
+    if (R.script >= WATCH_BYTES)
+        CU_ASSERT_EQUAL(lb_stream_watch(s, on_watch), 0);
+    if (R.script < WATCH_BYTES || R.script == WATCH_THEN_READ)
+        CU_ASSERT_EQUAL(lb_stream_read(s, on_read), 0);
 }
 
 static void
@@ -187,7 +229,8 @@ run(enum script script, size_t buffer_size)
     CU_ASSERT_EQUAL_FATAL(lb_stream_connect(R.loop, &addr, on_connect, NULL,
                                             &R.client), 0);
     lb_timer_init(R.loop, &R.watchdog, on_watchdog, NULL);
-    lb_timer_init(R.loop, &R.pause, read_again, NULL);
+    lb_timer_init(R.loop, &R.pause,
+                  script >= WATCH_BYTES ? client_acts : read_again, NULL);
     lb_timer_start(&R.watchdog, WATCHDOG_MS);
     CU_ASSERT_EQUAL(lb_loop_run(R.loop), 0);
     CU_ASSERT(R.done);
@@ -238,6 +281,45 @@ test_fin_behind_full_buffer(void)
     teardown();
 }
 
+static void
+test_watch_sees_bytes_and_leaves_them(void)
+{
+    run(WATCH_BYTES, 64);
+    CU_ASSERT_EQUAL(R.watched, 1);
+    CU_ASSERT_EQUAL(R.watch_status, 0);
+    CU_ASSERT_EQUAL(R.buffers_watching, 0); /* nothing was read */
+    CU_ASSERT_EQUAL(R.ngot, 1);              /* the read got the byte */
+    CU_ASSERT(memcmp(R.got, "a", 1) == 0);
+    teardown();
+}
+
+static void
+test_watch_sees_fin(void)
+{
+    run(WATCH_FIN, 64);
+    CU_ASSERT_EQUAL(R.watched, 1);
+    CU_ASSERT_EQUAL(R.watch_status, LB_EOF);
+    teardown();
+}
+
+static void
+test_watch_sees_reset(void)
+{
+    run(WATCH_RESET, 64);
+    CU_ASSERT_EQUAL(R.watched, 1);
+    CU_ASSERT(R.watch_status < 0); /* a reset (an orderly end under Wine) */
+    teardown();
+}
+
+static void
+test_read_takes_a_watch_over(void)
+{
+    run(WATCH_THEN_READ, 64);
+    CU_ASSERT_EQUAL(R.watched, 0);
+    CU_ASSERT_EQUAL(R.ngot, 1);
+    teardown();
+}
+
 void
 lb_test_streams_register(void)
 {
@@ -249,4 +331,9 @@ lb_test_streams_register(void)
                 test_reset_that_came_while_not_reading);
     CU_add_test(s, "the rest after full buffers", test_rest_after_full_buffers);
     CU_add_test(s, "a FIN behind a full buffer", test_fin_behind_full_buffer);
+    CU_add_test(s, "a watch sees bytes and leaves them",
+                test_watch_sees_bytes_and_leaves_them);
+    CU_add_test(s, "a watch sees the peer's FIN", test_watch_sees_fin);
+    CU_add_test(s, "a watch sees a reset", test_watch_sees_reset);
+    CU_add_test(s, "a read takes a watch over", test_read_takes_a_watch_over);
 }

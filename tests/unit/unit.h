@@ -15,6 +15,9 @@ void lb_test_streams_register(void);
 void lb_test_inspect_register(void);
 void lb_test_routes_register(void);
 void lb_test_listeners_register(void);
+void lb_test_check_register(void);
+void lb_test_config_ops_register(void);
+void lb_test_admin_register(void);
 void lb_test_win32_register(void); /* empty on POSIX */
 void lb_test_win32_service_register(void); /* empty on POSIX */
 void lb_test_win32_loops_register(void);   /* empty on POSIX */
