@@ -54,7 +54,8 @@ def test_one_backend_down_retried():
         port = lbtest.free_port()
         s.balancer(lbtest.mapping_config(
             port, [live[0].port, dead, live[1].port],
-            options={"max_fails": 0}), wait_ports=[port])
+            options={"max_fails": 0, "processes": 1}),  # the rate is a
+            wait_ports=[port])                            # worker's
         t0 = time.monotonic()
         results = [_request(port, i) for i in range(30)]
         took = time.monotonic() - t0

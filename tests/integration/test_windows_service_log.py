@@ -10,8 +10,9 @@ import tempfile
 
 import lbtest
 from lbtest import eq, read_text, true
-from test_windows_service import (drive_c, remove_service, service_log,
-                                  wait_state, wine, windows_only, winpath)
+from test_windows_service import (drive_c, remove_service, sc_state,
+                                  service_log, wait_state, wine,
+                                  windows_only, winpath)
 
 NAME = "PumpkinLBLogTest"
 STAMPED = re.compile(r"^\[ \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} \] \S")
@@ -27,7 +28,9 @@ def _start(cfg, port):
                    % (winpath(lbtest.BINARY), winpath(cfg)),
                    "start=", "demand")
     eq(rc, 0, "sc create exit status (%s)" % out)
-    eq(wine("sc", "start", NAME)[0], 0, "sc start exit status")
+    rc, out = wine("sc", "start", NAME)
+    true(rc == 0, "sc start exit status 0", rc=rc, output=out,
+         state=sc_state(NAME), log_tail=read_text(_service_log_path())[-600:])
     eq(wait_state(NAME, 4, 20)[0], 4, "service state (4 = RUNNING)")
     true(lbtest.wait_until(lambda: lbtest.is_listening(port), 10),
          "service listens on its port", port=port)
