@@ -244,22 +244,51 @@ def matches(text, pattern, what, flags=re.M):
 _HANDED_OUT = set()  # ports free_port() gave this process
 
 
+def _ephemeral_low():
+    """The first port the kernel hands out for bind(0) and connects (Linux's
+    ip_local_port_range), or None where it cannot be read."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _bindable(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago (bind 0, close),
-    and not one this process was given before: two calls before either
-    port is bound must not get the same one, which the kernel can hand
-    out again once it is closed."""
-    for _ in range(100):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        finally:
-            s.close()
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
-    return port
+    """A TCP port on 127.0.0.1 that was free a moment ago, and not one this
+    process was given before (two calls before either port is bound must
+    not get the same one). Below the ephemeral range where it is known, so
+    that no connection's own local port (the balancer's to its backends,
+    a client's) takes it between now and the bind that uses it."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        if low is not None and low > 11000:
+            port = random.randrange(10000, low)
+            if port in _HANDED_OUT or not _bindable(port):
+                continue
+        else:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            finally:
+                s.close()
+            if port in _HANDED_OUT:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    fail("could not find a free port")
 
 
 def free_ports(n):
