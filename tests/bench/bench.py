@@ -246,8 +246,8 @@ def run_workload(ctx, wl):
     res = runner(ctx)
     load1, lb1 = procs.cpu_ticks(ctx.load_cpus), procs.cpu_ticks(ctx.lb_cpus)
     segs1 = procs.tcp_outsegs()
-    if not res and ctx.peer.direct and wl.startswith("idle"):
-        return {"_skipped": (None, "skipped for direct: no proxy memory to measure")}
+    if not res and ctx.peer.direct and wl.startswith(("idle", "scale")):
+        return {"_skipped": (None, "skipped for direct: no proxy to measure")}
     done = res.pop("_done", (None, None))[0]
     # Packets are what a proxy makes the kernel do, on both cores, and
     # unlike rates they hardly move with the machine's other load.
@@ -360,7 +360,9 @@ def header(args, ports, nofile_note, n10k, peers):
         "in the same chunk size. HAProxy: mode tcp, nbthread 1. nginx: stream, one worker."
         % peerlib.BUFFER_SIZE,
         nofile_note,
-        "idle1k holds 1000 connections, idle10k %d." % n10k,
+        "idle1k holds 1000 connections, idle10k %d; scale100/1k/9k keep-alive on 100, "
+        "1,000 and 9,000 connections (CPU per request once all are up, requests counted "
+        "by the backend); lat1 one client, one request at a time." % n10k,
     ]
     lines += ["  %s: %s" % (p.name, " ".join(p.cmd)) for p in peers if p.cmd]
     return "\n".join(lines)
@@ -387,6 +389,11 @@ def expected_metrics(workloads, peer):
         if wl.startswith("idle"):
             if not peer.direct:
                 m += [wl + "_rss_kib_per_conn", wl + "_cpu_s"]
+        elif wl.startswith("scale"):
+            if not peer.direct:
+                m.append(wl + "_cpu_us")
+        elif wl == "lat1":
+            m += ["lat1_p50_us", "lat1_p99_us"]
         else:
             m.append({"bulk1": "bulk1_gbps", "bulk8": "bulk8_gbps", "short": "short_cps",
                       "keepalive": "keepalive_rps"}[wl])
@@ -479,6 +486,7 @@ def main(argv):
 
     names = [p.name for p in peers]
     values, units = report.collect(records)
+    report.derive(values, units, names)
     say()
     say("Medians of %d round(s) (%.0f s in all). (x.xx×H) = ratio to HAProxy, (x.xx×D) = "
         "ratio to direct; CPU s = the proxy's CPU seconds over the workload."
@@ -496,9 +504,13 @@ def main(argv):
     except KeyboardInterrupt:
         say("\ninterrupted: stopping everything")
         return 130
-    if ab:
+    targets = report.targets(values, ab_medians(ab))
+    if targets:
+        say()
+        say("\n".join(targets))
+    if ab or targets:
         with open(summary_path, "a") as f:
-            f.write("\n" + "\n".join(ab) + "\n")
+            f.write("\n" + "\n".join(ab + [""] + targets) + "\n")
     say()
     say("raw results: %s\nsummary: %s" % (raw_path, summary_path))
 
@@ -533,6 +545,16 @@ def simultaneous_ab(args, workloads, names):
     for line in lines:
         say(line)
     return lines
+
+
+def ab_medians(lines):
+    """{workload: median B/A} from the AB lines of simultaneous_ab()."""
+    out = {}
+    for line in lines:
+        if line.startswith("AB "):
+            kv = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
+            out[kv["workload"]] = float(kv["median_B_over_A"])
+    return out
 
 
 def _on_term(signum, frame):

@@ -7,6 +7,9 @@ import shlex
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 BUFFER_SIZE = 16384   # HAProxy's default tune.bufsize: both relay in 16 KiB chunks
 BODY_BYTES = 100      # the request workloads' response body
+# nginx's request counter (stub_status), asked on a backend port directly:
+# the requests every peer served over a window, whatever its load tool says.
+STATUS_PATH = "/bench_status"
 
 
 class Ports:
@@ -34,13 +37,15 @@ def _write(path, text):
 
 def backend_nginx(wd, ports, nofile):
     """argv of one nginx, one worker, answering 200 with a 100-byte body on
-    both backend ports; idle connections are kept for 10 minutes."""
+    both backend ports (and its request counter at STATUS_PATH); idle
+    connections are kept for 10 minutes."""
     d = os.path.join(wd, "be-nginx")
     os.makedirs(d, exist_ok=True)
     body = "x" * (BODY_BYTES - 1) + "\\n"
     servers = "".join(
         "  server { listen 127.0.0.1:%d backlog=4096; "
-        "location / { return 200 \"%s\"; } }\n" % (p, body)
+        "location / { return 200 \"%s\"; } "
+        "location = %s { stub_status; } }\n" % (p, body, STATUS_PATH)
         for p in (ports.be1, ports.be2))
     conf = _write(os.path.join(d, "nginx.conf"), f"""\
 daemon off; master_process on; worker_processes 1;

@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import peers     # noqa: E402
 import procs     # noqa: E402
 import report    # noqa: E402
-from workloads import latency_ms, parse_iperf_csv, parse_wrk  # noqa: E402
+from workloads import latency_ms, parse_iperf_csv, parse_stub_status, parse_wrk  # noqa: E402
 
 WRK = """Running 2s test @ http://127.0.0.1:18700/
   1 threads and 50 connections
@@ -28,6 +28,28 @@ WRK = """Running 2s test @ http://127.0.0.1:18700/
   Non-2xx or 3xx responses: 1
 Requests/sec:   9275.12
 Transfer/sec:      2.24MB
+"""
+
+# wrk -c1 --latency: one client, latencies in microseconds.
+WRK1 = """Running 5s test @ http://127.0.0.1:18700/
+  1 threads and 1 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    61.37us   20.11us   1.24ms   93.85%
+    Req/Sec    15.80k     1.02k   17.01k    72.55%
+  Latency Distribution
+     50%   57.00us
+     75%   63.00us
+     90%   74.00us
+     99%  139.00us
+  80212 requests in 5.10s, 19.66MB read
+Requests/sec:  15727.84
+Transfer/sec:      3.85MB
+"""
+
+STUB = """Active connections: 9001
+server accepts handled requests
+ 9120 9120 1548213
+Reading: 0 Writing: 1 Waiting: 9000
 """
 
 IPERF8 = """20261124234100,127.0.0.1,41000,127.0.0.1,18700,3,0.0-2.0,700000000,2800000000
@@ -77,6 +99,17 @@ class Parsers(unittest.TestCase):
         self.assertEqual(w["errors"], 5)
         self.assertEqual(w["non2xx"], 1)
 
+    def test_wrk_one_client(self):
+        w = parse_wrk(WRK1)
+        self.assertAlmostEqual(w["p50_ms"], 0.057)
+        self.assertAlmostEqual(w["p99_ms"], 0.139)
+        self.assertEqual(w["requests"], 80212)
+        self.assertEqual(w["errors"], 0)
+
+    def test_stub_status(self):
+        self.assertEqual(parse_stub_status(STUB), 1548213)
+        self.assertIsNone(parse_stub_status("<html>404 Not Found</html>"))
+
     def test_wrk_failed(self):
         self.assertNotIn("rps", parse_wrk("unable to connect to 127.0.0.1:1 Connection refused"))
 
@@ -100,6 +133,47 @@ class Summary(unittest.TestCase):
         m = report.machine_lines(values, units, ["pumpkinlb", "haproxy", "direct"])
         self.assertIn("BENCH peer=pumpkinlb metric=short_cps median=55 min=50 max=60 n=3 "
                       "unit=conn/s vs_haproxy=0.500 vs_direct=0.250", m)
+
+
+class Derived(unittest.TestCase):
+    def recs(self):
+        rows = [(1, "pumpkinlb", "lat1_p50_us", 80), (2, "pumpkinlb", "lat1_p50_us", 90),
+                (1, "haproxy", "lat1_p50_us", 100), (1, "direct", "lat1_p50_us", 50),
+                (1, "pumpkinlb", "scale100_cpu_us", 10.0),
+                (1, "pumpkinlb", "scale1k_cpu_us", 10.5),
+                (1, "pumpkinlb", "scale9k_cpu_us", 11.5),
+                (1, "haproxy", "scale100_cpu_us", 12.0), (1, "haproxy", "scale9k_cpu_us", 15.0),
+                (1, "pumpkinlb", "bulk1_gbps", 13.0), (1, "haproxy", "bulk1_gbps", 10.0),
+                (1, "pumpkinlb", "short_p99_ms", 7.0), (1, "haproxy", "short_p99_ms", 8.0),
+                (1, "pumpkinlb", "idle10k_rss_kib_per_conn", 0.95)]
+        return [(r, p, m, v, "u") for r, p, m, v in rows]
+
+    def test_added_latency_and_spread(self):
+        values, units = report.collect(self.recs())
+        report.derive(values, units, ["pumpkinlb", "haproxy", "direct"])
+        self.assertEqual(values[("pumpkinlb", "lat1_added_p50_us")], [35.0])
+        self.assertEqual(values[("haproxy", "lat1_added_p50_us")], [50.0])
+        self.assertNotIn(("direct", "lat1_added_p50_us"), values)
+        self.assertAlmostEqual(values[("pumpkinlb", "scale_spread")][0], 1.15)
+        self.assertAlmostEqual(values[("haproxy", "scale_spread")][0], 1.25)
+        t = report.table(values, ["pumpkinlb", "haproxy", "direct"])
+        self.assertIn("| 1 client, p50 added over direct, us | 35 (0.70×H) | 50 | n/a |", t)
+
+    def test_targets(self):
+        values, units = report.collect(self.recs())
+        report.derive(values, units, ["pumpkinlb", "haproxy", "direct"])
+        lines = report.targets(values, {"short": 0.8, "keepalive": 0.74})
+        text = "\n".join(lines)
+        self.assertIn("CPU per short connection: 0.800x HAProxy's, both at once "
+                      "(target <= 0.75): NOT met", text)
+        self.assertIn("CPU per keep-alive request: 0.740x", text)
+        self.assertIn("bulk 1 stream: 1.30x HAProxy's Gbit/s (target >= 1.2): met", text)
+        self.assertIn("short p99: 0.88x HAProxy's (target <= 1.0): met", text)
+        self.assertIn("idle RSS per connection at 10k: 0.95 KiB (target <= 1): met", text)
+        self.assertIn("most over least 1.15 (HAProxy 1.25; target <= 1.10): NOT met", text)
+        self.assertIn("1 client, p50 added over direct: 35 us against HAProxy's 50 us: "
+                      "no more", text)
+        self.assertEqual(report.targets({}, {}), [])
 
 
 class CustomPeer(unittest.TestCase):

@@ -4,15 +4,21 @@ iperf2's output are separate functions (tested by test_parsers.py)."""
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
 
+import peers
 import procs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHORT_CONNS = 50        # wrk connections for the short-connection workload
 KEEPALIVE_CONNS = 100   # wrk connections for the keep-alive workload
+# How a proxy's cost per keep-alive request grows with the connections it
+# holds: wrk on this many, measured once all are up (scale100 .. scale9k).
+SCALE_CONNS = {"scale100": 100, "scale1k": 1000, "scale9k": 9000}
+SCALE_SETUP_S = 60      # at most, for every connection to be up
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
@@ -44,6 +50,27 @@ def parse_wrk(out):
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     r["non2xx"] = int(m.group(1)) if m else 0
     return r
+
+
+def parse_stub_status(text):
+    """nginx stub_status page -> requests handled so far (int), or None.
+    Its third line holds accepts, handled and requests."""
+    m = re.search(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s*$", text, re.M)
+    return int(m.group(3)) if m else None
+
+
+def backend_requests(port, timeout=5.0):
+    """Requests the nginx backend has served so far (one more is this ask)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(b"GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+                  % peers.STATUS_PATH.encode())
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return parse_stub_status(data.decode("latin-1"))
 
 
 def parse_iperf_csv(out):
@@ -105,6 +132,70 @@ def run_short(ctx):
 
 def run_keepalive(ctx):
     return run_wrk(ctx, "keepalive", KEEPALIVE_CONNS, close=False)
+
+
+def run_scale(ctx, name):
+    """Keep-alive through the proxy on SCALE_CONNS[name] connections: the
+    proxy's CPU per request once every connection is up, over
+    ctx.duration seconds (requests counted by the backend, so the
+    connects and wrk's start and end are left out)."""
+    if ctx.peer.direct:
+        return {}
+    n = SCALE_CONNS[name]
+    log = os.path.join(ctx.wd, "%s-%s-r%d.wrk" % (ctx.peer.name, name, ctx.round))
+    wrk = procs.start(["wrk", "-t1", "-c%d" % n, "-d%ds" % (SCALE_SETUP_S + ctx.duration + 10),
+                       "--timeout", "10s", "http://127.0.0.1:%d/" % ctx.target],
+                      ctx.load_cpu, log)
+    try:
+        legs = _wait_backend_legs([ctx.ports.be1, ctx.ports.be2], n, SCALE_SETUP_S)
+        time.sleep(1)
+        cpu0, req0 = procs.cpu_seconds(ctx.proxy.pid), backend_requests(ctx.ports.be1)
+        t0 = time.monotonic()
+        time.sleep(ctx.duration)
+        cpu1, req1 = procs.cpu_seconds(ctx.proxy.pid), backend_requests(ctx.ports.be1)
+        secs = time.monotonic() - t0
+        alive = wrk.poll() is None
+    finally:
+        procs.stop(wrk, grace=1.0)
+    done = (req1 or 0) - (req0 or 0) - 1   # less the second status request
+    if req0 is None or req1 is None or done <= 0 or not alive:
+        _warn("%s %s: no requests counted (wrk alive %s): %s"
+              % (ctx.peer.name, name, alive, _read(log)[-300:]))
+        return {}
+    if legs < n:
+        _warn("%s %s: %d of %d backend connections up" % (ctx.peer.name, name, legs, n))
+    return {name + "_cpu_us": ((cpu1 - cpu0) * 1e6 / done, "us/req"),
+            name + "_rps": (done / secs, "req/s"),
+            name + "_conns": (legs, "conn")}
+
+
+def run_scale100(ctx):
+    return run_scale(ctx, "scale100")
+
+
+def run_scale1k(ctx):
+    return run_scale(ctx, "scale1k")
+
+
+def run_scale9k(ctx):
+    return run_scale(ctx, "scale9k")
+
+
+def run_lat1(ctx):
+    """One client, one request at a time on one keep-alive connection: the
+    latency a single user sees (a database client), p50 and p99 in us."""
+    log = os.path.join(ctx.wd, "%s-lat1-r%d.wrk" % (ctx.peer.name, ctx.round))
+    cmd = ["wrk", "-t1", "-c1", "-d%ds" % ctx.duration, "--timeout", "5s", "--latency",
+           "http://127.0.0.1:%d/" % ctx.target]
+    procs.run_bounded(cmd, ctx.load_cpu, log, ctx.duration + 30)
+    w = parse_wrk(_read(log))
+    if "p50_ms" not in w or "p99_ms" not in w:
+        _warn("%s lat1: wrk gave no figures: %s" % (ctx.peer.name, _read(log)[-300:]))
+        return {}
+    return {"lat1_p50_us": (w["p50_ms"] * 1e3, "us"),
+            "lat1_p99_us": (w["p99_ms"] * 1e3, "us"),
+            "lat1_errors": (w["errors"] + w["non2xx"], "count"),
+            "_done": (w.get("requests"), "count")}
 
 
 def run_bulk(ctx, name, streams):
@@ -209,4 +300,8 @@ WORKLOADS = {
     "keepalive": ("nginx", run_keepalive, "req"),
     "idle1k": ("nginx", run_idle1k, None),
     "idle10k": ("nginx", run_idle10k, None),
+    "scale100": ("nginx", run_scale100, None),
+    "scale1k": ("nginx", run_scale1k, None),
+    "scale9k": ("nginx", run_scale9k, None),
+    "lat1": ("nginx", run_lat1, None),
 }
