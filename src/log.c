@@ -57,16 +57,21 @@ vlog_to(int err, int stamped, int event, const char *fmt, va_list ap)
 
     lb_log_stamp(stamp, sizeof(stamp));
     slen = strlen(stamp);
+    memcpy(small, stamp, slen);
+    /* Formatted once where it fits (every line but the rare long one),
+     * a second time into a buffer of its size where not. */
     va_copy(ap2, ap);
-    n = vsnprintf(NULL, 0, fmt, ap2);
+    n = vsnprintf(small + slen, sizeof(small) - slen - 1, fmt, ap2);
     va_end(ap2);
     if (n < 0)
         return;
     len = slen + (size_t)n + 1;
-    if (len + 1 > sizeof(small) && (line = malloc(len + 1)) == NULL)
-        return;
-    memcpy(line, stamp, slen);
-    vsnprintf(line + slen, (size_t)n + 1, fmt, ap);
+    if (len + 1 > sizeof(small)) {
+        if ((line = malloc(len + 1)) == NULL)
+            return;
+        memcpy(line, stamp, slen);
+        vsnprintf(line + slen, (size_t)n + 1, fmt, ap);
+    }
     line[len - 1] = '\n';
     lb_log_lock();
     if (console) {

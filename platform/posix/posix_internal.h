@@ -159,6 +159,9 @@ int lb__posix_linger_reset(int fd);
  * the first, and before a splice into it. */
 void lb__stream_nodelay(lb_stream_t *s);
 
+/* posix_misc.c: after fork(), in the child (lb_getpid caches the pid). */
+void lb__posix_forget_pid(void);
+
 /* posix_error.c */
 int lb__posix_error(int err);
 int lb__gai_error(int rc);

@@ -95,10 +95,22 @@ lb_memory_bound(void)
     return 0; /* the descriptor limit is the bound here */
 }
 
+/* getpid() is a system call each time (glibc stopped caching it in
+ * 2.25), and the log asks once a line; a child of our forks forgets it. */
+static long pid_now;
+
+void
+lb__posix_forget_pid(void)
+{
+    pid_now = 0;
+}
+
 long
 lb_getpid(void)
 {
-    return (long)getpid();
+    if (pid_now == 0)
+        pid_now = (long)getpid();
+    return pid_now;
 }
 
 /* Each worker is a process of its own, single-threaded. */

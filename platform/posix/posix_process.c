@@ -105,8 +105,10 @@ spawn(super_t *sv, slot_t *slot)
     if (control_pipe(ctl) == 0) {
         lb__posix_forks++;
         pid = fork();
-        if (pid == 0)
+        if (pid == 0) {
+            lb__posix_forget_pid();
             child_main(sv, slot, ctl[0]);
+        }
         close(ctl[0]);
         if (pid < 0)
             close(ctl[1]);

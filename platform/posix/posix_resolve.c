@@ -113,8 +113,10 @@ spawn_resolver(lb_loop_t *loop)
     lb__loop_note_fd(loop, pair[0] > pair[1] ? pair[0] : pair[1]);
     lb__posix_forks++;
     r->pid = fork();
-    if (r->pid == 0)
+    if (r->pid == 0) {
+        lb__posix_forget_pid();
         start_helper(loop, r, pair);
+    }
     close(pair[1]);
     if (r->pid < 0 || lb__posix_nonblock(pair[0]) != 0 ||
         fcntl(pair[0], F_SETFD, FD_CLOEXEC) != 0) {

@@ -104,6 +104,26 @@ test_long_line_cut_for_a_pipe(void)
     close_fake_output();
 }
 
+/* Lines are formatted once into a buffer of 512 bytes; a longer one is
+ * formatted again into one of its size, and comes out whole. */
+static void
+test_line_longer_than_the_format_buffer(void)
+{
+    char text[1500];
+
+    open_fake_output(0, 0, 0);
+    for (size_t i = 0; i < sizeof(text) - 1; i++)
+        text[i] = (char)('a' + i % 26);
+    text[sizeof(text) - 1] = '\0';
+    lb_log("%s|%d", text, 42);
+    CU_ASSERT_EQUAL(count("\n"), 1);
+    CU_ASSERT_EQUAL(count(text), 1);
+    CU_ASSERT_EQUAL(count("|42\n"), 1);
+    lb_log("short %d", 7);
+    CU_ASSERT_EQUAL(count("] short 7\n"), 1);
+    close_fake_output();
+}
+
 /* A file on disk is written from a timer, not as lines come; a burst that
  * fills half its buffer is written at once rather than dropped. */
 static void
@@ -185,6 +205,8 @@ lb_test_log_register(void)
                 test_stalled_reader_drops_and_counts);
     CU_add_test(s, "a long line is cut for a pipe",
                 test_long_line_cut_for_a_pipe);
+    CU_add_test(s, "a line longer than the format buffer comes whole",
+                test_line_longer_than_the_format_buffer);
     CU_add_test(s, "a file is written from a timer",
                 test_disk_written_from_a_timer);
     CU_add_test(s, "at most a line a second",
