@@ -91,6 +91,7 @@ struct lb_stream_s {
     unsigned char linger;     /* LB__LINGER_*: does close() reset? */
     unsigned char fins;       /* LB__FIN_SENT (shutdown), LB__FIN_READ */
     unsigned char watching;   /* lb_stream_watch: POLLIN is for a peek */
+    unsigned char deferred;   /* a write waits in loop->deferred */
     int known_next;           /* the next read's result, if a look ahead
                                  found it (LB_EOF or an error), else 0 */
     unsigned forks_at_open;   /* lb__posix_forks when the socket was made */
@@ -123,6 +124,8 @@ struct lb_loop_s {
     lb__io_t **ios;
     size_t n, cap;
     struct lb__epoll_s *epoll; /* epoll: its descriptor and batch */
+    lb_stream_t **deferred;    /* writes to start as the batch ends */
+    size_t ndeferred, cap_deferred;
     int max_fd;
     lb__io_t sig_io;     /* self-pipe read end */
     lb__io_t life_io;    /* parent's control pipe (workers only) */
@@ -146,6 +149,10 @@ void lb__stream_queue(lb_stream_t *s, unsigned what);
 void lb__loop_note_fd(lb_loop_t *loop, int fd);
 void lb__loop_fail(lb_loop_t *loop, int err);
 uint64_t lb__posix_clock_ms(void);
+
+/* Starts the writes the batch so far asked for (lb_stream_write defers
+ * them to the end of the batch of events that led to them). */
+void lb__flush_writes(lb_loop_t *loop);
 
 /* posix_socket.c */
 int lb__posix_nonblock(int fd);

@@ -210,14 +210,20 @@ wait_timeout(lb_loop_t *loop)
     return (int)lb__loop_wait_ms(loop, 60000);
 }
 
+/* Writes start as a batch ends: the events' (after the wait), then the
+ * completions' and timers' (before the next wait, which does not sleep
+ * if one of them completed). */
 int
 lb_loop_run(lb_loop_t *loop)
 {
     while (!loop->base.stopped && loop->error == 0) {
-        int rc = loop->backend->run_once(loop, wait_timeout(loop));
+        int rc;
 
+        lb__flush_writes(loop);
+        rc = loop->backend->run_once(loop, wait_timeout(loop));
         if (rc != 0)
             return rc;
+        lb__flush_writes(loop);
         if (loop->error == 0)
             lb__loop_run_due(loop, PENDING_PASSES);
     }
@@ -234,5 +240,6 @@ lb_loop_free(lb_loop_t *loop)
     /* The self-pipe belongs to the process, not to this loop. */
     lb_timer_heap_free(&loop->base.timers);
     loop->backend->free(loop);
+    free(loop->deferred);
     free(loop);
 }

@@ -410,6 +410,59 @@ try_write(lb_stream_t *s)
     return 1;
 }
 
+/* A write waits for the end of the batch of events it came from: then
+ * the peers the batch writes to are woken one after the other, while the
+ * first is still at work, rather than one per event. Measured: 1.5% less
+ * CPU per keep-alive request (tests/bench/README.md). */
+static int
+defer_write(lb_stream_t *s)
+{
+    lb_loop_t *loop = s->loop;
+
+    if (loop->ndeferred == loop->cap_deferred) {
+        size_t cap = loop->cap_deferred ? loop->cap_deferred * 2 : 64;
+        lb_stream_t **n = realloc(loop->deferred, cap * sizeof(*n));
+
+        if (n == NULL)
+            return LB_ENOMEM; /* then written at once */
+        loop->deferred = n;
+        loop->cap_deferred = cap;
+    }
+    loop->deferred[loop->ndeferred++] = s;
+    s->deferred = 1;
+    return 0;
+}
+
+/* A stream closed (and soon freed) with a write still deferred. */
+static void
+undefer_write(lb_stream_t *s)
+{
+    lb_loop_t *loop = s->loop;
+
+    for (size_t i = 0; i < loop->ndeferred; i++)
+        if (loop->deferred[i] == s)
+            loop->deferred[i] = loop->deferred[--loop->ndeferred];
+    s->deferred = 0;
+}
+
+/* In the order they were asked for; nothing here defers another. */
+void
+lb__flush_writes(lb_loop_t *loop)
+{
+    size_t n = loop->ndeferred;
+
+    for (size_t i = 0; i < n; i++) {
+        lb_stream_t *s = loop->deferred[i];
+
+        s->deferred = 0;
+        if (try_write(s))
+            lb__stream_queue(s, LB__DONE_WRITE);
+        else if (lb__io_start(loop, &s->io, POLLOUT) != 0)
+            lb__loop_fail(loop, LB_ENOMEM);
+    }
+    loop->ndeferred = 0;
+}
+
 static int
 start_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb, int last)
 {
@@ -418,6 +471,8 @@ start_write(lb_stream_t *s, char *buf, size_t len, lb_write_cb cb, int last)
     s->base.wlen = len;
     s->base.woff = 0;
     s->base.write_cb = cb;
+    if (defer_write(s) == 0)
+        return 0;
     if (try_write(s)) {
         lb__stream_queue(s, LB__DONE_WRITE);
         return 0;
@@ -561,6 +616,8 @@ lb_stream_close(lb_stream_t *s, int how, lb_close_cb cb)
         return;
     s->base.closing = 1;
     s->base.close_cb = cb;
+    if (s->deferred)
+        undefer_write(s);
     lb__splice_abort(s);
     drain = how == LB_CLOSE_DRAIN_RESET && unacked(s->io.fd) > 0;
     if (!drain && s->forks_at_open == lb__posix_forks)
