@@ -195,6 +195,8 @@ late_read(lb_session_t *sess, long nread, char *buf)
     } else if (nread > 0) {
         sess->buf[TO_BACKEND] = buf;
         sess->held = (uint32_t)nread;
+    } else if (sess->queued) {
+        lb__session_queue_left(sess); /* as the queue's watch would */
     } else if (nread == LB_EOF) {
         sess->client_eof = 1;
     } else {

@@ -172,6 +172,8 @@ void lb__session_enqueue(lb_session_t *sess);
 void lb__session_unqueue(lb_session_t *sess);
 /* queue_timeout passed: reset, end=queue_timeout. */
 void lb__session_queue_timed_out(lb_session_t *sess);
+/* The client closed or reset while it waited: end=queue_left. */
+void lb__session_queue_left(lb_session_t *sess);
 
 /* session_proxy.c */
 /* Our PROXY header for the backend (g's send_proxy), to dst (NULL: the

@@ -114,6 +114,14 @@ lb__session_unqueue(lb_session_t *sess)
 /* The client closed or reset while it waited (its bytes, if it sent
  * some, stay unread; then nothing more is watched). After its turn came,
  * the relay finds out by itself. */
+void
+lb__session_queue_left(lb_session_t *sess)
+{
+    lb_atomic_add(&counters(sess->sl)->queue_left, 1);
+    lb__session_unqueue(sess);
+    lb__session_end(sess, END_QUEUE_LEFT, 0);
+}
+
 static void
 on_watch(lb_stream_t *s, int status)
 {
@@ -121,9 +129,7 @@ on_watch(lb_stream_t *s, int status)
 
     if (!sess->queued || status == 0)
         return;
-    lb_atomic_add(&counters(sess->sl)->queue_left, 1);
-    lb__session_unqueue(sess);
-    lb__session_end(sess, END_QUEUE_LEFT, 0);
+    lb__session_queue_left(sess);
 }
 
 void
@@ -153,7 +159,10 @@ lb__session_enqueue(lb_session_t *sess)
     lb_atomic_add(&c->queued[slot(sl)], 1);
     publish_head(sl);
     lb_timer_start(&sess->timer, (uint64_t)sl->cfg->queue_timeout_ms);
-    if (lb_stream_watch(sess->client, on_watch) != 0) {
+    /* A read the inspection left out (inspect_timeout came first) holds
+     * the read slot: it watches instead, holding what comes and seeing
+     * the client go (session_inspect.c). */
+    if (!sess->read_pending && lb_stream_watch(sess->client, on_watch) != 0) {
         lb__session_unqueue(sess);
         lb__session_end(sess, END_ERROR, 1);
         return;

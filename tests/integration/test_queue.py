@@ -186,3 +186,42 @@ def test_waiting_clients_hold_no_buffer():
 
 
 test_waiting_clients_hold_no_buffer.timeout = 120
+
+
+def test_queued_after_inspect_timeout_keeps_its_bytes():
+    """A listener that reads first bytes (a route) and queues: a client
+    that says nothing within inspect_timeout goes to the listener's own
+    backends, which are full, so it waits with the inspection's read
+    still out; what it sends meanwhile reaches the backend once it is
+    served (the read is not taken over by the queue's watch, which would
+    lose it)."""
+    with lbtest.Scope() as s:
+        b = s.backend(lbtest.echo)
+        other = s.backend(lbtest.echo)
+        port, stats = lbtest.free_ports(2)
+        lb = s.balancer(
+            "[options]\nmax_conns = 1\nstats = 127.0.0.1:%d\n"
+            "queue_timeout = 10\ninspect_timeout = 0.3\n"
+            "[listener:l]\nlisten = 127.0.0.1:%d\nbackends = 127.0.0.1:%d\n"
+            "[route:r]\nlistener = l\nsni = r.example.com\n"
+            "backends = 127.0.0.1:%d\n" % (stats, port, b.port, other.port),
+            wait_ports=[port, stats])
+        first = _hold(port)
+        second = lbtest.connect(port)
+        true(lbtest.wait_until(lambda: _queue(stats)["length"] == 1, 5),
+             "the silent client waits after inspect_timeout",
+             queue=_queue(stats))
+        second.sendall(b"second\n")
+        time.sleep(0.3)  # seen while it waits
+        first.close()
+        second.settimeout(5)
+        try:
+            got = lbtest.recv_line(second)
+        except socket.timeout:
+            got = None
+        eq(got, b"second\n", "what it sent while waiting is relayed")
+        second.close()
+        true(lb.wait_log(r"Connection client=\S+ listener=127\.0\.0\.1:%d "
+                         r"route=- backend=127\.0\.0\.1:%d .* end=closed"
+                         % (port, b.port), timeout=3),
+             "its line says end=closed", log=lb.tail(10))

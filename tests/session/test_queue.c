@@ -188,6 +188,83 @@ test_slot_made_elsewhere(void)
     stop();
 }
 
+/* A listener that reads first bytes, and queues: a client silent past
+ * inspect_timeout goes to the listener's own backends with the
+ * inspection's read still out. That read is the client's watch while it
+ * waits: no watch may take the read slot from under it (POSIX would
+ * lose the read, Windows post a second one on the same OVERLAPPED). */
+static const char INSPECTING[] =
+    "[options]\n"
+    "buffer_size = 16\n"
+    "max_conns = 1\n"
+    "queue_timeout = 5\n"
+    "inspect_timeout = 1\n"
+    "[listener:l]\n"
+    "listen = 127.0.0.1:8080\n"
+    "backends = 10.0.0.1:80\n"
+    "[route:r]\n"
+    "listener = l\n"
+    "sni = r.example.com\n"
+    "backends = 10.0.0.2:80\n";
+
+/* The holder, and a client queued after its inspection timed out. */
+static lb_stream_t *
+queued_after_inspection(lb_stream_t **holder_client, lb_stream_t **b0)
+{
+    lb_stream_t *q;
+
+    start_server_with(INSPECTING);
+    *holder_client = fake_accept();
+    fake_deliver(*holder_client, "x\n", 2, 0); /* not TLS: the default */
+    *b0 = fake.last_connect;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(*b0);
+    fake_connected(*b0, 0);
+    q = fake_accept();
+    CU_ASSERT(q->reading); /* the inspection reads */
+    fake_advance(1100);    /* inspect_timeout: to the default, full */
+    CU_ASSERT_EQUAL(lb_atomic_load(&counters()->queued[0]), 1);
+    CU_ASSERT(q->reading);   /* the read still out is its watch */
+    CU_ASSERT(!q->watching); /* which nothing takes over */
+    return q;
+}
+
+static void
+test_inspected_client_waits_with_its_read(void)
+{
+    lb_stream_t *a, *b0, *q, *b;
+    int connects;
+
+    q = queued_after_inspection(&a, &b0);
+    fake_deliver(q, "late\n", 5, 0); /* held while it waits */
+    CU_ASSERT(!q->closed);
+    connects = fake.nconnects;
+    fake_deliver(a, NULL, 0, LB_ECONNRESET);
+    fake_run_closes();
+    poll_queue();
+    CU_ASSERT_EQUAL_FATAL(fake.nconnects, connects + 1);
+    b = fake.last_connect;
+    fake_connected(b, 0);
+    fake_written(b, 0);
+    CU_ASSERT_EQUAL(b->nsent, 5);
+    CU_ASSERT_NSTRING_EQUAL(b->sent, "late\n", 5);
+    CU_ASSERT(q->reading); /* and the relay reads on */
+    stop();
+}
+
+static void
+test_inspected_client_that_leaves_is_dropped(void)
+{
+    lb_stream_t *a, *b0, *q;
+
+    q = queued_after_inspection(&a, &b0);
+    fake_deliver(q, NULL, 0, LB_ECONNRESET); /* the read sees it go */
+    CU_ASSERT(q->closed);
+    expect_logged("end=queue_left");
+    CU_ASSERT_EQUAL(lb_atomic_load(&counters()->queue_left), 1);
+    CU_ASSERT_EQUAL(lb_atomic_load(&counters()->queued[0]), 0);
+    stop();
+}
+
 void
 lb_test_queue_register(void)
 {
@@ -201,4 +278,8 @@ lb_test_queue_register(void)
                 test_client_that_leaves_is_dropped);
     CU_add_test(s, "a slot made elsewhere is found",
                 test_slot_made_elsewhere);
+    CU_add_test(s, "an inspected client waits with its read out",
+                test_inspected_client_waits_with_its_read);
+    CU_add_test(s, "an inspected client that leaves is dropped",
+                test_inspected_client_that_leaves_is_dropped);
 }
