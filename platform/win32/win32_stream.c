@@ -291,7 +291,9 @@ connect_done(lb_stream_t *s, int status)
     s->base.connect_cb(s, status);
 }
 
-/* A buffered read's completion: its bytes, or (none) the end. */
+/* A buffered read's completion: its bytes, or (none) the end, which is
+ * a write's error if one took the peer's reset (lb__stream_end; Wine
+ * completes such a read with 0 bytes, as its recv() says 0). */
 static void
 buffered_done(lb_stream_t *s, int status, DWORD bytes)
 {
@@ -306,7 +308,8 @@ buffered_done(lb_stream_t *s, int status, DWORD bytes)
     }
     a->put(a->ctx, buf);
     s->flowing = 0;
-    s->base.read_cb(s, status != 0 ? status : LB_EOF, NULL);
+    s->base.read_cb(s, status != 0 ? status : lb__stream_end(&s->base),
+                    NULL);
 }
 
 static void

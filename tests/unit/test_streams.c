@@ -15,7 +15,7 @@
 #define PAUSE_MS 50 /* long enough for several loop rounds to pass */
 
 enum script {
-    SECOND_WRITE, RESET, FULL_BUFFERS, FIN_BEHIND_FULL,
+    SECOND_WRITE, RESET, FULL_BUFFERS, FIN_BEHIND_FULL, WRITE_TOOK_RESET,
     WATCH_BYTES, WATCH_FIN, WATCH_RESET, WATCH_THEN_READ
 };
 
@@ -29,6 +29,7 @@ static struct rig {
     char got[512];
     size_t ngot;
     long end; /* what a read reported instead of bytes, else 0 */
+    int write_status; /* the server's write (WRITE_TOOK_RESET) */
     int reads, done, timed_out, open;
     int watched, watch_status; /* watch callbacks, and the last status */
     size_t buffers_watching;   /* buffers out while the watch waited */
@@ -79,6 +80,22 @@ read_again(lb_timer_t *t)
 {
     (void)t;
     CU_ASSERT_EQUAL(lb_stream_read(R.server, on_read), 0);
+}
+
+/* The write took the client's reset; the read after it must say so, not
+ * report a plain end (common_stream.h, lb__stream_end). */
+static void
+on_server_write(lb_stream_t *s, int status)
+{
+    R.write_status = status;
+    CU_ASSERT_EQUAL(lb_stream_read(s, on_read), 0);
+}
+
+static void
+write_then_read(lb_timer_t *t)
+{
+    (void)t;
+    (void)lb_stream_write(R.server, second, 1, on_server_write);
 }
 
 /* After a pause in which the loop went round while the bytes (or the
@@ -158,6 +175,11 @@ on_read(lb_stream_t *s, long n, char *buf)
         read_later();
     } else if (R.script == FIN_BEHIND_FULL) {
         CU_ASSERT_EQUAL(lb_stream_read(R.server, on_read), 0);
+    } else if (R.script == WRITE_TOOK_RESET && R.reads == 1) {
+        /* A full buffer: the next read is a buffered one (Windows). */
+        lb_stream_close(R.client, LB_CLOSE_RESET, NULL);
+        R.client = NULL;
+        read_later();
     } else {
         finish();
     }
@@ -171,6 +193,8 @@ on_connect(lb_stream_t *s, int status)
         lb_timer_start(&R.pause, PAUSE_MS);
     else if (R.script == FULL_BUFFERS)
         (void)lb_stream_write(s, bulk, sizeof(bulk), on_client_write);
+    else if (R.script == WRITE_TOOK_RESET)
+        (void)lb_stream_write(s, bulk, 64, on_client_write);
     else if (R.script == FIN_BEHIND_FULL)
         (void)lb_stream_write(s, tail, sizeof(tail), on_client_write);
     else
@@ -230,7 +254,10 @@ run(enum script script, size_t buffer_size)
                                             &R.client), 0);
     lb_timer_init(R.loop, &R.watchdog, on_watchdog, NULL);
     lb_timer_init(R.loop, &R.pause,
-                  script >= WATCH_BYTES ? client_acts : read_again, NULL);
+                  script >= WATCH_BYTES        ? client_acts
+                  : script == WRITE_TOOK_RESET ? write_then_read
+                                               : read_again,
+                  NULL);
     lb_timer_start(&R.watchdog, WATCHDOG_MS);
     CU_ASSERT_EQUAL(lb_loop_run(R.loop), 0);
     CU_ASSERT(R.done);
@@ -278,6 +305,19 @@ test_fin_behind_full_buffer(void)
     run(FIN_BEHIND_FULL, 64);
     CU_ASSERT_EQUAL(R.ngot, sizeof(tail));
     CU_ASSERT_EQUAL(R.end, LB_EOF);
+    teardown();
+}
+
+/* A full buffer read, the client resets, a write takes the reset: the
+ * read after it (a buffered one on Windows, as bulk flows) reports the
+ * write's error, never a plain end that would be passed on as a FIN. */
+static void
+test_end_after_a_write_took_a_reset(void)
+{
+    run(WRITE_TOOK_RESET, 64);
+    CU_ASSERT_EQUAL(R.ngot, 64);
+    CU_ASSERT(R.write_status < 0);
+    CU_ASSERT_EQUAL(R.end, R.write_status);
     teardown();
 }
 
@@ -331,6 +371,8 @@ lb_test_streams_register(void)
                 test_reset_that_came_while_not_reading);
     CU_add_test(s, "the rest after full buffers", test_rest_after_full_buffers);
     CU_add_test(s, "a FIN behind a full buffer", test_fin_behind_full_buffer);
+    CU_add_test(s, "the end after a write took a reset",
+                test_end_after_a_write_took_a_reset);
     CU_add_test(s, "a watch sees bytes and leaves them",
                 test_watch_sees_bytes_and_leaves_them);
     CU_add_test(s, "a watch sees the peer's FIN", test_watch_sees_fin);
