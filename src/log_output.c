@@ -329,14 +329,33 @@ lb__log_line(int to, const char *line, size_t len, size_t console_skip)
         kick(file);
 }
 
-static int
-open_file(const char *path, const char *owner, char *err, size_t errlen)
+/* The log file is out from now on; returns the previous one. */
+static lb_logout_t *
+switch_file(lb_logout_t *out)
 {
     output_t *o = &lg.outputs[OUT_FILE];
-    lb_logout_t *out = NULL;
-    int rc;
+    lb_logout_t *old = o->out;
 
     adopt();
+    if (old != NULL) {
+        flush_output(o); /* what the previous one was owed (a reload) */
+        count_drops(o, count_lines(o->buf, o->len));
+        o->len = 0;
+    }
+    set_output(o, out);
+    return old;
+}
+
+/* Opening and closing a file wait for the disk, and a close for the
+ * output's writer (Windows): both outside the lock, which every loop's
+ * lines take. */
+int
+lb_log_open_file(const char *path, const char *owner, char *err,
+                 size_t errlen)
+{
+    lb_logout_t *out = NULL, *old;
+    int rc;
+
     if (path != NULL) {
         rc = lb_logout_open(path, &out, err, errlen);
         if (rc == 0 && owner != NULL)
@@ -347,26 +366,12 @@ open_file(const char *path, const char *owner, char *err, size_t errlen)
             return rc;
         }
     }
-    if (o->out != NULL) {
-        flush_output(o); /* what the previous one was owed (a reload) */
-        count_drops(o, count_lines(o->buf, o->len));
-        o->len = 0;
-        lb_logout_close(o->out);
-    }
-    set_output(o, out);
-    return 0;
-}
-
-int
-lb_log_open_file(const char *path, const char *owner, char *err,
-                 size_t errlen)
-{
-    int rc;
-
     lb_log_lock();
-    rc = open_file(path, owner, err, errlen);
+    old = switch_file(out);
     lb_log_unlock();
-    return rc;
+    if (old != NULL)
+        lb_logout_close(old);
+    return 0;
 }
 
 static int

@@ -615,14 +615,19 @@ lb_cpu_count(void)
     return 4;
 }
 
+static int log_locked;
+
 void
 lb_log_lock(void)
 {
+    fake_log.relocked += log_locked;
+    log_locked = 1;
 }
 
 void
 lb_log_unlock(void)
 {
+    log_locked = 0;
 }
 
 int
@@ -838,7 +843,7 @@ lb_logout_give(lb_logout_t *o, const char *user, char *err, size_t errlen)
 void
 lb_logout_close(lb_logout_t *o)
 {
-    (void)o;
+    fake_log.closed_locked += log_locked && o == &fake_file;
 }
 
 char *

@@ -65,6 +65,11 @@ typedef struct fake_log_s {
     size_t atomic;
     size_t max_write;     /* the largest write */
     int cut_writes;       /* writes that did not end a line */
+    /* lb_log_lock (not recursive on Windows): taken while held, and
+     * outputs closed while held (a close waits for the output's writer
+     * on Windows, and every loop's lines wait for the lock). */
+    int relocked;
+    int closed_locked;
 } fake_log_t;
 
 extern fake_log_t fake_log;

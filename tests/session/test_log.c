@@ -196,6 +196,26 @@ test_lograte_first_at_once_then_one_a_second(void)
     fake_reset();
 }
 
+/* A reload opens the log file again (lb_run_open_log): the previous one
+ * is closed, which on Windows waits for its writer thread, outside the
+ * lock that every loop's lines take; and no path takes that lock (a
+ * Windows SRW lock, not recursive) twice. */
+static void
+test_reopened_file_closed_outside_the_lock(void)
+{
+    char err[64];
+
+    open_fake_output(0, 0, 0);
+    lb_log("before the reload");
+    CU_ASSERT_EQUAL(lb_log_open_file("fake:out", NULL, err, sizeof(err)), 0);
+    lb_log("after the reload");
+    CU_ASSERT_EQUAL(count("before the reload"), 1);
+    CU_ASSERT_EQUAL(count("after the reload"), 1);
+    CU_ASSERT_EQUAL(fake_log.closed_locked, 0);
+    CU_ASSERT_EQUAL(fake_log.relocked, 0);
+    close_fake_output();
+}
+
 void
 lb_test_log_register(void)
 {
@@ -209,6 +229,8 @@ lb_test_log_register(void)
                 test_line_longer_than_the_format_buffer);
     CU_add_test(s, "a file is written from a timer",
                 test_disk_written_from_a_timer);
+    CU_add_test(s, "a reopened file is closed outside the lock",
+                test_reopened_file_closed_outside_the_lock);
     CU_add_test(s, "at most a line a second",
                 test_lograte_first_at_once_then_one_a_second);
 }
