@@ -35,6 +35,10 @@ typedef struct lb_shared_s {
     lb_clients_t *clients;       /* per listener */
     lb_persist_t *persist;       /* per listener */
     lb_atomic_t *log_dropped;    /* log lines no output had room for */
+    /* per group: per worker slot, the ticket of its oldest client waiting
+     * for that group (0: none), so that the oldest over every worker goes
+     * first (session_queue.c) */
+    lb_atomic_t **queue_head;
     int64_t started;             /* Unix time the counters began */
 } lb_shared_t;
 
@@ -56,6 +60,8 @@ typedef struct lb_group_s {
     /* Per backend, the last lb_backend_state_t.cut_at this worker acted
      * on (maint's drain_timeout, check_on_down): cut.c. */
     int64_t *cut_seen;
+    /* Its clients waiting for a slot (queue_timeout), oldest first. */
+    lb_list_t queue;
 } lb_group_t;
 
 /* A listener as served by this worker. */
@@ -81,9 +87,10 @@ typedef struct lb_served_listener_s {
     uint64_t last_proxy_log; /* a client without a valid PROXY header */
     uint64_t last_route_log; /* a client no route or backend is for */
     uint64_t last_keepalive_log; /* tcp_keepalive could not be set */
-    /* Clients waiting for a slot (queue_timeout), oldest first, and the
-     * timer that looks for one while they wait (session_queue.c). */
-    lb_list_t queue;
+    /* Clients waiting for a slot (queue_timeout) here, in the queues of
+     * its groups, and the timer that looks for slots while they wait
+     * (session_queue.c). */
+    size_t queued;
     lb_timer_t queue_timer;
 } lb_served_listener_t;
 
@@ -163,8 +170,10 @@ void lb_session_start(lb_served_listener_t *sl, lb_stream_t *client,
                       const lb_addr_t *peer);
 /* Sets up sl's rate-limited lines about retries and failed clients. */
 void lb_session_lograte_init(lb_served_listener_t *sl);
-/* sl's queue (queue_timeout): set up, and told that a slot may be free. */
+/* sl's queue (queue_timeout): set up (and each group's, once set up),
+ * and told that a slot may be free. */
 void lb_queue_init(lb_served_listener_t *sl);
+void lb_queue_init_group(lb_group_t *g);
 void lb_queue_kick(lb_served_listener_t *sl);
 /* A client was refused at once for why (a per-client limit's name):
  * counted in a line at most once a second, as allow/deny's. */

@@ -39,12 +39,10 @@ typedef struct lb_listener_counters_s {
     lb_atomic_t failed;     /* clients closed when every backend failed */
     lb_atomic_t active[LB_MAX_PROCESSES];
     /* The queue (queue_timeout): per worker slot, the clients waiting
-     * there and the ticket of the oldest (0: none), so that the oldest
-     * over every worker goes first; the next ticket; and what became of
-     * those that waited: served (and their waits in ms, summed), timed
-     * out, or gone before their turn. */
+     * there (the oldest per group: lb_shared_t.queue_head); the next
+     * ticket; and what became of those that waited: served (and their
+     * waits in ms, summed), timed out, or gone before their turn. */
     lb_atomic_t queued[LB_MAX_PROCESSES];
-    lb_atomic_t queue_head[LB_MAX_PROCESSES];
     lb_atomic_t queue_ticket;
     lb_atomic_t dequeued, wait_ms, queue_timeouts, queue_left;
 } lb_listener_counters_t;

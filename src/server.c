@@ -362,6 +362,7 @@ group_setup(lb_server_t *srv, lb_served_listener_t *sl, lb_group_t *g,
     g->max_retries = lb_config_retries(srv->cfg, gc->nbackends);
     lb_health_init(&g->health, gc, shared->state[gc->group],
                    shared->conns[gc->group], srv->slot, shared->processes);
+    lb_queue_init_group(g);
 }
 
 /* Listener li of the config, as sl: its groups (own backends, routes)

@@ -714,7 +714,7 @@ choose_backend(lb_session_t *sess)
     uint64_t now = lb_loop_now(server(sess)->loop);
     long first = preferred(sess, now);
 
-    if (first < 0 && lb__queue_waiting(sess->sl)) {
+    if (first < 0 && lb__queue_waiting(g)) {
         lb__session_enqueue(sess); /* first come, first served */
         return;
     }

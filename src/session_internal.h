@@ -164,8 +164,8 @@ void lb__session_try_backend(lb_session_t *sess);
 void lb__session_refuse(lb_session_t *sess, const char *why);
 
 /* session_queue.c */
-/* 1 if clients of sl wait for a slot anywhere: a newcomer goes behind. */
-int lb__queue_waiting(const lb_served_listener_t *sl);
+/* 1 if clients of g wait for a slot anywhere: a newcomer goes behind. */
+int lb__queue_waiting(const lb_group_t *g);
 /* The client waits for a slot (or is refused: max_queue). */
 void lb__session_enqueue(lb_session_t *sess);
 /* Out of the queue (served, gone, timed out, cut); nothing if not in. */

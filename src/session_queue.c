@@ -6,16 +6,19 @@
  * (its session and socket, no buffer), and one that goes away is noticed
  * with nothing read (lb_stream_watch) and dropped.
  *
- * The queue is the listener's, whatever group (own backends or a
- * route's) a client waits for: a client of a full route holds up those
- * behind it, the order stays first come, first served. Each worker keeps
- * its own queue in arrival order; the shared block
- * holds each worker's count and the ticket of its oldest client, so a
- * worker serves its oldest only when no other worker has an older one,
- * and a newcomer waits behind every client waiting anywhere. A slot that
- * frees in this worker is offered at once; one that frees elsewhere (or
- * a backend the admin readies, or a larger max_conns) is seen by a poll
- * every QUEUE_POLL_MS while clients wait. */
+ * First come, first served among the clients that want the same slots:
+ * each group of backends (a listener's own, a route's) has its queue, so
+ * a route that is full or taken out by the admin holds up its own
+ * clients, never those of the listener's other routes, whose backends
+ * may be idle. max_queue and the statistics count the listener's. Each
+ * worker keeps its queues in arrival order; the shared block holds each
+ * worker's count per listener and, per group, the ticket of its oldest
+ * client, so a worker serves its oldest only when no other worker has an
+ * older one for that group, and a newcomer waits behind every client
+ * waiting for its group anywhere. A slot that frees in this worker is
+ * offered at once; one that frees elsewhere (or a backend the admin
+ * readies, or a larger max_conns) is seen by a poll every QUEUE_POLL_MS
+ * while clients wait. */
 #include "lb_log.h"
 #include "session_internal.h"
 
@@ -55,15 +58,21 @@ waiting(const lb_served_listener_t *sl)
     return n;
 }
 
-/* The oldest ticket waiting in any worker, or 0. */
-static int64_t
-oldest(const lb_served_listener_t *sl)
+static lb_atomic_t *
+heads(const lb_group_t *g)
 {
-    lb_listener_counters_t *c = counters(sl);
+    return g->sl->srv->shared->queue_head[g->cfg->group];
+}
+
+/* The oldest ticket waiting for g in any worker, or 0. */
+static int64_t
+oldest(const lb_group_t *g)
+{
+    lb_atomic_t *h = heads(g);
     int64_t best = 0;
 
-    for (unsigned s = 0; s < nslots(sl); s++) {
-        int64_t t = lb_atomic_load(&c->queue_head[s]);
+    for (unsigned s = 0; s < nslots(g->sl); s++) {
+        int64_t t = lb_atomic_load(&h[s]);
 
         if (t > 0 && (best == 0 || t < best))
             best = t;
@@ -72,28 +81,28 @@ oldest(const lb_served_listener_t *sl)
 }
 
 static lb_session_t *
-head(lb_served_listener_t *sl)
+head(lb_group_t *g)
 {
-    return lb_list_empty(&sl->queue)
+    return lb_list_empty(&g->queue)
                ? NULL
-               : LB_LIST_ENTRY(sl->queue.next, lb_session_opt_t, qlink)->self;
+               : LB_LIST_ENTRY(g->queue.next, lb_session_opt_t, qlink)->self;
 }
 
-/* This worker's oldest, for the others to see. */
+/* This worker's oldest for g, for the others to see. */
 static void
-publish_head(lb_served_listener_t *sl)
+publish_head(lb_group_t *g)
 {
-    lb_session_t *h = head(sl);
+    lb_session_t *h = head(g);
 
-    lb_atomic_store(&counters(sl)->queue_head[slot(sl)],
+    lb_atomic_store(&heads(g)[slot(g->sl)],
                     h ? (int64_t)h->opt->ticket : 0);
 }
 
 int
-lb__queue_waiting(const lb_served_listener_t *sl)
+lb__queue_waiting(const lb_group_t *g)
 {
-    return sl->cfg->queue_timeout_ms > 0 &&
-           (!lb_list_empty(&sl->queue) || waiting(sl) > 0);
+    return g->sl->cfg->queue_timeout_ms > 0 &&
+           (!lb_list_empty(&g->queue) || oldest(g) > 0);
 }
 
 void
@@ -105,9 +114,10 @@ lb__session_unqueue(lb_session_t *sess)
         return;
     sess->queued = 0;
     lb_list_remove(&sess->opt->qlink);
+    sl->queued--;
     lb_atomic_add(&counters(sl)->queued[slot(sl)], -1);
-    publish_head(sl);
-    if (lb_list_empty(&sl->queue))
+    publish_head(sess->group);
+    if (sl->queued == 0)
         lb_timer_stop(&sl->queue_timer);
 }
 
@@ -155,9 +165,10 @@ lb__session_enqueue(lb_session_t *sess)
     sess->opt->ticket = (uint64_t)lb_atomic_add(&c->queue_ticket, 1);
     sess->opt->queued_at = lb_loop_now(sl->srv->loop);
     sess->queued = 1;
-    lb_list_push(&sl->queue, &sess->opt->qlink);
+    lb_list_push(&sess->group->queue, &sess->opt->qlink);
+    sl->queued++;
     lb_atomic_add(&c->queued[slot(sl)], 1);
-    publish_head(sl);
+    publish_head(sess->group);
     lb_timer_start(&sess->timer, (uint64_t)sl->cfg->queue_timeout_ms);
     /* A read the inspection left out (inspect_timeout came first) holds
      * the read slot: it watches instead, holding what comes and seeing
@@ -171,17 +182,16 @@ lb__session_enqueue(lb_session_t *sess)
         lb_timer_start(&sl->queue_timer, QUEUE_POLL_MS);
 }
 
-/* The oldest waiting clients of this worker get the slots there are, as
- * long as no other worker has an older one. */
+/* The oldest waiting clients of g in this worker get the slots there
+ * are, as long as no other worker has an older one. */
 static void
-serve_queue(lb_served_listener_t *sl)
+serve_group(lb_group_t *g, uint64_t now)
 {
+    lb_served_listener_t *sl = g->sl;
     lb_session_t *sess;
-    uint64_t now = lb_loop_now(sl->srv->loop);
 
-    while ((sess = head(sl)) != NULL &&
-           (int64_t)sess->opt->ticket == oldest(sl)) {
-        lb_group_t *g = sess->group;
+    while ((sess = head(g)) != NULL &&
+           (int64_t)sess->opt->ticket == oldest(g)) {
         long b = lb_pick_backend(&g->health, g->rr, &sess->client_addr, now);
 
         if (b < 0)
@@ -194,7 +204,16 @@ serve_queue(lb_served_listener_t *sl)
         sess->backend_idx = (size_t)b;
         lb__session_try_backend(sess);
     }
-    if (head(sl) != NULL)
+}
+
+static void
+serve_queue(lb_served_listener_t *sl)
+{
+    uint64_t now = lb_loop_now(sl->srv->loop);
+
+    for (size_t k = 0; k < sl->ngroups && sl->queued > 0; k++)
+        serve_group(&sl->groups[k], now);
+    if (sl->queued > 0)
         lb_timer_start(&sl->queue_timer, QUEUE_POLL_MS);
 }
 
@@ -207,16 +226,22 @@ on_queue_timer(lb_timer_t *t)
 void
 lb_queue_kick(lb_served_listener_t *sl)
 {
-    if (head(sl) != NULL)
+    if (sl->queued > 0)
         lb_timer_start(&sl->queue_timer, 0); /* not under a caller's feet */
 }
 
+/* Each clears what a dead predecessor in this slot left. */
 void
 lb_queue_init(lb_served_listener_t *sl)
 {
-    lb_list_init(&sl->queue);
+    sl->queued = 0;
     lb_timer_init(sl->srv->loop, &sl->queue_timer, on_queue_timer, sl);
-    /* What a dead predecessor in this slot left. */
     lb_atomic_store(&counters(sl)->queued[slot(sl)], 0);
-    lb_atomic_store(&counters(sl)->queue_head[slot(sl)], 0);
+}
+
+void
+lb_queue_init_group(lb_group_t *g)
+{
+    lb_list_init(&g->queue);
+    lb_atomic_store(&heads(g)[slot(g->sl)], 0);
 }

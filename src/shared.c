@@ -1,9 +1,10 @@
 /* shared.c - lays out the memory every worker process shares: one block,
  * so nothing in it needs freeing on its own and pointers into it stay
  * valid in every forked worker. Per backend group (a listener's own
- * backends, each route's) a cursor, health, connection counts and
- * counters; per listener its counters and, where used, its client and
- * persistence tables; the count of log lines dropped. */
+ * backends, each route's) a cursor, health, connection counts,
+ * counters and its queue's oldest tickets; per listener its counters
+ * and, where used, its client and persistence tables; the count of log
+ * lines dropped. */
 #include <time.h>
 
 #include "lb_server.h"
@@ -36,17 +37,20 @@ place_groups(carve_t *c, const lb_config_t *cfg, unsigned processes,
     out->state = TAKE(c, ng, lb_backend_state_t *);
     out->conns = TAKE(c, ng, lb_atomic_t *);
     out->bcounters = TAKE(c, ng, lb_backend_counters_t *);
+    out->queue_head = TAKE(c, ng, lb_atomic_t *);
     for (size_t g = 0; g < ng; g++) {
         size_t nb = lb_config_group(cfg, g)->nbackends;
         lb_backend_state_t *state = TAKE(c, nb, lb_backend_state_t);
         lb_atomic_t *conns = TAKE(c, nb * processes, lb_atomic_t);
         lb_backend_counters_t *bc = TAKE(c, nb, lb_backend_counters_t);
+        lb_atomic_t *head = TAKE(c, processes, lb_atomic_t);
 
         if (c->base == NULL)
             continue;
         out->state[g] = state;
         out->conns[g] = conns;
         out->bcounters[g] = bc;
+        out->queue_head[g] = head;
     }
 }
 

@@ -225,3 +225,52 @@ def test_queued_after_inspect_timeout_keeps_its_bytes():
                          r"route=- backend=127\.0\.0\.1:%d .* end=closed"
                          % (port, b.port), timeout=3),
              "its line says end=closed", log=lb.tail(10))
+
+
+def test_route_taken_out_holds_up_only_its_own_clients():
+    """A route whose backend the admin API put in maint, queue_timeout =
+    5: a client of that route waits, and a client of the listener's own
+    backend, idle meanwhile, is served at once rather than behind it
+    (one queue over the listener reset it at queue_timeout instead)."""
+    import test_admin as adm
+    from test_routing import client_hello
+    with lbtest.Scope() as s:
+        own = s.backend(lbtest.echo)
+        routed = s.backend(lbtest.echo)
+        port, stats = lbtest.free_ports(2)
+        s.balancer(
+            "[options]\nstats = 127.0.0.1:%d\nadmin_token_file = %s\n"
+            "queue_timeout = 5\n"
+            "[listener:web]\nlisten = 127.0.0.1:%d\nbackends = 127.0.0.1:%d\n"
+            "[route:r]\nlistener = web\nsni = r.example.com\n"
+            "backends = 127.0.0.1:%d\n"
+            % (stats, adm._token_file(s), port, own.port, routed.port),
+            wait_ports=[port, stats])
+        adm._set(stats, routed.port, '{"state": "maint"}')
+        hello = client_hello("r.example.com")
+        waiting = lbtest.connect(port)
+        waiting.sendall(hello)
+        true(lbtest.wait_until(lambda: _queue(stats)["length"] == 1, 5),
+             "the route's client waits", queue=_queue(stats))
+        t0 = time.monotonic()
+        try:
+            got = lbtest.request_line(port, b"own\n", timeout=3)
+        except (socket.timeout, ConnectionResetError):
+            got = None
+        eq(got, b"own\n", "the listener's own backend serves meanwhile")
+        lbtest.between(time.monotonic() - t0, 0, 2, "seconds it took")
+        eq(_queue(stats)["length"], 1, "the route's client still waits")
+        adm._set(stats, routed.port, '{"state": "ready"}')
+        waiting.settimeout(5)
+        echoed = b""
+        try:
+            while len(echoed) < len(hello):
+                chunk = waiting.recv(len(hello) - len(echoed))
+                if not chunk:
+                    break
+                echoed += chunk
+        except socket.timeout:
+            pass
+        eq(echoed, hello, "the route's client is served once its backend "
+           "is ready, its hello relayed")
+        waiting.close()

@@ -98,3 +98,41 @@ established(lb_stream_t **backend)
     CU_ASSERT((*backend)->reading);
     return client;
 }
+
+/* A minimal TLS 1.2 ClientHello in one record, with SNI name. */
+size_t
+tls_hello(const char *name, unsigned char *out)
+{
+    size_t n = strlen(name), body = 2 + 32 + 1 + 4 + 2 + 2 + 9 + n, at = 0;
+
+    memcpy(out, "\x16\x03\x01", 3);
+    out[3] = (unsigned char)((body + 4) >> 8);
+    out[4] = (unsigned char)(body + 4);
+    out[5] = 1; /* ClientHello */
+    out[6] = 0;
+    out[7] = (unsigned char)(body >> 8);
+    out[8] = (unsigned char)body;
+    at = 9;
+    out[at++] = 3;
+    out[at++] = 3;
+    memset(out + at, 0x5a, 32); /* random */
+    at += 32;
+    out[at++] = 0;                          /* session id */
+    memcpy(out + at, "\x00\x02\x13\x01", 4); /* one cipher suite */
+    at += 4;
+    memcpy(out + at, "\x01\x00", 2); /* compression: null */
+    at += 2;
+    out[at++] = 0; /* extensions: length */
+    out[at++] = (unsigned char)(9 + n);
+    memcpy(out + at, "\x00\x00", 2); /* server_name */
+    at += 2;
+    out[at++] = 0;
+    out[at++] = (unsigned char)(5 + n);
+    out[at++] = 0;
+    out[at++] = (unsigned char)(3 + n);
+    out[at++] = 0; /* host_name */
+    out[at++] = 0;
+    out[at++] = (unsigned char)n;
+    memcpy(out + at, name, n);
+    return at + n;
+}

@@ -29,5 +29,8 @@ void expect_logged(const char *needle);
 int backend_no(const lb_stream_t *s);
 /* Accepts a client and completes its first connect. */
 lb_stream_t *established(lb_stream_t **backend);
+/* A minimal TLS 1.2 ClientHello with SNI name, into out (128 bytes do
+ * for a short name); returns its length. */
+size_t tls_hello(const char *name, unsigned char *out);
 
 #endif

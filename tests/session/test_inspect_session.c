@@ -34,44 +34,6 @@ void lb_test_inspect_session_register(void);
     ROUTES_REST
 static const char ROUTES[] = ROUTES_WITH("16");
 
-/* A minimal TLS 1.2 ClientHello in one record, with SNI name. */
-static size_t
-hello(const char *name, unsigned char *out)
-{
-    size_t n = strlen(name), body = 2 + 32 + 1 + 4 + 2 + 2 + 9 + n, at = 0;
-
-    memcpy(out, "\x16\x03\x01", 3);
-    out[3] = (unsigned char)((body + 4) >> 8);
-    out[4] = (unsigned char)(body + 4);
-    out[5] = 1; /* ClientHello */
-    out[6] = 0;
-    out[7] = (unsigned char)(body >> 8);
-    out[8] = (unsigned char)body;
-    at = 9;
-    out[at++] = 3;
-    out[at++] = 3;
-    memset(out + at, 0x5a, 32); /* random */
-    at += 32;
-    out[at++] = 0;                          /* session id */
-    memcpy(out + at, "\x00\x02\x13\x01", 4); /* one cipher suite */
-    at += 4;
-    memcpy(out + at, "\x01\x00", 2); /* compression: null */
-    at += 2;
-    out[at++] = 0; /* extensions: length */
-    out[at++] = (unsigned char)(9 + n);
-    memcpy(out + at, "\x00\x00", 2); /* server_name */
-    at += 2;
-    out[at++] = 0;
-    out[at++] = (unsigned char)(5 + n);
-    out[at++] = 0;
-    out[at++] = (unsigned char)(3 + n);
-    out[at++] = 0; /* host_name */
-    out[at++] = 0;
-    out[at++] = (unsigned char)n;
-    memcpy(out + at, name, n);
-    return at + n;
-}
-
 /* Delivers data to s in reads of at most 16 bytes. */
 static void
 deliver(lb_stream_t *s, const unsigned char *data, size_t len)
@@ -94,7 +56,7 @@ static void
 test_hello_in_pieces_is_held_then_relayed_first(void)
 {
     unsigned char h[128];
-    size_t n = hello("x.b.example.com", h);
+    size_t n = tls_hello("x.b.example.com", h);
     lb_stream_t *c, *b;
     static const char proxy[] = "PROXY TCP4 192.0.2.7 127.0.0.1 40000 "
                                 "8080\r\n";
@@ -136,7 +98,7 @@ static void
 test_hello_in_one_read_is_not_copied(void)
 {
     unsigned char h[128];
-    size_t n = hello("a.example.com", h);
+    size_t n = tls_hello("a.example.com", h);
     lb_stream_t *c, *b;
 
     start_server_with(ROUTES_WITH("4096"));
@@ -158,7 +120,7 @@ static void
 test_timeout_sends_what_came_to_the_default(void)
 {
     unsigned char h[128];
-    size_t n = hello("a.example.com", h);
+    size_t n = tls_hello("a.example.com", h);
     lb_stream_t *c, *b;
 
     start_server_with(ROUTES);
@@ -199,7 +161,7 @@ test_late_read_goes_to_the_relay(void)
     unsigned char h[128];
     lb_stream_t *c, *b;
 
-    hello("a.example.com", h);
+    tls_hello("a.example.com", h);
     start_server_with(ROUTES);
     c = fake_accept();
     deliver(c, h, 16);
@@ -222,7 +184,7 @@ test_client_gone_while_inspecting(void)
     unsigned char h[128];
     lb_stream_t *c, *b;
 
-    hello("a.example.com", h);
+    tls_hello("a.example.com", h);
     start_server_with(ROUTES);
     c = fake_accept();
     deliver(c, h, 32);
@@ -253,7 +215,7 @@ test_abort_while_inspecting(void)
     unsigned char h[128];
     lb_stream_t *c;
 
-    hello("a.example.com", h);
+    tls_hello("a.example.com", h);
     start_server_with(ROUTES);
     c = fake_accept();
     deliver(c, h, 48);
@@ -288,7 +250,7 @@ test_no_route_and_no_own_backends_is_closed(void)
         "[route:a]\nlistener = tls\nsni = a.example.com\n"
         "backends = 10.0.0.2:80\n";
     unsigned char h[128];
-    size_t n = hello("nope.example.com", h);
+    size_t n = tls_hello("nope.example.com", h);
     lb_stream_t *c;
 
     start_server_with(only_routes);

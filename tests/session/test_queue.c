@@ -195,7 +195,7 @@ test_slot_made_elsewhere(void)
  * lose the read, Windows post a second one on the same OVERLAPPED). */
 static const char INSPECTING[] =
     "[options]\n"
-    "buffer_size = 16\n"
+    "buffer_size = 256\n" /* a hello in one read */
     "max_conns = 1\n"
     "queue_timeout = 5\n"
     "inspect_timeout = 1\n"
@@ -265,6 +265,41 @@ test_inspected_client_that_leaves_is_dropped(void)
     stop();
 }
 
+/* A route whose backends are all taken out by the admin (or full) holds
+ * up its own clients only: a client of the listener's own backends, free
+ * meanwhile, is served at once rather than queued behind it (and reset at
+ * queue_timeout); the route's client is served once its backend is
+ * ready again. */
+static void
+test_full_route_holds_up_only_its_own(void)
+{
+    unsigned char h[128];
+    size_t n = tls_hello("r.example.com", h);
+    lb_stream_t *r, *d;
+    int connects;
+
+    start_server_with(INSPECTING);
+    lb_atomic_store(&shared.state[1][0].admin, LB_ADMIN_MAINT); /* route r */
+    r = fake_accept();
+    fake_deliver(r, (const char *)h, n, 0);
+    CU_ASSERT(r->watching); /* waits for route r */
+    connects = fake.nconnects;
+    d = fake_accept();
+    fake_deliver(d, "GET /\n", 6, 0); /* not TLS: the listener's own */
+    CU_ASSERT(!d->watching); /* not queued behind route r's client */
+    CU_ASSERT_EQUAL_FATAL(fake.nconnects, connects + 1);
+    CU_ASSERT_EQUAL(backend_no(fake.last_connect), 1);
+    CU_ASSERT(!d->closed);
+    CU_ASSERT_EQUAL(lb_atomic_load(&counters()->queued[0]), 1);
+    fake_connected(fake.last_connect, 0);
+    lb_atomic_store(&shared.state[1][0].admin, LB_ADMIN_READY);
+    poll_queue();
+    CU_ASSERT_EQUAL(fake.nconnects, connects + 2);
+    CU_ASSERT_EQUAL(backend_no(fake.last_connect), 2);
+    CU_ASSERT_EQUAL(lb_atomic_load(&counters()->queued[0]), 0);
+    stop();
+}
+
 void
 lb_test_queue_register(void)
 {
@@ -282,4 +317,6 @@ lb_test_queue_register(void)
                 test_inspected_client_waits_with_its_read);
     CU_add_test(s, "an inspected client that leaves is dropped",
                 test_inspected_client_that_leaves_is_dropped);
+    CU_add_test(s, "a full route holds up only its own clients",
+                test_full_route_holds_up_only_its_own);
 }
