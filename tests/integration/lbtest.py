@@ -114,6 +114,21 @@ def posix_only(reason):
     return mark
 
 
+# make test-portable: the binary was built with __linux__ undefined.
+PORTABLE = os.environ.get("LBTEST_PORTABLE", "") not in ("", "0")
+
+
+def linux_only(reason):
+    """Marks a scenario that needs a Linux-only mechanism (epoll, SIOCOUTQ,
+    ...): with LBTEST_PORTABLE set (`make test-portable`, a build with
+    __linux__ undefined, as on Cygwin) the runner lists it as not
+    applicable, with reason."""
+    def mark(fn):
+        fn.linux_only = reason
+        return fn
+    return mark
+
+
 def windows_only(reason):
     """Marks a scenario that tests a Windows-only mechanism (services, MSI);
     without Wine mode the runner lists it as not applicable on POSIX."""

@@ -70,13 +70,17 @@ def load_module(path):
     return mod
 
 
+# make test-portable (lbtest.linux_only): built with __linux__ undefined.
+PORTABLE = os.environ.get("LBTEST_PORTABLE", "") not in ("", "0")
+
+
 def discover(filters, wine=False, excludes=()):
     """([(name, path, timeout, exclusive)], [(name, reason)]) in file and
     definition order; the second list holds the scenarios that do not
     apply on this platform: posix_only ones on Windows (wine is true for
     Wine and native Windows alike), windows_only ones
-    otherwise (the attribute's value is the reason), and needs() ones whose
-    probe fails here."""
+    otherwise (the attribute's value is the reason), linux_only ones with
+    LBTEST_PORTABLE set, and needs() ones whose probe fails here."""
     if HERE not in sys.path:
         sys.path.insert(0, HERE)
     tests, not_applicable = [], []
@@ -98,6 +102,9 @@ def discover(filters, wine=False, excludes=()):
             other = "posix_only" if wine else "windows_only"
             if getattr(fn, other, None):
                 not_applicable.append((name, getattr(fn, other)))
+                continue
+            if PORTABLE and getattr(fn, "linux_only", None):
+                not_applicable.append((name, fn.linux_only))
                 continue
             needs = getattr(fn, "needs", None)
             if needs and not needs[0]():

@@ -560,6 +560,7 @@ def _has_epoll(pid):
 
 
 @lbtest.posix_only("epoll and PUMPKINLB_POLL are the POSIX loop's")
+@lbtest.linux_only("epoll")
 def test_event_backend_epoll_unless_poll_forced():
     """A worker waits with epoll on Linux, with poll() (no epoll
     descriptor) when PUMPKINLB_POLL=1 is in its environment; relays either
