@@ -148,6 +148,7 @@ post_read(lb_stream_t *s)
         return;
     }
     if (s->watching) {
+        s->watching = 0; /* nothing is pending: the watch is over */
         s->base.watch_status = lb__win_error(WSAGetLastError());
         lb__stream_queue(s, LB__DONE_WATCH);
         return;
@@ -164,15 +165,17 @@ int
 lb_stream_read(lb_stream_t *s, lb_read_cb cb)
 {
     s->base.read_cb = cb;
+    if (s->base.done & LB__DONE_WATCH) {
+        /* A watch that failed at once, not yet told: its failure is the
+         * read's now. */
+        s->base.done &= ~(unsigned)LB__DONE_WATCH;
+        s->base.read_result = s->base.watch_status;
+        lb__stream_queue(s, LB__DONE_READ);
+        return 0;
+    }
     if (s->watching) {
-        /* The watch's zero-byte read, still pending, is the read's now
-         * (or its failure, if it failed at once). */
+        /* The watch's zero-byte read, still pending, is the read's now. */
         s->watching = 0;
-        if (s->base.done & LB__DONE_WATCH) {
-            s->base.done &= ~(unsigned)LB__DONE_WATCH;
-            s->base.read_result = s->base.watch_status;
-            lb__stream_queue(s, LB__DONE_READ);
-        }
         return 0;
     }
     post_read(s);

@@ -2,8 +2,9 @@
  * make test-windows: the error table, sockets nobody inherits, the listen
  * backlog, the clock, a normal close that cancels the pending read before
  * closesocket (so Windows sends FIN, not RST), AcceptEx calls re-posted
- * before the core's callback and posted in proportion to the load, and a
- * listener closed by its own callback when nothing else holds it. */
+ * before the core's callback and posted in proportion to the load, a
+ * listener closed by its own callback when nothing else holds it, and a
+ * read after a watch that failed at once. */
 #include <CUnit/CUnit.h>
 
 #include "unit.h"
@@ -328,6 +329,85 @@ test_listener_closed_by_its_last_accept(void)
     teardown();
 }
 
+/* ---- a watch that failed at once ---- */
+
+static struct {
+    lb_loop_t *loop;
+    lb_timer_t watchdog;
+    int watch_status, read_status, watched, read, timed_out;
+} F;
+
+static void
+on_failed_closed(lb_stream_t *s)
+{
+    (void)s;
+    lb_loop_stop(F.loop);
+}
+
+static void
+on_failed_read(lb_stream_t *s, long n, char *buf)
+{
+    CU_ASSERT_PTR_NULL(buf);
+    F.read = 1;
+    F.read_status = (int)n;
+    lb_timer_stop(&F.watchdog);
+    lb_stream_close(s, LB_CLOSE_RESET, on_failed_closed);
+}
+
+/* The watch is over (as the queue's on_watch, which ignores it once the
+ * client's turn came): the relay's read comes next. */
+static void
+on_failed_watch(lb_stream_t *s, int status)
+{
+    F.watched = 1;
+    F.watch_status = status;
+    CU_ASSERT_EQUAL(lb_stream_read(s, on_failed_read), 0);
+}
+
+static void
+on_failed_watchdog(lb_timer_t *t)
+{
+    (void)t;
+    F.timed_out = 1;
+    lb_loop_stop(F.loop);
+}
+
+/* WSARecv on a socket that is not connected fails at once: the watch is
+ * told so from the loop, and a read after it must post a read of its own
+ * (and be told its failure), not wait for a watch that is over. */
+static void
+test_read_after_a_watch_that_failed_at_once(void)
+{
+    lb_bufpool_t pool;
+    lb_allocator_t a;
+    lb_stream_t *s;
+    SOCKET sock;
+
+    memset(&F, 0, sizeof(F));
+    lb_bufpool_init(&pool, 64, 4);
+    a = lb_bufpool_allocator(&pool);
+    CU_ASSERT_EQUAL_FATAL(lb_loop_new(&F.loop, &a), 0);
+    sock = lb__win_socket(AF_INET);
+    CU_ASSERT_FATAL(sock != INVALID_SOCKET);
+    s = lb__stream_new(F.loop, sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    lb_timer_init(F.loop, &F.watchdog, on_failed_watchdog, NULL);
+    lb_timer_start(&F.watchdog, WATCHDOG_MS);
+    CU_ASSERT_EQUAL(lb_stream_watch(s, on_failed_watch), 0);
+    CU_ASSERT_EQUAL(lb_loop_run(F.loop), 0);
+    CU_ASSERT(F.watched);
+    CU_ASSERT(F.watch_status < 0);
+    CU_ASSERT(F.read);
+    CU_ASSERT(F.read_status < 0);
+    CU_ASSERT(!F.timed_out);
+    if (F.timed_out) { /* the read never came: close what is left */
+        lb_stream_close(s, LB_CLOSE_RESET, on_failed_closed);
+        lb_loop_run(F.loop);
+    }
+    lb_loop_free(F.loop);
+    lb_bufpool_free(&pool);
+}
+
 void
 lb_test_win32_register(void)
 {
@@ -343,6 +423,8 @@ lb_test_win32_register(void)
                 test_accepts_posted_in_proportion);
     CU_add_test(s, "listener closed by its last accept",
                 test_listener_closed_by_its_last_accept);
+    CU_add_test(s, "a read after a watch that failed at once",
+                test_read_after_a_watch_that_failed_at_once);
 }
 
 #else
