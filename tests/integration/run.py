@@ -70,10 +70,6 @@ def load_module(path):
     return mod
 
 
-# make test-portable (lbtest.linux_only): built with __linux__ undefined.
-PORTABLE = os.environ.get("LBTEST_PORTABLE", "") not in ("", "0")
-
-
 def discover(filters, wine=False, excludes=()):
     """([(name, path, timeout, exclusive)], [(name, reason)]) in file and
     definition order; the second list holds the scenarios that do not
@@ -83,6 +79,7 @@ def discover(filters, wine=False, excludes=()):
     LBTEST_PORTABLE set, and needs() ones whose probe fails here."""
     if HERE not in sys.path:
         sys.path.insert(0, HERE)
+    import lbtest  # LBTEST_PORTABLE, as the scenarios see it
     tests, not_applicable = [], []
     for fname in sorted(os.listdir(HERE)):
         if not (fname.startswith("test_") and fname.endswith(".py")):
@@ -103,7 +100,7 @@ def discover(filters, wine=False, excludes=()):
             if getattr(fn, other, None):
                 not_applicable.append((name, getattr(fn, other)))
                 continue
-            if PORTABLE and getattr(fn, "linux_only", None):
+            if lbtest.PORTABLE and getattr(fn, "linux_only", None):
                 not_applicable.append((name, fn.linux_only))
                 continue
             needs = getattr(fn, "needs", None)

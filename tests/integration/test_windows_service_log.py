@@ -55,6 +55,14 @@ def _remove_rotated():
                 os.unlink(p)
 
 
+def _fresh_service_log():
+    """No rotated or renamed logs, and no service log holding other
+    scenarios' lines."""
+    _remove_rotated()
+    if os.path.exists(_service_log_path()):
+        os.unlink(_service_log_path())
+
+
 @windows_only
 def test_service_relative_log_file_beside_config():
     """log_file = relative.log in a service's config: the log lands beside
@@ -98,9 +106,7 @@ def test_service_log_renamed_then_reopened_on_paramchange():
     with open(cfg, "w") as f:
         f.write(lbtest.mapping_config(port, [backend.port]))
     log, moved = _service_log_path(), _service_log_path(".moved")
-    _remove_rotated()
-    if os.path.exists(log):
-        os.unlink(log)  # other scenarios' lines
+    _fresh_service_log()
     try:
         _start(cfg, port)
         first = _client(port)
@@ -142,9 +148,7 @@ def test_service_logs_rotated_by_size():
     with open(cfg, "w") as f:
         f.write(lbtest.mapping_config(port, [backend.port], options={
             "log_file": own, "log_rotate_size": "4K"}))
-    _remove_rotated()
-    if os.path.exists(_service_log_path()):
-        os.unlink(_service_log_path())  # other scenarios' lines
+    _fresh_service_log()
     try:
         _start(cfg, port)
         last = [_client(port) for _ in range(120)][-1]
